@@ -1,0 +1,89 @@
+"""Per-account settings: defaults, the `account_settings` row, and one run's flags.
+
+Precedence, lowest first: built-in defaults, the account's row in the ledger,
+flags given to this run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from .email_message import DEFAULT_SUBJECT_TEMPLATE
+
+DEFAULT_TIMEZONE = "Asia/Kolkata"
+MAX_LINK_EXPIRY_SECONDS = 7 * 24 * 3600  # the S3 presigned-URL maximum
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    timezone: str = DEFAULT_TIMEZONE
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    subject_template: str = DEFAULT_SUBJECT_TEMPLATE
+    prompt_file: Path | None = None
+    summary_language: str = "English"
+    link_expiry_seconds: int = MAX_LINK_EXPIRY_SECONDS
+    attachment_limit_bytes: int = 10 * 1024 * 1024
+
+    def overridden(self, overrides: "AccountOverrides") -> "AccountSettings":
+        changes = {f.name: getattr(overrides, f.name) for f in fields(overrides)
+                   if getattr(overrides, f.name) is not None}
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class AccountOverrides:
+    """Values given for one run or stored for one account; None means "not set"."""
+
+    timezone: str | None = None
+    cc: tuple[str, ...] | None = None
+    bcc: tuple[str, ...] | None = None
+    subject_template: str | None = None
+    prompt_file: Path | None = None
+    summary_language: str | None = None
+    link_expiry_seconds: int | None = None
+    attachment_limit_bytes: int | None = None
+
+
+# account_settings column -> AccountOverrides field
+COLUMNS = {
+    "timezone": "timezone",
+    "cc_addresses": "cc",
+    "bcc_addresses": "bcc",
+    "email_subject_template": "subject_template",
+    "prompt_file": "prompt_file",
+    "summary_language": "summary_language",
+    "link_expiry_seconds": "link_expiry_seconds",
+    "attachment_limit_bytes": "attachment_limit_bytes",
+}
+
+
+def from_row(row: dict | None) -> AccountOverrides:
+    if not row:
+        return AccountOverrides()
+    values = {}
+    for column, name in COLUMNS.items():
+        value = row.get(column)
+        if value is None or value == "":
+            continue
+        if name in ("cc", "bcc"):
+            value = tuple(a.strip() for a in value.split(",") if a.strip())
+        elif name == "prompt_file":
+            value = Path(value)
+        values[name] = value
+    return AccountOverrides(**values)
+
+
+def to_row(overrides: AccountOverrides) -> dict:
+    row = {}
+    for column, name in COLUMNS.items():
+        value = getattr(overrides, name)
+        if value is None:
+            continue
+        if name in ("cc", "bcc"):
+            value = ",".join(value)
+        elif name == "prompt_file":
+            value = str(value)
+        row[column] = value
+    return row

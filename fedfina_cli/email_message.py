@@ -1,0 +1,152 @@
+"""Composing the report email: plain text and HTML bodies, the PDF attached.
+
+Only composition lives here; delivery (SMTP or the outbox) is in mailer.py.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+
+from .summary import SummaryDocument
+
+DEFAULT_SUBJECT_TEMPLATE = "Loan interview report: {title} ({conversation_id})"
+SUBJECT_FIELDS = ("title", "applicant", "conversation_id", "account_id", "date")
+
+
+@dataclass(frozen=True)
+class EmailContent:
+    sender: str
+    to: str
+    conversation_id: str
+    account_id: str
+    summary: SummaryDocument
+    call_time: str | None = None  # already formatted in the account's time zone
+    applicant: str | None = None
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    subject_template: str = DEFAULT_SUBJECT_TEMPLATE
+    pdf: bytes | None = None  # None: too large to attach, a link is given instead
+    links: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (label, url)
+
+
+def subject_for(content: EmailContent) -> str:
+    values = {
+        "title": content.summary.summary.title,
+        "applicant": content.applicant or content.summary.summary.title,
+        "conversation_id": content.conversation_id,
+        "account_id": content.account_id,
+        "date": content.call_time or "",
+    }
+    subject = content.subject_template.format_map(values)
+    return " ".join(subject.split())  # a header is one line
+
+
+def check_subject_template(template: str) -> None:
+    """Raise ValueError naming the problem when a template would not render."""
+    try:
+        template.format_map({name: "" for name in SUBJECT_FIELDS})
+    except KeyError as exc:
+        raise ValueError(f"unknown field {{{exc.args[0]}}}; use any of "
+                         + ", ".join("{%s}" % f for f in SUBJECT_FIELDS)) from None
+    except (ValueError, IndexError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def build_message(content: EmailContent, now) -> EmailMessage:
+    message = EmailMessage(policy=SMTP)
+    message["Subject"] = subject_for(content)
+    message["From"] = Address("FedFina Reports", addr_spec=content.sender)
+    message["To"] = content.to
+    if content.cc:
+        message["Cc"] = ", ".join(content.cc)
+    if content.bcc:
+        # smtplib's send_message strips Bcc before transmission; the outbox keeps it.
+        message["Bcc"] = ", ".join(content.bcc)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = make_msgid(idstring=content.conversation_id,
+                                       domain=content.sender.rpartition("@")[2])
+    message["X-FedFina-Conversation"] = content.conversation_id
+    message["X-FedFina-Account"] = content.account_id
+    message.set_content(text_body(content), charset="utf-8")
+    message.add_alternative(html_body(content), subtype="html", charset="utf-8")
+    if content.pdf is not None:
+        message.add_attachment(content.pdf, maintype="application", subtype="pdf",
+                               filename=f"{content.conversation_id}.pdf")
+    return message
+
+
+def text_body(content: EmailContent) -> str:
+    summary = content.summary.summary
+    lines = [summary.title, "", _context_line(content), ""]
+    if content.summary.method == "offline":
+        lines += ["Note: offline summary, not an AI summary. Read the transcript before deciding.", ""]
+    lines += ["Overview", summary.overview, ""]
+    for section in summary.sections:
+        lines += [section.heading] + [f"- {p}" for p in section.points] + [""]
+    if summary.action_items:
+        lines += ["Action items"] + [f"{n}. {item}" for n, item in enumerate(summary.action_items, 1)] + [""]
+    lines.append(_attachment_sentence(content))
+    for label, url in content.links:
+        lines.append(f"{label}: {url}")
+    lines += ["", "-- ", "FedFina loan interview reports (fedfina)"]
+    return "\n".join(lines) + "\n"
+
+
+def html_body(content: EmailContent) -> str:
+    summary = content.summary.summary
+    e = html.escape
+    font = "font-family:Arial,Helvetica,sans-serif;color:#212529;"
+    parts = [
+        f'<div style="{font}font-size:14px;line-height:1.5;max-width:680px;">',
+        f'<p style="margin:0;color:#0c4a6e;font-size:12px;font-weight:bold;letter-spacing:1px;">'
+        f"FEDFINA · LOAN INTERVIEW REPORT</p>",
+        f'<h1 style="margin:4px 0 8px 0;font-size:20px;">{e(summary.title)}</h1>',
+        f'<p style="margin:0 0 12px 0;color:#6c757d;font-size:12px;">{e(_context_line(content))}</p>',
+    ]
+    if content.summary.method == "offline":
+        parts.append('<p style="background:#fff3cd;padding:8px 10px;margin:0 0 12px 0;font-size:13px;">'
+                     "Offline summary: this is not an AI summary. Read the transcript before deciding.</p>")
+    parts.append(_html_heading("Overview") + f'<p style="margin:0 0 12px 0;">{e(summary.overview)}</p>')
+    for section in summary.sections:
+        parts.append(_html_heading(section.heading) + _html_list("ul", section.points))
+    if summary.action_items:
+        parts.append(_html_heading("Action items") + _html_list("ol", summary.action_items))
+    parts.append(f'<p style="margin:16px 0 4px 0;">{e(_attachment_sentence(content))}</p>')
+    if content.links:
+        parts.append('<p style="margin:0;">' + "<br>".join(
+            f'<a href="{e(url, quote=True)}" style="color:#0c4a6e;">{e(label)}</a>'
+            for label, url in content.links) + "</p>")
+    parts.append('<p style="margin:16px 0 0 0;color:#6c757d;font-size:11px;">'
+                 "FedFina loan interview reports (fedfina)</p></div>")
+    return "\n".join(parts) + "\n"
+
+
+def _context_line(content: EmailContent) -> str:
+    bits = [f"Conversation {content.conversation_id}", f"account {content.account_id}"]
+    if content.call_time:
+        bits.append(f"call {content.call_time}")
+    bits.append(content.summary.made_by)
+    return " · ".join(bits)
+
+
+def _attachment_sentence(content: EmailContent) -> str:
+    if content.pdf is not None:
+        return f"The full report with the transcript is attached ({content.conversation_id}.pdf)."
+    if any(label.lower().startswith("report") for label, _ in content.links):
+        return "The full report was too large to attach; download it from the link below."
+    return "The full report was too large to attach; ask your FedFina administrator for it."
+
+
+def _html_heading(text: str) -> str:
+    return (f'<h2 style="margin:14px 0 6px 0;font-size:15px;color:#0c4a6e;'
+            f'border-bottom:1px solid #ced4da;padding-bottom:2px;">{html.escape(text)}</h2>')
+
+
+def _html_list(tag: str, items: list[str]) -> str:
+    rows = "".join(f'<li style="margin:0 0 4px 0;">{html.escape(i)}</li>' for i in items)
+    return f'<{tag} style="margin:0 0 12px 0;padding-left:22px;">{rows}</{tag}>'

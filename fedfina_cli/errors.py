@@ -1,0 +1,72 @@
+"""Exit statuses and the exceptions a user can act on.
+
+Every exception here carries a one-line message that says what went wrong and
+what to do; the CLI prints it without a traceback (unless --debug).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # at least one conversation failed; the others are done
+    USAGE = 2  # bad usage or configuration; nothing was processed
+    LOCKED = 3  # another run holds the ledger's lock
+
+
+class FedfinaError(Exception):
+    """A failure with a message fit to show a user as is."""
+
+    exit_code = ExitCode.FAILED
+
+
+class UsageError(FedfinaError):
+    """Bad flags, input values or configuration: exit 2 before any work."""
+
+    exit_code = ExitCode.USAGE
+
+
+class InvalidValue(UsageError):
+    """An identifier or address that fails validation."""
+
+    def __init__(self, field: str, value: object, reason: str):
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"invalid {field} {shown(value)}: {reason}")
+
+
+class LockHeld(FedfinaError):
+    exit_code = ExitCode.LOCKED
+
+
+class StageError(FedfinaError):
+    """One conversation's stage failed; the batch goes on.
+
+    ``retryable`` tells a later run (or `run --failed`) that trying again may
+    succeed, e.g. a conversation that ElevenLabs has not finished processing.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class NotReady(StageError):
+    def __init__(self, message: str):
+        super().__init__(message, retryable=True)
+
+
+class MissingArtifact(StageError):
+    """A stage command ran before the stage that produces its input."""
+
+
+def shown(value: object) -> str:
+    """Quote a user-supplied value so control characters stay visible."""
+    text = str(value)
+    escaped = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    if len(escaped) > 120:
+        escaped = escaped[:117] + "..."
+    return f"'{escaped}'"

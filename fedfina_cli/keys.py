@@ -1,0 +1,28 @@
+"""Object keys (SPEC "Object keys"): the same layout in MinIO and local storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# file_type -> (folder, extension, content type)
+LAYOUT = {
+    "conversation": ("conversations", "json", "application/json"),
+    "transcript": ("transcripts", "txt", "text/plain; charset=utf-8"),
+    "audio": ("audio", "mp3", "audio/mpeg"),
+    "summary": ("summaries", "json", "application/json"),
+    "report": ("reports", "pdf", "application/pdf"),
+}
+FILE_TYPES = tuple(LAYOUT)
+
+
+def object_key(account_id: str, conversation_id: str, file_type: str) -> str:
+    folder, extension, _ = LAYOUT[file_type]
+    return f"{account_id}/{folder}/{conversation_id}.{extension}"
+
+
+def content_type(file_type: str) -> str:
+    return LAYOUT[file_type][2]
+
+
+def outbox_path(outbox_dir: Path, account_id: str, conversation_id: str) -> Path:
+    return outbox_dir / account_id / f"{conversation_id}.eml"

@@ -1,0 +1,365 @@
+"""The SQLite ledger (SPEC "Ledger"): what was done, when, with which files and calls.
+
+One connection per process, guarded by a lock, so that worker threads write
+consistently; WAL and a busy timeout let `status` read while a run writes.
+Every free-text value passes through ``redact`` before it is stored.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from sqlite_utils import Database, Migrations
+
+from .storage import StoredObject
+from .timefmt import utc_now
+
+migrations = Migrations("fedfina")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["conversation_processing"].create(
+        {
+            "processing_id": int,
+            "conversation_id": str,
+            "account_id": str,
+            "email_id": str,
+            "status": str,
+            "current_step": str,
+            "error_message": str,
+            "conversation_key": str,
+            "transcript_key": str,
+            "audio_key": str,
+            "summary_key": str,
+            "report_key": str,
+            "email_message_id": str,
+            "email_sent_at": str,
+            "email_state": str,  # "sending" then "sent": see pipeline.py, email stage
+            "model": str,
+            "prompt_sha256": str,
+            "summary_method": str,
+            "retryable": int,
+            "started_at": str,
+            "completed_at": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="processing_id",
+        not_null={"conversation_id", "account_id", "status"},
+        defaults={"status": "pending"},
+    )
+    db["conversation_processing"].create_index(["account_id", "conversation_id"], unique=True)
+    db["conversation_processing"].create_index(["status"])
+    db["conversation_files"].create(
+        {
+            "id": int,
+            "conversation_id": str,
+            "account_id": str,
+            "file_type": str,
+            "object_key": str,
+            "size_bytes": int,
+            "sha256": str,
+            "content_type": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"conversation_id", "account_id", "file_type", "object_key"},
+    )
+    db["conversation_files"].create_index(["object_key"], unique=True)
+    db["processing_audit_log"].create(
+        {
+            "id": int,
+            "processing_id": int,
+            "conversation_id": str,
+            "step": str,
+            "event": str,
+            "status": str,
+            "duration_ms": int,
+            "attempt": int,
+            "message": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db["processing_audit_log"].create_index(["processing_id"])
+    db["api_usage_metrics"].create(
+        {
+            "id": int,
+            "service": str,
+            "operation": str,
+            "status_code": int,
+            "duration_ms": int,
+            "bytes": int,
+            "tokens": int,
+            "conversation_id": str,
+            "error": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db["api_usage_metrics"].create_index(["service", "created_at"])
+    db["account_settings"].create(
+        {
+            "account_id": str,
+            "timezone": str,
+            "cc_addresses": str,
+            "bcc_addresses": str,
+            "email_subject_template": str,
+            "prompt_file": str,
+            "summary_language": str,
+            "link_expiry_seconds": int,
+            "attachment_limit_bytes": int,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="account_id",
+    )
+
+
+@migrations()
+def m002_runs(db: Database) -> None:
+    db["runs"].create(
+        {
+            "run_id": int,
+            "command": str,
+            "backends": str,
+            "pid": int,
+            "started_at": str,
+            "finished_at": str,
+            "succeeded": int,
+            "failed": int,
+            "exit_code": int,
+        },
+        pk="run_id",
+    )
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One external call, as the clients report it (clients never touch the ledger)."""
+
+    service: str  # elevenlabs | openai | storage | smtp
+    operation: str
+    status_code: int | None
+    duration_ms: int
+    bytes: int | None = None
+    tokens: int | None = None
+    error: str | None = None
+    conversation_id: str | None = None
+
+
+class Ledger:
+    def __init__(self, path: Path, redact: Callable[[str], str] = lambda s: s):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
+        self.path = path
+        self.db = Database(conn)
+        self._redact = redact
+        self._lock = threading.RLock()
+        with self._lock:
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            if self.db.journal_mode != "wal":
+                self.db.enable_wal()
+            migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- conversations -------------------------------------------------
+
+    def rows_for(self, conversation_id: str, account_id: str | None = None) -> list[dict]:
+        where, args = "conversation_id = ?", [conversation_id]
+        if account_id is not None:
+            where, args = where + " and account_id = ?", args + [account_id]
+        with self._lock:
+            return list(self.db["conversation_processing"].rows_where(where, args))
+
+    def get(self, processing_id: int) -> dict:
+        with self._lock:
+            return self.db["conversation_processing"].get(processing_id)
+
+    def open_conversation(self, conversation_id: str, account_id: str, email_id: str | None) -> dict:
+        """The conversation's row, created when new; marks it processing."""
+        now = utc_now()
+        with self._lock, self.db.atomic():
+            table = self.db["conversation_processing"]
+            existing = list(
+                table.rows_where(
+                    "conversation_id = ? and account_id = ?", [conversation_id, account_id]
+                )
+            )
+            changes = {"status": "processing", "started_at": now, "updated_at": now,
+                       "error_message": None, "retryable": None}
+            if email_id:
+                changes["email_id"] = email_id
+            if not existing:
+                # A failure recorded before the account was known is adopted here.
+                existing = list(table.rows_where(
+                    "conversation_id = ? and account_id = ''", [conversation_id]))
+                if existing:
+                    changes["account_id"] = account_id
+            if existing:
+                processing_id = existing[0]["processing_id"]
+                table.update(processing_id, changes)
+            else:
+                processing_id = table.insert(
+                    {"conversation_id": conversation_id, "account_id": account_id,
+                     "created_at": now, **changes}
+                ).last_pk
+            return table.get(processing_id)
+
+    def record_unresolved_failure(self, conversation_id: str, email_id: str | None, step: str,
+                                  message: str, retryable: bool) -> None:
+        """A conversation that failed before its account was known (account_id '')."""
+        row = self.open_conversation(conversation_id, "", email_id)
+        self.update(row["processing_id"], status="failed", current_step=step,
+                    error_message=message, retryable=int(retryable))
+        self.audit(row, step, "failed", "failed", message)
+
+    def update(self, processing_id: int, **changes: object) -> dict:
+        changes["updated_at"] = utc_now()
+        if isinstance(changes.get("error_message"), str):
+            changes["error_message"] = self._redact(changes["error_message"])
+        with self._lock:
+            table = self.db["conversation_processing"]
+            table.update(processing_id, changes)
+            return table.get(processing_id)
+
+    def record_file(self, row: dict, file_type: str, obj: StoredObject) -> None:
+        with self._lock:
+            self.db["conversation_files"].upsert(
+                {
+                    "conversation_id": row["conversation_id"],
+                    "account_id": row["account_id"],
+                    "file_type": file_type,
+                    "object_key": obj.key,
+                    "size_bytes": obj.size_bytes,
+                    "sha256": obj.sha256,
+                    "content_type": obj.content_type,
+                    "created_at": utc_now(),
+                },
+                pk="object_key",
+            )
+
+    def files_for(self, conversation_id: str, account_id: str) -> list[dict]:
+        with self._lock:
+            return list(
+                self.db["conversation_files"].rows_where(
+                    "conversation_id = ? and account_id = ?",
+                    [conversation_id, account_id],
+                    order_by="id",
+                )
+            )
+
+    def account_settings(self, account_id: str) -> dict | None:
+        with self._lock:
+            rows = list(self.db["account_settings"].rows_where("account_id = ?", [account_id]))
+        return rows[0] if rows else None
+
+    # --- audit log -----------------------------------------------------
+
+    @contextmanager
+    def stage(self, row: dict, step: str) -> Iterator["StageLog"]:
+        """Record one attempt of a stage: started, then completed or failed."""
+        with self._lock:
+            attempt = 1 + self.db.execute(
+                "select count(*) from processing_audit_log "
+                "where processing_id = ? and step = ? and event = 'started'",
+                [row["processing_id"], step],
+            ).fetchone()[0]
+        log = StageLog(self, row, step, attempt)
+        self.update(row["processing_id"], current_step=step, status="processing")
+        log.event("started", "processing")
+        started = time.monotonic()
+        try:
+            yield log
+        except BaseException as exc:
+            log.event("failed", "failed", str(exc) or type(exc).__name__, _ms_since(started))
+            raise
+        log.event("completed", "completed", log.summary, _ms_since(started))
+
+    def audit(self, row: dict, step: str, event: str, status: str, message: str | None = None,
+              duration_ms: int | None = None, attempt: int | None = None) -> None:
+        with self._lock:
+            self.db["processing_audit_log"].insert(
+                {
+                    "processing_id": row["processing_id"],
+                    "conversation_id": row["conversation_id"],
+                    "step": step,
+                    "event": event,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "attempt": attempt,
+                    "message": self._redact(message) if message else None,
+                    "created_at": utc_now(),
+                }
+            )
+
+    def audit_log(self, processing_id: int) -> list[dict]:
+        with self._lock:
+            return list(
+                self.db["processing_audit_log"].rows_where(
+                    "processing_id = ?", [processing_id], order_by="id"
+                )
+            )
+
+    # --- API usage and runs ----------------------------------------------
+
+    def record_api_call(self, call: ApiCall) -> None:
+        with self._lock:
+            self.db["api_usage_metrics"].insert(
+                {
+                    "service": call.service,
+                    "operation": call.operation,
+                    "status_code": call.status_code,
+                    "duration_ms": call.duration_ms,
+                    "bytes": call.bytes,
+                    "tokens": call.tokens,
+                    "conversation_id": call.conversation_id,
+                    "error": self._redact(call.error) if call.error else None,
+                    "created_at": utc_now(),
+                }
+            )
+
+    def start_run(self, command: str, backends: str, pid: int) -> int:
+        with self._lock:
+            return self.db["runs"].insert(
+                {"command": command, "backends": backends, "pid": pid, "started_at": utc_now()}
+            ).last_pk
+
+    def finish_run(self, run_id: int, succeeded: int, failed: int, exit_code: int) -> None:
+        with self._lock:
+            self.db["runs"].update(
+                run_id,
+                {"finished_at": utc_now(), "succeeded": succeeded, "failed": failed,
+                 "exit_code": exit_code},
+            )
+
+
+class StageLog:
+    """Handle given to the code inside ``Ledger.stage`` for notes and a result line."""
+
+    def __init__(self, ledger: Ledger, row: dict, step: str, attempt: int):
+        self._ledger = ledger
+        self.row = row
+        self.step = step
+        self.attempt = attempt
+        self.summary: str | None = None
+
+    def event(self, event: str, status: str, message: str | None = None,
+              duration_ms: int | None = None) -> None:
+        self._ledger.audit(self.row, self.step, event, status, message, duration_ms, self.attempt)
+
+    def note(self, message: str) -> None:
+        self.event("note", "note", message)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

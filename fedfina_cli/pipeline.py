@@ -1,0 +1,408 @@
+"""The pipeline: one conversation through fetch -> summarize -> report -> email.
+
+Each stage reads its inputs from storage, writes its artifact to storage, and
+is recorded in the ledger. A stage whose artifact is already stored and
+recorded is skipped (unless --force), so a re-run after a crash redoes only
+what was unfinished. Clients never touch the ledger; this module records what
+they return.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterator, Protocol
+
+from . import accounts, validation
+from .accounts import AccountOverrides, AccountSettings
+from .conversation import (Conversation, applicant_name, check_ready, parse_conversation,
+                           transcript_text)
+from .errors import InvalidValue, MissingArtifact, StageError
+from .keys import content_type, object_key
+from .ledger import Ledger
+from .mailer import Delivery, Mailer
+from .storage import Storage
+from .summarizers import Summarizer
+from .timefmt import local_time, utc_now
+
+STAGES = ("fetch", "summarize", "report", "email")
+STAGE_ARTIFACT = {"fetch": "transcript", "summarize": "summary", "report": "report"}
+
+
+class AudioUnavailable(Exception):
+    """The audio could not be fetched; the report and email still go out."""
+
+
+@dataclass(frozen=True)
+class FetchedConversation:
+    conversation: Conversation
+    raw: bytes  # the JSON exactly as stored under conversations/
+
+
+class ConversationSource(Protocol):
+    """Where conversations come from: the ElevenLabs API client."""
+
+    def get_conversation(self, conversation_id: str) -> FetchedConversation: ...
+
+    def audio_chunks(self, conversation_id: str) -> Iterator[bytes]:
+        """Stream the MP3; raises AudioUnavailable when there is none."""
+        ...
+
+
+@dataclass(frozen=True)
+class Job:
+    conversation_id: str
+    email_id: str | None = None
+    account_id: str | None = None
+    payload: dict | None = None  # a conversation read from --from-file, instead of the API
+    label: str | None = None  # where the job came from, e.g. "row 7" of a CSV
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    stages: tuple[str, ...] = STAGES
+    force: bool = False
+    resend: bool = False
+    overrides: AccountOverrides = field(default_factory=AccountOverrides)
+
+
+@dataclass
+class Outcome:
+    conversation_id: str
+    account_id: str | None = None
+    email_id: str | None = None
+    status: str = "pending"  # completed | pending (stages left) | failed
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed_stage: str | None = None
+    error: str | None = None
+    retryable: bool = False
+    exception: BaseException | None = None  # for --debug
+    report: str | None = None  # where the PDF is (path or URL)
+    email: str | None = None  # where the email went (.eml path or SMTP server)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+@dataclass
+class Backends:
+    storage: Storage
+    mailer: Mailer
+    summarizer: Summarizer
+    source: ConversationSource | None  # None: no ELEVENLABS_API_KEY
+    description: str
+
+
+@dataclass
+class _Context:
+    job: Job
+    row: dict
+    settings: AccountSettings
+    fetched: FetchedConversation | None = None
+
+    @property
+    def account_id(self) -> str:
+        return self.row["account_id"]
+
+    @property
+    def conversation_id(self) -> str:
+        return self.row["conversation_id"]
+
+    def key(self, file_type: str) -> str:
+        return object_key(self.account_id, self.conversation_id, file_type)
+
+
+class Pipeline:
+    def __init__(self, ledger: Ledger, backends: Backends, options: RunOptions,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.ledger = ledger
+        self.backends = backends
+        self.options = options
+        self.now = now
+
+    # --- one conversation ------------------------------------------------
+
+    def process(self, job: Job) -> Outcome:
+        started = time.monotonic()
+        outcome = Outcome(job.conversation_id, job.account_id, job.email_id)
+        ctx = None
+        stage = "resolve"
+        try:
+            ctx = self._open(job)
+            outcome.account_id, outcome.email_id = ctx.account_id, ctx.row.get("email_id")
+            redo = self.options.force
+            for stage in self.options.stages:
+                # An email already sent goes again only with --resend, whatever was redone.
+                done = self._is_done(stage, ctx)
+                if done and (not redo or stage == "email"):
+                    outcome.skipped.append(stage)
+                    self.ledger.audit(ctx.row, stage, "skipped", "skipped", "already done")
+                    continue
+                with self.ledger.stage(ctx.row, stage) as log:
+                    getattr(self, f"_{stage}")(ctx, log)
+                outcome.ran.append(stage)
+                redo = True  # later stages depend on this one's fresh output
+            self._finish(ctx, outcome)
+        except Exception as exc:  # one conversation's failure never stops the batch
+            self._fail(outcome, ctx, job, stage, exc)
+        outcome.seconds = time.monotonic() - started
+        return outcome
+
+    def _open(self, job: Job) -> _Context:
+        """Find the account and recipient, then the conversation's ledger row."""
+        account, email = job.account_id, job.email_id
+        fetched = None
+        known = self.ledger.rows_for(job.conversation_id, account) if not (account and email) else []
+        known = [r for r in known if r["account_id"]]
+        if account is None and len(known) > 1:
+            names = ", ".join(sorted(r["account_id"] for r in known))
+            raise StageError(f"conversation is recorded under several accounts ({names}); "
+                             "pass --account-id")
+        if known:
+            account = account or known[0]["account_id"]
+            email = email or known[0]["email_id"]
+        if account is None or (email is None and "email" in self.options.stages):
+            if "fetch" not in self.options.stages and job.payload is None:
+                raise MissingArtifact(
+                    f"{job.conversation_id} has not been fetched; "
+                    f"run `fedfina fetch -c {job.conversation_id}` first")
+            fetched = self._load(job)
+            account = account or _from_dynamic(fetched.conversation, "account_id",
+                                               ("account_id", "account"), validation.account_id)
+            email = email or _from_dynamic(fetched.conversation, "email_id",
+                                           ("email_id", "email"), validation.email_address)
+        if account is None:
+            raise StageError("no account id: pass --account-id, or set account_id in the "
+                             "conversation's dynamic variables")
+        if email is None and "email" in self.options.stages:
+            raise StageError("no recipient: pass --email, or set email_id in the "
+                             "conversation's dynamic variables")
+        row = self.ledger.open_conversation(job.conversation_id, account, email)
+        stored = accounts.from_row(self.ledger.account_settings(account))
+        settings = AccountSettings().overridden(stored).overridden(self.options.overrides)
+        return _Context(job=job, row=row, settings=settings, fetched=fetched)
+
+    def _is_done(self, stage: str, ctx: _Context) -> bool:
+        row = ctx.row
+        if stage == "email":
+            return row.get("email_state") == "sent" and not self.options.resend
+        artifact = STAGE_ARTIFACT[stage]
+        recorded = row.get(f"{artifact}_key") == ctx.key(artifact)
+        if stage == "fetch":
+            recorded = recorded and row.get("conversation_key") == ctx.key("conversation")
+            return recorded and self.backends.storage.exists(ctx.key("conversation")) \
+                and self.backends.storage.exists(ctx.key(artifact))
+        return recorded and self.backends.storage.exists(ctx.key(artifact))
+
+    def _finish(self, ctx: _Context, outcome: Outcome) -> None:
+        row = ctx.row
+        complete = row.get("email_state") == "sent" and all(
+            row.get(f"{a}_key") for a in ("conversation", "transcript", "summary", "report"))
+        changes: dict = {"status": "completed" if complete else "pending",
+                         "error_message": None, "retryable": None}
+        if complete and outcome.ran:
+            changes["completed_at"] = utc_now()
+        ctx.row = self.ledger.update(row["processing_id"], **changes)
+        outcome.status = changes["status"]
+        outcome.email_id = ctx.row.get("email_id")
+        if ctx.row.get("report_key"):
+            outcome.report = self.backends.storage.locate(ctx.row["report_key"])
+
+    def _fail(self, outcome: Outcome, ctx: _Context | None, job: Job, stage: str,
+              exc: Exception) -> None:
+        message = str(exc) if isinstance(exc, StageError) else f"{type(exc).__name__}: {exc}"
+        outcome.status = "failed"
+        outcome.failed_stage = stage
+        outcome.error = message
+        outcome.retryable = getattr(exc, "retryable", False)
+        outcome.exception = exc
+        if ctx is not None:
+            self.ledger.update(ctx.row["processing_id"], status="failed", current_step=stage,
+                               error_message=message, retryable=int(outcome.retryable))
+        else:
+            # No account yet: keep the failure visible to `status` and `run --failed`.
+            self.ledger.record_unresolved_failure(job.conversation_id, job.email_id, stage,
+                                                  message, outcome.retryable)
+
+    # --- stages ------------------------------------------------------------
+
+    def _load(self, job: Job) -> FetchedConversation:
+        if job.payload is not None:
+            conversation = parse_conversation(job.payload)
+            raw = json.dumps(job.payload, ensure_ascii=False, indent=2).encode("utf-8")
+            fetched = FetchedConversation(conversation, raw)
+        else:
+            if self.backends.source is None:
+                raise StageError("ELEVENLABS_API_KEY is not set: set it to fetch from ElevenLabs, "
+                                 "or pass --from-file FILE.json")
+            fetched = self.backends.source.get_conversation(job.conversation_id)
+        if fetched.conversation.conversation_id != job.conversation_id:
+            raise StageError(f"the conversation JSON is for {fetched.conversation.conversation_id}, "
+                             f"not {job.conversation_id}")
+        check_ready(fetched.conversation)
+        return fetched
+
+    def _fetch(self, ctx: _Context, log) -> None:
+        fetched = ctx.fetched or self._load(ctx.job)
+        ctx.fetched = fetched
+        conversation = fetched.conversation
+        self._store(ctx, "conversation", fetched.raw)
+        transcript = transcript_text(conversation)
+        if not transcript:
+            log.note("the conversation has no spoken turns; the transcript is empty")
+        self._store(ctx, "transcript", transcript.encode("utf-8"))
+        audio_key = self._fetch_audio(ctx, log, conversation)
+        ctx.row = self.ledger.update(ctx.row["processing_id"], conversation_key=ctx.key("conversation"),
+                                     transcript_key=ctx.key("transcript"), audio_key=audio_key)
+        log.summary = f"{len(conversation.spoken_turns)} turns, audio {'stored' if audio_key else 'none'}"
+
+    def _fetch_audio(self, ctx: _Context, log, conversation: Conversation) -> str | None:
+        if ctx.job.payload is not None:
+            log.note("no audio: the conversation was read from a file, not the API")
+            return None
+        if not conversation.has_audio:
+            log.note("no audio: ElevenLabs reports has_audio=false for this conversation")
+            return None
+        try:
+            chunks = self.backends.source.audio_chunks(ctx.conversation_id)
+            stored = self.backends.storage.put_stream(ctx.key("audio"), chunks, content_type("audio"))
+        except AudioUnavailable as exc:
+            log.note(f"no audio: {exc}")
+            return None
+        self.ledger.record_file(ctx.row, "audio", stored)
+        return stored.key
+
+    def _summarize(self, ctx: _Context, log) -> None:
+        transcript = self._artifact(ctx, "transcript", "fetch").decode("utf-8")
+        conversation = self._conversation(ctx)
+        document = self.backends.summarizer.summarize(conversation, transcript,
+                                                      ctx.settings.summary_language)
+        self._store(ctx, "summary", document.to_json())
+        if document.chunks > 1:
+            log.note(f"long transcript: summarised in {document.chunks} parts and merged")
+        ctx.row = self.ledger.update(ctx.row["processing_id"], summary_key=ctx.key("summary"),
+                                     model=document.model, prompt_sha256=document.prompt_sha256,
+                                     summary_method=document.method)
+        log.summary = document.made_by
+
+    def _report(self, ctx: _Context, log) -> None:
+        from .report import ReportInput, render_report
+        from .summary import SummaryDocument
+
+        summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
+        pdf = render_report(ReportInput(
+            conversation=self._conversation(ctx), summary=summary, account_id=ctx.account_id,
+            email_id=ctx.row.get("email_id"), timezone=ctx.settings.timezone))
+        self._store(ctx, "report", pdf)
+        ctx.row = self.ledger.update(ctx.row["processing_id"], report_key=ctx.key("report"))
+        log.summary = f"{len(pdf)} bytes"
+
+    def _email(self, ctx: _Context, log) -> None:
+        from .email_message import build_message
+
+        row, mailer = ctx.row, self.backends.mailer
+        if not row.get("email_id"):
+            raise StageError("no recipient: pass --email")
+        if row.get("email_state") == "sending" and not self.options.resend:
+            # A previous run stopped while handing this message over.
+            delivered = mailer.was_delivered(row["email_message_id"], ctx.account_id,
+                                             ctx.conversation_id)
+            if delivered:
+                ctx.row = self._mark_sent(ctx, row["email_message_id"])
+                log.summary = "an interrupted earlier send had completed; not sent again"
+                return
+            if delivered is None:
+                raise StageError(
+                    f"an earlier run was interrupted while the mail server was accepting "
+                    f"message {row['email_message_id']}; it may have been delivered. Check the "
+                    f"recipient's mailbox, then run `fedfina email -c {ctx.conversation_id} --resend` "
+                    "if it did not arrive")
+        message = build_message(self._email_content(ctx), self.now())
+        message_id = message["Message-ID"]
+
+        def on_handover() -> None:
+            ctx.row = self.ledger.update(row["processing_id"], email_state="sending",
+                                         email_message_id=message_id)
+
+        delivery: Delivery = mailer.send(message, ctx.account_id, ctx.conversation_id, on_handover)
+        ctx.row = self._mark_sent(ctx, delivery.message_id)
+        log.summary = f"{delivery.message_id} via {delivery.location}"
+
+    def _email_content(self, ctx: _Context):
+        from .email_message import EmailContent
+        from .summary import SummaryDocument
+
+        storage, settings = self.backends.storage, ctx.settings
+        # Loaded in stage order, so a missing input names the earliest stage to run.
+        conversation = self._conversation(ctx)
+        summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
+        pdf = self._artifact(ctx, "report", "report")
+        links = []
+        if len(pdf) > settings.attachment_limit_bytes:
+            if not storage.shareable:
+                raise StageError(
+                    f"the report is {len(pdf)} bytes, over the attachment limit of "
+                    f"{settings.attachment_limit_bytes}, and local storage cannot give a link; "
+                    "raise the limit with --attachment-limit-mb")
+            links.append(("Report (PDF)", storage.locate(ctx.key("report"), settings.link_expiry_seconds)))
+            pdf = None
+        if storage.shareable:
+            if ctx.row.get("audio_key"):
+                links.append(("Call recording (MP3)", storage.locate(ctx.row["audio_key"],
+                                                                     settings.link_expiry_seconds)))
+            links.append(("Transcript (text)", storage.locate(ctx.key("transcript"),
+                                                               settings.link_expiry_seconds)))
+        start = conversation.metadata.start_time_unix_secs
+        return EmailContent(
+            sender=self.backends.mailer.sender,
+            to=ctx.row["email_id"],
+            cc=settings.cc,
+            bcc=settings.bcc,
+            conversation_id=ctx.conversation_id,
+            account_id=ctx.account_id,
+            summary=summary,
+            call_time=local_time(start, settings.timezone) if start is not None else None,
+            applicant=applicant_name(conversation),
+            subject_template=settings.subject_template,
+            pdf=pdf,
+            links=tuple(links),
+        )
+
+    def _mark_sent(self, ctx: _Context, message_id: str) -> dict:
+        return self.ledger.update(ctx.row["processing_id"], email_state="sent",
+                                  email_message_id=message_id, email_sent_at=utc_now())
+
+    # --- helpers -------------------------------------------------------------
+
+    def _store(self, ctx: _Context, file_type: str, data: bytes) -> None:
+        stored = self.backends.storage.put_bytes(ctx.key(file_type), data, content_type(file_type))
+        self.ledger.record_file(ctx.row, file_type, stored)
+
+    def _artifact(self, ctx: _Context, file_type: str, producer: str) -> bytes:
+        key = ctx.key(file_type)
+        if not self.backends.storage.exists(key):
+            raise MissingArtifact(f"no {file_type} for {ctx.conversation_id} in storage; "
+                                  f"run `fedfina {producer} -c {ctx.conversation_id}` first")
+        return self.backends.storage.get_bytes(key)
+
+    def _conversation(self, ctx: _Context) -> Conversation:
+        if ctx.fetched is None:
+            raw = self._artifact(ctx, "conversation", "fetch")
+            ctx.fetched = FetchedConversation(parse_conversation(json.loads(raw)), raw)
+        return ctx.fetched.conversation
+
+
+def _from_dynamic(conversation: Conversation, field_name: str, names: tuple[str, ...],
+                  check: Callable[[str], str]) -> str | None:
+    value = conversation.dynamic(*names)
+    if value is None:
+        return None
+    try:
+        return check(value)
+    except InvalidValue as exc:
+        raise StageError(f"the conversation's dynamic variable {field_name}: {exc}") from None

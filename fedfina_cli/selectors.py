@@ -1,0 +1,114 @@
+"""Turning the selector flags into validated jobs, before any network call.
+
+Flags with bad values are usage errors (exit 2). CSV rows are checked one by
+one: a bad row is reported with its row number, field and reason and left
+out, and the rest go on.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import validation
+from .conversation import load_conversation_file
+from .errors import InvalidValue, UsageError
+from .pipeline import Job
+
+
+@dataclass(frozen=True)
+class Rejected:
+    where: str  # "row 7" of the CSV
+    field: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.field} {self.value!r}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    jobs: list[Job]
+    rejected: list[Rejected]
+
+
+def select(conversation_ids: list[str] | None = None, email: str | None = None,
+           account_id: str | None = None, csv_path: Path | None = None,
+           from_files: list[Path] | None = None) -> Selection:
+    if email is not None:
+        validation.email_address(email)
+    if account_id is not None:
+        validation.account_id(account_id)
+    jobs = [Job(validation.conversation_id(c), email, account_id) for c in conversation_ids or []]
+    for path in from_files or []:
+        conversation, raw = load_conversation_file(path)
+        try:
+            validation.conversation_id(conversation.conversation_id)
+        except InvalidValue as exc:
+            raise UsageError(f"--from-file {path}: {exc}") from None
+        jobs.append(Job(conversation.conversation_id, email, account_id, payload=raw, label=str(path)))
+    rejected: list[Rejected] = []
+    if csv_path is not None:
+        csv_jobs, rejected = _read_csv(csv_path, email, account_id)
+        jobs += csv_jobs
+    if not jobs and not rejected:
+        raise UsageError("nothing to process: pass --conversation-id/-c, --csv FILE or --from-file FILE")
+    unique, duplicates = _dedupe(jobs)
+    return Selection(unique, rejected + duplicates)
+
+
+def _read_csv(path: Path, default_email: str | None, default_account: str | None
+              ) -> tuple[list[Job], list[Rejected]]:
+    try:
+        # utf-8-sig: spreadsheets often save a byte-order mark.
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
+            if "conversation_id" not in columns:
+                raise UsageError(f"--csv {path}: the header row has no conversation_id column "
+                                 "(columns: conversation_id, email_id or email, account_id)")
+            email_column = columns.get("email_id") or columns.get("email")
+            jobs, rejected = [], []
+            for row in reader:
+                where = f"row {reader.line_num}"
+                values = {
+                    "conversation_id": (row.get(columns["conversation_id"]) or "").strip(),
+                    "email_id": (row.get(email_column) or "").strip() if email_column else "",
+                    "account_id": (row.get(columns.get("account_id", "")) or "").strip(),
+                }
+                if not any(values.values()):
+                    continue  # blank line
+                try:
+                    jobs.append(Job(
+                        conversation_id=validation.conversation_id(values["conversation_id"]),
+                        email_id=validation.email_address(values["email_id"]) if values["email_id"]
+                        else default_email,
+                        account_id=validation.account_id(values["account_id"]) if values["account_id"]
+                        else default_account,
+                        label=where,
+                    ))
+                except InvalidValue as exc:
+                    rejected.append(Rejected(where, exc.field, str(exc.value), exc.reason))
+            return jobs, rejected
+    except FileNotFoundError:
+        raise UsageError(f"--csv {path}: no such file") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--csv {path}: not UTF-8 text; save the sheet as CSV UTF-8") from None
+    except csv.Error as exc:
+        raise UsageError(f"--csv {path}: not a readable CSV file ({exc})") from None
+
+
+def _dedupe(jobs: list[Job]) -> tuple[list[Job], list[Rejected]]:
+    seen: dict[tuple[str, str | None], Job] = {}
+    duplicates = []
+    for job in jobs:
+        key = (job.conversation_id, job.account_id)
+        if key in seen:
+            first = seen[key].label or "an earlier selector"
+            duplicates.append(Rejected(job.label or "selector", "conversation_id", job.conversation_id,
+                                       f"duplicate of {first}; processed once"))
+            continue
+        seen[key] = job
+    return list(seen.values()), duplicates

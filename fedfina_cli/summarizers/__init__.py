@@ -1,0 +1,16 @@
+"""Summarisers: the OpenAI one and the offline one, behind one small interface."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..conversation import Conversation
+from ..summary import SummaryDocument
+
+
+class Summarizer(Protocol):
+    description: str  # for the backends line, e.g. "openai(gpt-4.1-mini)"
+
+    def summarize(
+        self, conversation: Conversation, transcript: str, output_language: str
+    ) -> SummaryDocument: ...

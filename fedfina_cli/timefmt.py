@@ -1,0 +1,50 @@
+"""Small formatting helpers for times and durations shown to people."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC, the ledger's time format."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def clock(seconds: int) -> str:
+    """Offset in a call as mm:ss (h:mm:ss past an hour)."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def duration(seconds: int) -> str:
+    """A call length for prose: '1 min 11 s', '24 s'."""
+    minutes, secs = divmod(max(0, int(seconds)), 60)
+    if minutes and secs:
+        return f"{minutes} min {secs} s"
+    return f"{minutes} min" if minutes else f"{secs} s"
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_time(unix_secs: int, zone_name: str) -> str:
+    """'18 Nov 2025, 13:12 Asia/Kolkata (UTC+05:30)': the zone always named."""
+    tz = zone(zone_name)
+    moment = datetime.fromtimestamp(unix_secs, tz=timezone.utc).astimezone(tz)
+    offset = f"{moment:%z}"  # "+0530"
+    return f"{moment:%d %b %Y, %H:%M} {tz.key} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def local_time_iso(iso: str, zone_name: str) -> str | None:
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return local_time(int(moment.timestamp()), zone_name)

@@ -1,0 +1,150 @@
+"""Shared fixtures: every test runs in its own folder with its own ledger and data.
+
+CLI tests use Typer's CliRunner for speed; a few run the installed `fedfina`
+script as a subprocess, because that is the contract users' scripts rely on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fedfina_cli.cli import app, state
+
+SAMPLES = Path(__file__).parent / "samples"
+HINDI = SAMPLES / "conversation_hindi_loan.json"
+ENGLISH = SAMPLES / "conversation_english_short.json"
+WEBHOOK = SAMPLES / "webhook_post_call_transcription.json"
+PROCESSING = SAMPLES / "conversation_processing.json"
+LIST_PAGE = SAMPLES / "list_conversations_page.json"
+HINDI_ID = "conv_7201k4b3qz9fe8st0m5xkcw2hj4n"
+ENGLISH_ID = "conv_0901k5m2rd3tq6vx8bn1ye4ca7fz"
+
+CONFIG_VARIABLES = (
+    "ELEVENLABS_API_KEY", "ELEVENLABS_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL",
+    "MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "MINIO_BUCKET_NAME", "MINIO_SECURE",
+    "MINIO_REGION", "MINIO_SSE", "SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD",
+    "SMTP_FROM_EMAIL", "SMTP_SECURITY", "FEDFINA_DB", "FEDFINA_DATA_DIR", "FEDFINA_PROMPT_FILE",
+)
+
+
+@dataclass
+class Workspace:
+    root: Path
+
+    @property
+    def db(self) -> Path:
+        return self.root / "fedfina.db"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def object(self, account: str, folder: str, name: str) -> Path:
+        return self.data / account / folder / name
+
+    def eml(self, account: str, conversation_id: str) -> Path:
+        return self.data / "outbox" / account / f"{conversation_id}.eml"
+
+    def emails(self) -> list[Path]:
+        return sorted((self.data / "outbox").rglob("*.eml"))
+
+    def rows(self, sql: str, *args) -> list[dict]:
+        import sqlite3
+
+        conn = sqlite3.connect(self.db)
+        conn.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in conn.execute(sql, args)]
+        finally:
+            conn.close()
+
+
+@pytest.fixture(autouse=True)
+def workspace(tmp_path, monkeypatch) -> Workspace:
+    """A clean folder, environment and CLI state for every test."""
+    for name in CONFIG_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FEDFINA_DB", str(tmp_path / "fedfina.db"))
+    monkeypatch.setenv("FEDFINA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(state, "env_file", None)
+    monkeypatch.setattr(state, "debug", False)
+    return Workspace(tmp_path)
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def cli():
+    """Invoke the CLI in-process: cli("run", "-c", ...) -> Result."""
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict | None = None) -> Result:
+        result = runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
+        return Result(result.exit_code, result.stdout, result.stderr)
+
+    return invoke
+
+
+@pytest.fixture
+def fedfina_exe() -> str:
+    """The installed console script (the contract users' scripts depend on)."""
+    exe = Path(sys.executable).parent / "fedfina"
+    found = str(exe) if exe.exists() else shutil.which("fedfina")
+    assert found, "the fedfina console script is not installed; pip install -e '.[test]'"
+    return found
+
+
+@pytest.fixture
+def installed(fedfina_exe):
+    """Run the installed `fedfina` in a subprocess with the test's environment."""
+
+    def run(*args: str, env: dict | None = None, timeout: float = 120) -> Result:
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.run([fedfina_exe, *map(str, args)], capture_output=True, text=True,
+                              env=full_env, timeout=timeout)
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+def read_eml(path: Path):
+    return message_from_bytes(path.read_bytes(), policy=policy.default)
+
+
+def pdf_text(path_or_bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    data = path_or_bytes.read_bytes() if isinstance(path_or_bytes, Path) else path_or_bytes
+    reader = PdfReader(io.BytesIO(data))
+    return "\n".join(page.extract_text() or "" for page in reader.pages)
+
+
+def load_sample(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_json(path: Path, payload: dict) -> Path:
+    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    return path

@@ -1,0 +1,90 @@
+"""The ledger schema: migrations on a blank database give exactly these columns."""
+
+from fedfina_cli.ledger import Ledger
+
+EXPECTED = {
+    "conversation_processing": [
+        "processing_id", "conversation_id", "account_id", "email_id", "status", "current_step",
+        "error_message", "conversation_key", "transcript_key", "audio_key", "summary_key",
+        "report_key", "email_message_id", "email_sent_at", "email_state", "model", "prompt_sha256",
+        "summary_method", "retryable", "started_at", "completed_at", "created_at", "updated_at",
+    ],
+    "conversation_files": [
+        "id", "conversation_id", "account_id", "file_type", "object_key", "size_bytes", "sha256",
+        "content_type", "created_at",
+    ],
+    "processing_audit_log": [
+        "id", "processing_id", "conversation_id", "step", "event", "status", "duration_ms",
+        "attempt", "message", "created_at",
+    ],
+    "api_usage_metrics": [
+        "id", "service", "operation", "status_code", "duration_ms", "bytes", "tokens",
+        "conversation_id", "error", "created_at",
+    ],
+    "account_settings": [
+        "account_id", "timezone", "cc_addresses", "bcc_addresses", "email_subject_template",
+        "prompt_file", "summary_language", "link_expiry_seconds", "attachment_limit_bytes",
+        "created_at", "updated_at",
+    ],
+    "runs": [
+        "run_id", "command", "backends", "pid", "started_at", "finished_at", "succeeded", "failed",
+        "exit_code",
+    ],
+}
+
+
+def test_blank_database_gets_every_table_with_exact_columns(tmp_path):
+    ledger = Ledger(tmp_path / "new.db")
+    try:
+        for table, columns in EXPECTED.items():
+            assert [c.name for c in ledger.db[table].columns] == columns, table
+        applied = [m["name"] for m in ledger.db["_sqlite_migrations"].rows]
+        assert applied == ["m001_initial", "m002_runs"]
+        assert ledger.db.journal_mode == "wal"
+    finally:
+        ledger.close()
+
+
+def test_migrating_twice_is_a_no_op(tmp_path):
+    Ledger(tmp_path / "l.db").close()
+    ledger = Ledger(tmp_path / "l.db")
+    try:
+        assert ledger.db["_sqlite_migrations"].count == 2
+    finally:
+        ledger.close()
+
+
+def test_one_row_per_account_and_conversation(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    try:
+        first = ledger.open_conversation("conv_12345678", "acc1", "a@b.co")
+        again = ledger.open_conversation("conv_12345678", "acc1", None)
+        other = ledger.open_conversation("conv_12345678", "acc2", None)
+        assert first["processing_id"] == again["processing_id"] != other["processing_id"]
+        assert again["email_id"] == "a@b.co"
+    finally:
+        ledger.close()
+
+
+def test_a_failure_before_the_account_was_known_is_adopted(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    try:
+        ledger.record_unresolved_failure("conv_12345678", None, "resolve", "no account id", False)
+        row = ledger.open_conversation("conv_12345678", "acc1", "a@b.co")
+        rows = ledger.rows_for("conv_12345678")
+        assert [r["account_id"] for r in rows] == ["acc1"]
+        assert [e["event"] for e in ledger.audit_log(row["processing_id"])] == ["failed"]
+    finally:
+        ledger.close()
+
+
+def test_free_text_is_redacted_before_it_is_stored(tmp_path):
+    ledger = Ledger(tmp_path / "l.db", redact=lambda s: s.replace("sekret-value", "***"))
+    try:
+        row = ledger.open_conversation("conv_12345678", "acc1", None)
+        ledger.update(row["processing_id"], error_message="bad key sekret-value")
+        ledger.audit(row, "fetch", "failed", "failed", "key=sekret-value")
+        assert ledger.get(row["processing_id"])["error_message"] == "bad key ***"
+        assert ledger.audit_log(row["processing_id"])[0]["message"] == "key=***"
+    finally:
+        ledger.close()
