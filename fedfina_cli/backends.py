@@ -6,29 +6,63 @@ the offline summariser. Heavy client libraries are imported only when chosen.
 
 from __future__ import annotations
 
-from typing import Callable
-
 from .config import Settings
-from .ledger import ApiCall
 from .mailer import OutboxMailer
+from .metrics import Metrics
 from .pipeline import Backends
-from .storage.local import LocalStorage
-from .summarizers.offline import OfflineSummarizer
-
-Metrics = Callable[[ApiCall], None]
+from .retry import RetryPolicy
 
 
-def build_backends(settings: Settings, metrics: Metrics) -> tuple[Backends, list[str]]:
+def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) -> tuple[Backends, list[str]]:
     """The backends for these settings, and warnings to show the user."""
     warnings = []
-    storage = LocalStorage(settings.data_dir)
-    mailer = OutboxMailer(settings.outbox_dir, settings.smtp_from_email)
-    summarizer = OfflineSummarizer()
-    if not settings.openai_api_key:
+    retry = RetryPolicy(attempts=settings.retry_attempts, base_seconds=settings.retry_base_seconds)
+    storage = _storage(settings, metrics, pool_size)
+    mailer = _mailer(settings, metrics, retry)
+    if settings.openai_api_key:
+        from .summarizers.openai_summarizer import OpenAISummarizer
+
+        summarizer = OpenAISummarizer(settings.openai_api_key, settings.openai_model,
+                                      base_url=settings.openai_base_url, prompt_file=settings.prompt_file,
+                                      metrics=metrics, chunk_chars=settings.summary_chunk_chars,
+                                      timeout=max(settings.http_timeout, 60.0))
+    else:
+        from .summarizers.offline import OfflineSummarizer
+
+        summarizer = OfflineSummarizer()
         warnings.append("OPENAI_API_KEY is not set: using the offline summariser "
                         "(reports will say it is not an AI summary)")
     source = None
+    if settings.elevenlabs_api_key:
+        from .elevenlabs import ElevenLabsClient
+
+        source = ElevenLabsClient(settings.elevenlabs_api_key, settings.elevenlabs_base_url, metrics,
+                                  retry=retry, read_timeout=settings.http_timeout, pool_size=pool_size)
     description = (f"storage={storage.description} email={mailer.description} "
                    f"summarizer={summarizer.description}")
     return Backends(storage=storage, mailer=mailer, summarizer=summarizer, source=source,
                     description=description), warnings
+
+
+def _storage(settings: Settings, metrics: Metrics, pool_size: int):
+    if settings.minio_endpoint:
+        from .storage.minio import MinioStorage
+
+        return MinioStorage(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
+                            settings.minio_bucket, secure=settings.minio_secure,
+                            region=settings.minio_region, sse=settings.minio_sse, metrics=metrics,
+                            timeout=settings.http_timeout, pool_size=pool_size)
+    from .storage.local import LocalStorage
+
+    return LocalStorage(settings.data_dir)
+
+
+def _mailer(settings: Settings, metrics: Metrics, retry: RetryPolicy):
+    if settings.smtp_host:
+        from .mailer import SmtpMailer
+
+        return SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from_email,
+                          security=settings.smtp_security_mode, username=settings.smtp_username,
+                          password=settings.smtp_password, metrics=metrics, retry=retry,
+                          timeout=settings.http_timeout)
+    return OutboxMailer(settings.outbox_dir, settings.smtp_from_email)

@@ -234,6 +234,38 @@ def demo(
                        markup=False)
 
 
+@app.command()
+def doctor() -> None:
+    """Check every configured backend without side effects; exit 0 only if all pass.
+
+    ElevenLabs key accepted, bucket reachable and writable, OpenAI reachable,
+    SMTP connect + EHLO + login (no mail is sent).
+
+    [bold]Example[/bold]:  fedfina --env-file prod.env doctor
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    from .config import load_settings
+    from .doctor import run_checks
+
+    terminal = _terminal()
+    with _user_errors(terminal):
+        settings = load_settings(state.env_file)
+        terminal.redact = settings.redact
+        checks = run_checks(settings)
+    table = Table(title="fedfina doctor", title_justify="left")
+    for column in ("backend", "target", "status", "detail"):
+        table.add_column(column, overflow="fold")
+    styles = {"ok": "green", "failed": "bold red", "embedded": "cyan"}
+    for check in checks:
+        table.add_row(check.backend, Text(check.target), Text(check.status, style=styles[check.status]),
+                      Text(settings.redact(check.detail)))
+    terminal.out.print(table)
+    if not all(check.passed for check in checks):
+        raise typer.Exit(ExitCode.FAILED)
+
+
 # --- plumbing ---------------------------------------------------------------------
 
 
@@ -268,10 +300,11 @@ def _execute(settings, selection, options, terminal, *, command: str, concurrenc
     terminal.rejected(selection.rejected)
     ledger = Ledger(settings.db_path, settings.redact)
     try:
-        backends, warnings = build_backends(settings, ledger.record_api_call)
+        backends, warnings = build_backends(settings, ledger.record_api_call, pool_size=concurrency)
         terminal.info(backends.description)
         for warning in warnings if warn else ():
             terminal.warn(warning)
+        backends.storage.prepare()
         run_id = ledger.start_run(command, backends.description, os.getpid())
         pipeline = Pipeline(ledger, backends, options)
         started = time.monotonic()

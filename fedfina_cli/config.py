@@ -43,13 +43,19 @@ class Settings:
     db_path: Path = Path("fedfina.db")
     data_dir: Path = Path("fedfina-data")
     prompt_file: Path | None = None
+    # Tuning (not in the SPEC's table; defaults suit production).
+    http_timeout: float = 30.0  # seconds to wait for a server's next bytes
+    retry_attempts: int = 5
+    retry_base_seconds: float = 0.5
+    summary_chunk_chars: int = 60_000  # longer transcripts are summarised in parts
 
     def secret_values(self) -> list[str]:
         """Values that must never be printed, logged or stored."""
+        # MINIO_ACCESS_KEY is an identifier, not a secret: every presigned URL
+        # (the email's links) carries it by design, as S3's X-Amz-Credential.
         candidates = [
             self.elevenlabs_api_key,
             self.openai_api_key,
-            self.minio_access_key,
             self.minio_secret_key,
             self.smtp_password,
         ]
@@ -132,6 +138,12 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         db_path=Path(get("FEDFINA_DB") or "fedfina.db"),
         data_dir=Path(get("FEDFINA_DATA_DIR") or "fedfina-data"),
         prompt_file=Path(p) if (p := get("FEDFINA_PROMPT_FILE")) else None,
+        http_timeout=_number("FEDFINA_HTTP_TIMEOUT", get("FEDFINA_HTTP_TIMEOUT"), 30.0),
+        retry_attempts=int(_number("FEDFINA_RETRY_ATTEMPTS", get("FEDFINA_RETRY_ATTEMPTS"), 5, minimum=1)),
+        retry_base_seconds=_number("FEDFINA_RETRY_BASE_SECONDS", get("FEDFINA_RETRY_BASE_SECONDS"), 0.5,
+                                   minimum=0),
+        summary_chunk_chars=int(_number("FEDFINA_SUMMARY_CHUNK_CHARS", get("FEDFINA_SUMMARY_CHUNK_CHARS"),
+                                        60_000, minimum=1000)),
     )
     _check_combinations(settings)
     return settings
@@ -164,6 +176,18 @@ def _bool(name: str, value: str | None, default: bool) -> bool:
     if lowered in ("false", "0", "no", "off"):
         return False
     raise UsageError(f"{name}={value!r}: expected true or false")
+
+
+def _number(name: str, value: str | None, default: float, minimum: float = 0.001) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise UsageError(f"{name}={value!r}: expected a number of at least {minimum:g}")
+    return number
 
 
 def _port(value: str | None) -> int | None:

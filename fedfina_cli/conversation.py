@@ -100,6 +100,16 @@ class Conversation:
         return None
 
 
+@dataclass(frozen=True)
+class FetchedConversation:
+    conversation: Conversation
+    raw: bytes  # the JSON exactly as stored under conversations/
+
+
+class AudioUnavailable(Exception):
+    """The audio could not be fetched; the report and email still go out."""
+
+
 def unwrap(payload: Any) -> dict:
     """The conversation object of a GET response or a post-call webhook envelope."""
     if not isinstance(payload, dict):

@@ -11,12 +11,12 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 from sqlite_utils import Database, Migrations
 
+from .metrics import ApiCall, elapsed_ms
 from .storage import StoredObject
 from .timefmt import utc_now
 
@@ -139,20 +139,6 @@ def m002_runs(db: Database) -> None:
         },
         pk="run_id",
     )
-
-
-@dataclass(frozen=True)
-class ApiCall:
-    """One external call, as the clients report it (clients never touch the ledger)."""
-
-    service: str  # elevenlabs | openai | storage | smtp
-    operation: str
-    status_code: int | None
-    duration_ms: int
-    bytes: int | None = None
-    tokens: int | None = None
-    error: str | None = None
-    conversation_id: str | None = None
 
 
 class Ledger:
@@ -281,9 +267,9 @@ class Ledger:
         try:
             yield log
         except BaseException as exc:
-            log.event("failed", "failed", str(exc) or type(exc).__name__, _ms_since(started))
+            log.event("failed", "failed", str(exc) or type(exc).__name__, elapsed_ms(started))
             raise
-        log.event("completed", "completed", log.summary, _ms_since(started))
+        log.event("completed", "completed", log.summary, elapsed_ms(started))
 
     def audit(self, row: dict, step: str, event: str, status: str, message: str | None = None,
               duration_ms: int | None = None, attempt: int | None = None) -> None:
@@ -360,6 +346,3 @@ class StageLog:
     def note(self, message: str) -> None:
         self.event("note", "note", message)
 
-
-def _ms_since(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

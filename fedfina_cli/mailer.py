@@ -9,13 +9,22 @@ the ledger "sending" there, and "sent" when ``send`` returns. A run that finds
 
 from __future__ import annotations
 
+import re
+import smtplib
+import socket
+import ssl
+import time
 from dataclasses import dataclass
 from email import message_from_binary_file
 from email.message import EmailMessage
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Callable, Protocol
 
+from .errors import StageError
 from .keys import outbox_path
+from .metrics import ApiCall, Metrics, elapsed_ms
+from .retry import RetryPolicy
 from .storage.local import atomic_write
 
 OUTBOX_SENDER = "reports@fedfina.invalid"
@@ -62,3 +71,148 @@ class OutboxMailer:
             return False
         with target.open("rb") as handle:
             return message_from_binary_file(handle)["Message-ID"] == message_id
+
+
+class DeliveryUnknown(StageError):
+    """The connection broke after the final "." of DATA: the server may have the message."""
+
+
+class SmtpMailer:
+    """Sends through an SMTP server: starttls, ssl or none; login when a username is set.
+
+    Temporary failures (4xx replies, connection errors) before the hand-over are
+    retried with backoff; permanent ones (5xx) fail the conversation with the
+    server's reply. After the hand-over nothing is retried (see DeliveryUnknown).
+    """
+
+    def __init__(self, host: str, port: int | None, sender: str, *, security: str = "starttls",
+                 username: str | None = None, password: str | None = None,
+                 metrics: Metrics = lambda call: None, retry: RetryPolicy = RetryPolicy(),
+                 timeout: float = 30.0):
+        self.host = host
+        self.security = security
+        self.port = port or {"ssl": 465, "starttls": 587}.get(security, 25)
+        self.sender = sender
+        self.username = username
+        self._password = password
+        self.metrics = metrics
+        self.retry = retry
+        self.timeout = timeout
+        self.description = f"smtp({host}:{self.port})"
+
+    def send(self, message: EmailMessage, account_id: str, conversation_id: str,
+             on_handover: Callable[[], None]) -> Delivery:
+        recipients = [addr for _, addr in getaddresses(
+            message.get_all("To", []) + message.get_all("Cc", []) + message.get_all("Bcc", []))]
+        wire = _without_bcc(message)
+        for attempt in range(1, self.retry.attempts + 1):
+            started = time.monotonic()
+            handed_over = False
+
+            def handover() -> None:
+                nonlocal handed_over
+                on_handover()
+                handed_over = True
+
+            try:
+                with self.connect() as smtp:
+                    self._transmit(smtp, recipients, wire, handover)
+            except Exception as exc:  # classified below; unknown errors are re-raised
+                code, reply, temporary = _classify(exc)
+                self.metrics(ApiCall("smtp", "send", code, elapsed_ms(started), bytes=len(wire),
+                                     error=reply, conversation_id=conversation_id))
+                if handed_over:
+                    raise DeliveryUnknown(
+                        f"the connection to {self.host} broke after the message was handed over "
+                        f"({reply}); it may have been delivered. Check the mailbox, then re-run "
+                        f"with --resend if it did not arrive") from None
+                if temporary and attempt < self.retry.attempts:
+                    self.retry.sleep(attempt)
+                    continue
+                tries = f" after {attempt} attempts" if attempt > 1 else ""
+                raise StageError(f"mail server {self.host}:{self.port} did not accept the message"
+                                 f"{tries}: {reply}", retryable=temporary) from None
+            self.metrics(ApiCall("smtp", "send", 250, elapsed_ms(started), bytes=len(wire),
+                                 conversation_id=conversation_id))
+            return Delivery(message_id=message["Message-ID"], location=self.description)
+        raise AssertionError("unreachable")
+
+    def was_delivered(self, message_id: str, account_id: str, conversation_id: str) -> None:
+        return None  # plain SMTP cannot ask the server what it delivered
+
+    def connect(self) -> smtplib.SMTP:
+        """Connected, secured and logged in (also used by `fedfina doctor`)."""
+        context = ssl.create_default_context()
+        if self.security == "ssl":
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            smtp.ehlo()
+            if self.security == "starttls":
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if self.username:
+                smtp.login(self.username, self._password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _transmit(self, smtp: smtplib.SMTP, recipients: list[str], data: bytes,
+                  handover: Callable[[], None]) -> None:
+        code, reply = smtp.mail(self.sender)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, self.sender)
+        for recipient in recipients:
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+        code, reply = smtp.docmd("DATA")
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        # Everything but the final "." first: until it is sent the server must
+        # discard the message if we vanish, so only the last step is committed.
+        body = re.sub(rb"(?m)^\.", b"..", data)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        smtp.send(body)
+        handover()
+        smtp.send(b".\r\n")
+        code, reply = smtp.getreply()
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+
+
+def _without_bcc(message: EmailMessage) -> bytes:
+    from copy import copy
+
+    wire = copy(message)
+    del wire["Bcc"]
+    return wire.as_bytes()
+
+
+def _classify(exc: Exception) -> tuple[int | None, str, bool]:
+    """(reply code, readable reply, temporary?) for an SMTP failure."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        recipient, (code, reply) = next(iter(exc.recipients.items()))
+        return code, f"{code} {_text(reply)} (recipient {recipient})", 400 <= code < 500
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return exc.smtp_code, (f"{exc.smtp_code} {_text(exc.smtp_error)} "
+                               "(check SMTP_USERNAME and SMTP_PASSWORD)"), False
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code, f"{exc.smtp_code} {_text(exc.smtp_error)}", 400 <= exc.smtp_code < 500
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return None, f"{exc} (check SMTP_SECURITY)", False
+    if isinstance(exc, ssl.SSLError):
+        return None, f"TLS failed ({exc.reason or exc}); check SMTP_SECURITY and SMTP_PORT", False
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return None, "timed out", True
+    if isinstance(exc, (smtplib.SMTPServerDisconnected, ConnectionError, OSError)):
+        return None, f"connection failed ({type(exc).__name__}: {exc})", True
+    raise exc
+
+
+def _text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return " ".join(text.split())

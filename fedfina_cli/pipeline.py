@@ -17,28 +17,18 @@ from typing import Callable, Iterator, Protocol
 
 from . import accounts, validation
 from .accounts import AccountOverrides, AccountSettings
-from .conversation import (Conversation, applicant_name, check_ready, parse_conversation,
-                           transcript_text)
+from .conversation import (AudioUnavailable, Conversation, FetchedConversation, applicant_name,
+                           check_ready, parse_conversation, transcript_text)
 from .errors import InvalidValue, MissingArtifact, StageError
 from .keys import content_type, object_key
 from .ledger import Ledger
 from .mailer import Delivery, Mailer
-from .storage import Storage
+from .storage import ObjectMissing, Storage
 from .summarizers import Summarizer
 from .timefmt import local_time, utc_now
 
 STAGES = ("fetch", "summarize", "report", "email")
 STAGE_ARTIFACT = {"fetch": "transcript", "summarize": "summary", "report": "report"}
-
-
-class AudioUnavailable(Exception):
-    """The audio could not be fetched; the report and email still go out."""
-
-
-@dataclass(frozen=True)
-class FetchedConversation:
-    conversation: Conversation
-    raw: bytes  # the JSON exactly as stored under conversations/
 
 
 class ConversationSource(Protocol):
@@ -211,7 +201,7 @@ class Pipeline:
         outcome.status = changes["status"]
         outcome.email_id = ctx.row.get("email_id")
         if ctx.row.get("report_key"):
-            outcome.report = self.backends.storage.locate(ctx.row["report_key"])
+            outcome.report = self.backends.storage.display(ctx.row["report_key"])
 
     def _fail(self, outcome: Outcome, ctx: _Context | None, job: Job, stage: str,
               exc: Exception) -> None:
@@ -281,7 +271,8 @@ class Pipeline:
         transcript = self._artifact(ctx, "transcript", "fetch").decode("utf-8")
         conversation = self._conversation(ctx)
         document = self.backends.summarizer.summarize(conversation, transcript,
-                                                      ctx.settings.summary_language)
+                                                      ctx.settings.summary_language,
+                                                      ctx.settings.prompt_file)
         self._store(ctx, "summary", document.to_json())
         if document.chunks > 1:
             log.note(f"long transcript: summarised in {document.chunks} parts and merged")
@@ -384,11 +375,11 @@ class Pipeline:
         self.ledger.record_file(ctx.row, file_type, stored)
 
     def _artifact(self, ctx: _Context, file_type: str, producer: str) -> bytes:
-        key = ctx.key(file_type)
-        if not self.backends.storage.exists(key):
+        try:
+            return self.backends.storage.get_bytes(ctx.key(file_type))
+        except ObjectMissing:
             raise MissingArtifact(f"no {file_type} for {ctx.conversation_id} in storage; "
-                                  f"run `fedfina {producer} -c {ctx.conversation_id}` first")
-        return self.backends.storage.get_bytes(key)
+                                  f"run `fedfina {producer} -c {ctx.conversation_id}` first") from None
 
     def _conversation(self, ctx: _Context) -> Conversation:
         if ctx.fetched is None:

@@ -148,3 +148,128 @@ def load_sample(path: Path) -> dict:
 def write_json(path: Path, payload: dict) -> Path:
     path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+# --- real loopback servers for the external services ----------------------------
+
+ELEVENLABS_KEY = "xi-test-9c41f0e2d8b7a6f5"
+OPENAI_KEY = "sk-test-7d3e9a1b5c2f4e6d8a0b"
+MINIO_ACCESS_KEY = "AKIAFEDFINATEST00001"
+MINIO_SECRET_KEY = "minio-secret-4f2a9c7e1b3d"
+SMTP_USER = "reports-mailer"
+SMTP_PASSWORD = "smtp-pass-8e6c4a2f0d1b"
+SECRETS = (ELEVENLABS_KEY, OPENAI_KEY, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, SMTP_PASSWORD)
+SENDER = "reports@fedfina.example"
+
+# Fast retries and short timeouts keep failure-mode tests quick.
+FAST = {"FEDFINA_RETRY_BASE_SECONDS": "0.01", "FEDFINA_RETRY_ATTEMPTS": "3", "FEDFINA_HTTP_TIMEOUT": "2"}
+
+
+@pytest.fixture
+def elevenlabs(monkeypatch):
+    from .fakes.elevenlabs import FakeElevenLabs
+
+    server = FakeElevenLabs(ELEVENLABS_KEY).start()
+    monkeypatch.setenv("ELEVENLABS_API_KEY", ELEVENLABS_KEY)
+    monkeypatch.setenv("ELEVENLABS_BASE_URL", server.url)
+    for name, value in FAST.items():
+        monkeypatch.setenv(name, value)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def openai_server(monkeypatch):
+    from .fakes.openai import FakeOpenAI
+
+    server = FakeOpenAI(OPENAI_KEY).start()
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("OPENAI_MODEL", "gpt-test-mini")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"{host}:{port}"
+    server.stop()
+
+
+@dataclass
+class S3:
+    endpoint: str
+    bucket: str
+
+    @property
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=f"http://{self.endpoint}", region_name="us-east-1",
+                            aws_access_key_id=MINIO_ACCESS_KEY, aws_secret_access_key=MINIO_SECRET_KEY)
+
+    def keys(self) -> list[str]:
+        response = self.client.list_objects_v2(Bucket=self.bucket)
+        return sorted(o["Key"] for o in response.get("Contents", []))
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+
+@pytest.fixture
+def s3(moto_endpoint, monkeypatch, request) -> S3:
+    """Moto's real S3 server; a fresh bucket name per test (created by fedfina itself)."""
+    import re
+    import uuid
+
+    bucket = f"t-{re.sub(r'[^a-z0-9]', '', request.node.name.lower())[:30]}-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("MINIO_ENDPOINT", moto_endpoint)
+    monkeypatch.setenv("MINIO_ACCESS_KEY", MINIO_ACCESS_KEY)
+    monkeypatch.setenv("MINIO_SECRET_KEY", MINIO_SECRET_KEY)
+    monkeypatch.setenv("MINIO_BUCKET_NAME", bucket)
+    monkeypatch.setenv("MINIO_SECURE", "false")
+    return S3(moto_endpoint, bucket)
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory):
+    from .fakes.smtp import self_signed_certificate
+
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def start_smtp(monkeypatch, security: str = "none", certificate=None):
+    from .fakes.smtp import FakeSMTP
+
+    cert, key = certificate or (None, None)
+    server = FakeSMTP(username=SMTP_USER, password=SMTP_PASSWORD, security=security, cert=cert, key=key)
+    server.start()
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(server.port))
+    monkeypatch.setenv("SMTP_USERNAME", SMTP_USER)
+    monkeypatch.setenv("SMTP_PASSWORD", SMTP_PASSWORD)
+    monkeypatch.setenv("SMTP_FROM_EMAIL", SENDER)
+    monkeypatch.setenv("SMTP_SECURITY", security)
+    if cert is not None:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    for name, value in FAST.items():
+        monkeypatch.setenv(name, value)
+    return server
+
+
+@pytest.fixture
+def smtp_server(monkeypatch):
+    server = start_smtp(monkeypatch)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def services(elevenlabs, openai_server, s3, smtp_server):
+    """Every external service configured against its loopback server."""
+    return dict(elevenlabs=elevenlabs, openai=openai_server, s3=s3, smtp=smtp_server)

@@ -6,6 +6,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Protocol
 
+from ..errors import StageError
+
+
+class ObjectMissing(StageError):
+    """The key is not in storage."""
+
 
 @dataclass(frozen=True)
 class StoredObject:
@@ -19,18 +25,28 @@ class Storage(Protocol):
     description: str  # for the backends line, e.g. "local(./fedfina-data)"
     shareable: bool  # True when locate() gives a link others can open (MinIO)
 
+    def prepare(self) -> None:
+        """Make ready before the first write (MinIO: create the bucket); raises UsageError."""
+        ...
+
     def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject: ...
 
     def put_stream(self, key: str, chunks: Iterable[bytes], content_type: str) -> StoredObject:
         """Store a body of unknown length without holding it in memory."""
         ...
 
-    def get_bytes(self, key: str) -> bytes: ...
+    def get_bytes(self, key: str) -> bytes:
+        """The object's content; raises ObjectMissing when there is none."""
+        ...
 
     def exists(self, key: str) -> bool: ...
 
     def locate(self, key: str, expires_seconds: int = 7 * 24 * 3600) -> str:
         """Where a person can fetch the object: a local path or a presigned URL."""
+        ...
+
+    def display(self, key: str) -> str:
+        """A short name for the object in run output: a path or s3://bucket/key."""
         ...
 
 

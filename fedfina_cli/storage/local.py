@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import StageError
-from . import Digest, StoredObject, describe
+from ..errors import UsageError
+from . import Digest, ObjectMissing, StoredObject, describe
 
 
 class LocalStorage:
@@ -17,6 +17,12 @@ class LocalStorage:
     def __init__(self, root: Path):
         self.root = root
         self.description = f"local({root})"
+
+    def prepare(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create FEDFINA_DATA_DIR {self.root}: {exc.strerror}") from None
 
     def path(self, key: str) -> Path:
         return self.root / key
@@ -34,13 +40,16 @@ class LocalStorage:
         try:
             return self.path(key).read_bytes()
         except FileNotFoundError:
-            raise StageError(f"{key} is not in storage ({self.root})") from None
+            raise ObjectMissing(f"{key} is not in storage ({self.root})") from None
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
     def locate(self, key: str, expires_seconds: int = 0) -> str:
         return str(self.path(key).resolve())
+
+    def display(self, key: str) -> str:
+        return str(self.path(key))
 
     def _write(self, key: str, chunks: Iterable[bytes]) -> None:
         atomic_write(self.path(key), chunks)

@@ -8,6 +8,7 @@ not an AI summary.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from ..conversation import Conversation
 from ..summary import Section, Summary, SummaryDocument
@@ -28,7 +29,8 @@ _AMOUNT = re.compile(
 class OfflineSummarizer:
     description = "offline"
 
-    def summarize(self, conversation: Conversation, transcript: str, output_language: str) -> SummaryDocument:
+    def summarize(self, conversation: Conversation, transcript: str, output_language: str,
+                  prompt_file: Path | None = None) -> SummaryDocument:
         return SummaryDocument(
             summary=build_summary(conversation),
             method="offline",

@@ -1,0 +1,1 @@
+"""Real servers on loopback that behave like the services fedfina talks to."""

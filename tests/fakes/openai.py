@@ -1,0 +1,64 @@
+"""A fake OpenAI Chat Completions server: the real path, auth header and error bodies.
+
+By default it answers with a valid summary built from the transcript it was
+given, so tests can check that the whole transcript reached the model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from .http_base import FakeHTTPServer, Request, Response, json_response
+
+
+class FakeOpenAI(FakeHTTPServer):
+    def __init__(self, api_key: str):
+        super().__init__()
+        self.api_key = api_key
+        self.replies: list[str] = []  # scripted message contents, used before the default
+        self.reject_json_schema = False  # like servers without structured output
+
+    def completions(self) -> list[dict]:
+        return [json.loads(r.body) for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def route(self, request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return json_response({"error": {"message": "Incorrect API key provided.", "type":
+                                            "invalid_request_error", "code": "invalid_api_key"}}, 401)
+        if request.path.startswith("/v1/models/"):
+            return json_response({"id": request.path.rsplit("/", 1)[1], "object": "model",
+                                  "owned_by": "fake"})
+        if request.path != "/v1/chat/completions":
+            return json_response({"error": {"message": "Not found", "type": "invalid_request_error"}}, 404)
+        body = json.loads(request.body)
+        if self.reject_json_schema and body.get("response_format", {}).get("type") == "json_schema":
+            return json_response({"error": {
+                "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported "
+                           "with this model.", "type": "invalid_request_error", "param": "response_format",
+                "code": None}}, 400)
+        content = self.replies.pop(0) if self.replies else json.dumps(summary_for(body), ensure_ascii=False)
+        return json_response({
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": 1763451800,
+            "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content, "refusal": None}}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
+        })
+
+
+def summary_for(body: dict) -> dict:
+    """A valid summary that reflects what was sent: amounts and line count of the user message."""
+    system = body["messages"][0]["content"]
+    text = body["messages"][-1]["content"]
+    lines = [line for line in text.splitlines() if line.strip()]
+    amounts = re.findall(r"₹[\d,]+", text)
+    merging = "summaries of consecutive parts" in system
+    return {
+        "title": "Merged summary" if merging else "Loan interview summary",
+        "overview": f"Summary of {len(lines)} transcript lines.",
+        "sections": [{"heading": "Loan request", "points": amounts or ["No amounts stated."]}],
+        "action_items": ["Verify the stated figures."],
+        "sentiment": "positive",
+        "language": "Hindi and English" if re.search(r"[\u0900-\u097F]", text) else "English",
+    }
