@@ -7,6 +7,7 @@ that a typo in a port or a flag is a usage error (exit 2) before any work.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
@@ -125,7 +126,7 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         minio_endpoint=_endpoint(get("MINIO_ENDPOINT")),
         minio_access_key=get("MINIO_ACCESS_KEY"),
         minio_secret_key=get("MINIO_SECRET_KEY"),
-        minio_bucket=get("MINIO_BUCKET_NAME") or DEFAULT_BUCKET,
+        minio_bucket=_bucket(get("MINIO_BUCKET_NAME")),
         minio_secure=_bool("MINIO_SECURE", get("MINIO_SECURE"), True),
         minio_region=get("MINIO_REGION") or "us-east-1",
         minio_sse=_bool("MINIO_SSE", get("MINIO_SSE"), False),
@@ -212,6 +213,15 @@ def _url(name: str, value: str | None) -> str | None:
     if not value.startswith(("http://", "https://")):
         raise UsageError(f"{name}={value!r}: expected a URL starting with https://")
     return value.rstrip("/")
+
+
+def _bucket(value: str | None) -> str:
+    if value is None:
+        return DEFAULT_BUCKET
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value) or ".." in value:
+        raise UsageError(f"MINIO_BUCKET_NAME={value!r}: expected 3 to 63 lowercase letters, digits, "
+                         "'.' or '-', starting and ending with a letter or digit")
+    return value
 
 
 def _endpoint(value: str | None) -> str | None:

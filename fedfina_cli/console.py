@@ -21,12 +21,19 @@ from .selectors import Rejected
 STATUS_STYLE = {"completed": "green", "pending": "cyan", "failed": "bold red"}
 
 
+def _console(stream: IO[str]) -> Console:
+    # Off a terminal (cron logs, pipes) a table must not wrap at 80 columns:
+    # one line per row keeps the log greppable.
+    width = None if stream.isatty() else 200
+    return Console(file=stream, highlight=False, soft_wrap=True, width=width)
+
+
 class Terminal:
     def __init__(self, *, json_mode: bool = False, quiet: bool = False,
                  stdout: IO[str] | None = None, stderr: IO[str] | None = None,
                  redact=lambda s: s):
-        self.out = Console(file=stdout or sys.stdout, highlight=False, soft_wrap=True)
-        self.err = Console(file=stderr or sys.stderr, highlight=False, soft_wrap=True)
+        self.out = _console(stdout or sys.stdout)
+        self.err = _console(stderr or sys.stderr)
         self.json_mode = json_mode
         self.quiet = quiet
         self.redact = redact

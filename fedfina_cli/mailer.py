@@ -121,7 +121,9 @@ class SmtpMailer:
                 code, reply, temporary = _classify(exc)
                 self.metrics(ApiCall("smtp", "send", code, elapsed_ms(started), bytes=len(wire),
                                      error=reply, conversation_id=conversation_id))
-                if handed_over:
+                # A reply to the final "." (even a refusal) is definite; only a
+                # lost reply leaves the message's fate unknown.
+                if handed_over and not isinstance(exc, smtplib.SMTPResponseException):
                     raise DeliveryUnknown(
                         f"the connection to {self.host} broke after the message was handed over "
                         f"({reply}); it may have been delivered. Check the mailbox, then re-run "

@@ -22,7 +22,7 @@ from .conversation import (AudioUnavailable, Conversation, FetchedConversation, 
 from .errors import InvalidValue, MissingArtifact, StageError
 from .keys import content_type, object_key
 from .ledger import Ledger
-from .mailer import Delivery, Mailer
+from .mailer import Delivery, DeliveryUnknown, Mailer
 from .storage import ObjectMissing, Storage
 from .summarizers import Summarizer
 from .timefmt import local_time, utc_now
@@ -320,7 +320,15 @@ class Pipeline:
             ctx.row = self.ledger.update(row["processing_id"], email_state="sending",
                                          email_message_id=message_id)
 
-        delivery: Delivery = mailer.send(message, ctx.account_id, ctx.conversation_id, on_handover)
+        try:
+            delivery: Delivery = mailer.send(message, ctx.account_id, ctx.conversation_id, on_handover)
+        except DeliveryUnknown:
+            raise  # the ledger keeps "sending": a later run will not send blindly
+        except Exception:
+            if ctx.row.get("email_state") == "sending":
+                # The server refused the message outright: nothing was delivered.
+                ctx.row = self.ledger.update(row["processing_id"], email_state=None)
+            raise
         ctx.row = self._mark_sent(ctx, delivery.message_id)
         log.summary = f"{delivery.message_id} via {delivery.location}"
 

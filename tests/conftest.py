@@ -214,7 +214,11 @@ class S3:
                             aws_access_key_id=MINIO_ACCESS_KEY, aws_secret_access_key=MINIO_SECRET_KEY)
 
     def keys(self) -> list[str]:
-        response = self.client.list_objects_v2(Bucket=self.bucket)
+        client = self.client
+        try:
+            response = client.list_objects_v2(Bucket=self.bucket)
+        except client.exceptions.NoSuchBucket:
+            return []
         return sorted(o["Key"] for o in response.get("Contents", []))
 
     def get(self, key: str) -> bytes:

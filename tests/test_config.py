@@ -45,6 +45,9 @@ def test_missing_env_file_is_a_usage_error(cli, workspace):
      "without a scheme"),
     ({"MINIO_ENDPOINT": "minio:9000"}, "MINIO_SECRET_KEY is missing"),
     ({"ELEVENLABS_BASE_URL": "api.elevenlabs.io"}, "expected a URL"),
+    ({"MINIO_BUCKET_NAME": "b"}, "MINIO_BUCKET_NAME='b': expected 3 to 63 lowercase"),
+    ({"MINIO_BUCKET_NAME": "Reports_2026"}, "MINIO_BUCKET_NAME='Reports_2026'"),
+    ({"FEDFINA_RETRY_ATTEMPTS": "0"}, "expected a number of at least 1"),
     ({"FEDFINA_PROMPT_FILE": "/no/such/prompt.txt"}, "no such file"),
 ])
 def test_bad_configuration(environ, message):

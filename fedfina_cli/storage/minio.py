@@ -168,7 +168,9 @@ class MinioStorage:
                 return status, (f"{where} rejected the credentials ({exc.code}); "
                                 "check MINIO_ACCESS_KEY and MINIO_SECRET_KEY")
             if exc.code == "AccessDenied":
-                return status, f"{where} denied access to bucket {self.bucket} (AccessDenied)"
+                # S3 answers a HEAD with unknown credentials as a bare 403, read as AccessDenied.
+                return status, (f"{where} denied access to bucket {self.bucket} (AccessDenied); check "
+                                "MINIO_ACCESS_KEY and MINIO_SECRET_KEY, and the bucket's policy")
             return status, f"{where}: {exc.code}: {exc.message}"
         if isinstance(exc, ServerError):
             return exc.status_code, f"{where} answered HTTP {exc.status_code}"

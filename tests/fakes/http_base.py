@@ -31,6 +31,7 @@ class Request:
     query: dict
     headers: dict
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # arrival, for backoff timing
 
 
 @dataclass
@@ -60,6 +61,12 @@ class FakeHTTPServer:
             def do_POST(self):
                 fake._handle(self)
 
+            def do_PUT(self):
+                fake._handle(self)
+
+            def do_HEAD(self):
+                fake._handle(self)
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -78,21 +85,22 @@ class FakeHTTPServer:
         self.server.server_close()
 
     def fault(self, route: str, times: int = 1, **kwargs) -> None:
-        """Answer the next ``times`` requests whose route contains ``route`` with this fault."""
+        """Answer the next ``times`` requests for exactly this path with this fault."""
         with self._lock:
             self._faults.setdefault(route, []).extend(Fault(**kwargs) for _ in range(times))
 
-    def count(self, route: str) -> int:
-        return sum(1 for r in self.requests if route in r.path)
+    def count(self, path: str) -> int:
+        """Requests received for exactly this path."""
+        return sum(1 for r in self.requests if r.path == path)
 
     def route(self, request: Request) -> Response:  # overridden by the fakes
         return Response(404, b'{"detail": "not found"}')
 
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
-            for route, faults in self._faults.items():
-                if route in path and faults:
-                    return faults.pop(0)
+            faults = self._faults.get(path)
+            if faults:
+                return faults.pop(0)
         return None
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
@@ -124,7 +132,8 @@ class FakeHTTPServer:
             if response.chunks is None:
                 handler.send_header("Content-Length", str(len(response.body)))
                 handler.end_headers()
-                handler.wfile.write(response.body)
+                if handler.command != "HEAD":
+                    handler.wfile.write(response.body)
                 return
             handler.end_headers()
             for chunk in response.chunks:

@@ -52,7 +52,7 @@ def summary_for(body: dict) -> dict:
     system = body["messages"][0]["content"]
     text = body["messages"][-1]["content"]
     lines = [line for line in text.splitlines() if line.strip()]
-    amounts = re.findall(r"₹[\d,]+", text)
+    amounts = re.findall(r"₹\d+(?:,\d+)*", text)
     merging = "summaries of consecutive parts" in system
     return {
         "title": "Merged summary" if merging else "Loan interview summary",

@@ -34,8 +34,10 @@ class FakeSMTP:
         self.port = free_port()
         kwargs = {}
         if username:
+            # With implicit TLS aiosmtpd cannot tell the socket is encrypted, so it
+            # must not insist on STARTTLS before AUTH.
             kwargs.update(authenticator=self._authenticate, auth_required=True,
-                          auth_require_tls=security != "none")
+                          auth_require_tls=security == "starttls")
         if security in ("starttls", "ssl"):
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(cert, key)
@@ -71,7 +73,7 @@ class FakeSMTP:
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
         ok = (auth_data.login.decode() == self.username and auth_data.password.decode() == self.password)
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd sends the 535
 
 
 def free_port() -> int:

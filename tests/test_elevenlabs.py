@@ -1,0 +1,202 @@
+"""Fetching from the ElevenLabs API (a loopback server with the real paths and error bodies)."""
+
+import copy
+
+import pytest
+
+from .conftest import ELEVENLABS_KEY, ENGLISH, HINDI, HINDI_ID, PROCESSING, load_sample
+
+AUDIO = b"ID3\x04" + bytes(range(256)) * 2000  # ~512 KB, streamed in several chunks
+CONVERSATION_PATH = f"/v1/convai/conversations/{HINDI_ID}"
+AUDIO_PATH = CONVERSATION_PATH + "/audio"
+
+
+@pytest.fixture
+def hindi(elevenlabs):
+    elevenlabs.add(load_sample(HINDI), audio=AUDIO)
+    return elevenlabs
+
+
+def _notes(workspace) -> str:
+    return " | ".join(r["message"] for r in workspace.rows(
+        "select message from processing_audit_log where event = 'note'"))
+
+
+def test_fetch_from_the_api_stores_json_transcript_and_streamed_audio(cli, workspace, hindi):
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 0, result.output
+    assert workspace.object("acc123", "audio", f"{HINDI_ID}.mp3").read_bytes() == AUDIO
+    raw = workspace.object("acc123", "conversations", f"{HINDI_ID}.json").read_bytes()
+    assert b'"conversation_id": "conv_7201k4b3qz9fe8st0m5xkcw2hj4n"' in raw
+    request = next(r for r in hindi.requests if r.path == CONVERSATION_PATH)
+    assert request.headers["xi-api-key"] == ELEVENLABS_KEY
+    assert hindi.count(AUDIO_PATH) == 1
+    row, = workspace.rows("select audio_key, status from conversation_processing")
+    assert row == {"audio_key": f"acc123/audio/{HINDI_ID}.mp3", "status": "completed"}
+    audio_file, = workspace.rows("select * from conversation_files where file_type = 'audio'")
+    assert audio_file["size_bytes"] == len(AUDIO) and audio_file["content_type"] == "audio/mpeg"
+    calls = workspace.rows("select operation, status_code, bytes from api_usage_metrics "
+                           "where service = 'elevenlabs' order by id")
+    assert calls[0]["operation"] == "get_conversation" and calls[0]["status_code"] == 200
+    assert {"operation": "get_audio", "status_code": 200, "bytes": len(AUDIO)} in calls
+
+
+@pytest.mark.parametrize("status", ["initiated", "in-progress", "processing"])
+def test_not_ready_conversation_fails_this_run_and_is_picked_up_later(cli, workspace, elevenlabs, status):
+    payload = load_sample(HINDI) | {"status": status}
+    elevenlabs.add(payload, audio=AUDIO)
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 1
+    assert f"not ready yet (status {status})" in result.stderr
+    assert elevenlabs.count(AUDIO_PATH) == 0
+    row, = workspace.rows("select status, retryable from conversation_processing")
+    assert row == {"status": "failed", "retryable": 1}
+
+    elevenlabs.add(payload | {"status": "done"}, audio=AUDIO)
+    assert cli("run", "-c", HINDI_ID).exit_code == 0
+    assert workspace.rows("select status from conversation_processing") == [{"status": "completed"}]
+
+
+def test_failed_conversation_is_final(cli, workspace, elevenlabs):
+    elevenlabs.add(load_sample(HINDI) | {"status": "failed"})
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 1 and "reports this conversation as failed" in result.stderr
+    assert workspace.rows("select retryable from conversation_processing") == [{"retryable": 0}]
+
+
+def test_no_audio_when_has_audio_is_false(cli, workspace, elevenlabs):
+    english = load_sample(ENGLISH)
+    elevenlabs.add(english)
+    result = cli("run", "-c", english["conversation_id"], "-a", "acc9", "-e", "a@example.com")
+    assert result.exit_code == 0, result.output
+    assert elevenlabs.count(f"/v1/convai/conversations/{english['conversation_id']}") == 1
+    assert elevenlabs.count(f"/v1/convai/conversations/{english['conversation_id']}/audio") == 0
+    assert "has_audio=false" in _notes(workspace)
+    assert len(workspace.emails()) == 1
+
+
+def test_audio_error_response_is_a_ledger_note_and_the_report_still_goes_out(cli, workspace, elevenlabs):
+    elevenlabs.add(load_sample(HINDI))  # has_audio true, but the audio endpoint answers 404
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 0, result.output
+    assert "HTTP 404" in _notes(workspace) and "audio_not_found" in _notes(workspace)
+    assert not workspace.object("acc123", "audio", f"{HINDI_ID}.mp3").exists()
+    assert workspace.object("acc123", "reports", f"{HINDI_ID}.pdf").exists()
+    assert len(workspace.emails()) == 1
+    assert workspace.rows("select audio_key from conversation_processing") == [{"audio_key": None}]
+
+
+def test_audio_cut_mid_stream_leaves_no_partial_object(cli, workspace, hindi):
+    hindi.cut_audio_after = 100_000
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 0, result.output
+    assert "download interrupted" in _notes(workspace)
+    audio_dir = workspace.data / "acc123" / "audio"
+    assert not audio_dir.exists() or list(audio_dir.iterdir()) == []
+    assert len(workspace.emails()) == 1
+
+
+def test_429_with_retry_after_is_honoured(cli, hindi):
+    hindi.fault(CONVERSATION_PATH, status=429, headers={"Retry-After": "1"},
+                body={"detail": {"code": "rate_limit_exceeded", "message": "Too many requests"}})
+    assert cli("run", "-c", HINDI_ID).exit_code == 0
+    first, second = [r.at for r in hindi.requests if r.path == CONVERSATION_PATH]
+    assert second - first >= 0.9  # FEDFINA_RETRY_BASE_SECONDS is 0.01: only Retry-After explains this
+
+
+def test_429_without_retry_after_backs_off_and_retries(cli, hindi):
+    hindi.fault(CONVERSATION_PATH, times=2, status=429,
+                body={"detail": {"code": "concurrent_limit_exceeded", "message": "Too many concurrent"}})
+    assert cli("run", "-c", HINDI_ID).exit_code == 0
+    assert hindi.count(CONVERSATION_PATH) == 3
+
+
+@pytest.mark.parametrize("status", [408, 500, 502, 503])
+def test_transient_errors_are_retried(cli, hindi, status):
+    hindi.fault(CONVERSATION_PATH, times=2, status=status, body=b"upstream trouble")
+    assert cli("run", "-c", HINDI_ID).exit_code == 0
+    assert hindi.count(CONVERSATION_PATH) == 3
+
+
+def test_persistent_5xx_gives_up_with_status_and_detail(cli, workspace, hindi):
+    hindi.fault(CONVERSATION_PATH, times=10, status=503,
+                body={"detail": {"status": "service_unavailable", "message": "Try again later"}})
+    result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
+    assert result.exit_code == 1
+    assert hindi.count(CONVERSATION_PATH) == 3  # FEDFINA_RETRY_ATTEMPTS
+    assert ("ElevenLabs get_conversation failed: HTTP 503 after 3 attempts: "
+            "service_unavailable: Try again later") in result.stderr
+    assert workspace.rows("select retryable from conversation_processing") == [{"retryable": 1}]
+
+
+def test_401_is_not_retried_and_names_the_fix(cli, workspace, hindi, monkeypatch):
+    monkeypatch.setenv("ELEVENLABS_API_KEY", "xi-wrong-key-000111222")
+    result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
+    assert result.exit_code == 1
+    assert hindi.count(CONVERSATION_PATH) == 1
+    assert "HTTP 401: invalid_api_key: Invalid API key (check ELEVENLABS_API_KEY" in result.stderr
+    assert "xi-wrong-key-000111222" not in result.output
+    assert "xi-wrong-key-000111222" not in str(workspace.rows("select * from conversation_processing"))
+
+
+def test_unknown_conversation_404_shows_the_detail(cli, elevenlabs):
+    result = cli("run", "-c", "conv_doesnotexist0001", "-a", "acc1", "-e", "a@example.com")
+    assert result.exit_code == 1
+    assert elevenlabs.count("/v1/convai/conversations/conv_doesnotexist0001") == 1
+    assert "HTTP 404: conversation_not_found: Conversation not found" in result.stderr
+
+
+@pytest.mark.parametrize("body, shown", [
+    ({"detail": {"status": "missing_permissions", "message": "The API key lacks convai_read"}},
+     "missing_permissions: The API key lacks convai_read"),
+    ({"detail": {"type": "authorization", "code": "missing_permissions", "message": "Needs convai_read",
+                 "status": "missing_permissions", "request_id": "r1"}},
+     "missing_permissions: Needs convai_read"),
+    ({"detail": [{"loc": ["path", "conversation_id"], "msg": "invalid id", "type": "value_error"}]},
+     "path.conversation_id: invalid id"),
+    (b"<html>Forbidden</html>", "<html>Forbidden</html>"),
+])
+def test_error_body_shapes(cli, hindi, body, shown):
+    hindi.fault(CONVERSATION_PATH, status=403 if isinstance(body, bytes) or "detail" in body and
+                isinstance(body["detail"], dict) else 422, body=body)
+    result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
+    assert result.exit_code == 1 and shown in result.stderr
+    assert hindi.count(CONVERSATION_PATH) == 1
+
+
+def test_slow_answer_times_out_and_is_retried(cli, hindi):
+    hindi.fault(CONVERSATION_PATH, delay=3, passthrough=True)  # FEDFINA_HTTP_TIMEOUT is 2
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 0, result.output
+    assert hindi.count(CONVERSATION_PATH) == 2
+
+
+def test_always_slow_fails_with_a_timeout_message(cli, hindi):
+    hindi.fault(CONVERSATION_PATH, times=3, delay=3, passthrough=True)
+    result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
+    assert result.exit_code == 1
+    assert "ElevenLabs get_conversation: timed out at 127.0.0.1" in result.stderr
+
+
+def test_invalid_json_body_is_a_clear_failure(cli, hindi):
+    hindi.fault(CONVERSATION_PATH, status=200, body=b"{truncated")
+    result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
+    assert result.exit_code == 1
+    assert "ElevenLabs returned a body that is not JSON" in result.stderr
+
+
+def test_unreachable_api_gives_up_with_a_clear_message(cli, monkeypatch):
+    from .fakes.smtp import free_port
+
+    monkeypatch.setenv("ELEVENLABS_API_KEY", ELEVENLABS_KEY)
+    monkeypatch.setenv("ELEVENLABS_BASE_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("FEDFINA_RETRY_BASE_SECONDS", "0.01")
+    result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
+    assert result.exit_code == 1
+    assert "cannot connect at 127.0.0.1" in result.stderr and "gave up after 5 attempts" in result.stderr
+
+
+def test_processing_sample_from_the_api(cli, elevenlabs):
+    elevenlabs.add(copy.deepcopy(load_sample(PROCESSING)))
+    result = cli("run", "-c", "conv_5501k5n7wq2ab4cd6ef8gh0jk1lm", "-a", "acc9", "-e", "a@example.com")
+    assert result.exit_code == 1 and "not ready yet" in result.stderr

@@ -1,0 +1,148 @@
+"""MinIO storage against moto's real S3 server on loopback."""
+
+import hashlib
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from .conftest import HINDI, HINDI_ID, load_sample, read_eml
+from .fakes.http_base import FakeHTTPServer, Response
+from .fakes.smtp import free_port
+
+AUDIO = b"ID3\x04" + hashlib.sha256(b"x").digest() * (20 * 1024 * 1024 // 32)  # 20 MiB: 3 parts
+
+
+def test_objects_are_stored_under_spec_keys_with_content_types(cli, workspace, s3, elevenlabs):
+    elevenlabs.add(load_sample(HINDI), audio=AUDIO)
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 0, result.output
+    assert f"storage=minio({s3.bucket})" in result.stderr
+    assert f"report s3://{s3.bucket}/acc123/reports/{HINDI_ID}.pdf" in result.stderr
+    expected = {
+        f"acc123/conversations/{HINDI_ID}.json": "application/json",
+        f"acc123/transcripts/{HINDI_ID}.txt": "text/plain; charset=utf-8",
+        f"acc123/audio/{HINDI_ID}.mp3": "audio/mpeg",
+        f"acc123/summaries/{HINDI_ID}.json": "application/json",
+        f"acc123/reports/{HINDI_ID}.pdf": "application/pdf",
+    }
+    assert s3.keys() == sorted(expected)
+    for key, content_type in expected.items():
+        assert s3.client.head_object(Bucket=s3.bucket, Key=key)["ContentType"] == content_type
+    # The audio went up as a multipart upload of unknown length.
+    audio = s3.client.head_object(Bucket=s3.bucket, Key=f"acc123/audio/{HINDI_ID}.mp3")
+    assert audio["ContentLength"] == len(AUDIO) and audio["ETag"].strip('"').endswith("-3")
+    for row in workspace.rows("select object_key, size_bytes, sha256 from conversation_files"):
+        data = s3.get(row["object_key"])
+        assert row["size_bytes"] == len(data) and row["sha256"] == hashlib.sha256(data).hexdigest()
+    assert not workspace.data.exists() or not any((workspace.data / "acc123").glob("*"))
+
+
+def test_rerun_finds_the_objects_in_the_bucket_and_skips(cli, s3, elevenlabs):
+    elevenlabs.add(load_sample(HINDI), audio=b"ID3 small")
+    assert cli("run", "-c", HINDI_ID).exit_code == 0
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 0 and "skipped fetch,summarize,report,email" in result.stderr
+    s3.client.delete_object(Bucket=s3.bucket, Key=f"acc123/summaries/{HINDI_ID}.json")
+    result = cli("run", "-c", HINDI_ID)
+    assert "ran summarize,report" in result.stderr
+
+
+def test_sse_s3_on_every_object(cli, s3, elevenlabs, monkeypatch):
+    monkeypatch.setenv("MINIO_SSE", "true")
+    elevenlabs.add(load_sample(HINDI), audio=AUDIO)
+    assert cli("run", "-c", HINDI_ID).exit_code == 0
+    keys = s3.keys()
+    assert len(keys) == 5
+    for key in keys:
+        assert s3.client.head_object(Bucket=s3.bucket, Key=key)["ServerSideEncryption"] == "AES256", key
+
+
+def test_without_sse_objects_are_not_encrypted(cli, s3, elevenlabs):
+    elevenlabs.add(load_sample(HINDI))
+    assert cli("run", "-c", HINDI_ID).exit_code == 0
+    head = s3.client.head_object(Bucket=s3.bucket, Key=f"acc123/reports/{HINDI_ID}.pdf")
+    assert "ServerSideEncryption" not in head
+
+
+def test_email_links_are_presigned_and_work(cli, workspace, s3, elevenlabs):
+    elevenlabs.add(load_sample(HINDI), audio=AUDIO)
+    assert cli("run", "-c", HINDI_ID).exit_code == 0
+    body = read_eml(workspace.eml("acc123", HINDI_ID)).get_body(("plain",)).get_content()
+    links = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in body.splitlines()
+             if ": http" in line}
+    assert set(links) == {"Call recording (MP3)", "Transcript (text)"}
+    assert requests.get(links["Call recording (MP3)"], timeout=10).content == AUDIO
+    transcript = requests.get(links["Transcript (text)"], timeout=10)
+    assert transcript.content.decode("utf-8").startswith("AI: नमस्ते!")
+    query = parse_qs(urlsplit(links["Transcript (text)"]).query)
+    assert int(query["X-Amz-Expires"][0]) <= 7 * 24 * 3600
+
+
+class _S3Rejecting(FakeHTTPServer):
+    """Answers every S3 call like a server that does not know the access key."""
+
+    def route(self, request):
+        return Response(403, b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>InvalidAccessKeyId</Code>"
+                             b"<Message>The Access Key Id you provided does not exist in our records.</Message>"
+                             b"<RequestId>1</RequestId></Error>", {"Content-Type": "application/xml"})
+
+
+def test_bad_credentials_fail_fast_with_exit_2(cli, workspace, monkeypatch, elevenlabs):
+    server = _S3Rejecting().start()
+    try:
+        monkeypatch.setenv("MINIO_ENDPOINT", server.url.removeprefix("http://"))
+        monkeypatch.setenv("MINIO_ACCESS_KEY", "AKIAWRONG")
+        monkeypatch.setenv("MINIO_SECRET_KEY", "wrong-secret-123456")
+        monkeypatch.setenv("MINIO_SECURE", "false")
+        elevenlabs.add(load_sample(HINDI))
+        result = cli("run", "-c", HINDI_ID)
+    finally:
+        server.stop()
+    assert result.exit_code == 2
+    # The bucket check is a HEAD: S3 gives no body, so the answer reads as AccessDenied.
+    assert "denied access to bucket fedfina-reports (AccessDenied); check MINIO_ACCESS_KEY and " \
+           "MINIO_SECRET_KEY" in result.stderr
+    assert "wrong-secret-123456" not in result.output
+    assert elevenlabs.count(f"/v1/convai/conversations/{HINDI_ID}") == 0  # nothing was processed
+
+
+def test_invalid_access_key_reply_names_the_credentials(s3):
+    from fedfina_cli.storage.minio import MinioStorage, StorageError
+
+    server = _S3Rejecting().start()
+    try:
+        storage = MinioStorage(server.url.removeprefix("http://"), "AKIAWRONG", "wrong-secret", "bucket",
+                               secure=False)
+        with pytest.raises(StorageError, match=r"rejected the credentials \(InvalidAccessKeyId\)"):
+            storage.put_bytes("k.txt", b"x", "text/plain")
+    finally:
+        server.stop()
+
+
+def test_unreachable_endpoint_is_a_clear_error(cli, monkeypatch, s3):
+    monkeypatch.setenv("MINIO_ENDPOINT", f"127.0.0.1:{free_port()}")
+    result = cli("run", "--from-file", HINDI)
+    assert result.exit_code == 2
+    assert "cannot connect to MinIO at 127.0.0.1:" in result.stderr
+
+
+def test_tls_mismatch_is_a_clear_error(cli, monkeypatch, s3):
+    monkeypatch.setenv("MINIO_SECURE", "true")  # moto speaks plain HTTP
+    result = cli("run", "--from-file", HINDI)
+    assert result.exit_code == 2
+    assert "TLS handshake with MinIO" in result.stderr and "MINIO_SECURE=false" in result.stderr
+
+
+@pytest.mark.parametrize("seconds, expected", [(3600, 3600), (30 * 24 * 3600, 7 * 24 * 3600)])
+def test_presigned_urls_are_capped_at_seven_days(s3, seconds, expected):
+    from fedfina_cli.storage.minio import MinioStorage
+
+    from .conftest import MINIO_ACCESS_KEY, MINIO_SECRET_KEY
+
+    storage = MinioStorage(s3.endpoint, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, s3.bucket, secure=False)
+    storage.prepare()
+    storage.put_bytes("a/b.txt", b"hello", "text/plain")
+    url = storage.locate("a/b.txt", seconds)
+    assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == [str(expected)]
+    assert requests.get(url, timeout=10).content == b"hello"
