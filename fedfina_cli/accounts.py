@@ -87,3 +87,58 @@ def to_row(overrides: AccountOverrides) -> dict:
             value = str(value)
         row[column] = value
     return row
+
+
+def validated_overrides(*, timezone: str | None = None, cc: list[str] | None = None,
+                        bcc: list[str] | None = None, subject_template: str | None = None,
+                        prompt_file: Path | None = None, summary_language: str | None = None,
+                        link_expiry_hours: float | None = None,
+                        attachment_limit_mb: float | None = None) -> AccountOverrides:
+    """Overrides from flags, each checked; raises UsageError naming the flag."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from .email_message import check_subject_template
+    from .errors import InvalidValue, UsageError
+    from .validation import email_address
+
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UsageError(f"--timezone {timezone!r}: not a time zone name like Asia/Kolkata") from None
+
+    def addresses(flag: str, values: list[str] | None) -> tuple[str, ...] | None:
+        if values is None:
+            return None
+        found = tuple(a.strip() for value in values for a in value.split(",") if a.strip())
+        for address in found:
+            try:
+                email_address(address)
+            except InvalidValue as exc:
+                raise UsageError(f"{flag} {address!r}: {exc.reason}") from None
+        return found
+
+    if subject_template is not None:
+        try:
+            check_subject_template(subject_template)
+        except ValueError as exc:
+            raise UsageError(f"--subject {subject_template!r}: {exc}") from None
+    if prompt_file is not None and not prompt_file.is_file():
+        raise UsageError(f"--prompt-file {prompt_file}: no such file")
+    if summary_language is not None and not (0 < len(summary_language.strip()) <= 40):
+        raise UsageError("--summary-language: expected a language name like English or Hindi")
+    if link_expiry_hours is not None and not 0 < link_expiry_hours <= MAX_LINK_EXPIRY_SECONDS / 3600:
+        raise UsageError("--link-expiry-hours: expected more than 0 and at most 168 (7 days)")
+    if attachment_limit_mb is not None and attachment_limit_mb <= 0:
+        raise UsageError("--attachment-limit-mb: expected a size in MB above 0")
+    return AccountOverrides(
+        timezone=timezone,
+        cc=addresses("--cc", cc),
+        bcc=addresses("--bcc", bcc),
+        subject_template=subject_template,
+        prompt_file=prompt_file.resolve() if prompt_file is not None else None,
+        summary_language=summary_language.strip() if summary_language is not None else None,
+        link_expiry_seconds=int(link_expiry_hours * 3600) if link_expiry_hours is not None else None,
+        attachment_limit_bytes=int(attachment_limit_mb * 1024 * 1024) if attachment_limit_mb is not None
+        else None,
+    )

@@ -17,7 +17,7 @@ def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) ->
     """The backends for these settings, and warnings to show the user."""
     warnings = []
     retry = RetryPolicy(attempts=settings.retry_attempts, base_seconds=settings.retry_base_seconds)
-    storage = _storage(settings, metrics, pool_size)
+    storage = storage_for(settings, metrics, pool_size)
     mailer = _mailer(settings, metrics, retry)
     if settings.openai_api_key:
         from .summarizers.openai_summarizer import OpenAISummarizer
@@ -44,7 +44,7 @@ def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) ->
                     description=description), warnings
 
 
-def _storage(settings: Settings, metrics: Metrics, pool_size: int):
+def storage_for(settings: Settings, metrics: Metrics, pool_size: int = 4):
     if settings.minio_endpoint:
         from .storage.minio import MinioStorage
 

@@ -24,10 +24,16 @@ def run_batch(pipeline: Pipeline, jobs: Iterable[Job], concurrency: int,
             outcomes.append(outcome)
             on_done(outcome)
         return outcomes
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fedfina") as pool:
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fedfina")
+    try:
         futures = [pool.submit(pipeline.process, job) for job in jobs]
         for future in as_completed(futures):
             outcome = future.result()
             outcomes.append(outcome)
             on_done(outcome)
+    except BaseException:
+        # Ctrl-C: let the conversations in flight finish their stage, start no more.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return outcomes

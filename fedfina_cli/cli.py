@@ -6,10 +6,10 @@ imported inside the commands so that `fedfina --help` starts fast.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -29,6 +29,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals hold API keys
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+accounts_app = typer.Typer(help="Per-account settings: time zone, CC/BCC, subject, prompt, language, "
+                                "link expiry, attachment limit.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
 
 
 @dataclass
@@ -77,19 +80,49 @@ FromFile = Annotated[Optional[list[Path]], typer.Option(
                         "API (repeatable).", show_default=False)]
 Force = Annotated[bool, typer.Option("--force", help="Redo stages already completed.")]
 Resend = Annotated[bool, typer.Option("--resend", help="Send the email again even if it was sent.")]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON summary.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+CsvOut = Annotated[bool, typer.Option("--csv", help="Print CSV.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only failures.")]
 Concurrency = Annotated[int, typer.Option(
     "--concurrency", "-j", min=1, max=64, help="Conversations processed in parallel.")]
+DEFAULT_CONCURRENCY = 8
+
+# Per-account settings; on `run` they override the account's stored values for one run.
+Timezone = Annotated[Optional[str], typer.Option(
+    "--timezone", help="Time zone for times in the report and email, e.g. Asia/Kolkata.", show_default=False)]
+Cc = Annotated[Optional[list[str]], typer.Option(
+    "--cc", help="CC address (repeatable, or comma-separated).", show_default=False)]
+Bcc = Annotated[Optional[list[str]], typer.Option(
+    "--bcc", help="BCC address (repeatable, or comma-separated).", show_default=False)]
+Subject = Annotated[Optional[str], typer.Option(
+    "--subject", help="Email subject template; fields {title} {applicant} {conversation_id} {account_id} "
+                      "{date}.", show_default=False)]
+PromptFile = Annotated[Optional[Path], typer.Option(
+    "--prompt-file", help="System prompt for the summariser.", show_default=False)]
+SummaryLanguage = Annotated[Optional[str], typer.Option(
+    "--summary-language", help="Language the summary is written in (default English).", show_default=False)]
+LinkExpiry = Annotated[Optional[float], typer.Option(
+    "--link-expiry-hours", help="Lifetime of presigned links in the email (at most 168).",
+    show_default=False)]
+AttachmentLimit = Annotated[Optional[float], typer.Option(
+    "--attachment-limit-mb", help="Attach the PDF up to this size, else send a link (default 10).",
+    show_default=False)]
+
+
+class StatusFilter(str, Enum):
+    pending = "pending"
+    processing = "processing"
+    completed = "completed"
+    failed = "failed"
 
 
 @dataclass(frozen=True)
 class _Selectors:
-    conversation_ids: Optional[list[str]]
-    email: Optional[str]
-    account_id: Optional[str]
-    csv: Optional[Path]
-    from_files: Optional[list[Path]]
+    conversation_ids: Optional[list[str]] = None
+    email: Optional[str] = None
+    account_id: Optional[str] = None
+    csv: Optional[Path] = None
+    from_files: Optional[list[Path]] = None
 
 
 # --- processing commands -----------------------------------------------------------
@@ -102,11 +135,22 @@ def run(
     account_id: AccountId = None,
     csv: CsvFile = None,
     from_file: FromFile = None,
-    concurrency: Concurrency = 8,
+    failed: Annotated[bool, typer.Option(
+        "--failed", help="Also reprocess conversations whose last status is failed "
+                         "(only --account-id's, when given).")] = False,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
     force: Force = False,
     resend: Resend = False,
     json_out: JsonOut = False,
     quiet: Quiet = False,
+    timezone: Timezone = None,
+    cc: Cc = None,
+    bcc: Bcc = None,
+    subject: Subject = None,
+    prompt_file: PromptFile = None,
+    summary_language: SummaryLanguage = None,
+    link_expiry_hours: LinkExpiry = None,
+    attachment_limit_mb: AttachmentLimit = None,
 ) -> None:
     """Fetch, summarise, report and email, skipping stages already done.
 
@@ -116,12 +160,20 @@ def run(
 
       fedfina run --csv calls.csv --concurrency 16
 
+      fedfina run --failed --account-id acc123
+
       fedfina run --from-file webhook.json
     """
+    from .accounts import validated_overrides
+
+    overrides = _checked(lambda: validated_overrides(
+        timezone=timezone, cc=cc, bcc=bcc, subject_template=subject, prompt_file=prompt_file,
+        summary_language=summary_language, link_expiry_hours=link_expiry_hours,
+        attachment_limit_mb=attachment_limit_mb))
     _process(("fetch", "summarize", "report", "email"),
-             _Selectors(conversation_id, email, account_id, csv, from_file),
-             concurrency=concurrency, force=force, resend=resend, json_out=json_out, quiet=quiet,
-             command="run")
+             _Selectors(conversation_id, email, account_id, csv, from_file), command="run",
+             failed=failed, concurrency=concurrency, force=force, resend=resend, json_out=json_out,
+             quiet=quiet, overrides=overrides)
 
 
 @app.command()
@@ -131,7 +183,7 @@ def fetch(
     account_id: AccountId = None,
     csv: CsvFile = None,
     from_file: FromFile = None,
-    concurrency: Concurrency = 8,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
     force: Force = False,
     json_out: JsonOut = False,
     quiet: Quiet = False,
@@ -140,8 +192,8 @@ def fetch(
 
     [bold]Example[/bold]:  fedfina fetch -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n -a acc123
     """
-    _process(("fetch",), _Selectors(conversation_id, email, account_id, csv, from_file),
-             concurrency=concurrency, force=force, json_out=json_out, quiet=quiet, command="fetch")
+    _process(("fetch",), _Selectors(conversation_id, email, account_id, csv, from_file), command="fetch",
+             concurrency=concurrency, force=force, json_out=json_out, quiet=quiet)
 
 
 @app.command()
@@ -149,7 +201,7 @@ def summarize(
     conversation_id: ConversationIds = None,
     account_id: AccountId = None,
     csv: CsvFile = None,
-    concurrency: Concurrency = 8,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
     force: Force = False,
     json_out: JsonOut = False,
     quiet: Quiet = False,
@@ -158,9 +210,8 @@ def summarize(
 
     [bold]Example[/bold]:  fedfina summarize -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n
     """
-    _process(("summarize",), _Selectors(conversation_id, None, account_id, csv, None),
-             concurrency=concurrency, force=force, json_out=json_out, quiet=quiet,
-             command="summarize")
+    _process(("summarize",), _Selectors(conversation_id, None, account_id, csv), command="summarize",
+             concurrency=concurrency, force=force, json_out=json_out, quiet=quiet)
 
 
 @app.command()
@@ -168,7 +219,7 @@ def report(
     conversation_id: ConversationIds = None,
     account_id: AccountId = None,
     csv: CsvFile = None,
-    concurrency: Concurrency = 8,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
     force: Force = False,
     json_out: JsonOut = False,
     quiet: Quiet = False,
@@ -177,8 +228,8 @@ def report(
 
     [bold]Example[/bold]:  fedfina report -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n
     """
-    _process(("report",), _Selectors(conversation_id, None, account_id, csv, None),
-             concurrency=concurrency, force=force, json_out=json_out, quiet=quiet, command="report")
+    _process(("report",), _Selectors(conversation_id, None, account_id, csv), command="report",
+             concurrency=concurrency, force=force, json_out=json_out, quiet=quiet)
 
 
 @app.command()
@@ -187,7 +238,7 @@ def email(
     email: Email = None,
     account_id: AccountId = None,
     csv: CsvFile = None,
-    concurrency: Concurrency = 8,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
     resend: Resend = False,
     json_out: JsonOut = False,
     quiet: Quiet = False,
@@ -196,9 +247,71 @@ def email(
 
     [bold]Example[/bold]:  fedfina email -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n --resend
     """
-    _process(("email",), _Selectors(conversation_id, email, account_id, csv, None),
-             concurrency=concurrency, resend=resend, json_out=json_out, quiet=quiet,
-             command="email")
+    _process(("email",), _Selectors(conversation_id, email, account_id, csv), command="email",
+             concurrency=concurrency, resend=resend, json_out=json_out, quiet=quiet)
+
+
+@app.command()
+def sync(
+    agent_id: Annotated[str, typer.Option("--agent-id", help="The ElevenLabs agent whose calls to process.")],
+    since: Annotated[Optional[str], typer.Option(
+        "--since", help="Only calls that started after this date (default: the last sync's watermark).",
+        show_default=False)] = None,
+    email: Email = None,
+    account_id: AccountId = None,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
+    json_out: JsonOut = False,
+    quiet: Quiet = False,
+) -> None:
+    """Process an agent's new finished calls (for cron); a not-ready call is picked up next time.
+
+    Email and account come from each call's dynamic variables, else from
+    --email / --account-id.
+
+    [bold]Example[/bold] (crontab, every 15 minutes):
+
+      */15 * * * * cd /srv/fedfina && fedfina sync --agent-id agent_4501k2s8yq0efrpt6ah0v7d3m9xw --quiet
+    """
+    from . import sync as syncing
+    from . import validation
+    from .config import load_settings
+    from .errors import UsageError
+    from .pipeline import RunOptions
+    from .session import Session
+    from .stats import parse_since
+
+    terminal = _terminal(json_mode=json_out, quiet=quiet)
+    with _user_errors(terminal):
+        settings = load_settings(state.env_file)
+        terminal.redact = settings.redact
+        validation.agent_id(agent_id)
+        if email is not None:
+            validation.email_address(email)
+        if account_id is not None:
+            validation.account_id(account_id)
+        since_iso = parse_since(since)
+        if not settings.elevenlabs_api_key:
+            raise UsageError("sync lists conversations from the ElevenLabs API: set ELEVENLABS_API_KEY")
+        with Session(settings, "sync", concurrency) as session:
+            _announce(terminal, session)
+            previous = session.ledger.watermark(agent_id)
+            if since_iso is not None:
+                from datetime import datetime
+
+                after = int(datetime.fromisoformat(since_iso.replace("Z", "+00:00")).timestamp())
+            else:
+                # Re-list the watermark's own second: calls that started in it may be unfinished.
+                after = previous - 1 if previous is not None else None
+            plan = syncing.plan(session.backends.source, session.ledger, agent_id, after, email, account_id)
+            terminal.info(f"{len(plan.listed)} calls listed: {len(plan.jobs)} to process, "
+                          f"{len(plan.already_completed)} already done, {len(plan.not_ready)} not ready yet")
+            outcomes = _run_jobs(terminal, session, plan.jobs, [], RunOptions())
+            watermark = syncing.next_watermark(plan, outcomes, previous)
+            if watermark is not None and watermark != previous:
+                session.ledger.set_watermark(agent_id, watermark)
+            code = session.finish(outcomes)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -215,23 +328,171 @@ def demo(
     """
     from . import demo as demo_module
     from .pipeline import RunOptions
-    from .selectors import Selection
+    from .session import Session
 
     settings = demo_module.demo_settings(directory)
-    job = demo_module.demo_job()
     terminal = _terminal()
     with _user_errors(terminal):
-        # Every demo run redoes every stage, so it always shows the whole job.
-        code, outcomes = _execute(settings, Selection([job], []), RunOptions(force=True, resend=True),
-                                  terminal, command="demo", concurrency=1, warn=False)
+        with Session(settings, "demo") as session:
+            _announce(terminal, session, warn=False)
+            # Every demo run redoes every stage, so it always shows the whole job.
+            outcomes = _run_jobs(terminal, session, [demo_module.demo_job()], [],
+                                 RunOptions(force=True, resend=True))
+            code = session.finish(outcomes)
     if code:
         raise typer.Exit(code)
-    paths = demo_module.demo_paths(settings, outcomes[0])
     terminal.out.print("")
-    for label, path in paths.items():
+    for label, path in demo_module.demo_paths(settings, outcomes[0]).items():
         terminal.out.print(f"{label:<11} {path}", markup=False)
     terminal.out.print("\nOpen the PDF, read the .eml, then see `fedfina --help` for real runs.",
                        markup=False)
+
+
+# --- looking at the ledger -------------------------------------------------------
+
+
+@app.command()
+def status(
+    account_id: AccountId = None,
+    status_filter: Annotated[Optional[StatusFilter], typer.Option(
+        "--status", help="Only conversations with this status.", show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows, newest first.")] = 50,
+    json_out: JsonOut = False,
+    csv_out: CsvOut = False,
+) -> None:
+    """List conversations in the ledger, newest first.
+
+    [bold]Examples[/bold]:  fedfina status --status failed    fedfina status -a acc123 --csv > acc123.csv
+    """
+    from . import validation
+
+    terminal = _terminal()
+    with _user_errors(terminal), _ledger(terminal) as ledger:
+        if account_id is not None:
+            validation.account_id(account_id)
+        rows = ledger.conversations(account_id, status_filter.value if status_filter else None, limit)
+        terminal.rows(rows, ["conversation_id", "account_id", "status", "current_step", "email_id",
+                             "updated_at", "error_message"], _format(json_out, csv_out),
+                      title=f"{len(rows)} conversations")
+
+
+@app.command()
+def show(
+    conversation_id: Annotated[str, typer.Argument(help="The conversation to show.")],
+    account_id: AccountId = None,
+    json_out: JsonOut = False,
+) -> None:
+    """One conversation: stages with times, files (fresh links or paths), audit log, last error.
+
+    [bold]Example[/bold]:  fedfina show conv_7201k4b3qz9fe8st0m5xkcw2hj4n
+    """
+    from . import validation
+    from .backends import storage_for
+    from .stats import conversation_record
+
+    terminal = _terminal()
+    with _user_errors(terminal), _ledger(terminal) as ledger:
+        validation.conversation_id(conversation_id)
+        if account_id is not None:
+            validation.account_id(account_id)
+        storage = storage_for(_settings(terminal), metrics=lambda call: None)
+        record = conversation_record(ledger, conversation_id, account_id, storage.locate)
+        if json_out:
+            terminal.json(record)
+            return
+        _print_record(terminal, record)
+
+
+@app.command()
+def stats(
+    since: Annotated[Optional[str], typer.Option(
+        "--since", help="Only activity from this date (e.g. 2026-11-01).", show_default=False)] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Counts, success rate, stage and API timings, bytes stored and tokens used.
+
+    [bold]Example[/bold]:  fedfina stats --since 2026-11-01 --json
+    """
+    from .stats import collect_stats, parse_since
+
+    terminal = _terminal()
+    with _user_errors(terminal), _ledger(terminal) as ledger:
+        figures = collect_stats(ledger, parse_since(since))
+        if json_out:
+            terminal.json(figures)
+            return
+        _print_stats(terminal, figures)
+
+
+# --- accounts ------------------------------------------------------------------------
+
+
+@accounts_app.command("set")
+def accounts_set(
+    account_id: Annotated[str, typer.Argument(help="The account to configure.")],
+    timezone: Timezone = None,
+    cc: Cc = None,
+    bcc: Bcc = None,
+    subject: Subject = None,
+    prompt_file: PromptFile = None,
+    summary_language: SummaryLanguage = None,
+    link_expiry_hours: LinkExpiry = None,
+    attachment_limit_mb: AttachmentLimit = None,
+) -> None:
+    """Store settings for one account (only the flags given change).
+
+    [bold]Example[/bold]:  fedfina accounts set acc123 --timezone Asia/Kolkata --cc credit@fedfina.in
+    """
+    from . import accounts, validation
+
+    terminal = _terminal()
+    with _user_errors(terminal), _ledger(terminal) as ledger:
+        validation.account_id(account_id)
+        overrides = accounts.validated_overrides(
+            timezone=timezone, cc=cc, bcc=bcc, subject_template=subject, prompt_file=prompt_file,
+            summary_language=summary_language, link_expiry_hours=link_expiry_hours,
+            attachment_limit_mb=attachment_limit_mb)
+        values = accounts.to_row(overrides)
+        if not values:
+            raise FedfinaError("nothing to set: pass at least one setting, e.g. --timezone Asia/Kolkata")
+        row = ledger.set_account_settings(account_id, values)
+        terminal.rows([row], list(row), title=f"account {account_id}")
+
+
+@accounts_app.command("show")
+def accounts_show(
+    account_id: Annotated[str, typer.Argument(help="The account to show.")],
+    json_out: JsonOut = False,
+) -> None:
+    """The settings in effect for one account (stored values over the defaults)."""
+    from dataclasses import asdict
+
+    from . import accounts, validation
+
+    terminal = _terminal()
+    with _user_errors(terminal), _ledger(terminal) as ledger:
+        validation.account_id(account_id)
+        stored = accounts.from_row(ledger.account_settings(account_id))
+        effective = asdict(accounts.AccountSettings().overridden(stored))
+        rows = [{"setting": name, "value": value if not isinstance(value, tuple) else ", ".join(value),
+                 "source": "account" if getattr(stored, name) is not None else "default"}
+                for name, value in effective.items()]
+        terminal.rows(rows, ["setting", "value", "source"], "json" if json_out else "table",
+                      title=f"account {account_id}")
+
+
+@accounts_app.command("list")
+def accounts_list(json_out: JsonOut = False, csv_out: CsvOut = False) -> None:
+    """Every account with stored settings."""
+    from .accounts import COLUMNS
+
+    terminal = _terminal()
+    with _user_errors(terminal), _ledger(terminal) as ledger:
+        terminal.rows(ledger.all_account_settings(), ["account_id", *COLUMNS, "updated_at"],
+                      _format(json_out, csv_out), title="accounts")
+
+
+# --- checking the set-up -----------------------------------------------------------
 
 
 @app.command()
@@ -246,13 +507,11 @@ def doctor() -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .config import load_settings
     from .doctor import run_checks
 
     terminal = _terminal()
     with _user_errors(terminal):
-        settings = load_settings(state.env_file)
-        terminal.redact = settings.redact
+        settings = _settings(terminal)
         checks = run_checks(settings)
     table = Table(title="fedfina doctor", title_justify="left")
     for column in ("backend", "target", "status", "detail"):
@@ -269,58 +528,101 @@ def doctor() -> None:
 # --- plumbing ---------------------------------------------------------------------
 
 
-def _process(stages: tuple[str, ...], selectors: _Selectors, *, command: str, concurrency: int = 8,
-             force: bool = False, resend: bool = False, json_out: bool = False,
-             quiet: bool = False) -> None:
-    from .config import load_settings
-    from .pipeline import RunOptions
-    from .selectors import select
+def _process(stages: tuple[str, ...], selectors: _Selectors, *, command: str, failed: bool = False,
+             concurrency: int = DEFAULT_CONCURRENCY, force: bool = False, resend: bool = False,
+             json_out: bool = False, quiet: bool = False, overrides=None) -> None:
+    from .pipeline import Job, RunOptions
+    from .selectors import Selection, select
+    from .session import Session
 
     terminal = _terminal(json_mode=json_out, quiet=quiet)
+    options = RunOptions(stages=stages, force=force, resend=resend,
+                         **({"overrides": overrides} if overrides is not None else {}))
     with _user_errors(terminal):
-        settings = load_settings(state.env_file)
-        terminal.redact = settings.redact
+        settings = _settings(terminal)
         selection = select(selectors.conversation_ids, selectors.email, selectors.account_id,
-                           selectors.csv, selectors.from_files)
-        options = RunOptions(stages=stages, force=force, resend=resend)
-        code, _ = _execute(settings, selection, options, terminal, command=command,
-                           concurrency=concurrency)
+                           selectors.csv, selectors.from_files, required=not failed)
+        with Session(settings, command, concurrency) as session:
+            _announce(terminal, session)
+            if failed:
+                known = {(j.conversation_id, j.account_id) for j in selection.jobs}
+                rows = session.ledger.conversations(selectors.account_id, "failed")
+                selection = Selection(selection.jobs + [
+                    Job(r["conversation_id"], r["email_id"], r["account_id"] or None, label="--failed")
+                    for r in rows if (r["conversation_id"], r["account_id"] or None) not in known
+                ], selection.rejected)
+                terminal.info(f"{len(rows)} failed conversations to reprocess")
+            outcomes = _run_jobs(terminal, session, selection.jobs, selection.rejected, options)
+            code = session.finish(outcomes, sum(not r.duplicate for r in selection.rejected))
     if code:
         raise typer.Exit(code)
 
 
-def _execute(settings, selection, options, terminal, *, command: str, concurrency: int,
-             warn: bool = True):
-    """Run the selected jobs; returns the exit status and the outcomes."""
-    from .backends import build_backends
-    from .batch import run_batch
-    from .ledger import Ledger
-    from .pipeline import Pipeline
-
-    terminal.rejected(selection.rejected)
-    ledger = Ledger(settings.db_path, settings.redact)
+def _run_jobs(terminal, session, jobs, rejected, options):
+    terminal.rejected(rejected)
+    started = time.monotonic()
+    terminal.start(len(jobs))
     try:
-        backends, warnings = build_backends(settings, ledger.record_api_call, pool_size=concurrency)
-        terminal.info(backends.description)
-        for warning in warnings if warn else ():
-            terminal.warn(warning)
-        backends.storage.prepare()
-        run_id = ledger.start_run(command, backends.description, os.getpid())
-        pipeline = Pipeline(ledger, backends, options)
-        started = time.monotonic()
-        terminal.start(len(selection.jobs))
-        try:
-            outcomes = run_batch(pipeline, selection.jobs, concurrency, terminal.finished)
-        finally:
-            terminal.stop()
-        terminal.summary(outcomes, selection.rejected, time.monotonic() - started)
-        _show_debug(terminal, outcomes)
-        failed = sum(not o.ok for o in outcomes)
-        code = ExitCode.FAILED if failed else ExitCode.OK
-        ledger.finish_run(run_id, len(outcomes) - failed, failed, int(code))
-        return code, outcomes
+        outcomes = session.process(jobs, options, terminal.finished)
+    except KeyboardInterrupt:
+        terminal.stop()
+        terminal.error("interrupted: conversations in flight finished their stage; run the same command "
+                       "again to finish the rest (done stages are skipped)")
+        raise typer.Exit(130) from None
     finally:
-        ledger.close()
+        terminal.stop()
+    terminal.summary(outcomes, rejected, time.monotonic() - started)
+    _show_debug(terminal, outcomes)
+    return outcomes
+
+
+def _announce(terminal, session, warn: bool = True) -> None:
+    terminal.info(session.backends.description)
+    for warning in session.warnings if warn else ():
+        terminal.warn(warning)
+    if session.lock.stale is not None:
+        holder = session.lock.stale
+        terminal.warn(f"the previous run (pid {holder.pid}, started {holder.started_at}) stopped without "
+                      "finishing; its unfinished stages are redone now")
+
+
+def _settings(terminal):
+    from .config import load_settings
+
+    settings = load_settings(state.env_file)
+    terminal.redact = settings.redact
+    return settings
+
+
+class _ledger:
+    """The ledger for a read-only or settings command (no run lock needed)."""
+
+    def __init__(self, terminal):
+        self.terminal = terminal
+
+    def __enter__(self):
+        from .ledger import Ledger
+
+        settings = _settings(self.terminal)
+        self.ledger = Ledger(settings.db_path, settings.redact)
+        return self.ledger
+
+    def __exit__(self, *exc_info):
+        self.ledger.close()
+        return False
+
+
+def _format(json_out: bool, csv_out: bool) -> str:
+    if json_out and csv_out:
+        raise typer.BadParameter("choose one of --json and --csv")
+    return "json" if json_out else "csv" if csv_out else "table"
+
+
+def _checked(build):
+    """Run a validation outside a command's error handler (flags checked before any work)."""
+    terminal = _terminal()
+    with _user_errors(terminal):
+        return build()
 
 
 def _terminal(**kwargs):
@@ -359,6 +661,39 @@ def _show_debug(terminal, outcomes) -> None:
             terminal.err.print(f"--- {outcome.conversation_id}", markup=False)
             terminal.err.print(terminal.redact("".join(traceback.format_exception(outcome.exception))),
                                markup=False)
+
+
+def _print_record(terminal, record: dict) -> None:
+    row = record["conversation"]
+    facts = [{"field": k, "value": row[k]} for k in (
+        "conversation_id", "account_id", "email_id", "status", "current_step", "started_at", "completed_at",
+        "summary_method", "model", "prompt_sha256", "email_message_id", "email_sent_at") if row.get(k)]
+    terminal.rows(facts, ["field", "value"], title="conversation")
+    terminal.rows(record["stages"], ["stage", "state", "attempts", "started_at", "finished_at",
+                                     "duration_ms", "message"], title="stages")
+    terminal.rows(record["files"], ["file_type", "size_bytes", "object_key", "location"], title="files")
+    terminal.rows(record["audit_log"], ["created_at", "step", "event", "attempt", "duration_ms", "message"],
+                  title="audit log")
+    if record["last_error"]:
+        terminal.out.print(f"last error: {terminal.redact(record['last_error'])}", markup=False)
+
+
+def _print_stats(terminal, figures: dict) -> None:
+    counts = figures["conversations"]
+    rate = figures["success_rate"]
+    summary = [{"figure": f"conversations {status}", "value": n} for status, n in counts.items()]
+    summary += [
+        {"figure": "success rate", "value": "-" if rate is None else f"{rate:.1%}"},
+        {"figure": "files stored", "value": figures["files_stored"]},
+        {"figure": "bytes stored", "value": f"{figures['bytes_stored']:,}"},
+        {"figure": "tokens used", "value": f"{figures['tokens_used']:,}"},
+    ]
+    since = f" since {figures['since']}" if figures["since"] else ""
+    terminal.rows(summary, ["figure", "value"], title=f"fedfina stats{since}")
+    terminal.rows([{"stage": s, **v} for s, v in figures["stages"].items()],
+                  ["stage", "count", "p50_ms", "p95_ms"], title="stage durations")
+    terminal.rows([{"service": s, **v} for s, v in figures["api"].items()],
+                  ["service", "calls", "errors", "p50_ms", "p95_ms"], title="API calls")
 
 
 def main() -> None:

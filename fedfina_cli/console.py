@@ -7,6 +7,7 @@ parsed as Rich markup (it may contain brackets).
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from typing import IO, Iterable
@@ -58,7 +59,32 @@ class Terminal:
 
     def rejected(self, items: Iterable[Rejected]) -> None:
         for item in items:
-            self.err.print(Text("skipped ", style="yellow") + Text(self.redact(str(item))))
+            if item.duplicate and self.quiet:
+                continue
+            label = Text("duplicate ", style="cyan") if item.duplicate else Text("invalid ", style="bold red")
+            self.err.print(label + Text(self.redact(str(item))))
+
+    # --- listings (status, accounts list, ...) -------------------------------
+
+    def rows(self, rows: list[dict], columns: list[str], fmt: str = "table", title: str | None = None) -> None:
+        """Print rows as a table (people), JSON (scripts) or CSV (spreadsheets)."""
+        if fmt == "json":
+            self.out.file.write(json.dumps([{c: r.get(c) for c in columns} for r in rows],
+                                           ensure_ascii=False, indent=2) + "\n")
+        elif fmt == "csv":
+            writer = csv.DictWriter(self.out.file, columns, extrasaction="ignore", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            table = Table(title=title, title_justify="left")
+            for column in columns:
+                table.add_column(column, overflow="fold")
+            for row in rows:
+                table.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
+            self.out.print(table)
+
+    def json(self, payload) -> None:
+        self.out.file.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
 
     # --- a batch -----------------------------------------------------------
 
@@ -98,23 +124,29 @@ class Terminal:
 
     def summary(self, outcomes: list[Outcome], rejected: list[Rejected], seconds: float) -> None:
         failed = [o for o in outcomes if not o.ok]
+        invalid = [r for r in rejected if not r.duplicate]
         if self.json_mode:
-            self.out.print_json(json.dumps(self._json(outcomes, rejected, seconds), ensure_ascii=False))
+            self.json(self._json(outcomes, rejected, seconds))
             return
-        if failed and len(outcomes) > 1:
+        if len(failed) + len(invalid) > 1 or (failed and invalid):
             table = Table(title="Failures", title_justify="left", show_lines=False)
             for column in ("conversation", "account", "stage", "reason"):
                 table.add_column(column, overflow="fold")
             for o in failed:
                 table.add_row(Text(o.conversation_id), Text(o.account_id or ""),
                               Text(o.failed_stage or ""), Text(self.redact(o.error or "")))
+            for r in invalid:
+                table.add_row(Text(r.value if r.field == "conversation_id" else ""), Text(""),
+                              Text("input"), Text(str(r)))
             self.err.print(table)
-        if self.quiet and not failed:
+        if self.quiet and not failed and not invalid:
             return
         counts = [f"{sum(o.status == s for o in outcomes)} {s}"
                   for s in ("completed", "pending", "failed") if any(o.status == s for o in outcomes)]
-        if rejected:
-            counts.append(f"{len(rejected)} skipped")
+        if invalid:
+            counts.append(f"{len(invalid)} invalid rows skipped")
+        if len(rejected) > len(invalid):
+            counts.append(f"{len(rejected) - len(invalid)} duplicates")
         self.err.print(Text(f"{', '.join(counts) or 'nothing processed'} in {seconds:.1f} s",
                             style="bold"))
 

@@ -141,6 +141,15 @@ def m002_runs(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_sync_state(db: Database) -> None:
+    # sync's watermark: conversations that started at or before it are finished.
+    db["sync_state"].create(
+        {"agent_id": str, "watermark_unix": int, "updated_at": str},
+        pk="agent_id",
+    )
+
+
 class Ledger:
     def __init__(self, path: Path, redact: Callable[[str], str] = lambda s: s):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -248,6 +257,49 @@ class Ledger:
         with self._lock:
             rows = list(self.db["account_settings"].rows_where("account_id = ?", [account_id]))
         return rows[0] if rows else None
+
+    def conversations(self, account_id: str | None = None, status: str | None = None,
+                      limit: int | None = None) -> list[dict]:
+        """Newest first, optionally filtered (for `status` and `run --failed`)."""
+        where, args = [], []
+        if account_id is not None:
+            where.append("account_id = ?")
+            args.append(account_id)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        with self._lock:
+            return list(self.db["conversation_processing"].rows_where(
+                " and ".join(where) or None, args, order_by="updated_at desc, processing_id desc",
+                limit=limit))
+
+    def set_account_settings(self, account_id: str, values: dict) -> dict:
+        now = utc_now()
+        with self._lock, self.db.atomic():
+            table = self.db["account_settings"]
+            existing = self.account_settings(account_id)
+            row = {"account_id": account_id, "updated_at": now, **values}
+            if existing is None:
+                row["created_at"] = now
+            table.upsert(row, pk="account_id")
+            return table.get(account_id)
+
+    def all_account_settings(self) -> list[dict]:
+        with self._lock:
+            return list(self.db["account_settings"].rows_where(order_by="account_id"))
+
+    # --- sync watermark ----------------------------------------------------
+
+    def watermark(self, agent_id: str) -> int | None:
+        with self._lock:
+            rows = list(self.db["sync_state"].rows_where("agent_id = ?", [agent_id]))
+        return rows[0]["watermark_unix"] if rows else None
+
+    def set_watermark(self, agent_id: str, watermark_unix: int) -> None:
+        with self._lock:
+            self.db["sync_state"].upsert(
+                {"agent_id": agent_id, "watermark_unix": watermark_unix, "updated_at": utc_now()},
+                pk="agent_id")
 
     # --- audit log -----------------------------------------------------
 

@@ -234,13 +234,15 @@ class Pipeline:
         if fetched.conversation.conversation_id != job.conversation_id:
             raise StageError(f"the conversation JSON is for {fetched.conversation.conversation_id}, "
                              f"not {job.conversation_id}")
-        check_ready(fetched.conversation)
         return fetched
 
     def _fetch(self, ctx: _Context, log) -> None:
         fetched = ctx.fetched or self._load(ctx.job)
         ctx.fetched = fetched
         conversation = fetched.conversation
+        # Checked here, not when loading: a call that is not ready yet still names its
+        # account, so its failure is recorded where `run --failed -a` will find it.
+        check_ready(conversation)
         self._store(ctx, "conversation", fetched.raw)
         transcript = transcript_text(conversation)
         if not transcript:

@@ -7,6 +7,7 @@ pre-base vowel signs are drawn correctly; no character is ever replaced.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from . import PACKAGE_DIR
@@ -29,6 +30,7 @@ RULE = (206, 212, 218)
 SHADE = (241, 245, 249)
 WARN_FILL = (255, 243, 205)
 SPEAKER_COLOURS = {"AI": ACCENT, "User": (25, 111, 61)}
+BODY, LINE = 10, 5.5  # body text size (pt) and line height (mm)
 
 
 @dataclass(frozen=True)
@@ -86,24 +88,28 @@ def _new_pdf(data: ReportInput):
         pdf.add_font(family, style, str(PACKAGE_DIR / "fonts" / filename))
     pdf.set_fallback_fonts(FALLBACK_FONTS)
     pdf.set_text_shaping(True)
+    pdf.layout = _Layout(pdf)
     return pdf
 
 
+# --- the sections ------------------------------------------------------------------
+
+
 def _cover(pdf, data: ReportInput) -> None:
-    conversation, summary = data.conversation, data.summary
+    summary = data.summary
     pdf.set_font(MAIN_FONT, "B", 9)
     pdf.set_text_color(*ACCENT)
     pdf.cell(0, 5, "FEDFINA · LOAN INTERVIEW REPORT", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
     pdf.set_font(MAIN_FONT, "B", 18)
     pdf.set_text_color(*INK)
-    pdf.multi_cell(0, 9, summary.summary.title, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.layout.write(summary.summary.title, pdf.epw, 9)
     pdf.ln(2)
     if summary.method == "offline":
         _notice(pdf, "Offline summary: this is not an AI summary. It was assembled without a "
                      "language model from the transcript and ElevenLabs' own analysis; read the "
                      "transcript before deciding.")
-    _key_values(pdf, _cover_facts(data))
+    _grid(pdf, None, (30, pdf.epw - 30), _cover_facts(data), label_column=True)
     pdf.ln(4)
 
 
@@ -161,18 +167,20 @@ def _summary(pdf, document: SummaryDocument) -> None:
 def _analysis_tables(pdf, conversation: Conversation) -> None:
     analysis = conversation.analysis
     if analysis.data_collection:
-        _heading(pdf, "Data collected by the voice agent")
-        _table(pdf, ("Field", "Value", "Rationale"), (35, 45, 94), [
-            (item.description and f"{item.id}\n{item.description}" or item.id,
+        _heading(pdf, "Data collected by the voice agent", keep=40)
+        _grid(pdf, ("Field", "Value", "Rationale"), (40, 40, pdf.epw - 80), [
+            (f"{item.id}\n{item.description}" if item.description else item.id,
              "not collected" if item.value is None else str(item.value),
              item.rationale or "")
             for item in analysis.data_collection
         ])
+        pdf.ln(3)
     if analysis.evaluation:
-        _heading(pdf, "Evaluation criteria")
-        _table(pdf, ("Criterion", "Result", "Rationale"), (45, 25, 104), [
+        _heading(pdf, "Evaluation criteria", keep=40)
+        _grid(pdf, ("Criterion", "Result", "Rationale"), (50, 25, pdf.epw - 75), [
             (c.id, c.result or "", c.rationale or "") for c in analysis.evaluation
         ])
+        pdf.ln(3)
 
 
 def _transcript(pdf, conversation: Conversation) -> None:
@@ -180,112 +188,179 @@ def _transcript(pdf, conversation: Conversation) -> None:
     _heading(pdf, "Appendix: transcript", size=14)
     pdf.set_font(MAIN_FONT, "", 8)
     pdf.set_text_color(*MUTED)
-    pdf.multi_cell(0, 4.5, "Times are offsets from the start of the call (mm:ss). "
-                           "AI is FedFina's voice agent; User is the applicant.",
-                   new_x="LMARGIN", new_y="NEXT")
+    pdf.layout.write("Times are offsets from the start of the call (mm:ss). "
+                     "AI is FedFina's voice agent; User is the applicant.", pdf.epw, 4.5)
     pdf.ln(2)
-    left = pdf.l_margin
+    time_width, speaker_width = 12, 12
+    text_width = pdf.epw - time_width - speaker_width
     for turn in conversation.turns:
         if not turn.text and not turn.tool_names:
             continue
-        pdf.set_x(left)
+        pdf.set_x(pdf.l_margin)
         pdf.set_font(MAIN_FONT, "", 8)
         pdf.set_text_color(*MUTED)
-        pdf.cell(12, 5.5, clock(turn.time_in_call_secs))
+        pdf.cell(time_width, LINE, clock(turn.time_in_call_secs))
         if turn.text:
             speaker = turn.speaker or turn.role or "?"
             pdf.set_font(MAIN_FONT, "B", 9.5)
             pdf.set_text_color(*SPEAKER_COLOURS.get(speaker, INK))
-            pdf.cell(12, 5.5, speaker)
+            pdf.cell(speaker_width, LINE, speaker)
             pdf.set_font(MAIN_FONT, "", 9.5)
             pdf.set_text_color(*INK)
-            pdf.multi_cell(0, 5.5, turn.text, align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.layout.write(turn.text, text_width, LINE)
         else:
             # Tool-only turns carry no speech; a quiet line keeps the timeline honest.
-            pdf.set_font(MAIN_FONT, "", 8)
-            pdf.multi_cell(0, 5.5, "agent tool call: " + ", ".join(turn.tool_names),
-                           align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_x(pdf.l_margin + time_width + speaker_width)
+            pdf.layout.write("agent tool call: " + ", ".join(turn.tool_names), text_width, LINE)
         pdf.ln(1)
 
 
-# --- building blocks ----------------------------------------------------------
+# --- building blocks -----------------------------------------------------------------
+#
+# Text is wrapped here rather than by fpdf2's multi_cell: its line breaker
+# re-shapes the growing line with HarfBuzz at every character, which costs time
+# quadratic in the line's length. Here each word is shaped once (cached per
+# font and size) and each finished line once more when it is drawn.
 
 
-def _heading(pdf, text: str, size: float = 12) -> None:
-    if pdf.get_y() > pdf.h - 45:  # keep a heading with at least a few lines of its body
+class _Layout:
+    def __init__(self, pdf):
+        self.pdf = pdf
+        self._widths: dict[tuple, float] = {}
+
+    def width(self, text: str) -> float:
+        pdf = self.pdf
+        key = (pdf.font_family, pdf.font_style, pdf.font_size_pt, text)
+        if key not in self._widths:
+            self._widths[key] = pdf.get_string_width(text)
+        return self._widths[key]
+
+    def lines(self, text: str, width: float) -> list[str]:
+        """Greedy word wrap; a word wider than the line is split between characters."""
+        result = []
+        space = self.width(" ")
+        for paragraph in text.split("\n"):
+            current, used = "", 0.0
+            for word in paragraph.split():
+                w = self.width(word)
+                if current and used + space + w <= width:
+                    current, used = f"{current} {word}", used + space + w
+                    continue
+                if current:
+                    result.append(current)
+                pieces = self._split_word(word, width) if w > width else [word]
+                result.extend(pieces[:-1])
+                current, used = pieces[-1], self.width(pieces[-1])
+            result.append(current)
+        return result
+
+    def write(self, text: str, width: float, line_height: float) -> None:
+        """Lines from the current x, flowing onto new pages with the same indent."""
+        x = self.pdf.get_x()
+        for line in self.lines(text, width):
+            self.pdf.set_x(x)
+            self.pdf.cell(width, line_height, line, new_x="LEFT", new_y="NEXT")
+        self.pdf.set_x(self.pdf.l_margin)
+
+    def _split_word(self, word: str, width: float) -> list[str]:
+        pieces, current = [], ""
+        for char in word:
+            # Never split before a combining mark or after a virama: that would
+            # tear a Devanagari syllable apart.
+            joined = current and (unicodedata.category(char).startswith("M") or current[-1] == "\u094d")
+            if current and not joined and self.width(current + char) > width:
+                pieces.append(current)
+                current = char
+            else:
+                current += char
+        return pieces + [current]
+
+
+def _heading(pdf, text: str, size: float = 12, keep: float = 25) -> None:
+    """A section heading, moved to a new page unless ``keep`` mm of its body fit below it."""
+    if pdf.get_y() + size * 0.55 + 5 + keep > pdf.page_break_trigger:
         pdf.add_page()
     pdf.ln(2)
     pdf.set_font(MAIN_FONT, "B", size)
     pdf.set_text_color(*ACCENT)
-    pdf.multi_cell(0, size * 0.55, text, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.layout.write(text, pdf.epw, size * 0.55)
     pdf.set_draw_color(*RULE)
     pdf.line(pdf.l_margin, pdf.get_y() + 0.5, pdf.w - pdf.r_margin, pdf.get_y() + 0.5)
     pdf.ln(2.5)
 
 
 def _paragraph(pdf, text: str) -> None:
-    pdf.set_font(MAIN_FONT, "", 10)
+    pdf.set_font(MAIN_FONT, "", BODY)
     pdf.set_text_color(*INK)
-    pdf.multi_cell(0, 5.5, text, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.layout.write(text, pdf.epw, LINE)
     pdf.ln(1)
 
 
 def _bullets(pdf, points: list[str], numbered: bool = False) -> None:
-    pdf.set_font(MAIN_FONT, "", 10)
+    pdf.set_font(MAIN_FONT, "", BODY)
     pdf.set_text_color(*INK)
+    indent = 8
     for number, point in enumerate(points, 1):
         pdf.set_x(pdf.l_margin + 2)
-        pdf.cell(6, 5.5, f"{number}." if numbered else "•")
-        pdf.multi_cell(0, 5.5, point, align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(indent - 2, LINE, f"{number}." if numbered else "•")
+        pdf.layout.write(point, pdf.epw - indent, LINE)
         pdf.ln(0.8)
 
 
 def _notice(pdf, text: str) -> None:
     pdf.set_font(MAIN_FONT, "", 9)
     pdf.set_text_color(*INK)
+    pad, line_height = 2.5, 5
+    lines = pdf.layout.lines(text, pdf.epw - 2 * pad)
     pdf.set_fill_color(*WARN_FILL)
-    pdf.multi_cell(0, 5, text, align="L", fill=True, padding=2.5, new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(3)
+    pdf.rect(pdf.l_margin, pdf.get_y(), pdf.epw, len(lines) * line_height + 2 * pad, style="F")
+    pdf.set_y(pdf.get_y() + pad)
+    for line in lines:
+        pdf.set_x(pdf.l_margin + pad)
+        pdf.cell(pdf.epw - 2 * pad, line_height, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(pad + 3)
 
 
-def _key_values(pdf, facts: list[tuple[str, str]]) -> None:
-    from fpdf.fonts import FontFace
+def _grid(pdf, headings: tuple[str, ...] | None, widths: tuple[float, ...],
+          rows: list[tuple[str, ...]], label_column: bool = False) -> None:
+    """A table with wrapping cells. A row never splits across pages; headings repeat.
 
-    pdf.set_font(MAIN_FONT, "", 9.5)
-    pdf.set_text_color(*INK)
-    label_style = FontFace(emphasis="BOLD", color=MUTED, size_pt=9)
-    with pdf.table(
-        col_widths=(30, 144),
-        first_row_as_headings=False,
-        borders_layout="NONE",
-        cell_fill_color=SHADE,
-        cell_fill_mode="ALL",
-        line_height=5.2,
-        text_align="LEFT",
-        padding=(1, 2),
-    ) as table:
-        for label, value in facts:
-            row = table.row()
-            row.cell(label, style=label_style)
-            row.cell(value)
+    ``label_column``: the first column is a shaded label (the cover's key/value block).
+    """
+    pad, line_height, size = 1.5, 5, 9
 
+    def cell_style(column: int, heading: bool) -> tuple[str, tuple]:
+        if heading:
+            return "B", ACCENT
+        if label_column and column == 0:
+            return "B", MUTED
+        return "", INK
 
-def _table(pdf, headings: tuple[str, ...], widths: tuple[int, ...], rows: list[tuple[str, ...]]) -> None:
-    from fpdf.fonts import FontFace
+    def draw(cells: tuple[str, ...], heading: bool = False) -> None:
+        wrapped = []
+        for column, (cell, width) in enumerate(zip(cells, widths)):
+            pdf.set_font(MAIN_FONT, cell_style(column, heading)[0], size)
+            wrapped.append(pdf.layout.lines(cell, width - 2 * pad))
+        height = max(len(lines) for lines in wrapped) * line_height + 2 * pad
+        if pdf.get_y() + height > pdf.page_break_trigger:
+            pdf.add_page()
+            if headings and not heading:
+                draw(headings, heading=True)
+        x, y = pdf.l_margin, pdf.get_y()
+        for column, (lines, width) in enumerate(zip(wrapped, widths)):
+            style, colour = cell_style(column, heading)
+            pdf.set_fill_color(*SHADE)
+            pdf.set_draw_color(*RULE)
+            pdf.rect(x, y, width, height, style="F" if label_column else "DF" if heading else "D")
+            pdf.set_font(MAIN_FONT, style, size)
+            pdf.set_text_color(*colour)
+            for number, line in enumerate(lines):
+                pdf.set_xy(x + pad, y + pad + number * line_height)
+                pdf.cell(width - 2 * pad, line_height, line)
+            x += width
+        pdf.set_xy(pdf.l_margin, y + height)
 
-    pdf.set_font(MAIN_FONT, "", 9)
-    pdf.set_text_color(*INK)
-    pdf.set_draw_color(*RULE)
-    with pdf.table(
-        col_widths=widths,
-        headings_style=FontFace(emphasis="BOLD", color=ACCENT, fill_color=SHADE),
-        line_height=5,
-        text_align="LEFT",
-        padding=1.5,
-        first_row_as_headings=True,
-        cell_fill_mode="NONE",
-    ) as table:
-        table.row(headings)
-        for row in rows:
-            table.row(row)
-    pdf.ln(3)
+    if headings:
+        draw(headings, heading=True)
+    for row in rows:
+        draw(row)

@@ -23,6 +23,7 @@ class Rejected:
     field: str
     value: str
     reason: str
+    duplicate: bool = False  # a repeated row is processed once; not a failure
 
     def __str__(self) -> str:
         return f"{self.where}: {self.field} {self.value!r}: {self.reason}"
@@ -36,7 +37,8 @@ class Selection:
 
 def select(conversation_ids: list[str] | None = None, email: str | None = None,
            account_id: str | None = None, csv_path: Path | None = None,
-           from_files: list[Path] | None = None) -> Selection:
+           from_files: list[Path] | None = None, required: bool = True) -> Selection:
+    """``required``: no selector at all is a usage error (not so with `run --failed`)."""
     if email is not None:
         validation.email_address(email)
     if account_id is not None:
@@ -53,8 +55,9 @@ def select(conversation_ids: list[str] | None = None, email: str | None = None,
     if csv_path is not None:
         csv_jobs, rejected = _read_csv(csv_path, email, account_id)
         jobs += csv_jobs
-    if not jobs and not rejected:
-        raise UsageError("nothing to process: pass --conversation-id/-c, --csv FILE or --from-file FILE")
+    if required and not jobs and not rejected:
+        raise UsageError("nothing to process: pass --conversation-id/-c, --csv FILE, --from-file FILE "
+                         "or --failed")
     unique, duplicates = _dedupe(jobs)
     return Selection(unique, rejected + duplicates)
 
@@ -108,7 +111,7 @@ def _dedupe(jobs: list[Job]) -> tuple[list[Job], list[Rejected]]:
         if key in seen:
             first = seen[key].label or "an earlier selector"
             duplicates.append(Rejected(job.label or "selector", "conversation_id", job.conversation_id,
-                                       f"duplicate of {first}; processed once"))
+                                       f"duplicate of {first}; processed once", duplicate=True))
             continue
         seen[key] = job
     return list(seen.values()), duplicates

@@ -145,6 +145,22 @@ def load_sample(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def hindi_variant(number: int, *, start: int | None = None, status: str = "done",
+                  account: str | None = "acc123", email: str | None = "loans.officer@example.com") -> dict:
+    """The Hindi sample as a distinct conversation: conv_bulk00000007 and so on."""
+    payload = load_sample(HINDI)
+    payload["conversation_id"] = f"conv_bulk{number:08d}"
+    payload["status"] = status
+    payload["metadata"]["start_time_unix_secs"] = start if start is not None else 1763451720 + number * 60
+    variables = payload["conversation_initiation_client_data"]["dynamic_variables"]
+    variables.pop("account_id"), variables.pop("email_id")
+    if account:
+        variables["account_id"] = account
+    if email:
+        variables["email_id"] = email
+    return payload
+
+
 def write_json(path: Path, payload: dict) -> Path:
     path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
     return path

@@ -30,6 +30,7 @@ EXPECTED = {
         "run_id", "command", "backends", "pid", "started_at", "finished_at", "succeeded", "failed",
         "exit_code",
     ],
+    "sync_state": ["agent_id", "watermark_unix", "updated_at"],
 }
 
 
@@ -39,7 +40,7 @@ def test_blank_database_gets_every_table_with_exact_columns(tmp_path):
         for table, columns in EXPECTED.items():
             assert [c.name for c in ledger.db[table].columns] == columns, table
         applied = [m["name"] for m in ledger.db["_sqlite_migrations"].rows]
-        assert applied == ["m001_initial", "m002_runs"]
+        assert applied == ["m001_initial", "m002_runs", "m003_sync_state"]
         assert ledger.db.journal_mode == "wal"
     finally:
         ledger.close()
@@ -49,7 +50,7 @@ def test_migrating_twice_is_a_no_op(tmp_path):
     Ledger(tmp_path / "l.db").close()
     ledger = Ledger(tmp_path / "l.db")
     try:
-        assert ledger.db["_sqlite_migrations"].count == 2
+        assert ledger.db["_sqlite_migrations"].count == 3
     finally:
         ledger.close()
 

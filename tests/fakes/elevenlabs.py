@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 
 from .http_base import FakeHTTPServer, Request, Response, json_response
 
@@ -20,6 +21,8 @@ class FakeElevenLabs(FakeHTTPServer):
         self.conversations: dict[str, dict] = {}
         self.audio: dict[str, bytes] = {}
         self.cut_audio_after: int | None = None  # bytes; then the connection drops
+        self.page_cap = 100  # like the real API, never more per page than this
+        self.delay = 0.0  # seconds before every conversation answer (bulk timing tests)
 
     def add(self, payload: dict, audio: bytes | None = None) -> str:
         conversation_id = payload["conversation_id"]
@@ -36,6 +39,8 @@ class FakeElevenLabs(FakeHTTPServer):
         if match := AUDIO.match(request.path):
             return self._audio(match.group(1))
         if match := CONVERSATION.match(request.path):
+            if self.delay:
+                time.sleep(self.delay)
             payload = self.conversations.get(match.group(1))
             if payload is None:
                 return json_response({"detail": {"type": "not_found", "code": "conversation_not_found",
@@ -63,7 +68,7 @@ class FakeElevenLabs(FakeHTTPServer):
         items.sort(key=lambda c: c["metadata"]["start_time_unix_secs"], reverse=True)
         offset = int(json.loads(base64.b64decode(request.query["cursor"]))["offset"]) \
             if request.query.get("cursor") else 0
-        size = int(request.query.get("page_size", 30))
+        size = min(int(request.query.get("page_size", 30)), self.page_cap)
         page = items[offset:offset + size]
         more = offset + size < len(items)
         cursor = base64.b64encode(json.dumps({"offset": offset + size}).encode()).decode() if more else None

@@ -1,0 +1,65 @@
+"""One processing run: the lock, the ledger, the backends and the run's record.
+
+Order matters: the lock is taken before the ledger is opened (opening
+migrates, which writes), and storage is made ready before any conversation.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from .backends import build_backends
+from .batch import run_batch
+from .config import Settings
+from .errors import ExitCode
+from .ledger import Ledger
+from .lock import RunLock
+from .pipeline import Backends, Job, Outcome, Pipeline, RunOptions
+
+
+class Session:
+    def __init__(self, settings: Settings, command: str, concurrency: int = 1):
+        self.settings = settings
+        self.command = command
+        self.concurrency = concurrency
+        self.lock = RunLock(settings.db_path)
+        self.warnings: list[str] = []
+        self.ledger: Ledger | None = None
+        self.backends: Backends | None = None
+        self._run_id: int | None = None
+
+    def __enter__(self) -> "Session":
+        self.lock.acquire(self.command)
+        try:
+            self.ledger = Ledger(self.settings.db_path, self.settings.redact)
+            self.backends, self.warnings = build_backends(self.settings, self.ledger.record_api_call,
+                                                          pool_size=max(self.concurrency, 4))
+            self.backends.storage.prepare()
+            self._run_id = self.ledger.start_run(self.command, self.backends.description, os.getpid())
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def process(self, jobs: list[Job], options: RunOptions,
+                on_done: Callable[[Outcome], None]) -> list[Outcome]:
+        pipeline = Pipeline(self.ledger, self.backends, options)
+        return run_batch(pipeline, jobs, self.concurrency, on_done)
+
+    def finish(self, outcomes: list[Outcome], invalid_inputs: int = 0) -> ExitCode:
+        """Record the run's end; exit 1 when a conversation failed or an input row was invalid."""
+        failed = sum(not o.ok for o in outcomes)
+        code = ExitCode.FAILED if failed or invalid_inputs else ExitCode.OK
+        self.ledger.finish_run(self._run_id, len(outcomes) - failed, failed, int(code))
+        self._run_id = None
+        return code
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self.ledger is not None:
+                if self._run_id is not None:  # ended without finish(): an error or an interrupt
+                    self.ledger.finish_run(self._run_id, 0, 0, int(ExitCode.FAILED))
+                self.ledger.close()
+        finally:
+            self.lock.release()
