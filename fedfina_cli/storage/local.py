@@ -73,3 +73,7 @@ def atomic_write(target: Path, chunks: Iterable[bytes],
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    # A run killed mid-write (SIGKILL) leaves its temporary file behind; the
+    # next complete write of the same object sweeps it up.
+    for leftover in target.parent.glob(f".{target.name}.*.part"):
+        leftover.unlink(missing_ok=True)
