@@ -444,6 +444,7 @@ def accounts_set(
     [bold]Example[/bold]:  fedfina accounts set acc123 --timezone Asia/Kolkata --cc credit@fedfina.in
     """
     from . import accounts, validation
+    from .errors import UsageError
 
     terminal = _terminal()
     with _user_errors(terminal), _ledger(terminal) as ledger:
@@ -454,7 +455,7 @@ def accounts_set(
             attachment_limit_mb=attachment_limit_mb)
         values = accounts.to_row(overrides)
         if not values:
-            raise FedfinaError("nothing to set: pass at least one setting, e.g. --timezone Asia/Kolkata")
+            raise UsageError("nothing to set: pass at least one setting, e.g. --timezone Asia/Kolkata")
         row = ledger.set_account_settings(account_id, values)
         terminal.rows([row], list(row), title=f"account {account_id}")
 

@@ -1,14 +1,17 @@
 """The PDF report a loan officer reads (fpdf2, with HarfBuzz text shaping).
 
-DejaVu Sans carries Latin, ₹, symbols and monochrome emoji; Noto Sans
-Devanagari is its fallback for Hindi. Shaping is on so that conjuncts, reph and
-pre-base vowel signs are drawn correctly; no character is ever replaced.
+DejaVu Sans carries Latin, ₹ and symbols; Noto Sans Devanagari is its fallback
+for Hindi; Symbola (monochrome emoji and more symbols) is added only to
+documents whose text needs it, since every registered font costs subsetting
+time. Shaping is on so that conjuncts, reph and pre-base vowel signs are drawn
+correctly; no character is ever replaced.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from . import PACKAGE_DIR
 from .conversation import Conversation, applicant_name
@@ -22,6 +25,7 @@ FONT_FILES = {
     ("NotoDevanagari", "B"): "NotoSansDevanagari-Bold.ttf",
 }
 MAIN_FONT, FALLBACK_FONTS = "DejaVu", ["NotoDevanagari"]
+SYMBOL_FONT, SYMBOL_FILE = "Symbola", "Symbola.ttf"
 
 INK = (33, 37, 41)
 MUTED = (108, 117, 125)
@@ -86,10 +90,41 @@ def _new_pdf(data: ReportInput):
     pdf.set_creator("fedfina")
     for (family, style), filename in FONT_FILES.items():
         pdf.add_font(family, style, str(PACKAGE_DIR / "fonts" / filename))
-    pdf.set_fallback_fonts(FALLBACK_FONTS)
+    fallbacks = list(FALLBACK_FONTS)
+    if _needs_symbols(data):
+        pdf.add_font(SYMBOL_FONT, "", str(PACKAGE_DIR / "fonts" / SYMBOL_FILE))
+        fallbacks.append(SYMBOL_FONT)
+    # exact_match=False: the regular Symbola also serves bold text.
+    pdf.set_fallback_fonts(fallbacks, exact_match=False)
     pdf.set_text_shaping(True)
     pdf.layout = _Layout(pdf)
     return pdf
+
+
+@lru_cache(maxsize=1)
+def _main_coverage() -> frozenset[int]:
+    from fontTools.ttLib import TTFont
+
+    covered: set[int] = set()
+    for filename in FONT_FILES.values():
+        covered.update(TTFont(PACKAGE_DIR / "fonts" / filename, lazy=True).getBestCmap())
+    return frozenset(covered)
+
+
+def _needs_symbols(data: ReportInput) -> bool:
+    """Does any text of this report use a character DejaVu and Noto Devanagari lack?"""
+    summary = data.summary.summary
+    texts = [t.text for t in data.conversation.turns] + [summary.title, summary.overview, summary.language]
+    texts += [p for section in summary.sections for p in [section.heading, *section.points]]
+    texts += summary.action_items
+    if data.conversation.analysis:
+        analysis = data.conversation.analysis
+        texts += [str(v) for item in analysis.data_collection for v in (item.value, item.rationale, item.description)]
+        texts += [c.rationale or "" for c in analysis.evaluation]
+    covered = _main_coverage()
+    # Joiners and variation selectors have no glyph of their own anywhere.
+    return any(ord(ch) not in covered and ord(ch) > 0x20 and unicodedata.category(ch) not in ("Cf", "Mn", "Cc")
+               for text in texts for ch in text)
 
 
 # --- the sections ------------------------------------------------------------------
@@ -223,6 +258,18 @@ def _transcript(pdf, conversation: Conversation) -> None:
 # font and size) and each finished line once more when it is drawn.
 
 
+def _cell(pdf, width: float, height: float, text: str, **kwargs) -> None:
+    """One line of text that may mix fonts.
+
+    Drawn inside local_context() because fpdf2 (2.8) leaves its font state
+    wrong after a line that starts in a fallback font: the next line's first
+    glyphs were drawn with no font at all (invisible ₹ amounts after a Hindi
+    line). The context restores the state after every line.
+    """
+    with pdf.local_context():
+        pdf.cell(width, height, text, **kwargs)
+
+
 class _Layout:
     def __init__(self, pdf):
         self.pdf = pdf
@@ -259,7 +306,7 @@ class _Layout:
         x = self.pdf.get_x()
         for line in self.lines(text, width):
             self.pdf.set_x(x)
-            self.pdf.cell(width, line_height, line, new_x="LEFT", new_y="NEXT")
+            _cell(self.pdf, width, line_height, line, new_x="LEFT", new_y="NEXT")
         self.pdf.set_x(self.pdf.l_margin)
 
     def _split_word(self, word: str, width: float) -> list[str]:
@@ -317,7 +364,7 @@ def _notice(pdf, text: str) -> None:
     pdf.set_y(pdf.get_y() + pad)
     for line in lines:
         pdf.set_x(pdf.l_margin + pad)
-        pdf.cell(pdf.epw - 2 * pad, line_height, line, new_x="LMARGIN", new_y="NEXT")
+        _cell(pdf, pdf.epw - 2 * pad, line_height, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(pad + 3)
 
 
@@ -356,7 +403,7 @@ def _grid(pdf, headings: tuple[str, ...] | None, widths: tuple[float, ...],
             pdf.set_text_color(*colour)
             for number, line in enumerate(lines):
                 pdf.set_xy(x + pad, y + pad + number * line_height)
-                pdf.cell(width - 2 * pad, line_height, line)
+                _cell(pdf, width - 2 * pad, line_height, line)
             x += width
         pdf.set_xy(pdf.l_margin, y + height)
 

@@ -14,6 +14,7 @@ from ..conversation import Conversation
 from ..summary import Section, Summary, SummaryDocument
 from ..timefmt import clock, duration, utc_now
 
+MAX_QUOTED_FIGURES = 12
 LANGUAGE_NAMES = {"hi": "Hindi", "en": "English", "mr": "Marathi", "ta": "Tamil", "te": "Telugu",
                   "bn": "Bengali", "gu": "Gujarati", "kn": "Kannada", "ml": "Malayalam",
                   "pa": "Punjabi", "ur": "Urdu"}
@@ -46,9 +47,13 @@ def build_summary(conversation: Conversation) -> Summary:
 
     # ElevenLabs' data collection and evaluation are shown by the report as
     # tables of their own, so they are not repeated here.
+    quoted = [f"[{clock(t.time_in_call_secs)}] {t.text}" for t in figures[:MAX_QUOTED_FIGURES]]
+    if len(figures) > MAX_QUOTED_FIGURES:
+        # A long call would otherwise push the transcript pages behind pages of quotes.
+        quoted.append(f"... and {len(figures) - MAX_QUOTED_FIGURES} more answers with figures "
+                      "in the transcript.")
     sections = [
-        Section(heading="Figures the applicant stated",
-                points=[f"[{clock(t.time_in_call_secs)}] {t.text}" for t in figures]),
+        Section(heading="Figures the applicant stated", points=quoted),
         Section(heading="Call", points=_call_facts(conversation, len(user_turns))),
     ]
 
