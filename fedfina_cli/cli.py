@@ -447,7 +447,7 @@ def accounts_set(
     from .errors import UsageError
 
     terminal = _terminal()
-    with _user_errors(terminal), _ledger(terminal) as ledger:
+    with _user_errors(terminal), _ledger(terminal, read_only=False) as ledger:
         validation.account_id(account_id)
         overrides = accounts.validated_overrides(
             timezone=timezone, cc=cc, bcc=bcc, subject_template=subject, prompt_file=prompt_file,
@@ -596,16 +596,22 @@ def _settings(terminal):
 
 
 class _ledger:
-    """The ledger for a read-only or settings command (no run lock needed)."""
+    """The ledger for a read-only or settings command (no run lock needed).
 
-    def __init__(self, terminal):
+    A read-only command before the first run reads an empty ledger in memory
+    rather than creating files.
+    """
+
+    def __init__(self, terminal, read_only: bool = True):
         self.terminal = terminal
+        self.read_only = read_only
 
     def __enter__(self):
         from .ledger import Ledger
 
         settings = _settings(self.terminal)
-        self.ledger = Ledger(settings.db_path, settings.redact)
+        missing = self.read_only and not settings.db_path.exists()
+        self.ledger = Ledger(None if missing else settings.db_path, settings.redact)
         return self.ledger
 
     def __exit__(self, *exc_info):

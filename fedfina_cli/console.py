@@ -10,14 +10,15 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from typing import IO, Iterable
+from typing import IO, TYPE_CHECKING, Iterable
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .pipeline import Outcome
-from .selectors import Rejected
+if TYPE_CHECKING:  # the pipeline is not needed by `status` and friends: keep them fast
+    from .pipeline import Outcome
+    from .selectors import Rejected
 
 STATUS_STYLE = {"completed": "green", "pending": "cyan", "failed": "bold red"}
 
@@ -57,7 +58,7 @@ class Terminal:
     def error(self, message: str) -> None:
         self.err.print(Text("error: ", style="bold red") + Text(self.redact(message)))
 
-    def rejected(self, items: Iterable[Rejected]) -> None:
+    def rejected(self, items: Iterable["Rejected"]) -> None:
         for item in items:
             if item.duplicate and self.quiet:
                 continue
@@ -103,7 +104,7 @@ class Terminal:
             self._done = self._failed = 0
             self.progress.start()
 
-    def finished(self, outcome: Outcome) -> None:
+    def finished(self, outcome: "Outcome") -> None:
         if self.progress is not None:
             self._done += 1
             self._failed += not outcome.ok
@@ -122,7 +123,7 @@ class Terminal:
             self.progress.stop()
             self.progress = None
 
-    def summary(self, outcomes: list[Outcome], rejected: list[Rejected], seconds: float) -> None:
+    def summary(self, outcomes: list["Outcome"], rejected: list["Rejected"], seconds: float) -> None:
         failed = [o for o in outcomes if not o.ok]
         invalid = [r for r in rejected if not r.duplicate]
         if self.json_mode:
@@ -150,7 +151,7 @@ class Terminal:
         self.err.print(Text(f"{', '.join(counts) or 'nothing processed'} in {seconds:.1f} s",
                             style="bold"))
 
-    def _line(self, outcome: Outcome) -> Text:
+    def _line(self, outcome: "Outcome") -> Text:
         who = f"{outcome.conversation_id} account={outcome.account_id or '?'}"
         if not outcome.ok:
             return (Text("failed ", style=STATUS_STYLE["failed"]) + Text(who)
@@ -165,7 +166,7 @@ class Terminal:
         return (Text(f"{outcome.status} ", style=STATUS_STYLE.get(outcome.status, ""))
                 + Text(who) + Text(" " + "; ".join(details)))
 
-    def _json(self, outcomes: list[Outcome], rejected: list[Rejected], seconds: float) -> dict:
+    def _json(self, outcomes: list["Outcome"], rejected: list["Rejected"], seconds: float) -> dict:
         return {
             "completed": sum(o.status == "completed" for o in outcomes),
             "pending": sum(o.status == "pending" for o in outcomes),

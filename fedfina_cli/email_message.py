@@ -102,6 +102,8 @@ def html_body(content: EmailContent) -> str:
     e = html.escape
     font = "font-family:Arial,Helvetica,sans-serif;color:#212529;"
     parts = [
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width"></head><body style="margin:0;padding:16px;">',
         f'<div style="{font}font-size:14px;line-height:1.5;max-width:680px;">',
         f'<p style="margin:0;color:#0c4a6e;font-size:12px;font-weight:bold;letter-spacing:1px;">'
         f"FEDFINA · LOAN INTERVIEW REPORT</p>",
@@ -122,7 +124,7 @@ def html_body(content: EmailContent) -> str:
             f'<a href="{e(url, quote=True)}" style="color:#0c4a6e;">{e(label)}</a>'
             for label, url in content.links) + "</p>")
     parts.append('<p style="margin:16px 0 0 0;color:#6c757d;font-size:11px;">'
-                 "FedFina loan interview reports (fedfina)</p></div>")
+                 "FedFina loan interview reports (fedfina)</p></div></body></html>")
     return "\n".join(parts) + "\n"
 
 

@@ -21,13 +21,12 @@ from .conversation import (AudioUnavailable, Conversation, FetchedConversation, 
                            check_ready, parse_conversation, transcript_text)
 from .errors import InvalidValue, MissingArtifact, StageError
 from .keys import content_type, object_key
-from .ledger import Ledger
+from .ledger import STAGES, Ledger
 from .mailer import Delivery, DeliveryUnknown, Mailer
 from .storage import ObjectMissing, Storage
 from .summarizers import Summarizer
 from .timefmt import local_time, utc_now
 
-STAGES = ("fetch", "summarize", "report", "email")
 STAGE_ARTIFACT = {"fetch": "transcript", "summarize": "summary", "report": "report"}
 
 
@@ -86,6 +85,7 @@ class Backends:
     summarizer: Summarizer
     source: ConversationSource | None  # None: no ELEVENLABS_API_KEY
     description: str
+    render: Callable = None  # ReportInput -> PDF bytes (rendering.py); None: in this process
 
 
 @dataclass
@@ -94,6 +94,8 @@ class _Context:
     row: dict
     settings: AccountSettings
     fetched: FetchedConversation | None = None
+    # Objects this run stored, so a later stage need not download them again.
+    stored: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def account_id(self) -> str:
@@ -284,11 +286,13 @@ class Pipeline:
         log.summary = document.made_by
 
     def _report(self, ctx: _Context, log) -> None:
-        from .report import ReportInput, render_report
+        from .report import ReportInput
+        from .rendering import InProcessRenderer
         from .summary import SummaryDocument
 
         summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
-        pdf = render_report(ReportInput(
+        render = self.backends.render or InProcessRenderer()
+        pdf = render(ReportInput(
             conversation=self._conversation(ctx), summary=summary, account_id=ctx.account_id,
             email_id=ctx.row.get("email_id"), timezone=ctx.settings.timezone))
         self._store(ctx, "report", pdf)
@@ -383,8 +387,11 @@ class Pipeline:
     def _store(self, ctx: _Context, file_type: str, data: bytes) -> None:
         stored = self.backends.storage.put_bytes(ctx.key(file_type), data, content_type(file_type))
         self.ledger.record_file(ctx.row, file_type, stored)
+        ctx.stored[file_type] = data
 
     def _artifact(self, ctx: _Context, file_type: str, producer: str) -> bytes:
+        if file_type in ctx.stored:
+            return ctx.stored[file_type]
         try:
             return self.backends.storage.get_bytes(ctx.key(file_type))
         except ObjectMissing:

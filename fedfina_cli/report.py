@@ -88,43 +88,97 @@ def _new_pdf(data: ReportInput):
     pdf.set_title(data.summary.summary.title)
     pdf.set_author("FedFina")
     pdf.set_creator("fedfina")
+    # Every registered face is subset and embedded, used or not: register only
+    # the faces this report's text needs.
+    needs = _scripts_needed(data)
     for (family, style), filename in FONT_FILES.items():
-        pdf.add_font(family, style, str(PACKAGE_DIR / "fonts" / filename))
-    fallbacks = list(FALLBACK_FONTS)
-    if _needs_symbols(data):
-        pdf.add_font(SYMBOL_FONT, "", str(PACKAGE_DIR / "fonts" / SYMBOL_FILE))
+        if family == MAIN_FONT or (family, style) in needs:
+            _add_font(pdf, family, style, filename)
+    fallbacks = [family for family in FALLBACK_FONTS if (family, "") in needs or (family, "B") in needs]
+    if (SYMBOL_FONT, "") in needs:
+        _add_font(pdf, SYMBOL_FONT, "", SYMBOL_FILE)
         fallbacks.append(SYMBOL_FONT)
-    # exact_match=False: the regular Symbola also serves bold text.
+    # exact_match=False: a regular fallback face also serves bold text.
     pdf.set_fallback_fonts(fallbacks, exact_match=False)
     pdf.set_text_shaping(True)
     pdf.layout = _Layout(pdf)
     return pdf
 
 
-@lru_cache(maxsize=1)
-def _main_coverage() -> frozenset[int]:
+def _add_font(pdf, family: str, style: str, filename: str) -> None:
+    """pdf.add_font, but each face is parsed once per process.
+
+    Parsing a face costs 10-25 ms; a bulk run renders hundreds of reports. The
+    clone shares the parsed, read-only data (as fpdf2's own TTFFont.__deepcopy__
+    does for its recorder) and gets its own lazily loaded TTFont, because fpdf2
+    subsets that one in place when the document is written.
+    """
+    path = str(PACKAGE_DIR / "fonts" / filename)
+    try:
+        from copy import copy
+
+        from fontTools.ttLib import TTFont
+        from fpdf.fonts import SubsetMap
+
+        font = copy(_parsed_font(family, style, path))
+        # Per document; everything else (widths, glyph ids, cmap, the HarfBuzz
+        # face) is only read after loading and is shared.
+        font.ttfont = TTFont(path, recalcTimestamp=False, lazy=True)
+        font.i = len(pdf.fonts) + 1
+        font.subset = SubsetMap(font)
+        font.missing_glyphs = []
+        font.biggest_size_pt = 0
+        pdf.fonts[font.fontkey] = font
+    except (AttributeError, TypeError, ImportError):  # another fpdf2 layout: the plain way
+        pdf.add_font(family, style, path)
+
+
+@lru_cache(maxsize=None)
+def _parsed_font(family: str, style: str, path: str):
+    from fpdf import FPDF
+
+    template = FPDF()
+    template.add_font(family, style, path)
+    return next(iter(template.fonts.values()))
+
+
+@lru_cache(maxsize=None)
+def _coverage(filename: str) -> frozenset[int]:
     from fontTools.ttLib import TTFont
 
-    covered: set[int] = set()
-    for filename in FONT_FILES.values():
-        covered.update(TTFont(PACKAGE_DIR / "fonts" / filename, lazy=True).getBestCmap())
-    return frozenset(covered)
+    return frozenset(TTFont(PACKAGE_DIR / "fonts" / filename, lazy=True).getBestCmap())
 
 
-def _needs_symbols(data: ReportInput) -> bool:
-    """Does any text of this report use a character DejaVu and Noto Devanagari lack?"""
+def _scripts_needed(data: ReportInput) -> set[tuple[str, str]]:
+    """The optional faces (fallbacks, and their bold) that this report's text needs."""
     summary = data.summary.summary
-    texts = [t.text for t in data.conversation.turns] + [summary.title, summary.overview, summary.language]
-    texts += [p for section in summary.sections for p in [section.heading, *section.points]]
-    texts += summary.action_items
+    bold = [summary.title, *(section.heading for section in summary.sections)]
+    regular = [t.text for t in data.conversation.turns] + [summary.overview, summary.language]
+    regular += [p for section in summary.sections for p in section.points] + summary.action_items
     if data.conversation.analysis:
         analysis = data.conversation.analysis
-        texts += [str(v) for item in analysis.data_collection for v in (item.value, item.rationale, item.description)]
-        texts += [c.rationale or "" for c in analysis.evaluation]
-    covered = _main_coverage()
-    # Joiners and variation selectors have no glyph of their own anywhere.
-    return any(ord(ch) not in covered and ord(ch) > 0x20 and unicodedata.category(ch) not in ("Cf", "Mn", "Cc")
-               for text in texts for ch in text)
+        regular += [str(v) for item in analysis.data_collection
+                    for v in (item.id, item.value, item.rationale, item.description)]
+        regular += [str(v) for c in analysis.evaluation for v in (c.id, c.result, c.rationale)]
+    regular += [data.account_id, data.email_id or "", data.conversation.agent_name or ""]
+    main = _coverage(FONT_FILES[(MAIN_FONT, "")])
+    devanagari = _coverage(FONT_FILES[("NotoDevanagari", "")])
+
+    def missing(texts: list[str]) -> set[str]:
+        return {ch for text in texts for ch in text if ord(ch) not in main and ord(ch) > 0x20
+                and unicodedata.category(ch) not in ("Cf", "Cc")}
+
+    needs = set()
+    regular_missing, bold_missing = missing(regular), missing(bold)
+    if any(ord(ch) in devanagari for ch in regular_missing | bold_missing):
+        needs.add(("NotoDevanagari", ""))
+    if any(ord(ch) in devanagari for ch in bold_missing):
+        needs.add(("NotoDevanagari", "B"))
+    # Combining marks alone (a stray virama) are covered by their base's font.
+    if any(ord(ch) not in devanagari and unicodedata.category(ch) != "Mn"
+           for ch in regular_missing | bold_missing):
+        needs.add((SYMBOL_FONT, ""))
+    return needs
 
 
 # --- the sections ------------------------------------------------------------------
@@ -266,8 +320,21 @@ def _cell(pdf, width: float, height: float, text: str, **kwargs) -> None:
     glyphs were drawn with no font at all (invisible ₹ amounts after a Hindi
     line). The context restores the state after every line.
     """
+    _shaping_for(pdf, text)
     with pdf.local_context():
         pdf.cell(width, height, text, **kwargs)
+
+
+def _needs_shaping(text: str) -> bool:
+    """Complex scripts (Devanagari and other Indic, Arabic, Hebrew, Thai...) need HarfBuzz."""
+    return any(0x0590 <= ord(ch) <= 0x1CFF or 0xA800 <= ord(ch) <= 0xABFF or 0xFB1D <= ord(ch) <= 0xFEFF
+               for ch in text)
+
+
+def _shaping_for(pdf, text: str) -> None:
+    # Shaping (and fpdf2's bidi pass that comes with it) costs most of the
+    # drawing time; Latin, digits, ₹ and symbols look the same without it.
+    pdf.set_text_shaping(_needs_shaping(text))
 
 
 class _Layout:
@@ -279,6 +346,7 @@ class _Layout:
         pdf = self.pdf
         key = (pdf.font_family, pdf.font_style, pdf.font_size_pt, text)
         if key not in self._widths:
+            _shaping_for(pdf, text)
             self._widths[key] = pdf.get_string_width(text)
         return self._widths[key]
 

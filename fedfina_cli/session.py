@@ -16,6 +16,7 @@ from .errors import ExitCode
 from .ledger import Ledger
 from .lock import RunLock
 from .pipeline import Backends, Job, Outcome, Pipeline, RunOptions
+from .rendering import renderer_for
 
 
 class Session:
@@ -44,8 +45,13 @@ class Session:
 
     def process(self, jobs: list[Job], options: RunOptions,
                 on_done: Callable[[Outcome], None]) -> list[Outcome]:
-        pipeline = Pipeline(self.ledger, self.backends, options)
-        return run_batch(pipeline, jobs, self.concurrency, on_done)
+        renderer = renderer_for(len(jobs), self.concurrency) if "report" in options.stages else None
+        self.backends.render = renderer
+        try:
+            return run_batch(Pipeline(self.ledger, self.backends, options), jobs, self.concurrency, on_done)
+        finally:
+            if renderer is not None:
+                renderer.close()
 
     def finish(self, outcomes: list[Outcome], invalid_inputs: int = 0) -> ExitCode:
         """Record the run's end; exit 1 when a conversation failed or an input row was invalid."""

@@ -6,8 +6,7 @@ import math
 from datetime import date, datetime, timezone
 
 from .errors import FedfinaError, UsageError
-from .ledger import Ledger
-from .pipeline import STAGES
+from .ledger import STAGES, Ledger
 
 
 def parse_since(value: str | None) -> str | None:

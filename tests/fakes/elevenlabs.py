@@ -23,6 +23,8 @@ class FakeElevenLabs(FakeHTTPServer):
         self.cut_audio_after: int | None = None  # bytes; then the connection drops
         self.page_cap = 100  # like the real API, never more per page than this
         self.delay = 0.0  # seconds before every conversation answer (bulk timing tests)
+        self.audio_delay = 0.0  # seconds before every audio answer
+        self.audio_sizes: dict[str, int] = {}  # generated audio of this many bytes, never held whole
 
     def add(self, payload: dict, audio: bytes | None = None) -> str:
         conversation_id = payload["conversation_id"]
@@ -51,6 +53,12 @@ class FakeElevenLabs(FakeHTTPServer):
         return json_response({"detail": "Not Found"}, 404)
 
     def _audio(self, conversation_id: str) -> Response:
+        if self.audio_delay:
+            time.sleep(self.audio_delay)
+        if conversation_id in self.audio_sizes:
+            size = self.audio_sizes[conversation_id]
+            return Response(200, headers={"Content-Type": "audio/mpeg", "Content-Length": str(size)},
+                            chunks=_generated(size))
         data = self.audio.get(conversation_id)
         if data is None:
             return json_response({"detail": {"status": "audio_not_found", "message": "Audio not found"}}, 404)
@@ -88,6 +96,15 @@ class FakeElevenLabs(FakeHTTPServer):
 def _slices(data: bytes, size: int):
     for start in range(0, len(data), size):
         yield data[start:start + size]
+
+
+def _generated(size: int, chunk: int = 256 * 1024):
+    block = b"ID3" + bytes(range(256)) * (chunk // 256)
+    sent = 0
+    while sent < size:
+        piece = block[:min(chunk, size - sent)]
+        sent += len(piece)
+        yield piece
 
 
 def _cut(data: bytes, after: int):

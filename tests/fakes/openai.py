@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 from .http_base import FakeHTTPServer, Request, Response, json_response
 
@@ -18,6 +19,7 @@ class FakeOpenAI(FakeHTTPServer):
         self.api_key = api_key
         self.replies: list[str] = []  # scripted message contents, used before the default
         self.reject_json_schema = False  # like servers without structured output
+        self.delay = 0.0  # seconds per completion (benchmarks)
 
     def completions(self) -> list[dict]:
         return [json.loads(r.body) for r in self.requests if r.path.endswith("/chat/completions")]
@@ -32,6 +34,8 @@ class FakeOpenAI(FakeHTTPServer):
         if request.path != "/v1/chat/completions":
             return json_response({"error": {"message": "Not found", "type": "invalid_request_error"}}, 404)
         body = json.loads(request.body)
+        if self.delay:
+            time.sleep(self.delay)
         if self.reject_json_schema and body.get("response_format", {}).get("type") == "json_schema":
             return json_response({"error": {
                 "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported "

@@ -1,0 +1,204 @@
+"""fedfina benchmark: bulk speed against the I/O limit, CPU and memory per conversation, start-up.
+
+    python bench/run.py            # the full scenario (about 3 minutes)
+    python bench/run.py --quick    # 80 conversations, for trying a change
+
+Starts loopback servers in this process: a fake ElevenLabs (100 ms per
+conversation JSON, 200 ms per 1 MB audio), a fake OpenAI (1,000 ms per
+completion), moto's S3 server and aiosmtpd; then runs the installed `fedfina`
+as a subprocess against them and prints every figure beside its target, all
+from one run. Nothing here asserts: machines are noisy, the table is the
+result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.elevenlabs import FakeElevenLabs  # noqa: E402
+from tests.fakes.openai import FakeOpenAI  # noqa: E402
+from tests.fakes.smtp import FakeSMTP  # noqa: E402
+
+SAMPLE = ROOT / "tests" / "samples" / "conversation_hindi_loan.json"
+KEYS = {"ELEVENLABS_API_KEY": "xi-bench-key-0001", "OPENAI_API_KEY": "sk-bench-key-0001"}
+MINIO = {"MINIO_ACCESS_KEY": "AKIABENCH000000001", "MINIO_SECRET_KEY": "bench-secret-0001"}
+IO_PER_CONVERSATION = 0.1 + 0.2 + 1.0  # conversation JSON + audio + completion, seconds
+
+
+def fedfina_exe() -> str:
+    exe = Path(sys.executable).parent / "fedfina"
+    return str(exe) if exe.exists() else "fedfina"
+
+
+class Services:
+    """Every loopback server the scenario needs, started once."""
+
+    def __init__(self):
+        from moto.server import ThreadedMotoServer
+
+        self.elevenlabs = FakeElevenLabs(KEYS["ELEVENLABS_API_KEY"]).start()
+        self.elevenlabs.delay, self.elevenlabs.audio_delay = 0.1, 0.2
+        self.openai = FakeOpenAI(KEYS["OPENAI_API_KEY"]).start()
+        self.openai.delay = 1.0
+        self.smtp = FakeSMTP().start()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.s3 = f"{host}:{port}"
+        self._template = json.loads(SAMPLE.read_text(encoding="utf-8"))
+
+    def add_conversations(self, prefix: str, count: int, audio_bytes: int) -> list[str]:
+        ids = []
+        for n in range(count):
+            payload = json.loads(json.dumps(self._template))
+            payload["conversation_id"] = f"conv_{prefix}{n:08d}"
+            self.elevenlabs.add(payload)
+            self.elevenlabs.audio_sizes[payload["conversation_id"]] = audio_bytes
+            ids.append(payload["conversation_id"])
+        return ids
+
+    def env(self, workdir: Path, bucket: str) -> dict:
+        return {
+            **os.environ, **KEYS, **MINIO,
+            "ELEVENLABS_BASE_URL": self.elevenlabs.url,
+            "OPENAI_BASE_URL": self.openai.url + "/v1", "OPENAI_MODEL": "gpt-bench",
+            "MINIO_ENDPOINT": self.s3, "MINIO_SECURE": "false", "MINIO_BUCKET_NAME": bucket,
+            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.smtp.port), "SMTP_SECURITY": "none",
+            "SMTP_FROM_EMAIL": "bench@fedfina.example",
+            "FEDFINA_DB": str(workdir / "fedfina.db"), "FEDFINA_DATA_DIR": str(workdir / "data"),
+        }
+
+    def stop(self) -> None:
+        for server in (self.elevenlabs, self.openai, self.smtp, self.moto):
+            server.stop()
+
+
+def run_fedfina(args: list[str], env: dict) -> dict:
+    """Run fedfina; wall seconds, CPU seconds (user+sys, with its children) and peak RSS."""
+    started = time.perf_counter()
+    process = subprocess.Popen([fedfina_exe(), *args], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    stdout, stderr = process.communicate()
+    wall = time.perf_counter() - started
+    # communicate() reaped the child; its rusage is in RUSAGE_CHILDREN, read as a delta.
+    return {"wall": wall, "returncode": process.returncode, "stdout": stdout, "stderr": stderr}
+
+
+def measured(args: list[str], env: dict) -> dict:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = run_fedfina(args, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
+
+
+def peak_rss_mb(args: list[str], env: dict) -> tuple[float, dict]:
+    """Peak RSS of the fedfina process (and its children), in MB.
+
+    Measured by a tiny launcher process: ru_maxrss of a child forked straight
+    from this one can include this process's own memory (moto holds every
+    stored object), copied at fork time before the exec.
+    """
+    launcher = ("import resource, subprocess, sys; "
+                "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)")
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", launcher, fedfina_exe(), *args], env=env,
+                          capture_output=True, text=True)
+    maxrss_kb, code = done.stdout.split()
+    return int(maxrss_kb) / 1024, {"wall": time.perf_counter() - started, "status": int(code),
+                                   "stderr": done.stderr}
+
+
+def batch(services: Services, name: str, count: int, concurrency: int, workdir: Path) -> dict:
+    ids = services.add_conversations(name, count, audio_bytes=1_000_000)
+    csv_path = workdir / f"{name}.csv"
+    csv_path.write_text("conversation_id\n" + "\n".join(ids) + "\n")
+    sent_before = len(services.smtp.messages)
+    result = measured(["run", "--csv", str(csv_path), "--concurrency", str(concurrency), "--quiet"],
+                      services.env(workdir / name, f"bench-{name}"))
+    result["emails"] = len(services.smtp.messages) - sent_before
+    result["count"] = count
+    if result["returncode"] != 0:
+        print(result["stderr"][-2000:], file=sys.stderr)
+    return result
+
+
+def startup(command: list[str], env: dict, repeats: int = 10) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([fedfina_exe(), *command], env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def eager_import_seconds(repeats: int = 5) -> float:
+    code = "import time; t = time.perf_counter(); import openai, minio, fpdf; print(time.perf_counter() - t)"
+    return statistics.median(float(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                                  text=True).stdout) for _ in range(repeats))
+
+
+def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request log
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="80 conversations instead of 400")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the 300 MB audio run")
+    options = parser.parse_args()
+    total = 80 if options.quick else 400
+    sequential = 8 if options.quick else 40
+
+    services = Services()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="fedfina-bench-") as tmp:
+        workdir = Path(tmp)
+        fast = batch(services, "bulk", total, 16, workdir)
+        slow = batch(services, "seq", sequential, 1, workdir)
+        ideal = total * IO_PER_CONVERSATION / 16
+        per_fast, per_slow = fast["wall"] / total, slow["wall"] / sequential
+        rows += [
+            ("throughput: wall, concurrency 16", f"{fast['wall']:.1f} s for {total} ({fast['emails']} emails)",
+             f"I/O ideal {ideal:.1f} s"),
+            ("throughput: wall / I/O ideal", f"{fast['wall'] / ideal:.2f}x", "<= 1.15x"),
+            ("scaling: concurrency 16 over 1", f"{per_slow / per_fast:.1f}x "
+             f"({per_slow:.2f} s vs {per_fast:.3f} s per conversation)", ">= 12x"),
+            ("CPU per conversation (user+sys)", f"{fast['cpu'] / total * 1000:.0f} ms", "<= 40 ms"),
+        ]
+        if not options.skip_memory:
+            services.elevenlabs.audio_delay = 0
+            big, = services.add_conversations("big", 1, audio_bytes=300 * 1024 * 1024)
+            rss, info = peak_rss_mb(["run", "-c", big], services.env(workdir / "big", "bench-big"))
+            note = "" if info["status"] == 0 else f" (exit status {info['status']})"
+            rows.append(("peak RSS, run with 300 MB audio", f"{rss:.0f} MB{note}", "<= 150 MB"))
+        empty = services.env(workdir / "empty", "bench-empty")
+        rows += [
+            ("start-up: fedfina --help (median of 10)", f"{startup(['--help'], empty):.3f} s", "<= 0.3 s"),
+            ("start-up: fedfina status, empty ledger", f"{startup(['status'], empty):.3f} s", "<= 0.3 s"),
+            ("eager import of openai+minio+fpdf", f"{eager_import_seconds():.3f} s", "(for comparison)"),
+        ]
+    services.stop()
+
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    print(f"\n{'figure'.ljust(width)}  {'measured'.ljust(value_width)}  target")
+    for figure, value, target in rows:
+        print(f"{figure.ljust(width)}  {value.ljust(value_width)}  {target}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Where reports are rendered: in this process, or in a pool of worker processes.
+
+Rendering is CPU-bound pure Python (fpdf2, fontTools, HarfBuzz calls) and holds
+the GIL, so in a bulk run the worker threads would queue behind one another on
+one core. A pool of processes, one per core, lets a batch use every core; a
+single conversation renders in-process (starting workers would cost more).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from .errors import StageError
+
+
+def _render(data):
+    from .report import render_report
+
+    return render_report(data)
+
+
+class InProcessRenderer:
+    def __call__(self, data) -> bytes:
+        return _render(data)
+
+    def close(self) -> None:
+        pass
+
+
+class PoolRenderer:
+    def __init__(self, workers: int):
+        # "spawn": forking a process that runs threads is unsafe, and spawned
+        # workers are this process's own children (their CPU time is counted).
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def __call__(self, data) -> bytes:
+        try:
+            return self._pool.submit(_render, data).result()
+        except BrokenProcessPool:
+            raise StageError("a report worker process died; run again to redo the report",
+                             retryable=True) from None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def renderer_for(jobs: int, concurrency: int):
+    workers = min(os.cpu_count() or 1, concurrency, jobs)
+    return PoolRenderer(workers) if jobs > 1 and workers > 1 else InProcessRenderer()
