@@ -206,3 +206,31 @@ def test_plain_lines_for_cron_and_a_progress_bar_for_people(elevenlabs, workspac
     lines = plain.getvalue().splitlines()
     assert len(lines) == 3 and lines[0].startswith("failed conv_bulk00000000")
     assert "processing" in tty.getvalue() and "3/3" in tty.getvalue() and "1 failed" in tty.getvalue()
+
+
+def test_read_only_commands_before_the_first_run_create_nothing(cli, workspace):
+    for args in (["status"], ["status", "--json"], ["stats", "--json"], ["accounts", "list"],
+                 ["accounts", "show", "acc1"]):
+        assert cli(*args).exit_code == 0, args
+    assert json.loads(cli("status", "--json").stdout) == []
+    assert not workspace.db.exists() and list(workspace.root.iterdir()) == []
+
+
+def test_reports_rendered_in_worker_processes_match_in_process_ones():
+    from fedfina_cli.conversation import parse_conversation
+    from fedfina_cli.rendering import InProcessRenderer, PoolRenderer, renderer_for
+    from fedfina_cli.report import ReportInput
+    from fedfina_cli.summarizers.offline import OfflineSummarizer
+
+    from .conftest import pdf_text
+
+    assert isinstance(renderer_for(jobs=1, concurrency=8), InProcessRenderer)
+    assert isinstance(renderer_for(jobs=5, concurrency=1), InProcessRenderer)
+    conversation = parse_conversation(hindi_variant(1))
+    data = ReportInput(conversation, OfflineSummarizer().summarize(conversation, "", "English"), "acc1", None)
+    pool = PoolRenderer(2)
+    try:
+        pooled = pool(data)
+    finally:
+        pool.close()
+    assert pdf_text(pooled) == pdf_text(InProcessRenderer()(data))
