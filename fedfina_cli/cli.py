@@ -196,40 +196,27 @@ def fetch(
              concurrency=concurrency, force=force, json_out=json_out, quiet=quiet)
 
 
-@app.command()
-def summarize(
-    conversation_id: ConversationIds = None,
-    account_id: AccountId = None,
-    csv: CsvFile = None,
-    concurrency: Concurrency = DEFAULT_CONCURRENCY,
-    force: Force = False,
-    json_out: JsonOut = False,
-    quiet: Quiet = False,
-) -> None:
-    """Summarise a fetched transcript into the structured summary JSON.
+def _artifact_stage(stage: str, help_text: str) -> None:
+    """Register a stage command that works from stored artifacts (summarize, report)."""
 
-    [bold]Example[/bold]:  fedfina summarize -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n
-    """
-    _process(("summarize",), _Selectors(conversation_id, None, account_id, csv), command="summarize",
-             concurrency=concurrency, force=force, json_out=json_out, quiet=quiet)
+    def command(
+        conversation_id: ConversationIds = None,
+        account_id: AccountId = None,
+        csv: CsvFile = None,
+        concurrency: Concurrency = DEFAULT_CONCURRENCY,
+        force: Force = False,
+        json_out: JsonOut = False,
+        quiet: Quiet = False,
+    ) -> None:
+        _process((stage,), _Selectors(conversation_id, None, account_id, csv), command=stage,
+                 concurrency=concurrency, force=force, json_out=json_out, quiet=quiet)
+
+    command.__doc__ = f"{help_text}\n\n    [bold]Example[/bold]:  fedfina {stage} -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n\n"
+    app.command(name=stage)(command)
 
 
-@app.command()
-def report(
-    conversation_id: ConversationIds = None,
-    account_id: AccountId = None,
-    csv: CsvFile = None,
-    concurrency: Concurrency = DEFAULT_CONCURRENCY,
-    force: Force = False,
-    json_out: JsonOut = False,
-    quiet: Quiet = False,
-) -> None:
-    """Render the PDF report from the summary and the conversation.
-
-    [bold]Example[/bold]:  fedfina report -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n
-    """
-    _process(("report",), _Selectors(conversation_id, None, account_id, csv), command="report",
-             concurrency=concurrency, force=force, json_out=json_out, quiet=quiet)
+_artifact_stage("summarize", "Summarise a fetched transcript into the structured summary JSON.")
+_artifact_stage("report", "Render the PDF report from the summary and the conversation.")
 
 
 @app.command()

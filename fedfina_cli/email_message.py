@@ -105,8 +105,8 @@ def html_body(content: EmailContent) -> str:
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width"></head><body style="margin:0;padding:16px;">',
         f'<div style="{font}font-size:14px;line-height:1.5;max-width:680px;">',
-        f'<p style="margin:0;color:#0c4a6e;font-size:12px;font-weight:bold;letter-spacing:1px;">'
-        f"FEDFINA · LOAN INTERVIEW REPORT</p>",
+        '<p style="margin:0;color:#0c4a6e;font-size:12px;font-weight:bold;letter-spacing:1px;">'
+        "FEDFINA · LOAN INTERVIEW REPORT</p>",
         f'<h1 style="margin:4px 0 8px 0;font-size:20px;">{e(summary.title)}</h1>',
         f'<p style="margin:0 0 12px 0;color:#6c757d;font-size:12px;">{e(_context_line(content))}</p>',
     ]

@@ -69,8 +69,7 @@ class Outcome:
     error: str | None = None
     retryable: bool = False
     exception: BaseException | None = None  # for --debug
-    report: str | None = None  # where the PDF is (path or URL)
-    email: str | None = None  # where the email went (.eml path or SMTP server)
+    report: str | None = None  # where the PDF is (path or s3:// name)
     seconds: float = 0.0
 
     @property
@@ -127,11 +126,13 @@ class Pipeline:
         try:
             ctx = self._open(job)
             outcome.account_id, outcome.email_id = ctx.account_id, ctx.row.get("email_id")
+            if not ctx.row.get("email_id") and "email" in self.options.stages:
+                raise StageError("no recipient: pass --email, or set email_id in the "
+                                 "conversation's dynamic variables")
             redo = self.options.force
             for stage in self.options.stages:
                 # An email already sent goes again only with --resend, whatever was redone.
-                done = self._is_done(stage, ctx)
-                if done and (not redo or stage == "email"):
+                if (stage == "email" or not redo) and self._is_done(stage, ctx):
                     outcome.skipped.append(stage)
                     self.ledger.audit(ctx.row, stage, "skipped", "skipped", "already done")
                     continue
@@ -171,9 +172,7 @@ class Pipeline:
         if account is None:
             raise StageError("no account id: pass --account-id, or set account_id in the "
                              "conversation's dynamic variables")
-        if email is None and "email" in self.options.stages:
-            raise StageError("no recipient: pass --email, or set email_id in the "
-                             "conversation's dynamic variables")
+        # Opened as soon as the account is known, so later failures are recorded under it.
         row = self.ledger.open_conversation(job.conversation_id, account, email)
         stored = accounts.from_row(self.ledger.account_settings(account))
         settings = AccountSettings().overridden(stored).overridden(self.options.overrides)
@@ -303,8 +302,6 @@ class Pipeline:
         from .email_message import build_message
 
         row, mailer = ctx.row, self.backends.mailer
-        if not row.get("email_id"):
-            raise StageError("no recipient: pass --email")
         if row.get("email_state") == "sending" and not self.options.resend:
             # A previous run stopped while handing this message over.
             delivered = mailer.was_delivered(row["email_message_id"], ctx.account_id,

@@ -35,7 +35,7 @@ def test_sigkill_mid_batch_then_rerun_finishes_with_exactly_one_email_each(
     killed_at = []
     for target in (3, 10):  # kill twice, at different depths of the batch
         process = _start(fedfina_exe, "run", "--csv", str(csv_file), "--concurrency", "4")
-        _wait_for(lambda: len(smtp_server.messages) >= target or process.poll() is not None)
+        _wait_for(lambda: len(smtp_server.messages) >= target or process.poll() is not None)  # noqa: B023
         time.sleep(random.uniform(0, 0.3))
         process.send_signal(signal.SIGKILL)
         process.wait()

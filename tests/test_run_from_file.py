@@ -83,6 +83,9 @@ def test_english_sample_without_dynamic_variables_needs_email_and_account(cli, w
     result = cli("run", "--from-file", ENGLISH, "-a", "acc9")
     assert result.exit_code == 1
     assert "no recipient: pass --email" in result.stderr
+    # Once the account is known, the failure is recorded under it.
+    assert workspace.rows("select account_id, status from conversation_processing") == [
+        {"account_id": "acc9", "status": "failed"}]
 
     result = cli("run", "--from-file", ENGLISH, "-a", "acc9", "-e", "officer@fedfina.example")
     assert result.exit_code == 0, result.output

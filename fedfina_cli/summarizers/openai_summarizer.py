@@ -96,7 +96,8 @@ class OpenAISummarizer:
             except ValidationError as exc:
                 problem = _first_problem(exc)
                 if attempt == 2:
-                    raise StageError(f"OpenAI ({self.model}) returned an invalid summary twice: {problem}")
+                    raise StageError(f"OpenAI ({self.model}) returned an invalid summary twice: "
+                                     f"{problem}") from None
                 # One corrective turn: show the model its own reply and what is wrong with it.
                 messages += [
                     {"role": "assistant", "content": content or ""},
