@@ -1,6 +1,7 @@
 """`fedfina run --from-file` and the stage commands, on the embedded backends."""
 
 import hashlib
+import os
 import re
 
 import pytest
@@ -25,6 +26,9 @@ def test_run_hindi_sample_stores_every_object_and_writes_the_email(cli, workspac
     assert load_sample(conversation)["conversation_id"] == HINDI_ID
     assert transcript.read_text(encoding="utf-8") == HINDI_TRANSCRIPT
     assert report.read_bytes().startswith(b"%PDF-")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert report.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
     assert not workspace.object("acc123", "audio", f"{HINDI_ID}.mp3").exists()
 
     row, = workspace.rows("select * from conversation_processing")

@@ -11,6 +11,16 @@ from ..errors import UsageError
 from . import Digest, ObjectMissing, StoredObject, describe
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import (single-threaded): os.umask can only be read by setting it.
+_UMASK = _read_umask()
+
+
 class LocalStorage:
     shareable = False
 
@@ -62,6 +72,7 @@ def atomic_write(target: Path, chunks: Iterable[bytes],
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes the file private; the result should not be
         with os.fdopen(fd, "wb") as out:
             for chunk in chunks:
                 out.write(chunk)
