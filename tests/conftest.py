@@ -169,8 +169,8 @@ def write_json(path: Path, payload: dict) -> Path:
 # --- real loopback servers for the external services ----------------------------
 
 ELEVENLABS_KEY = "xi-test-9c41f0e2d8b7a6f5"
-OPENAI_KEY = "sk-test-7d3e9a1b5c2f4e6d8a0b"
-MINIO_ACCESS_KEY = "AKIAFEDFINATEST00001"
+OPENAI_KEY = "test-openai-key-7d3e9a1b5c2f"
+MINIO_ACCESS_KEY = "TEST-ACCESS-KEY-FEDFINA-01"
 MINIO_SECRET_KEY = "minio-secret-4f2a9c7e1b3d"
 SMTP_USER = "reports-mailer"
 SMTP_PASSWORD = "smtp-pass-8e6c4a2f0d1b"

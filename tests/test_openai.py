@@ -121,11 +121,11 @@ def test_long_transcript_is_summarised_in_parts_and_merged(cli, workspace, opena
 
 
 def test_rejected_key_fails_clearly_and_never_shows_the_key(cli, workspace, openai_server, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-wrong-key-1234567890")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-wrong-openai-key-123456")
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 1
     assert "OpenAI rejected OPENAI_API_KEY (HTTP 401)" in result.stderr
-    assert "sk-test-wrong-key-1234567890" not in result.output
+    assert "test-wrong-openai-key-123456" not in result.output
     call, = workspace.rows("select status_code from api_usage_metrics where service = 'openai'")
     assert call == {"status_code": 401}
 
