@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -77,17 +77,6 @@ class Settings:
         if self.smtp_security:
             return self.smtp_security
         return "ssl" if self.smtp_port == 465 else "starttls"
-
-    def with_paths(self, *, db_path: Path, data_dir: Path) -> "Settings":
-        return replace(self, db_path=db_path, data_dir=data_dir)
-
-    def embedded(self) -> "Settings":
-        """The same paths with every external service switched off (for `demo`)."""
-        keep = {"db_path", "data_dir", "prompt_file"}
-        defaults = Settings()
-        return replace(
-            defaults, **{f.name: getattr(self, f.name) for f in fields(self) if f.name in keep}
-        )
 
 
 def load_settings(env_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -12,7 +12,6 @@ LAYOUT = {
     "summary": ("summaries", "json", "application/json"),
     "report": ("reports", "pdf", "application/pdf"),
 }
-FILE_TYPES = tuple(LAYOUT)
 
 
 def object_key(account_id: str, conversation_id: str, file_type: str) -> str:

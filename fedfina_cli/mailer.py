@@ -115,8 +115,11 @@ class SmtpMailer:
                 handed_over = True
 
             try:
-                with self.connect() as smtp:
+                smtp = self.connect()
+                try:
                     self._transmit(smtp, recipients, wire, handover)
+                finally:
+                    _close_quietly(smtp)
             except Exception as exc:  # classified below; unknown errors are re-raised
                 code, reply, temporary = _classify(exc)
                 self.metrics(ApiCall("smtp", "send", code, elapsed_ms(started), bytes=len(wire),
@@ -184,6 +187,18 @@ class SmtpMailer:
         code, reply = smtp.getreply()
         if code != 250:
             raise smtplib.SMTPDataError(code, reply)
+
+
+def _close_quietly(smtp: smtplib.SMTP) -> None:
+    """QUIT and close, ignoring errors: once the server said 250 the message is
+    delivered, and a bad answer to QUIT must not make it look refused (and be
+    sent again)."""
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+    finally:
+        smtp.close()
 
 
 def _without_bcc(message: EmailMessage) -> bytes:

@@ -140,3 +140,14 @@ def test_connection_lost_after_the_final_dot_is_never_resent_automatically(cli, 
     assert cli("run", "--from-file", HINDI, "--resend").exit_code == 0
     assert len(smtp_server.messages) == 2
     assert workspace.rows("select email_state from conversation_processing") == [{"email_state": "sent"}]
+
+
+def test_a_bad_answer_to_quit_after_delivery_is_not_a_refusal(cli, workspace, smtp_server):
+    async def rude_quit(server, session, envelope):
+        return "554 5.3.0 Something went wrong at QUIT"
+
+    smtp_server.handle_QUIT = rude_quit
+    result = cli("run", "--from-file", HINDI)
+    assert result.exit_code == 0, result.output
+    assert len(smtp_server.messages) == 1  # delivered once, never retried
+    assert workspace.rows("select email_state from conversation_processing") == [{"email_state": "sent"}]
