@@ -58,11 +58,11 @@ def render_report(data: ReportInput) -> bytes:
 
 
 def _new_pdf(data: ReportInput):
-    from fpdf import FPDF
+    from .pdf_fonts import SharedFontsPDF
 
     conversation_id = data.conversation.conversation_id
 
-    class ReportPDF(FPDF):
+    class ReportPDF(SharedFontsPDF):
         def header(self) -> None:
             if self.page_no() == 1:
                 return
@@ -106,40 +106,7 @@ def _new_pdf(data: ReportInput):
 
 
 def _add_font(pdf, family: str, style: str, filename: str) -> None:
-    """pdf.add_font, but each face is parsed once per process.
-
-    Parsing a face costs 10-25 ms; a bulk run renders hundreds of reports. The
-    clone shares the parsed, read-only data (as fpdf2's own TTFFont.__deepcopy__
-    does for its recorder) and gets its own lazily loaded TTFont, because fpdf2
-    subsets that one in place when the document is written.
-    """
-    path = str(PACKAGE_DIR / "fonts" / filename)
-    try:
-        from copy import copy
-
-        from fontTools.ttLib import TTFont
-        from fpdf.fonts import SubsetMap
-
-        font = copy(_parsed_font(family, style, path))
-        # Per document; everything else (widths, glyph ids, cmap, the HarfBuzz
-        # face) is only read after loading and is shared.
-        font.ttfont = TTFont(path, recalcTimestamp=False, lazy=True)
-        font.i = len(pdf.fonts) + 1
-        font.subset = SubsetMap(font)
-        font.missing_glyphs = []
-        font.biggest_size_pt = 0
-        pdf.fonts[font.fontkey] = font
-    except (AttributeError, TypeError, ImportError):  # another fpdf2 layout: the plain way
-        pdf.add_font(family, style, path)
-
-
-@lru_cache(maxsize=None)
-def _parsed_font(family: str, style: str, path: str):
-    from fpdf import FPDF
-
-    template = FPDF()
-    template.add_font(family, style, path)
-    return next(iter(template.fonts.values()))
+    pdf.add_shared_font(family, style, str(PACKAGE_DIR / "fonts" / filename))
 
 
 @lru_cache(maxsize=None)

@@ -1,0 +1,158 @@
+"""An fpdf2 document whose fonts are parsed once per process and embedded by our own subsetter.
+
+A bulk run renders hundreds of reports with the same three or four faces.
+fpdf2 parses every face again for each document (10-25 ms each) and embeds it
+through fontTools' general subsetter (20-40 ms each), which together cost more
+than drawing the report. Here a face is parsed once per process and shared,
+read-only, by every document; at output time ``_EmbeddingOutput`` writes the
+same PDF font objects fpdf2 writes (Type0 / CIDFontType2 / Identity-H with a
+ToUnicode map), with the font program cut by ``truetype.TrueTypeFont``.
+
+This leans on fpdf2 2.8's internals (TTFFont's attributes, OutputProducer's
+_add_fonts), hence the pin to 2.8.x; if they are not as expected, fonts are
+added and embedded the ordinary way.
+"""
+
+from __future__ import annotations
+
+from copy import copy
+from functools import cache
+from pathlib import PurePath
+
+from fpdf import FPDF
+
+from .truetype import TrueTypeFont
+
+try:
+    from fpdf.fonts import SubsetMap, TTFFont
+    from fpdf.output import (
+        CIDSystemInfo,
+        OutputProducer,
+        PDFContentStream,
+        PDFFont,
+        PDFFontStream,
+        _build_cmap_blocks,
+        _tt_font_widths,
+    )
+    from fpdf.syntax import Name, PDFArray
+except ImportError:  # another fpdf2 layout: fpdf2's own fonts
+    OutputProducer = None
+
+
+class SharedFontsPDF(FPDF):
+    def add_shared_font(self, family: str, style: str, path: str) -> None:
+        """add_font, sharing the parsed face with every other document of this process."""
+        if OutputProducer is None:
+            self.add_font(family, style, path)
+            return
+        font = copy(_parsed_font(family, style, path))
+        # Per document: the glyphs used and the codes given to them. Everything
+        # else (widths, glyph ids, cmap, the fontTools and HarfBuzz faces) is
+        # only read, since _EmbeddingOutput never subsets the fontTools face.
+        font.i = len(self.fonts) + 1
+        font.subset = SubsetMap(font)
+        font.missing_glyphs = []
+        font.biggest_size_pt = 0
+        self.fonts[font.fontkey] = font
+
+    def output(self, *args, **kwargs):
+        if OutputProducer is not None:
+            kwargs.setdefault("output_producer_class", _EmbeddingOutput)
+        return super().output(*args, **kwargs)
+
+
+@cache
+def _parsed_font(family: str, style: str, path: str):
+    template = FPDF()
+    template.add_font(family, style, path)
+    font = next(iter(template.fonts.values()))
+    font.ttfont.ensureDecompiled()  # no lazy table loads later, from threads that share it
+    return font
+
+
+@cache
+def _program(path: str) -> TrueTypeFont:
+    return TrueTypeFont(path)
+
+
+if OutputProducer is not None:
+
+    class _EmbeddingOutput(OutputProducer):
+        def _add_fonts(self, *args, **kwargs):
+            fonts = sorted(self.fpdf.fonts.values(), key=lambda font: font.i)
+            if all(_embeddable(font) for font in fonts) and not getattr(self.fpdf, "_compliance", None):
+                return {font.i: self._embed(font) for font in fonts}
+            from fontTools.ttLib import TTFont
+
+            for font in fonts:  # fpdf2 subsets the fontTools face in place: never the shared one
+                if isinstance(font, TTFFont):
+                    font.ttfont = TTFont(font.ttffile, recalcTimestamp=False, lazy=True)
+            return super()._add_fonts(*args, **kwargs)
+
+        def _embed(self, font) -> PDFFont:
+            used = [(glyph, code) for glyph, code in font.subset.items() if glyph is not None]
+            program, new_ids = _program(str(font.ttffile)).subset(glyph.glyph_id for glyph, _ in used)
+            fontname = f"{_subset_tag(font.i)}+{font.name}"
+
+            composite = PDFFont(subtype="Type0", base_font=fontname, encoding="Identity-H")
+            self._add_pdf_obj(composite, "fonts")
+            cid_font = PDFFont(subtype="CIDFontType2", base_font=fontname,
+                               d_w=font.desc.missing_width, w=_tt_font_widths(font))
+            self._add_pdf_obj(cid_font, "fonts")
+            composite.descendant_fonts = PDFArray([cid_font])
+
+            # ToUnicode: the text each code stands for (search, copy and paste).
+            to_unicode = PDFContentStream(_to_unicode_cmap(used).encode("latin-1"), compress=self.fpdf.compress)
+            self._add_pdf_obj(to_unicode, "fonts")
+            composite.to_unicode = to_unicode
+
+            system_info = CIDSystemInfo()
+            self._add_pdf_obj(system_info, "fonts")
+            cid_font.c_i_d_system_info = system_info
+
+            descriptor = copy(font.desc)  # the shared face's descriptor stays untouched
+            descriptor.font_name = Name(fontname)
+            self._add_pdf_obj(descriptor, "fonts")
+            cid_font.font_descriptor = descriptor
+
+            cid_to_gid = bytearray(2 * 65536)
+            for glyph, code in used:
+                cid_to_gid[2 * code:2 * code + 2] = new_ids[glyph.glyph_id].to_bytes(2, "big")
+            cid_map = PDFContentStream(bytes(cid_to_gid), compress=True)
+            self._add_pdf_obj(cid_map, "fonts")
+            cid_font.c_i_d_to_g_i_d_map = cid_map
+
+            font_file = PDFFontStream(contents=program)
+            self._add_pdf_obj(font_file, "fonts")
+            descriptor.font_file2 = font_file
+            # As fpdf2 does: these per-class caches would otherwise keep every document's subset alive.
+            font.subset.pick.cache_clear()
+            font.subset.get_glyph.cache_clear()
+            return composite
+
+    def _embeddable(font) -> bool:
+        return (type(font) is TTFFont and not font.color_font and not font.is_cff
+                and not font.is_compressed and isinstance(font.ttffile, (str, PurePath)))
+
+
+def _subset_tag(number: int) -> str:
+    """Six capital letters, different for each font of a document (ISO 32000, 9.6.4)."""
+    letters = []
+    for _ in range(6):
+        number, digit = divmod(number, 26)
+        letters.append(chr(ord("A") + digit))
+    return "".join(reversed(letters))
+
+
+def _to_unicode_cmap(used) -> str:
+    def utf16(codepoint: int) -> str:
+        return chr(codepoint).encode("utf-16-be").hex().upper()
+
+    entries = [f"<{code:04X}> <{''.join(utf16(c) for c in glyph.unicode)}>\n"
+               for glyph, code in used if isinstance(glyph.unicode, tuple) and glyph.unicode]
+    return ("/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+            "/CIDSystemInfo\n<</Registry (Adobe)\n/Ordering (UCS)\n/Supplement 0\n>> def\n"
+            "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+            "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+            f"{_build_cmap_blocks(entries, 'bfchar')}"
+            "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend")
