@@ -2,19 +2,20 @@
 
 DejaVu Sans carries Latin, ₹ and symbols; Noto Sans Devanagari is its fallback
 for Hindi; Symbola (monochrome emoji and more symbols) is added only to
-documents whose text needs it, since every registered font costs subsetting
-time. Shaping is on so that conjuncts, reph and pre-base vowel signs are drawn
-correctly; no character is ever replaced.
+documents whose text needs it (a 2.4 MB face to parse). Text in complex
+scripts is shaped so that conjuncts, reph and pre-base vowel signs are drawn
+correctly; no character is ever replaced. Lines are set by pdf_text.TextSetter.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from . import PACKAGE_DIR
 from .conversation import Conversation, applicant_name
+from .pdf_text import TextSetter
 from .summary import SummaryDocument
 from .timefmt import clock, duration, local_time, local_time_iso
 
@@ -100,16 +101,25 @@ def _new_pdf(data: ReportInput):
         fallbacks.append(SYMBOL_FONT)
     # exact_match=False: a regular fallback face also serves bold text.
     pdf.set_fallback_fonts(fallbacks, exact_match=False)
-    pdf.set_text_shaping(True)
     pdf.layout = _Layout(pdf)
     return pdf
+
+
+def load_fonts() -> None:
+    """Parse the faces nearly every report uses (for a worker process to do up front)."""
+    from .pdf_fonts import load_shared_font
+
+    for (family, style), filename in FONT_FILES.items():
+        load_shared_font(family, style, str(PACKAGE_DIR / "fonts" / filename))
+    _coverage(FONT_FILES[(MAIN_FONT, "")])
+    _coverage(FONT_FILES[("NotoDevanagari", "")])
 
 
 def _add_font(pdf, family: str, style: str, filename: str) -> None:
     pdf.add_shared_font(family, style, str(PACKAGE_DIR / "fonts" / filename))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _coverage(filename: str) -> frozenset[int]:
     from fontTools.ttLib import TTFont
 
@@ -155,7 +165,7 @@ def _cover(pdf, data: ReportInput) -> None:
     summary = data.summary
     pdf.set_font(MAIN_FONT, "B", 9)
     pdf.set_text_color(*ACCENT)
-    pdf.cell(0, 5, "FEDFINA · LOAN INTERVIEW REPORT", new_x="LMARGIN", new_y="NEXT")
+    pdf.layout.line(pdf.epw, 5, "FEDFINA · LOAN INTERVIEW REPORT", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
     pdf.set_font(MAIN_FONT, "B", 18)
     pdf.set_text_color(*INK)
@@ -255,12 +265,12 @@ def _transcript(pdf, conversation: Conversation) -> None:
         pdf.set_x(pdf.l_margin)
         pdf.set_font(MAIN_FONT, "", 8)
         pdf.set_text_color(*MUTED)
-        pdf.cell(time_width, LINE, clock(turn.time_in_call_secs))
+        pdf.layout.line(time_width, LINE, clock(turn.time_in_call_secs))
         if turn.text:
             speaker = turn.speaker or turn.role or "?"
             pdf.set_font(MAIN_FONT, "B", 9.5)
             pdf.set_text_color(*SPEAKER_COLOURS.get(speaker, INK))
-            pdf.cell(speaker_width, LINE, speaker)
+            pdf.layout.line(speaker_width, LINE, speaker)
             pdf.set_font(MAIN_FONT, "", 9.5)
             pdf.set_text_color(*INK)
             pdf.layout.write(turn.text, text_width, LINE)
@@ -275,48 +285,11 @@ def _transcript(pdf, conversation: Conversation) -> None:
 #
 # Text is wrapped here rather than by fpdf2's multi_cell: its line breaker
 # re-shapes the growing line with HarfBuzz at every character, which costs time
-# quadratic in the line's length. Here each word is shaped once (cached per
-# font and size) and each finished line once more when it is drawn.
+# quadratic in the line's length. Here each word is measured once (cached per
+# font and size) and each finished line is drawn by pdf_text.TextSetter.
 
 
-def _cell(pdf, width: float, height: float, text: str, **kwargs) -> None:
-    """One line of text that may mix fonts.
-
-    Drawn inside local_context() because fpdf2 (2.8) leaves its font state
-    wrong after a line that starts in a fallback font: the next line's first
-    glyphs were drawn with no font at all (invisible ₹ amounts after a Hindi
-    line). The context restores the state after every line.
-    """
-    _shaping_for(pdf, text)
-    with pdf.local_context():
-        pdf.cell(width, height, text, **kwargs)
-
-
-def _needs_shaping(text: str) -> bool:
-    """Complex scripts (Devanagari and other Indic, Arabic, Hebrew, Thai...) need HarfBuzz."""
-    return any(0x0590 <= ord(ch) <= 0x1CFF or 0xA800 <= ord(ch) <= 0xABFF or 0xFB1D <= ord(ch) <= 0xFEFF
-               for ch in text)
-
-
-def _shaping_for(pdf, text: str) -> None:
-    # Shaping (and fpdf2's bidi pass that comes with it) costs most of the
-    # drawing time; Latin, digits, ₹ and symbols look the same without it.
-    pdf.set_text_shaping(_needs_shaping(text))
-
-
-class _Layout:
-    def __init__(self, pdf):
-        self.pdf = pdf
-        self._widths: dict[tuple, float] = {}
-
-    def width(self, text: str) -> float:
-        pdf = self.pdf
-        key = (pdf.font_family, pdf.font_style, pdf.font_size_pt, text)
-        if key not in self._widths:
-            _shaping_for(pdf, text)
-            self._widths[key] = pdf.get_string_width(text)
-        return self._widths[key]
-
+class _Layout(TextSetter):
     def lines(self, text: str, width: float) -> list[str]:
         """Greedy word wrap; a word wider than the line is split between characters."""
         result = []
@@ -341,7 +314,7 @@ class _Layout:
         x = self.pdf.get_x()
         for line in self.lines(text, width):
             self.pdf.set_x(x)
-            _cell(self.pdf, width, line_height, line, new_x="LEFT", new_y="NEXT")
+            self.line(width, line_height, line, new_x="LEFT", new_y="NEXT")
         self.pdf.set_x(self.pdf.l_margin)
 
     def _split_word(self, word: str, width: float) -> list[str]:
@@ -384,7 +357,7 @@ def _bullets(pdf, points: list[str], numbered: bool = False) -> None:
     indent = 8
     for number, point in enumerate(points, 1):
         pdf.set_x(pdf.l_margin + 2)
-        pdf.cell(indent - 2, LINE, f"{number}." if numbered else "•")
+        pdf.layout.line(indent - 2, LINE, f"{number}." if numbered else "•")
         pdf.layout.write(point, pdf.epw - indent, LINE)
         pdf.ln(0.8)
 
@@ -399,7 +372,7 @@ def _notice(pdf, text: str) -> None:
     pdf.set_y(pdf.get_y() + pad)
     for line in lines:
         pdf.set_x(pdf.l_margin + pad)
-        _cell(pdf, pdf.epw - 2 * pad, line_height, line, new_x="LMARGIN", new_y="NEXT")
+        pdf.layout.line(pdf.epw - 2 * pad, line_height, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(pad + 3)
 
 
@@ -438,7 +411,7 @@ def _grid(pdf, headings: tuple[str, ...] | None, widths: tuple[float, ...],
             pdf.set_text_color(*colour)
             for number, line in enumerate(lines):
                 pdf.set_xy(x + pad, y + pad + number * line_height)
-                _cell(pdf, width - 2 * pad, line_height, line)
+                pdf.layout.line(width - 2 * pad, line_height, line)
             x += width
         pdf.set_xy(pdf.l_margin, y + height)
 
