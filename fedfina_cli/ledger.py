@@ -207,7 +207,13 @@ class Ledger:
 
     def get(self, processing_id: int) -> dict:
         with self._lock:
-            return self.db["conversation_processing"].get(processing_id)
+            cursor = self.db.conn.execute(
+                "select * from conversation_processing where processing_id = ?", [processing_id])
+            names = [column[0] for column in cursor.description]
+            row = cursor.fetchone()
+        if row is None:
+            raise KeyError(f"no conversation_processing row {processing_id}")
+        return dict(zip(names, row))
 
     def open_conversation(self, conversation_id: str, account_id: str, email_id: str | None) -> dict:
         """The conversation's row, created when new; marks it processing."""
@@ -251,10 +257,11 @@ class Ledger:
         changes["updated_at"] = utc_now()
         if isinstance(changes.get("error_message"), str):
             changes["error_message"] = self._redact(changes["error_message"])
+        assignments = ", ".join(f"{_quoted(column)} = ?" for column in changes)
         with self._lock:
-            table = self.db["conversation_processing"]
-            table.update(processing_id, changes)
-            return table.get(processing_id)
+            self.db.conn.execute(f"update conversation_processing set {assignments} where processing_id = ?",
+                                 [*changes.values(), processing_id])
+            return self.get(processing_id)
 
     def record_file(self, row: dict, file_type: str, obj: StoredObject) -> None:
         with self._lock:
@@ -354,20 +361,17 @@ class Ledger:
 
     def audit(self, row: dict, step: str, event: str, status: str, message: str | None = None,
               duration_ms: int | None = None, attempt: int | None = None) -> None:
-        with self._lock:
-            self.db["processing_audit_log"].insert(
-                {
-                    "processing_id": row["processing_id"],
-                    "conversation_id": row["conversation_id"],
-                    "step": step,
-                    "event": event,
-                    "status": status,
-                    "duration_ms": duration_ms,
-                    "attempt": attempt,
-                    "message": self._redact(message) if message else None,
-                    "created_at": utc_now(),
-                }
-            )
+        self._insert("processing_audit_log", {
+            "processing_id": row["processing_id"],
+            "conversation_id": row["conversation_id"],
+            "step": step,
+            "event": event,
+            "status": status,
+            "duration_ms": duration_ms,
+            "attempt": attempt,
+            "message": self._redact(message) if message else None,
+            "created_at": utc_now(),
+        })
 
     def audit_log(self, processing_id: int) -> list[dict]:
         with self._lock:
@@ -380,20 +384,25 @@ class Ledger:
     # --- API usage and runs ----------------------------------------------
 
     def record_api_call(self, call: ApiCall) -> None:
+        self._insert("api_usage_metrics", {
+            "service": call.service,
+            "operation": call.operation,
+            "status_code": call.status_code,
+            "duration_ms": call.duration_ms,
+            "bytes": call.bytes,
+            "tokens": call.tokens,
+            "conversation_id": call.conversation_id,
+            "error": self._redact(call.error) if call.error else None,
+            "created_at": utc_now(),
+        })
+
+    def _insert(self, table: str, row: dict) -> None:
+        # Plain SQL on the hot paths (a dozen writes per conversation):
+        # sqlite-utils' insert() re-reads the schema on every call.
+        columns = ", ".join(_quoted(column) for column in row)
         with self._lock:
-            self.db["api_usage_metrics"].insert(
-                {
-                    "service": call.service,
-                    "operation": call.operation,
-                    "status_code": call.status_code,
-                    "duration_ms": call.duration_ms,
-                    "bytes": call.bytes,
-                    "tokens": call.tokens,
-                    "conversation_id": call.conversation_id,
-                    "error": self._redact(call.error) if call.error else None,
-                    "created_at": utc_now(),
-                }
-            )
+            self.db.conn.execute(f"insert into {_quoted(table)} ({columns}) values "
+                                 f"({', '.join('?' * len(row))})", list(row.values()))
 
     def start_run(self, command: str, backends: str, pid: int) -> int:
         with self._lock:
@@ -408,6 +417,10 @@ class Ledger:
                 {"finished_at": utc_now(), "succeeded": succeeded, "failed": failed,
                  "exit_code": exit_code},
             )
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 class StageLog:

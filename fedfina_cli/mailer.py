@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from email import message_from_binary_file
 from email.message import EmailMessage
 from email.utils import getaddresses
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -145,17 +146,23 @@ class SmtpMailer:
     def was_delivered(self, message_id: str, account_id: str, conversation_id: str) -> None:
         return None  # plain SMTP cannot ask the server what it delivered
 
+    @cached_property
+    def _tls(self) -> ssl.SSLContext:
+        # Built once per run: loading the system's CA certificates costs more
+        # CPU than the rest of sending a message (and no context is needed
+        # without TLS). A context is safe to share between threads.
+        return ssl.create_default_context()
+
     def connect(self) -> smtplib.SMTP:
         """Connected, secured and logged in (also used by `fedfina doctor`)."""
-        context = ssl.create_default_context()
         if self.security == "ssl":
-            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._tls)
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
             smtp.ehlo()
             if self.security == "starttls":
-                smtp.starttls(context=context)
+                smtp.starttls(context=self._tls)
                 smtp.ehlo()
             if self.username:
                 smtp.login(self.username, self._password or "")

@@ -61,12 +61,22 @@ class SharedFontsPDF(FPDF):
         return super().output(*args, **kwargs)
 
 
+def load_shared_font(family: str, style: str, path: str) -> None:
+    if OutputProducer is not None:
+        _parsed_font(family, style, path)
+        _program(path)
+
+
 @cache
 def _parsed_font(family: str, style: str, path: str):
     template = FPDF()
     template.add_font(family, style, path)
     font = next(iter(template.fonts.values()))
-    font.ttfont.ensureDecompiled()  # no lazy table loads later, from threads that share it
+    # Load now the tables shaping reads (TTFFont's constructor has read most of
+    # them), so that threads sharing the face never race on a lazy load.
+    for tag in ("cmap", "hmtx", "post", "head", "hhea", "maxp"):
+        font.ttfont[tag]
+    font.ttfont.getGlyphOrder()
     return font
 
 

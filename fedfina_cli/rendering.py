@@ -22,6 +22,12 @@ def _render(data):
     return render_report(data)
 
 
+def _warm_up() -> None:
+    from .report import load_fonts
+
+    load_fonts()
+
+
 class InProcessRenderer:
     def __call__(self, data) -> bytes:
         return _render(data)
@@ -34,7 +40,13 @@ class PoolRenderer:
     def __init__(self, workers: int):
         # "spawn": forking a process that runs threads is unsafe, and spawned
         # workers are this process's own children (their CPU time is counted).
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_warm_up)
+        # Start every worker now: importing fpdf2 and parsing the fonts (about
+        # a second of CPU) then overlaps the first conversations' downloads and
+        # summaries instead of delaying their reports.
+        for _ in range(workers):
+            self._pool.submit(int)
 
     def __call__(self, data) -> bytes:
         try:
