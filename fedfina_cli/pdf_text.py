@@ -1,4 +1,4 @@
-"""Lines of text measured and drawn straight into an fpdf2 page: fonts chosen per character, HarfBuzz for complex scripts.
+"""Text wrapped, measured and drawn straight into an fpdf2 page: fonts chosen per character, HarfBuzz for complex scripts.
 
 fpdf2's cell() runs a general pipeline for every line it draws (markdown and
 fallback-font parsing character by character, the Unicode bidi algorithm,
@@ -16,12 +16,17 @@ that and writes the PDF operators itself:
 - glyphs are registered in the font's subset with the text they stand for,
   so the PDF's ToUnicode map keeps the text searchable and copyable.
 
+Wrapping is ours too: fpdf2's multi_cell re-shapes the growing line at every
+character, which costs time quadratic in the line's length. Here each word is
+measured once (cached per font and size).
+
 A line containing right-to-left text (Arabic, Hebrew: an Urdu name, say) goes
 through fpdf2's cell() with shaping on, whose bidi algorithm orders it.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from contextlib import contextmanager
 
@@ -30,16 +35,18 @@ from fpdf.enums import PDFResourceType
 # Characters that stay in the font of the run they follow, when it has them.
 _STICKY_CATEGORIES = {"Mn", "Mc", "Me", "Cf", "Zs"}
 
+# Complex scripts need HarfBuzz: Hebrew, Arabic, Syriac..., Devanagari and the
+# other Indic scripts, Thai, Tibetan, Myanmar...; and the right-to-left ones.
+_COMPLEX_SCRIPT = re.compile("[\u0590-\u1CFF\uA800-\uABFF\uFB1D-\uFEFF]")
+_RIGHT_TO_LEFT = re.compile("[\u0590-\u08FF\uFB1D-\uFDFF\uFE70-\uFEFF]")
+
 
 def has_rtl(text: str) -> bool:
-    return any(0x0590 <= ord(ch) <= 0x08FF or 0xFB1D <= ord(ch) <= 0xFDFF or 0xFE70 <= ord(ch) <= 0xFEFF
-               for ch in text)
+    return _RIGHT_TO_LEFT.search(text) is not None
 
 
 def needs_shaping(text: str) -> bool:
-    """Complex scripts (Devanagari and other Indic, Arabic, Hebrew, Thai...) need HarfBuzz."""
-    return any(0x0590 <= ord(ch) <= 0x1CFF or 0xA800 <= ord(ch) <= 0xABFF or 0xFB1D <= ord(ch) <= 0xFEFF
-               for ch in text)
+    return _COMPLEX_SCRIPT.search(text) is not None
 
 
 class TextSetter:
@@ -90,6 +97,46 @@ class TextSetter:
             pdf.x = pdf.l_margin
         if new_y == "NEXT":
             pdf.y += height
+
+    def lines(self, text: str, width: float) -> list[str]:
+        """Greedy word wrap; a word wider than the line is split between characters."""
+        result = []
+        space = self.width(" ")
+        for paragraph in text.split("\n"):
+            current, used = "", 0.0
+            for word in paragraph.split():
+                w = self.width(word)
+                if current and used + space + w <= width:
+                    current, used = f"{current} {word}", used + space + w
+                    continue
+                if current:
+                    result.append(current)
+                pieces = self._split_word(word, width) if w > width else [word]
+                result.extend(pieces[:-1])
+                current, used = pieces[-1], self.width(pieces[-1])
+            result.append(current)
+        return result
+
+    def write(self, text: str, width: float, line_height: float) -> None:
+        """Lines from the current x, flowing onto new pages with the same indent."""
+        x = self.pdf.get_x()
+        for line in self.lines(text, width):
+            self.pdf.set_x(x)
+            self.line(width, line_height, line, new_x="LEFT", new_y="NEXT")
+        self.pdf.set_x(self.pdf.l_margin)
+
+    def _split_word(self, word: str, width: float) -> list[str]:
+        pieces, current = [], ""
+        for char in word:
+            # Never split before a combining mark or after a virama: that would
+            # tear a Devanagari syllable apart.
+            joined = current and (unicodedata.category(char).startswith("M") or current[-1] == "\u094d")
+            if current and not joined and self.width(current + char) > width:
+                pieces.append(current)
+                current = char
+            else:
+                current += char
+        return pieces + [current]
 
     @contextmanager
     def _fpdf2_shaping(self):

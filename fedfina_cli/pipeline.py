@@ -10,6 +10,7 @@ they return.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -130,14 +131,29 @@ class Pipeline:
                 raise StageError("no recipient: pass --email, or set email_id in the "
                                  "conversation's dynamic variables")
             redo = self.options.force
+            fetching = None  # the fetch stage, still downloading the audio
             for stage in self.options.stages:
                 # An email already sent goes again only with --resend, whatever was redone.
                 if (stage == "email" or not redo) and self._is_done(stage, ctx):
                     outcome.skipped.append(stage)
                     self.ledger.audit(ctx.row, stage, "skipped", "skipped", "already done")
                     continue
-                with self.ledger.stage(ctx.row, stage) as log:
-                    getattr(self, f"_{stage}")(ctx, log)
+                if stage == "fetch" and "summarize" in self.options.stages:
+                    fetching = self._fetch_alongside(ctx)
+                    redo = True
+                    continue
+                try:
+                    with self.ledger.stage(ctx.row, stage) as log:
+                        getattr(self, f"_{stage}")(ctx, log)
+                finally:
+                    if fetching is not None:
+                        # Summarize is over (done or failed): the fetch must end
+                        # before anything else. Its failure is the one reported.
+                        running, stage = stage, "fetch"
+                        fetching.result()
+                        fetching, stage = None, running
+                        outcome.ran.append("fetch")
+                        ctx.row = self.ledger.get(ctx.row["processing_id"])
                 outcome.ran.append(stage)
                 redo = True  # later stages depend on this one's fresh output
             self._finish(ctx, outcome)
@@ -177,6 +193,29 @@ class Pipeline:
         stored = accounts.from_row(self.ledger.account_settings(account))
         settings = AccountSettings().overridden(stored).overridden(self.options.overrides)
         return _Context(job=job, row=row, settings=settings, fetched=fetched)
+
+    def _fetch_alongside(self, ctx: _Context) -> "_Background":
+        """Start the fetch stage; return once the transcript is stored, the audio still downloading.
+
+        The summary needs only the transcript, so the recording (a fifth of a
+        conversation's I/O time) downloads while the model writes. The fetch
+        stage is recorded as completed only when the audio is stored, so a
+        crash in between redoes the fetch, as before.
+        """
+        transcript_stored = threading.Event()
+
+        def fetch() -> None:
+            try:
+                with self.ledger.stage(ctx.row, "fetch") as log:
+                    self._fetch(ctx, log, transcript_stored.set)
+            finally:
+                transcript_stored.set()
+
+        fetching = _Background(fetch)
+        transcript_stored.wait()
+        if fetching.done():
+            fetching.result()  # failed before the transcript was stored: raises here
+        return fetching
 
     def _is_done(self, stage: str, ctx: _Context) -> bool:
         row = ctx.row
@@ -237,7 +276,7 @@ class Pipeline:
                              f"not {job.conversation_id}")
         return fetched
 
-    def _fetch(self, ctx: _Context, log) -> None:
+    def _fetch(self, ctx: _Context, log, transcript_stored: Callable[[], None] = lambda: None) -> None:
         fetched = ctx.fetched or self._load(ctx.job)
         ctx.fetched = fetched
         conversation = fetched.conversation
@@ -249,6 +288,7 @@ class Pipeline:
         if not transcript:
             log.note("the conversation has no spoken turns; the transcript is empty")
         self._store(ctx, "transcript", transcript.encode("utf-8"))
+        transcript_stored()
         audio_key = self._fetch_audio(ctx, log, conversation)
         ctx.row = self.ledger.update(ctx.row["processing_id"], conversation_key=ctx.key("conversation"),
                                      transcript_key=ctx.key("transcript"), audio_key=audio_key)
@@ -400,6 +440,29 @@ class Pipeline:
             raw = self._artifact(ctx, "conversation", "fetch")
             ctx.fetched = FetchedConversation(parse_conversation(json.loads(raw)), raw)
         return ctx.fetched.conversation
+
+
+class _Background:
+    """A call running in its own thread; result() waits for it and re-raises its exception."""
+
+    def __init__(self, call: Callable[[], None]):
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def _from_dynamic(conversation: Conversation, field_name: str, names: tuple[str, ...],

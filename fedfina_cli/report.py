@@ -15,7 +15,6 @@ from functools import cache
 
 from . import PACKAGE_DIR
 from .conversation import Conversation, applicant_name
-from .pdf_text import TextSetter
 from .summary import SummaryDocument
 from .timefmt import clock, duration, local_time, local_time_iso
 
@@ -60,6 +59,7 @@ def render_report(data: ReportInput) -> bytes:
 
 def _new_pdf(data: ReportInput):
     from .pdf_fonts import SharedFontsPDF
+    from .pdf_text import TextSetter
 
     conversation_id = data.conversation.conversation_id
 
@@ -101,7 +101,7 @@ def _new_pdf(data: ReportInput):
         fallbacks.append(SYMBOL_FONT)
     # exact_match=False: a regular fallback face also serves bold text.
     pdf.set_fallback_fonts(fallbacks, exact_match=False)
-    pdf.layout = _Layout(pdf)
+    pdf.layout = TextSetter(pdf)
     return pdf
 
 
@@ -282,53 +282,6 @@ def _transcript(pdf, conversation: Conversation) -> None:
 
 
 # --- building blocks -----------------------------------------------------------------
-#
-# Text is wrapped here rather than by fpdf2's multi_cell: its line breaker
-# re-shapes the growing line with HarfBuzz at every character, which costs time
-# quadratic in the line's length. Here each word is measured once (cached per
-# font and size) and each finished line is drawn by pdf_text.TextSetter.
-
-
-class _Layout(TextSetter):
-    def lines(self, text: str, width: float) -> list[str]:
-        """Greedy word wrap; a word wider than the line is split between characters."""
-        result = []
-        space = self.width(" ")
-        for paragraph in text.split("\n"):
-            current, used = "", 0.0
-            for word in paragraph.split():
-                w = self.width(word)
-                if current and used + space + w <= width:
-                    current, used = f"{current} {word}", used + space + w
-                    continue
-                if current:
-                    result.append(current)
-                pieces = self._split_word(word, width) if w > width else [word]
-                result.extend(pieces[:-1])
-                current, used = pieces[-1], self.width(pieces[-1])
-            result.append(current)
-        return result
-
-    def write(self, text: str, width: float, line_height: float) -> None:
-        """Lines from the current x, flowing onto new pages with the same indent."""
-        x = self.pdf.get_x()
-        for line in self.lines(text, width):
-            self.pdf.set_x(x)
-            self.line(width, line_height, line, new_x="LEFT", new_y="NEXT")
-        self.pdf.set_x(self.pdf.l_margin)
-
-    def _split_word(self, word: str, width: float) -> list[str]:
-        pieces, current = [], ""
-        for char in word:
-            # Never split before a combining mark or after a virama: that would
-            # tear a Devanagari syllable apart.
-            joined = current and (unicodedata.category(char).startswith("M") or current[-1] == "\u094d")
-            if current and not joined and self.width(current + char) > width:
-                pieces.append(current)
-                current = char
-            else:
-                current += char
-        return pieces + [current]
 
 
 def _heading(pdf, text: str, size: float = 12, keep: float = 25) -> None:

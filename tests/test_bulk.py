@@ -73,8 +73,10 @@ def _snapshot(workspace) -> dict:
     files = workspace.rows("select conversation_id, account_id, file_type, object_key, content_type, "
                            "case when file_type in ('conversation', 'transcript', 'audio') then sha256 end as sha "
                            "from conversation_files order by object_key")
+    # Per step in order; the steps of a conversation interleave (its audio
+    # downloads while the summary is written).
     audit = workspace.rows("select conversation_id, step, event, status from processing_audit_log "
-                           "order by conversation_id, id")
+                           "order by conversation_id, step, id")
     stored = sorted(str(p.relative_to(workspace.data)) for p in workspace.data.rglob("*") if p.is_file())
     return {"processing": processing, "files": files, "audit": audit, "stored": stored}
 

@@ -200,3 +200,65 @@ def test_processing_sample_from_the_api(cli, elevenlabs):
     elevenlabs.add(copy.deepcopy(load_sample(PROCESSING)))
     result = cli("run", "-c", "conv_5501k5n7wq2ab4cd6ef8gh0jk1lm", "-a", "acc9", "-e", "a@example.com")
     assert result.exit_code == 1 and "not ready yet" in result.stderr
+
+
+# --- the audio downloads while the summary is written -------------------------------
+
+
+def _steps(workspace) -> list[tuple[str, str]]:
+    return [(r["step"], r["event"]) for r in workspace.rows(
+        "select step, event from processing_audit_log where event != 'note' order by id")]
+
+
+def test_the_audio_downloads_while_the_model_writes_the_summary(cli, workspace, hindi, openai_server):
+    hindi.audio_delay = openai_server.delay = 0.6
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 0, result.output
+    audio = next(r.at for r in hindi.requests if r.path == AUDIO_PATH)
+    completion = next(r.at for r in openai_server.requests if r.path.endswith("/chat/completions"))
+    assert completion < audio + 0.5  # asked before the audio (answered after 0.6 s) had arrived
+    steps = _steps(workspace)
+    # fetch ends (audio stored) only after summarize began; report waits for both.
+    assert steps.index(("summarize", "started")) < steps.index(("fetch", "completed"))
+    assert steps.index(("fetch", "completed")) < steps.index(("report", "started"))
+    assert workspace.object("acc123", "audio", f"{HINDI_ID}.mp3").read_bytes() == AUDIO
+    assert workspace.rows("select audio_key from conversation_processing") == [
+        {"audio_key": f"acc123/audio/{HINDI_ID}.mp3"}]
+
+
+def test_failing_to_store_the_audio_during_the_summary_fails_the_fetch_and_sends_nothing(
+        cli, workspace, hindi, openai_server):
+    # (An audio ElevenLabs does not return is only a note; storing it can fail.)
+    blocker = workspace.object("acc123", "audio", f"{HINDI_ID}.mp3")
+    blocker.mkdir(parents=True)  # a directory where the file should go
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 1
+    row = workspace.rows("select status, current_step, audio_key, transcript_key from conversation_processing")
+    assert row == [{"status": "failed", "current_step": "fetch", "audio_key": None, "transcript_key": None}]
+    assert ("fetch", "failed") in _steps(workspace) and ("fetch", "completed") not in _steps(workspace)
+    assert ("summarize", "completed") in _steps(workspace)  # it ran alongside, and is redone next time
+    assert workspace.emails() == []
+
+    blocker.rmdir()
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 0, result.output
+    assert workspace.object("acc123", "audio", f"{HINDI_ID}.mp3").read_bytes() == AUDIO
+    assert len(workspace.emails()) == 1
+
+
+def test_a_summary_failure_waits_for_the_audio_and_keeps_it(cli, workspace, hindi, openai_server):
+    hindi.audio_delay = 0.3
+    openai_server.fault("/v1/chat/completions", times=10, status=401,
+                        body={"error": {"message": "Incorrect API key provided.", "code": "invalid_api_key"}})
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 1
+    row = workspace.rows("select status, current_step, audio_key from conversation_processing")[0]
+    assert row["status"] == "failed" and row["current_step"] == "summarize"
+    assert row["audio_key"] == f"acc123/audio/{HINDI_ID}.mp3"
+    assert ("fetch", "completed") in _steps(workspace)
+
+    openai_server.clear_faults()
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 0, result.output
+    assert workspace.rows("select step from processing_audit_log where event = 'skipped'") == [{"step": "fetch"}]
+    assert hindi.count(AUDIO_PATH) == 1
