@@ -125,7 +125,9 @@ if OutputProducer is not None:
             self._add_pdf_obj(descriptor, "fonts")
             cid_font.font_descriptor = descriptor
 
-            cid_to_gid = bytearray(2 * 65536)
+            # Only as long as the highest code used (fpdf2 writes all 65,536
+            # entries, 128 KB to compress per font); no other code occurs.
+            cid_to_gid = bytearray(2 * (max((code for _, code in used), default=0) + 1))
             for glyph, code in used:
                 cid_to_gid[2 * code:2 * code + 2] = new_ids[glyph.glyph_id].to_bytes(2, "big")
             cid_map = PDFContentStream(bytes(cid_to_gid), compress=True)

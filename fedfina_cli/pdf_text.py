@@ -63,7 +63,9 @@ class TextSetter:
                 with self._fpdf2_shaping():
                     self._widths[key] = pdf.get_string_width(text)
             else:
-                self._widths[key] = sum(width for _, _, width in self._runs(text))
+                size = pdf.font_size_pt
+                self._widths[key] = sum(_advance(font, chunk, size)
+                                        for font, chunk in self._font_runs(text)) / pdf.k
         return self._widths[key]
 
     def line(self, width: float, height: float, text: str, *, new_x: str = "RIGHT",
@@ -165,6 +167,8 @@ class TextSetter:
     def _font_runs(self, text: str) -> list[tuple[object, str]]:
         pdf = self.pdf
         main = pdf.current_font
+        if _uncovered(main).search(text) is None:  # the common case, checked at C speed
+            return [(main, text)]
         fallbacks = [pdf.fonts[key] for key in pdf._fallback_font_ids]
         # As fpdf2 (exact_match=False): a fallback of the same emphasis first, then any.
         fallbacks.sort(key=lambda font: font.emphasis != main.emphasis)
@@ -186,11 +190,53 @@ class TextSetter:
         return [(font, "".join(chars)) for font, chars in runs]
 
 
+def _uncovered(font) -> re.Pattern:
+    """A pattern matching any character ``font`` has no glyph for."""
+    key = (str(font.ttffile), font.fontkey)
+    if key not in _UNCOVERED:
+        codes = sorted(code for code in font.cmap if code > 0)
+        ranges, start = [], None
+        for previous, code in zip([None, *codes], codes):
+            if previous is None or code != previous + 1:
+                if start is not None:
+                    ranges.append((start, previous))
+                start = code
+        if start is not None:
+            ranges.append((start, codes[-1]))
+        covered = "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+        _UNCOVERED[key] = re.compile(f"[^{covered}]" if covered else ".", re.DOTALL)
+    return _UNCOVERED[key]
+
+
+_UNCOVERED: dict[tuple[str, str], re.Pattern] = {}
+
+
+def _advance(font, text: str, size: float) -> float:
+    """How far ``text`` in ``font`` moves the pen, in points (what _unshaped/_shaped draw)."""
+    if needs_shaping(text):
+        infos, positions = _shape(font, text)
+        units = sum(position.x_advance for info, position in zip(infos, positions) if info.codepoint)
+        return units * font.scale * size / 1000
+    cmap, widths = font.cmap, font.cw
+    return sum(widths[ord(char)] for char in text if ord(char) in cmap) * size / 1000
+
+
 def _unshaped(font, text: str, size: float) -> tuple[str, float]:
     codes = [font.subset.pick(ord(char)) for char in text]
     hexcodes = "".join(f"{code:04X}" for code in codes if code is not None)
     width = sum(font.cw[ord(char)] for char, code in zip(text, codes) if code is not None)
     return f"<{hexcodes}> Tj", width * size / 1000
+
+
+def _shape(font, text: str):
+    import uharfbuzz as hb
+
+    buffer = hb.Buffer()
+    buffer.cluster_level = 1  # as fpdf2: a cluster's characters stay together
+    buffer.add_str(text)
+    buffer.guess_segment_properties()
+    hb.shape(font.hbfont, buffer, {})
+    return buffer.glyph_infos, buffer.glyph_positions
 
 
 def _shaped(font, text: str, size: float) -> tuple[str, float]:
@@ -200,15 +246,7 @@ def _shaped(font, text: str, size: float) -> tuple[str, float]:
     correct that to HarfBuzz's advance, and move marks by their offsets (text
     rise for vertical ones). Units: thousandths of the font size.
     """
-    import uharfbuzz as hb
-
-    buffer = hb.Buffer()
-    buffer.cluster_level = 1  # as fpdf2: a cluster's characters stay together
-    buffer.add_str(text)
-    buffer.guess_segment_properties()
-    hb.shape(font.hbfont, buffer, {})
-    infos, positions = buffer.glyph_infos, buffer.glyph_positions
-
+    infos, positions = _shape(font, text)
     clusters = sorted({info.cluster for info in infos})
     # The characters each cluster stands for (its first glyph carries them).
     texts = {start: text[start:end] for start, end in zip(clusters, clusters[1:] + [len(text)])}

@@ -194,7 +194,7 @@ class Pipeline:
         settings = AccountSettings().overridden(stored).overridden(self.options.overrides)
         return _Context(job=job, row=row, settings=settings, fetched=fetched)
 
-    def _fetch_alongside(self, ctx: _Context) -> "_Background":
+    def _fetch_alongside(self, ctx: _Context) -> _Background:
         """Start the fetch stage; return once the transcript is stored, the audio still downloading.
 
         The summary needs only the transcript, so the recording (a fifth of a
