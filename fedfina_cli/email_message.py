@@ -6,14 +6,34 @@ Only composition lives here; delivery (SMTP or the outbox) is in mailer.py.
 from __future__ import annotations
 
 import html
+import secrets
 from dataclasses import dataclass, field
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.message import Message
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import Compat32
+from email.utils import format_datetime, formataddr, make_msgid
 
 from .summary import SummaryDocument
 
+class _WirePolicy(Compat32):
+    """compat32 with CRLF line ends, which never folds Message-ID.
+
+    Folding would move a long id to a continuation line, and a compat32 parser
+    (aiosmtpd's, the outbox check's) would then read it with a leading space.
+    """
+
+    def fold(self, name, value):
+        if name.lower() == "message-id":
+            return f"{name}: {value}{self.linesep}"
+        return super().fold(name, value)
+
+    def fold_binary(self, name, value):
+        return self.fold(name, value).encode("ascii", "surrogateescape")
+
+
+WIRE = _WirePolicy(linesep="\r\n")
 DEFAULT_SUBJECT_TEMPLATE = "Loan interview report: {title} ({conversation_id})"
 SUBJECT_FIELDS = ("title", "applicant", "conversation_id", "account_id", "date")
 
@@ -57,27 +77,47 @@ def check_subject_template(template: str) -> None:
         raise ValueError(str(exc)) from None
 
 
-def build_message(content: EmailContent, now) -> EmailMessage:
-    message = EmailMessage(policy=SMTP)
+def build_message(content: EmailContent, now) -> Message:
+    """multipart/mixed: (text/plain | text/html) alternatives, then the PDF.
+
+    Built with the email.mime classes and the compat32 policy (CRLF line ends,
+    ready for SMTP): the default policy's header objects cost more CPU than the
+    rest of a conversation's email. The boundaries are set here, so serialising
+    does not search the whole message for a free one: "=_" never occurs in
+    base64, the encoding of every part.
+    """
+    message = MIMEMultipart("mixed", boundary=_boundary(), policy=WIRE)
     message["Subject"] = subject_for(content)
-    message["From"] = Address("FedFina Reports", addr_spec=content.sender)
+    message["From"] = formataddr(("FedFina Reports", content.sender))
     message["To"] = content.to
     if content.cc:
         message["Cc"] = ", ".join(content.cc)
     if content.bcc:
-        # smtplib's send_message strips Bcc before transmission; the outbox keeps it.
+        # The SMTP mailer leaves Bcc out of what it transmits; the outbox keeps it.
         message["Bcc"] = ", ".join(content.bcc)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(idstring=content.conversation_id,
                                        domain=content.sender.rpartition("@")[2])
     message["X-FedFina-Conversation"] = content.conversation_id
     message["X-FedFina-Account"] = content.account_id
-    message.set_content(text_body(content), charset="utf-8")
-    message.add_alternative(html_body(content), subtype="html", charset="utf-8")
+    bodies = _part(MIMEMultipart("alternative", boundary=_boundary(), policy=WIRE))
+    bodies.attach(_part(MIMEText(text_body(content), "plain", "utf-8", policy=WIRE)))
+    bodies.attach(_part(MIMEText(html_body(content), "html", "utf-8", policy=WIRE)))
+    message.attach(bodies)
     if content.pdf is not None:
-        message.add_attachment(content.pdf, maintype="application", subtype="pdf",
-                               filename=f"{content.conversation_id}.pdf")
+        attachment = _part(MIMEApplication(content.pdf, "pdf", policy=WIRE))
+        attachment.add_header("Content-Disposition", "attachment", filename=f"{content.conversation_id}.pdf")
+        message.attach(attachment)
     return message
+
+
+def _part(part: Message) -> Message:
+    del part["MIME-Version"]  # the email.mime classes add it to every part; it belongs at the top
+    return part
+
+
+def _boundary() -> str:
+    return f"=_fedfina_{secrets.token_hex(12)}"
 
 
 def text_body(content: EmailContent) -> str:

@@ -264,20 +264,17 @@ class Ledger:
             return self.get(processing_id)
 
     def record_file(self, row: dict, file_type: str, obj: StoredObject) -> None:
-        with self._lock:
-            self.db["conversation_files"].upsert(
-                {
-                    "conversation_id": row["conversation_id"],
-                    "account_id": row["account_id"],
-                    "file_type": file_type,
-                    "object_key": obj.key,
-                    "size_bytes": obj.size_bytes,
-                    "sha256": obj.sha256,
-                    "content_type": obj.content_type,
-                    "created_at": utc_now(),
-                },
-                pk="object_key",
-            )
+        # One row per object key (a unique index): a re-stored object updates its row.
+        self._insert("conversation_files", {
+            "conversation_id": row["conversation_id"],
+            "account_id": row["account_id"],
+            "file_type": file_type,
+            "object_key": obj.key,
+            "size_bytes": obj.size_bytes,
+            "sha256": obj.sha256,
+            "content_type": obj.content_type,
+            "created_at": utc_now(),
+        }, conflict="object_key")
 
     def files_for(self, conversation_id: str, account_id: str) -> list[dict]:
         with self._lock:
@@ -396,13 +393,19 @@ class Ledger:
             "created_at": utc_now(),
         })
 
-    def _insert(self, table: str, row: dict) -> None:
-        # Plain SQL on the hot paths (a dozen writes per conversation):
-        # sqlite-utils' insert() re-reads the schema on every call.
+    def _insert(self, table: str, row: dict, conflict: str | None = None) -> None:
+        """Insert ``row``; with ``conflict`` (a unique column), update the row that has its value.
+
+        Plain SQL on the hot paths (dozens of writes per conversation):
+        sqlite-utils' insert() and upsert() re-read the schema on every call.
+        """
         columns = ", ".join(_quoted(column) for column in row)
+        sql = f"insert into {_quoted(table)} ({columns}) values ({', '.join('?' * len(row))})"
+        if conflict:
+            sql += f" on conflict({_quoted(conflict)}) do update set " + ", ".join(
+                f"{_quoted(c)} = excluded.{_quoted(c)}" for c in row if c != conflict)
         with self._lock:
-            self.db.conn.execute(f"insert into {_quoted(table)} ({columns}) values "
-                                 f"({', '.join('?' * len(row))})", list(row.values()))
+            self.db.conn.execute(sql, list(row.values()))
 
     def start_run(self, command: str, backends: str, pid: int) -> int:
         with self._lock:

@@ -16,7 +16,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from email import message_from_binary_file
-from email.message import EmailMessage
+from email.message import Message
 from email.utils import getaddresses
 from functools import cached_property
 from pathlib import Path
@@ -41,7 +41,7 @@ class Mailer(Protocol):
     description: str
     sender: str
 
-    def send(self, message: EmailMessage, account_id: str, conversation_id: str,
+    def send(self, message: Message, account_id: str, conversation_id: str,
              on_handover: Callable[[], None]) -> Delivery: ...
 
     def was_delivered(self, message_id: str, account_id: str, conversation_id: str) -> bool | None:
@@ -60,7 +60,7 @@ class OutboxMailer:
     def path(self, account_id: str, conversation_id: str) -> Path:
         return outbox_path(self.outbox_dir, account_id, conversation_id)
 
-    def send(self, message: EmailMessage, account_id: str, conversation_id: str,
+    def send(self, message: Message, account_id: str, conversation_id: str,
              on_handover: Callable[[], None]) -> Delivery:
         target = self.path(account_id, conversation_id)
         atomic_write(target, [message.as_bytes()], before_rename=on_handover)
@@ -101,7 +101,7 @@ class SmtpMailer:
         self.timeout = timeout
         self.description = f"smtp({host}:{self.port})"
 
-    def send(self, message: EmailMessage, account_id: str, conversation_id: str,
+    def send(self, message: Message, account_id: str, conversation_id: str,
              on_handover: Callable[[], None]) -> Delivery:
         recipients = [addr for _, addr in getaddresses(
             message.get_all("To", []) + message.get_all("Cc", []) + message.get_all("Bcc", []))]
@@ -208,7 +208,7 @@ def _close_quietly(smtp: smtplib.SMTP) -> None:
         smtp.close()
 
 
-def _without_bcc(message: EmailMessage) -> bytes:
+def _without_bcc(message: Message) -> bytes:
     from copy import copy
 
     wire = copy(message)

@@ -38,6 +38,7 @@ class InProcessRenderer:
 
 class PoolRenderer:
     def __init__(self, workers: int):
+        self.workers = workers
         # "spawn": forking a process that runs threads is unsafe, and spawned
         # workers are this process's own children (their CPU time is counted).
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
@@ -59,6 +60,14 @@ class PoolRenderer:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+# A report costs about 15 ms of CPU; a conversation spends over a second waiting
+# on the APIs. One worker keeps up with this many concurrent conversations, and
+# each worker costs about 0.7 s of CPU to start (fpdf2, fonts).
+CONVERSATIONS_PER_WORKER = 32
+
+
 def renderer_for(jobs: int, concurrency: int):
-    workers = min(os.cpu_count() or 1, concurrency, jobs)
-    return PoolRenderer(workers) if jobs > 1 and workers > 1 else InProcessRenderer()
+    cores = os.cpu_count() or 1
+    if jobs < 2 or concurrency < 2 or cores < 2:
+        return InProcessRenderer()
+    return PoolRenderer(min(cores - 1, jobs, -(-concurrency // CONVERSATIONS_PER_WORKER)))

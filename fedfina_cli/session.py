@@ -6,6 +6,7 @@ migrates, which writes), and storage is made ready before any conversation.
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Callable
 
@@ -47,6 +48,10 @@ class Session:
                 on_done: Callable[[Outcome], None]) -> list[Outcome]:
         renderer = renderer_for(len(jobs), self.concurrency) if "report" in options.stages else None
         self.backends.render = renderer
+        # Everything imported and built so far (openai's hundreds of models, the
+        # clients) lives for the whole run: keep the garbage collector from
+        # re-scanning it in every full collection of a long batch.
+        gc.freeze()
         try:
             return run_batch(Pipeline(self.ledger, self.backends, options), jobs, self.concurrency, on_done)
         finally:

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 
 import pytest
 
@@ -228,6 +229,13 @@ def test_reports_rendered_in_worker_processes_match_in_process_ones():
 
     assert isinstance(renderer_for(jobs=1, concurrency=8), InProcessRenderer)
     assert isinstance(renderer_for(jobs=5, concurrency=1), InProcessRenderer)
+    if (os.cpu_count() or 1) > 1:  # one worker per 32 concurrent conversations, a core left for the rest
+        for concurrency, workers in ((16, 1), (33, 2)):
+            pool = renderer_for(jobs=100, concurrency=concurrency)
+            try:
+                assert pool.workers == min(workers, os.cpu_count() - 1)
+            finally:
+                pool.close()
     conversation = parse_conversation(hindi_variant(1))
     data = ReportInput(conversation, OfflineSummarizer().summarize(conversation, "", "English"), "acc1", None)
     pool = PoolRenderer(2)

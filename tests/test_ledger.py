@@ -89,3 +89,20 @@ def test_free_text_is_redacted_before_it_is_stored(tmp_path):
         assert ledger.audit_log(row["processing_id"])[0]["message"] == "key=***"
     finally:
         ledger.close()
+
+
+def test_a_re_stored_object_updates_its_file_row(tmp_path):
+    from fedfina_cli.storage import StoredObject
+
+    ledger = Ledger(tmp_path / "l.db")
+    try:
+        row = ledger.open_conversation("conv_12345678", "acc1", None)
+        ledger.record_file(row, "report", StoredObject("acc1/reports/conv_12345678.pdf", 10, "aa", "application/pdf"))
+        ledger.record_file(row, "summary", StoredObject("acc1/summaries/conv_12345678.json", 5, "cc", "application/json"))
+        first_id = ledger.files_for("conv_12345678", "acc1")[0]["id"]
+        ledger.record_file(row, "report", StoredObject("acc1/reports/conv_12345678.pdf", 12, "bb", "application/pdf"))
+        files = ledger.files_for("conv_12345678", "acc1")
+        assert [(f["id"], f["file_type"], f["size_bytes"], f["sha256"]) for f in files] == [
+            (first_id, "report", 12, "bb"), (first_id + 1, "summary", 5, "cc")]
+    finally:
+        ledger.close()

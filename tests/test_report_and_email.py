@@ -1,5 +1,6 @@
 """What loan officers see: the PDF read back with pypdf, the email parsed with `email`."""
 
+import email
 import io
 import json
 import re
@@ -107,6 +108,14 @@ def test_email_structure_headers_and_encoded_subject(cli, workspace, tmp_path):
     assert attachment.get_filename() == f"{HINDI_ID}.pdf"
     assert attachment.get_content() == workspace.object("acc123", "reports", f"{HINDI_ID}.pdf").read_bytes()
     assert message["Message-ID"].endswith("@fedfina.invalid>")
+    # On the wire: CRLF lines within limits, the subject folded into 78-character
+    # lines, MIME-Version once, and a Message-ID a compat32 parser reads back unchanged.
+    lines = raw.split(b"\r\n")
+    assert b"\n" not in b"".join(lines) and max(map(len, lines)) <= 998
+    subject_lines = (b"Subject: " + subject_line).split(b"\r\n")
+    assert len(subject_lines) > 1 and max(map(len, subject_lines)) <= 78
+    assert raw.count(b"MIME-Version:") == 1
+    assert email.message_from_bytes(raw)["Message-ID"] == message["Message-ID"]
 
 
 def test_html_escapes_what_the_call_said(cli, workspace, tmp_path):
