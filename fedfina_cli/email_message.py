@@ -17,6 +17,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 
 from .summary import SummaryDocument
 
+
 class _WirePolicy(Compat32):
     """compat32 with CRLF line ends, which never folds Message-ID.
 

@@ -30,8 +30,6 @@ import re
 import unicodedata
 from contextlib import contextmanager
 
-from fpdf.enums import PDFResourceType
-
 # Characters that stay in the font of the run they follow, when it has them.
 _STICKY_CATEGORIES = {"Mn", "Mc", "Me", "Cf", "Zs"}
 
@@ -75,6 +73,10 @@ class TextSetter:
         Breaks the page first when the line does not fit, keeping x (as cell() does).
         ``new_x``/``new_y``: where the next line starts (RIGHT/LEFT/LMARGIN, TOP/NEXT).
         """
+        from fpdf.enums import (
+            PDFResourceType,  # fpdf2 is loaded: pdf is one of its documents
+        )
+
         pdf = self.pdf
         if has_rtl(text):
             with self._fpdf2_shaping():
