@@ -1,6 +1,6 @@
 """fedfina benchmark: bulk speed against the I/O limit, CPU and memory per conversation, start-up.
 
-    python bench/run.py            # the full scenario (about 3 minutes)
+    python bench/run.py            # the full scenario (under 2 minutes)
     python bench/run.py --quick    # 80 conversations, for trying a change
 
 Starts loopback servers in this process: a fake ElevenLabs (100 ms per
@@ -35,6 +35,8 @@ SAMPLE = ROOT / "tests" / "samples" / "conversation_hindi_loan.json"
 KEYS = {"ELEVENLABS_API_KEY": "xi-bench-key-0001", "OPENAI_API_KEY": "sk-bench-key-0001"}
 MINIO = {"MINIO_ACCESS_KEY": "AKIABENCH000000001", "MINIO_SECRET_KEY": "bench-secret-0001"}
 IO_PER_CONVERSATION = 0.1 + 0.2 + 1.0  # conversation JSON + audio + completion, seconds
+# fedfina downloads the audio while the model writes the summary: its critical path.
+OVERLAPPED_IO = 0.1 + max(0.2, 1.0)
 
 
 def fedfina_exe() -> str:
@@ -177,6 +179,8 @@ def main() -> None:
             ("throughput: wall, concurrency 16", f"{fast['wall']:.1f} s for {total} ({fast['emails']} emails)",
              f"I/O ideal {ideal:.1f} s"),
             ("throughput: wall / I/O ideal", f"{fast['wall'] / ideal:.2f}x", "<= 1.15x"),
+            ("  wall / ideal with audio during summary", f"{fast['wall'] / (total * OVERLAPPED_IO / 16):.2f}x",
+             f"(context: {total * OVERLAPPED_IO / 16:.1f} s)"),
             ("scaling: concurrency 16 over 1", f"{per_slow / per_fast:.1f}x "
              f"({per_slow:.2f} s vs {per_fast:.3f} s per conversation)", ">= 12x"),
             ("CPU per conversation (user+sys)", f"{fast['cpu'] / total * 1000:.0f} ms", "<= 40 ms"),

@@ -16,9 +16,6 @@ from typing import Callable, Iterator
 
 from .imports import without
 
-
-
-
 # sqlite-utils imports numpy and pandas, when present, only to accept their values
 # as column data, which fedfina never stores. Without them it loads ~50 ms
 # faster on every command (`fedfina status` must start fast).

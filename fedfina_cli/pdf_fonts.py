@@ -8,9 +8,9 @@ read-only, by every document; at output time ``_EmbeddingOutput`` writes the
 same PDF font objects fpdf2 writes (Type0 / CIDFontType2 / Identity-H with a
 ToUnicode map), with the font program cut by ``truetype.TrueTypeFont``.
 
-This leans on fpdf2 2.8's internals (TTFFont's attributes, OutputProducer's
-_add_fonts), hence the pin to 2.8.x; if they are not as expected, fonts are
-added and embedded the ordinary way.
+This leans on fpdf2's internals (TTFFont's attributes, OutputProducer's
+_add_fonts), hence the exact pin in pyproject.toml; should they not be as
+expected, fonts are added and embedded the ordinary way.
 """
 
 from __future__ import annotations

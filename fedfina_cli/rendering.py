@@ -44,7 +44,7 @@ class PoolRenderer:
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_warm_up)
         # Start every worker now: importing fpdf2 and parsing the fonts (about
-        # a second of CPU) then overlaps the first conversations' downloads and
+        # 0.7 s of CPU) then overlaps the first conversations' downloads and
         # summaries instead of delaying their reports.
         for _ in range(workers):
             self._pool.submit(int)
