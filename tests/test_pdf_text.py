@@ -91,3 +91,25 @@ def test_a_line_that_does_not_fit_moves_to_a_new_page_keeping_its_indent():
     setter.line(100, 6, "₹12,000 on the next page", new_x="LEFT", new_y="NEXT")
     assert pdf.page == 2 and pdf.x == 40
     assert pdf.y == pytest.approx(pdf.t_margin + 6)
+
+
+def test_reports_rendered_at_once_in_threads_match_one_at_a_time():
+    # One core: a batch renders in its own threads, which share the parsed faces.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fedfina_cli.conversation import parse_conversation
+    from fedfina_cli.report import ReportInput, render_report
+    from fedfina_cli.summarizers.offline import OfflineSummarizer
+
+    from .conftest import hindi_variant
+
+    inputs = []
+    for n in range(8):
+        conversation = parse_conversation(hindi_variant(n))
+        summary = OfflineSummarizer().summarize(conversation, "", "English")
+        inputs.append(ReportInput(conversation, summary, "acc1", None))
+    one_at_a_time = [pdf_text(render_report(data)) for data in inputs]
+    with ThreadPoolExecutor(8) as pool:
+        at_once = [pdf_text(pdf) for pdf in pool.map(render_report, inputs)]
+    assert at_once == one_at_a_time
+    assert all("₹2,00,000" in text and "रमेश" in text for text in at_once)
