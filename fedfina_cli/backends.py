@@ -17,7 +17,9 @@ def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) ->
     """The backends for these settings, and warnings to show the user."""
     warnings = []
     retry = RetryPolicy(attempts=settings.retry_attempts, base_seconds=settings.retry_base_seconds)
-    storage = storage_for(settings, metrics, pool_size)
+    # Two uploads per conversation can be in flight: the audio, still streaming
+    # while the summary is stored (pipeline._fetch_alongside).
+    storage = storage_for(settings, metrics, 2 * pool_size)
     mailer = _mailer(settings, metrics, retry)
     if settings.openai_api_key:
         from .summarizers.openai_summarizer import OpenAISummarizer

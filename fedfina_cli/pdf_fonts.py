@@ -81,7 +81,7 @@ def _parsed_font(family: str, style: str, path: str):
     for tag in ("cmap", "hmtx", "post", "head", "hhea", "maxp"):
         font.ttfont[tag]
     font.ttfont.getGlyphOrder()
-    font.hbfont  # HarfBuzz's face too, shared by every copy (shaping only reads it)
+    _ = font.hbfont  # HarfBuzz's face too, shared by every copy (shaping only reads it)
     return font
 
 
