@@ -8,7 +8,6 @@ Error messages carry the status and ElevenLabs' detail, never the key.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -61,11 +60,6 @@ class ElevenLabsClient:
         self.session.mount("http://", adapter)
         self.session.headers.update({"xi-api-key": api_key, "User-Agent": f"fedfina/{__version__}",
                                      "Accept": "application/json"})
-        # The environment's proxy and CA settings, read once: with trust_env
-        # requests re-reads them (and ~/.netrc) on every request.
-        self.session.trust_env = False
-        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
     # --- the calls ---------------------------------------------------------
 
