@@ -262,3 +262,31 @@ def test_a_summary_failure_waits_for_the_audio_and_keeps_it(cli, workspace, hind
     assert result.exit_code == 0, result.output
     assert workspace.rows("select step from processing_audit_log where event = 'skipped'") == [{"step": "fetch"}]
     assert hindi.count(AUDIO_PATH) == 1
+
+
+@pytest.mark.parametrize("bypass", [False, True])
+def test_the_environments_proxy_settings_apply_to_every_request(hindi, monkeypatch, bypass):
+    # fedfina reads them once per host (requests would on every request): a proxy
+    # set in the environment is used, and NO_PROXY still exempts the host.
+    from fedfina_cli.elevenlabs import ElevenLabsClient
+
+    from .fakes.elevenlabs import FakeElevenLabs
+
+    proxy = FakeElevenLabs(ELEVENLABS_KEY).start()  # answers like the API, and records
+    proxy.add(load_sample(HINDI), audio=AUDIO)
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("http_proxy", raising=False)
+        if bypass:
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        else:
+            monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = ElevenLabsClient(ELEVENLABS_KEY, hindi.url, metrics=lambda call: None)
+        for _ in range(2):
+            assert client.get_conversation(HINDI_ID).conversation.conversation_id == HINDI_ID
+            assert b"".join(client.audio_chunks(HINDI_ID)) == AUDIO
+    finally:
+        proxy.stop()
+    through_proxy, direct = proxy.count(CONVERSATION_PATH), hindi.count(CONVERSATION_PATH)
+    assert (through_proxy, direct) == ((0, 2) if bypass else (2, 0))

@@ -146,3 +146,15 @@ def test_presigned_urls_are_capped_at_seven_days(s3, seconds, expected):
     url = storage.locate("a/b.txt", seconds)
     assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == [str(expected)]
     assert requests.get(url, timeout=10).content == b"hello"
+
+
+def test_the_stream_reader_hands_minio_exactly_the_bytes_in_any_read_sizes():
+    from fedfina_cli.storage.minio import _ChunkReader
+
+    data = bytes(range(256)) * 400
+    chunks = [data[i:i + 7000] for i in range(0, len(data), 7000)]
+    reader = _ChunkReader(iter(chunks))
+    pieces = [reader.read(size) for size in (10, 50_000, 3, 100_000, 5)]
+    assert [len(p) for p in pieces] == [10, 50_000, 3, len(data) - 50_013, 0]
+    assert b"".join(pieces) == data
+    assert _ChunkReader(iter(chunks)).read() == data
