@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -22,10 +23,21 @@ def _render(data):
     return render_report(data)
 
 
-def _warm_up() -> None:
+def _start_worker() -> None:
+    # A worker outlives a parent killed with SIGKILL (cron's timeout, the OOM
+    # killer): it would wait on its queue forever, holding ~90 MB. It leaves
+    # when the parent does.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     from .report import load_fonts
 
     load_fonts()
+
+
+def _exit_with(parent) -> None:
+    parent.join()  # returns when the parent process has ended
+    os._exit(0)
 
 
 class InProcessRenderer:
@@ -42,7 +54,7 @@ class PoolRenderer:
         # "spawn": forking a process that runs threads is unsafe, and spawned
         # workers are this process's own children (their CPU time is counted).
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_warm_up)
+                                         initializer=_start_worker)
         # Start every worker now: importing fpdf2 and parsing the fonts (about
         # 0.7 s of CPU) then overlaps the first conversations' downloads and
         # summaries instead of delaying their reports.
