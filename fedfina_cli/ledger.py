@@ -159,6 +159,15 @@ def m003_sync_state(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_lookup_indexes(db: Database) -> None:
+    # Every conversation from a CSV without account ids is looked up by its id
+    # alone, and `show` lists its files: without these, both scanned the whole
+    # table, a cost that grew with every run a cron ledger kept.
+    db["conversation_processing"].create_index(["conversation_id"])
+    db["conversation_files"].create_index(["conversation_id", "account_id"])
+
+
 class Ledger:
     def __init__(self, path: Path | None, redact: Callable[[str], str] = lambda s: s):
         """``path`` None: an empty ledger in memory (read-only commands before the first run)."""

@@ -40,7 +40,7 @@ def test_blank_database_gets_every_table_with_exact_columns(tmp_path):
         for table, columns in EXPECTED.items():
             assert [c.name for c in ledger.db[table].columns] == columns, table
         applied = [m["name"] for m in ledger.db["_sqlite_migrations"].rows]
-        assert applied == ["m001_initial", "m002_runs", "m003_sync_state"]
+        assert applied == ["m001_initial", "m002_runs", "m003_sync_state", "m004_lookup_indexes"]
         assert ledger.db.journal_mode == "wal"
     finally:
         ledger.close()
@@ -50,7 +50,7 @@ def test_migrating_twice_is_a_no_op(tmp_path):
     Ledger(tmp_path / "l.db").close()
     ledger = Ledger(tmp_path / "l.db")
     try:
-        assert ledger.db["_sqlite_migrations"].count == 3
+        assert ledger.db["_sqlite_migrations"].count == 4
     finally:
         ledger.close()
 
@@ -104,5 +104,19 @@ def test_a_re_stored_object_updates_its_file_row(tmp_path):
         files = ledger.files_for("conv_12345678", "acc1")
         assert [(f["id"], f["file_type"], f["size_bytes"], f["sha256"]) for f in files] == [
             (first_id, "report", 12, "bb"), (first_id + 1, "summary", 5, "cc")]
+    finally:
+        ledger.close()
+
+
+def test_lookups_by_conversation_use_an_index(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    try:
+        plans = {sql: " ".join(str(step[-1]) for step in ledger.db.conn.execute(f"explain query plan {sql}", args))
+                 for sql, args in (
+                     ("select * from conversation_processing where conversation_id = ?", ["c"]),
+                     ("select * from conversation_files where conversation_id = ? and account_id = ? order by id",
+                      ["c", "a"]),
+                     ("select count(*) from processing_audit_log where processing_id = ? and step = ?", [1, "s"]))}
+        assert all("USING INDEX" in plan and "SCAN" not in plan for plan in plans.values()), plans
     finally:
         ledger.close()
