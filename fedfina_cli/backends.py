@@ -39,7 +39,8 @@ def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) ->
         from .elevenlabs import ElevenLabsClient
 
         source = ElevenLabsClient(settings.elevenlabs_api_key, settings.elevenlabs_base_url, metrics,
-                                  retry=retry, read_timeout=settings.http_timeout, pool_size=pool_size)
+                                  retry=retry, read_timeout=settings.http_timeout, pool_size=pool_size,
+                                  redact=settings.redact)
     description = (f"storage={storage.description} email={mailer.description} "
                    f"summarizer={summarizer.description}")
     return Backends(storage=storage, mailer=mailer, summarizer=summarizer, source=source,

@@ -1,7 +1,10 @@
 """Running many conversations with a bounded pool of worker threads.
 
 The work is network-bound (ElevenLabs, OpenAI, MinIO, SMTP), so threads give
-the parallelism; the ledger serialises its own writes.
+the parallelism; the ledger serialises its own writes. Even one conversation
+runs in a worker thread: a signal (Ctrl-C, SIGTERM) then lands in the main
+thread, which stops handing out work while the conversations in flight finish,
+instead of cutting a conversation off between two of its writes.
 """
 
 from __future__ import annotations
@@ -18,13 +21,7 @@ def run_batch(pipeline: Pipeline, jobs: Iterable[Job], concurrency: int,
               on_done: Callable[[Outcome], None]) -> list[Outcome]:
     jobs = list(jobs)
     outcomes: list[Outcome] = []
-    if concurrency <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            outcome = pipeline.process(job)
-            outcomes.append(outcome)
-            on_done(outcome)
-        return outcomes
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fedfina")
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="fedfina")
     try:
         futures = [pool.submit(pipeline.process, job) for job in jobs]
         for future in as_completed(futures):
@@ -32,7 +29,7 @@ def run_batch(pipeline: Pipeline, jobs: Iterable[Job], concurrency: int,
             outcomes.append(outcome)
             on_done(outcome)
     except BaseException:
-        # Ctrl-C: let the conversations in flight finish their stage, start no more.
+        # Ctrl-C or SIGTERM: let the conversations in flight finish, start no more.
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

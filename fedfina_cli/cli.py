@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -290,6 +291,8 @@ def sync(
                 # Re-list the watermark's own second: calls that started in it may be unfinished.
                 after = previous - 1 if previous is not None else None
             plan = syncing.plan(session.backends.source, session.ledger, agent_id, after, email, account_id)
+            for warning in plan.warnings:
+                terminal.warn(warning)
             terminal.info(f"{len(plan.listed)} calls listed: {len(plan.jobs)} to process, "
                           f"{len(plan.already_completed)} already done, {len(plan.not_ready)} not ready yet")
             outcomes = _run_jobs(terminal, session, plan.jobs, [], RunOptions())
@@ -546,17 +549,56 @@ def _process(stages: tuple[str, ...], selectors: _Selectors, *, command: str, fa
         raise typer.Exit(code)
 
 
+class _Stopped(KeyboardInterrupt):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _stop_gracefully(terminal):
+    """Ctrl-C or SIGTERM: start no more conversations, let those in flight finish.
+
+    A second signal stops at once; the next run resumes what was left (a
+    conversation left `processing` is marked interrupted and picked up).
+    """
+    import os
+    import signal
+
+    received = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        if len(received) > 1:
+            os._exit(128 + signum)
+        terminal.stop()
+        terminal.error("stopping: finishing the conversations in flight (send the signal again to stop "
+                       "at once)")
+        raise _Stopped(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
 def _run_jobs(terminal, session, jobs, rejected, options):
+    import signal
+
     terminal.rejected(rejected)
     started = time.monotonic()
     terminal.start(len(jobs))
     try:
-        outcomes = session.process(jobs, options, terminal.finished)
-    except KeyboardInterrupt:
+        with _stop_gracefully(terminal):
+            outcomes = session.process(jobs, options, terminal.finished)
+    except KeyboardInterrupt as exc:
         terminal.stop()
-        terminal.error("interrupted: conversations in flight finished their stage; run the same command "
+        terminal.error("interrupted: conversations in flight finished; run the same command "
                        "again to finish the rest (done stages are skipped)")
-        raise typer.Exit(130) from None
+        sigterm = isinstance(exc, _Stopped) and exc.signum == signal.SIGTERM
+        raise typer.Exit(ExitCode.TERMINATED if sigterm else ExitCode.INTERRUPTED) from None
     finally:
         terminal.stop()
     terminal.summary(outcomes, rejected, time.monotonic() - started)
@@ -568,6 +610,10 @@ def _announce(terminal, session, warn: bool = True) -> None:
     terminal.info(session.backends.description)
     for warning in session.warnings if warn else ():
         terminal.warn(warning)
+    if session.interrupted:
+        terminal.warn(f"{session.interrupted} conversations were left unfinished by a run that stopped; "
+                      "marked interrupted (status failed), resumed by this run when selected or by "
+                      "`run --failed`")
     if session.lock.stale is not None:
         holder = session.lock.stale
         terminal.warn(f"the previous run (pid {holder.pid}, started {holder.started_at}) stopped without "

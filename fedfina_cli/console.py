@@ -20,7 +20,17 @@ if TYPE_CHECKING:  # the pipeline is not needed by `status` and friends: keep th
     from .pipeline import Outcome
     from .selectors import Rejected
 
-STATUS_STYLE = {"completed": "green", "pending": "cyan", "failed": "bold red"}
+STATUS_STYLE = {"completed": "green", "pending": "cyan", "failed": "bold red", "duplicate": "cyan"}
+# A spreadsheet runs a cell that starts with one of these as a formula
+# (=HYPERLINK(...), =cmd|...): OWASP's "CSV injection".
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A cell a spreadsheet shows as text: a leading apostrophe defuses a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _console(stream: IO[str]) -> Console:
@@ -75,7 +85,7 @@ class Terminal:
         elif fmt == "csv":
             writer = csv.DictWriter(self.out.file, columns, extrasaction="ignore", lineterminator="\n")
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({c: spreadsheet_safe(r.get(c)) for c in columns} for r in rows)
         else:
             table = Table(title=title, title_justify="left")
             for column in columns:
@@ -146,8 +156,9 @@ class Terminal:
                   for s in ("completed", "pending", "failed") if any(o.status == s for o in outcomes)]
         if invalid:
             counts.append(f"{len(invalid)} invalid rows skipped")
-        if len(rejected) > len(invalid):
-            counts.append(f"{len(rejected) - len(invalid)} duplicates")
+        duplicates = len(rejected) - len(invalid) + sum(o.status == "duplicate" for o in outcomes)
+        if duplicates:
+            counts.append(f"{duplicates} duplicates")
         self.err.print(Text(f"{', '.join(counts) or 'nothing processed'} in {seconds:.1f} s",
                             style="bold"))
 
@@ -156,6 +167,8 @@ class Terminal:
         if not outcome.ok:
             return (Text("failed ", style=STATUS_STYLE["failed"]) + Text(who)
                     + Text(f" stage={outcome.failed_stage}: {self.redact(outcome.error or '')}"))
+        if outcome.status == "duplicate":
+            return Text("duplicate ", style=STATUS_STYLE["duplicate"]) + Text(f"{who}: {outcome.error}")
         details = []
         if outcome.ran:
             details.append("ran " + ",".join(outcome.ran))
@@ -171,6 +184,7 @@ class Terminal:
             "completed": sum(o.status == "completed" for o in outcomes),
             "pending": sum(o.status == "pending" for o in outcomes),
             "failed": sum(o.status == "failed" for o in outcomes),
+            "duplicate": sum(o.status == "duplicate" for o in outcomes),
             "skipped_rows": [vars(r) for r in rejected],
             "seconds": round(seconds, 3),
             "conversations": [

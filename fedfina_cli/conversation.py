@@ -7,12 +7,13 @@ is kept in storage untouched for anything this model does not carry.
 
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import NotReady, StageError, UsageError
+from .jsonio import BadJSON, loads
 
 READY_STATUS = "done"
 NOT_READY_STATUSES = ("initiated", "in-progress", "processing")
@@ -156,11 +157,11 @@ def parse_conversation(payload: Any) -> Conversation:
 def load_conversation_file(path: Path) -> tuple[Conversation, dict]:
     """Read a saved conversation or webhook payload; returns the parsed value and the raw object."""
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        payload = loads(path.read_bytes())
+    except (FileNotFoundError, IsADirectoryError):
         raise UsageError(f"--from-file {path}: no such file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"--from-file {path}: not valid JSON ({exc})") from None
+    except BadJSON as exc:
+        raise UsageError(f"--from-file {path}: {exc}") from None
     try:
         return parse_conversation(payload), unwrap(payload)
     except StageError as exc:
@@ -275,12 +276,17 @@ def _str(value: Any) -> str | None:
     return None
 
 
+# Start times and offsets beyond this (the year 9999) are nonsense that would
+# overflow date arithmetic: treated as absent.
+MAX_SECONDS = 253_402_300_799
+
+
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if isinstance(value, (int, float)):
-        return int(value)
-    return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return int(value) if 0 <= value <= MAX_SECONDS else None
 
 
 def _dict(value: Any) -> dict:

@@ -7,19 +7,20 @@ Error messages carry the status and ElevenLabs' detail, never the key.
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
 from urllib.parse import quote, urlsplit
 
 import requests
 
 from . import __version__
-from .conversation import AudioUnavailable, FetchedConversation, parse_conversation
-from .errors import StageError
+from .conversation import MAX_SECONDS, AudioUnavailable, FetchedConversation, parse_conversation
+from .errors import InvalidValue, StageError
+from .jsonio import BadJSON, loads
 from .metrics import ApiCall, Metrics, elapsed_ms
 from .retry import RetryPolicy, parse_retry_after
+from .validation import conversation_id as valid_conversation_id
 
 RETRY_STATUSES = {408, 429} | set(range(500, 600))
 AUDIO_CHUNK_BYTES = 256 * 1024
@@ -44,6 +45,7 @@ class ConversationPage:
     conversations: list[ListedConversation]
     next_cursor: str | None
     has_more: bool
+    rejected: list[str] = field(default_factory=list)  # items left out, and why
 
 
 class _Session(requests.Session):
@@ -68,11 +70,19 @@ class _Session(requests.Session):
         settings = self._environments[key]
         return {**settings, "proxies": dict(settings["proxies"])}
 
+    def rebuild_auth(self, prepared_request, response):
+        """requests strips only Authorization on a redirect to another host: the key goes too."""
+        super().rebuild_auth(prepared_request, response)
+        if self.should_strip_auth(response.request.url, prepared_request.url):
+            prepared_request.headers.pop("xi-api-key", None)
+
 
 class ElevenLabsClient:
     def __init__(self, api_key: str, base_url: str, metrics: Metrics,
-                 retry: RetryPolicy = RetryPolicy(), read_timeout: float = 30.0, pool_size: int = 16):
+                 retry: RetryPolicy = RetryPolicy(), read_timeout: float = 30.0, pool_size: int = 16,
+                 redact: Callable[[str], str] = lambda s: s):
         self.base_url = base_url.rstrip("/")
+        self.redact = redact
         self.host = urlsplit(self.base_url).netloc
         self.metrics = metrics
         self.retry = retry
@@ -87,26 +97,32 @@ class ElevenLabsClient:
     # --- the calls ---------------------------------------------------------
 
     def get_conversation(self, conversation_id: str) -> FetchedConversation:
-        path = f"/v1/convai/conversations/{quote(conversation_id)}"
+        path = f"/v1/convai/conversations/{_path_id(conversation_id)}"
         response = self._request("get_conversation", path, conversation_id=conversation_id)
         try:
-            payload = response.json()
-            conversation = parse_conversation(payload)
-        except ValueError:
-            raise ElevenLabsError(f"ElevenLabs returned a body that is not JSON for {conversation_id} "
-                                  f"(HTTP {response.status_code})", response.status_code,
-                                  retryable=True) from None
-        return FetchedConversation(conversation, response.content)
+            payload = loads(response.content)
+        except BadJSON as exc:
+            # Not retryable: the same body would fail every later run (and hold sync's watermark).
+            raise ElevenLabsError(f"ElevenLabs returned a conversation that cannot be read "
+                                  f"(HTTP {response.status_code}): {exc}", response.status_code) from None
+        return FetchedConversation(parse_conversation(payload), response.content)
 
     def audio_chunks(self, conversation_id: str) -> Iterator[bytes]:
-        """Stream the MP3 straight through; never holds the whole file."""
-        path = f"/v1/convai/conversations/{quote(conversation_id)}/audio"
+        """Stream the MP3 straight through; never holds the whole file.
+
+        Only a 404 means "there is no recording" (AudioUnavailable). Anything
+        else (a 5xx or 429 past the retries, a connection broken mid-stream)
+        fails the fetch as retryable, so a later run still gets the recording.
+        """
+        path = f"/v1/convai/conversations/{_path_id(conversation_id)}/audio"
         started = time.monotonic()
         try:
             response = self._request("get_audio", path, conversation_id=conversation_id, stream=True,
                                      record_success=False)
         except ElevenLabsError as exc:
-            raise AudioUnavailable(f"ElevenLabs did not return the audio ({exc})") from None
+            if exc.status == 404:
+                raise AudioUnavailable(f"ElevenLabs has no recording ({exc})") from None
+            raise
         return self._stream(response, conversation_id, started)
 
     def list_conversations(self, agent_id: str | None, cursor: str | None = None,
@@ -120,24 +136,33 @@ class ElevenLabsClient:
             params["call_start_after_unix"] = after_unix
         response = self._request("list_conversations", "/v1/convai/conversations", params=params)
         try:
-            body = response.json()
-            items = body.get("conversations") or []
-        except (ValueError, AttributeError):
-            raise ElevenLabsError("ElevenLabs returned an unreadable conversation list",
+            body = loads(response.content)
+        except BadJSON as exc:
+            raise ElevenLabsError(f"ElevenLabs returned an unreadable conversation list: {exc}",
                                   response.status_code, retryable=True) from None
-        return ConversationPage(
-            conversations=[
-                ListedConversation(
-                    conversation_id=str(item.get("conversation_id")),
-                    status=item.get("status"),
-                    start_time_unix_secs=item.get("start_time_unix_secs")
-                    if isinstance(item.get("start_time_unix_secs"), int) else None,
-                )
-                for item in items if isinstance(item, dict) and item.get("conversation_id")
-            ],
-            next_cursor=body.get("next_cursor") or None,
-            has_more=bool(body.get("has_more")),
-        )
+        if not isinstance(body, dict) or not isinstance(body.get("conversations", []), list):
+            raise ElevenLabsError("ElevenLabs returned an unreadable conversation list "
+                                  "(no conversations array)", response.status_code, retryable=True)
+        listed, rejected = [], []
+        for item in body.get("conversations") or []:
+            # Every id becomes an object key, a file name and a URL path: checked
+            # here, so a hostile list cannot write outside the data folder.
+            try:
+                conversation_id = valid_conversation_id(item.get("conversation_id") if isinstance(item, dict)
+                                                        else None)
+            except InvalidValue as exc:
+                rejected.append(str(exc))
+                continue
+            start = item.get("start_time_unix_secs")
+            listed.append(ListedConversation(
+                conversation_id=conversation_id,
+                status=item.get("status") if isinstance(item.get("status"), str) else None,
+                start_time_unix_secs=start if type(start) is int and 0 <= start <= MAX_SECONDS else None,
+            ))
+        cursor = body.get("next_cursor")
+        return ConversationPage(conversations=listed,
+                                next_cursor=cursor if isinstance(cursor, str) and cursor else None,
+                                has_more=body.get("has_more") is True, rejected=rejected)
 
     # --- plumbing ------------------------------------------------------------
 
@@ -149,8 +174,9 @@ class ElevenLabsClient:
                 received += len(chunk)
                 yield chunk
         except requests.RequestException as exc:
-            error = f"download interrupted after {received} bytes ({type(exc).__name__})"
-            raise AudioUnavailable(error) from None
+            error = f"download interrupted after {received} bytes ({_network_reason(exc)})"
+            raise ElevenLabsError(f"ElevenLabs get_audio: recording {error}; a later run fetches it again",
+                                  retryable=True) from None
         finally:
             response.close()
             self.metrics(ApiCall("elevenlabs", "get_audio", response.status_code,
@@ -178,7 +204,7 @@ class ElevenLabsClient:
             if not ok or record_success:
                 self.metrics(ApiCall("elevenlabs", operation, response.status_code, elapsed_ms(started),
                                      bytes=None if stream else len(response.content),
-                                     error=None if ok else _detail(response),
+                                     error=None if ok else _detail(response, self.redact),
                                      conversation_id=conversation_id))
             if ok:
                 return response
@@ -192,7 +218,7 @@ class ElevenLabsClient:
 
     def _error(self, operation: str, response: requests.Response, attempts: int) -> ElevenLabsError:
         status = response.status_code
-        detail = _detail(response)
+        detail = _detail(response, self.redact)
         hint = {
             401: "check ELEVENLABS_API_KEY and that it has the convai_read permission",
             403: "check ELEVENLABS_API_KEY's permissions",
@@ -208,31 +234,48 @@ class ElevenLabsClient:
         return ElevenLabsError(message, status, retryable=status in RETRY_STATUSES)
 
 
-def _detail(response: requests.Response) -> str:
-    """ElevenLabs' error detail in either body shape, or the start of a non-JSON body."""
+def _detail(response: requests.Response, redact: Callable[[str], str]) -> str:
+    """ElevenLabs' error detail in either body shape, or the start of a non-JSON body.
+
+    Scrubbed of secrets before it is cut short: a cut first could leave part of
+    a key that the scrubber would no longer recognise.
+    """
     try:
-        body = json.loads(response.content or b"null")
-    except ValueError:
-        text = response.content[:200].decode("utf-8", "replace").strip()
-        return " ".join(text.split())
+        body = loads(response.content or b"null")
+    except BadJSON:
+        text = " ".join(redact(response.content.decode("utf-8", "replace")).split())
+        return text[:200]
     detail = body.get("detail") if isinstance(body, dict) else None
     if isinstance(detail, dict):
         code = detail.get("code") or detail.get("status")
         message = detail.get("message")
-        return ": ".join(str(p) for p in (code, message) if p)
-    if isinstance(detail, list):  # 422 validation errors
-        return "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}"
+        text = ": ".join(str(p) for p in (code, message) if p)
+    elif isinstance(detail, list):  # 422 validation errors
+        text = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}"
                          for d in detail if isinstance(d, dict))
-    if isinstance(detail, str):
-        return detail
-    return ""
+    elif isinstance(detail, str):
+        text = detail
+    else:
+        text = ""
+    text = " ".join(redact(text).split())
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _path_id(conversation_id: str) -> str:
+    """The id as one URL path segment (validated already; quoted all the same)."""
+    return quote(valid_conversation_id(conversation_id), safe="")
 
 
 def _network_reason(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.Timeout):
+    from urllib3.exceptions import ReadTimeoutError
+
+    # While a body is read, requests wraps a read timeout in ConnectionError.
+    if isinstance(exc, requests.Timeout) or any(isinstance(a, ReadTimeoutError) for a in exc.args):
         return "timed out"
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS error"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "connection broken"
     if isinstance(exc, requests.ConnectionError):
         return "cannot connect"
     return type(exc).__name__

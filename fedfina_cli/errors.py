@@ -14,6 +14,8 @@ class ExitCode(IntEnum):
     FAILED = 1  # at least one conversation failed; the others are done
     USAGE = 2  # bad usage or configuration; nothing was processed
     LOCKED = 3  # another run holds the ledger's lock
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT): run the same command again to finish
+    TERMINATED = 143  # SIGTERM (128 + SIGTERM): likewise
 
 
 class FedfinaError(Exception):
@@ -40,6 +42,10 @@ class InvalidValue(UsageError):
 
 class LockHeld(FedfinaError):
     exit_code = ExitCode.LOCKED
+
+
+class LedgerError(UsageError):
+    """The ledger cannot be opened, read or written: the run stops (exit 2), naming the file."""
 
 
 class StageError(FedfinaError):

@@ -7,6 +7,7 @@ Every free-text value passes through ``redact`` before it is stored.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -22,8 +23,10 @@ from .imports import without
 with without("numpy", "pandas"):
     from sqlite_utils import Database, Migrations
 
+from .errors import LedgerError
 from .metrics import ApiCall, elapsed_ms
 from .storage import StoredObject
+from .storage.local import private_dir, private_file
 from .timefmt import utc_now
 
 # The pipeline's stages, in order, as the audit log names them.
@@ -168,25 +171,70 @@ def m004_lookup_indexes(db: Database) -> None:
     db["conversation_files"].create_index(["conversation_id", "account_id"])
 
 
+def explain(exc: BaseException, path: Path | None) -> LedgerError:
+    """One line for a user: which file, what is wrong with it, what to do."""
+    where = f"the ledger {path}" if path is not None else "the ledger"
+    message = str(exc)
+    lowered = message.lower()
+    if isinstance(exc, OSError):
+        return LedgerError(f"cannot create the folder for {where}: {exc.strerror or exc}; "
+                           "create it, or set FEDFINA_DB to a file in a writable folder")
+    if "not a database" in lowered or "malformed" in lowered or "file is encrypted" in lowered:
+        return LedgerError(f"{where} is damaged or is not a fedfina ledger ({message}); restore it from "
+                           "a backup, or set FEDFINA_DB to another file")
+    if "locked" in lowered or "busy" in lowered:
+        return LedgerError(f"{where} is locked by another program ({message}); close it and try again")
+    if "disk is full" in lowered or "disk i/o error" in lowered:
+        return LedgerError(f"cannot write {where}: {message}; free some space and run again "
+                           "(finished stages are kept)")
+    if "readonly" in lowered or "read-only" in lowered:
+        return LedgerError(f"{where} is read-only ({message}); make the file and its folder writable, "
+                           "or set FEDFINA_DB to a writable file")
+    if "unable to open" in lowered:
+        return LedgerError(f"cannot open {where} ({message}); check that its folder exists and is "
+                           "writable, or set FEDFINA_DB")
+    return LedgerError(f"{where} failed: {message}")
+
+
+def _translated(method):
+    """A Ledger method whose sqlite3 failures become one LedgerError naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise explain(exc, self.path) from exc
+
+    return wrapper
+
+
 class Ledger:
+    # How long a write waits for another program's lock before giving up.
+    busy_timeout_ms = 30_000
+
     def __init__(self, path: Path | None, redact: Callable[[str], str] = lambda s: s):
         """``path`` None: an empty ledger in memory (read-only commands before the first run)."""
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path) if path is not None else ":memory:", check_same_thread=False,
-                               timeout=30, isolation_level=None)
         self.path = path
-        self.db = Database(conn)
         self._redact = redact
         self._lock = threading.RLock()
-        with self._lock:
-            self.db.execute("PRAGMA busy_timeout = 30000")
-            if path is not None and self.db.journal_mode != "wal":
-                self.db.enable_wal()
-            # With WAL, NORMAL loses nothing when the process dies (kill -9): only
-            # a power cut can drop the last commits. It saves an fsync per write.
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            migrations.apply(self.db)
+        try:
+            if path is not None:
+                private_dir(path.parent)
+                private_file(path)  # the ledger names applicants and officers: not for every user
+            conn = sqlite3.connect(str(path) if path is not None else ":memory:", check_same_thread=False,
+                                   timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+            self.db = Database(conn)
+            with self._lock:
+                self.db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+                if path is not None and self.db.journal_mode != "wal":
+                    self.db.enable_wal()
+                # With WAL, NORMAL loses nothing when the process dies (kill -9): only
+                # a power cut can drop the last commits. It saves an fsync per write.
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                migrations.apply(self.db)
+        except (sqlite3.Error, OSError) as exc:
+            raise explain(exc, path) from exc
 
     def close(self) -> None:
         self.db.close()
@@ -334,13 +382,7 @@ class Ledger:
     @contextmanager
     def stage(self, row: dict, step: str) -> Iterator["StageLog"]:
         """Record one attempt of a stage: started, then completed or failed."""
-        with self._lock:
-            attempt = 1 + self.db.execute(
-                "select count(*) from processing_audit_log "
-                "where processing_id = ? and step = ? and event = 'started'",
-                [row["processing_id"], step],
-            ).fetchone()[0]
-        log = StageLog(self, row, step, attempt)
+        log = StageLog(self, row, step, self._attempts(row["processing_id"], step) + 1)
         self.update(row["processing_id"], current_step=step, status="processing")
         log.event("started", "processing")
         started = time.monotonic()
@@ -350,6 +392,30 @@ class Ledger:
             log.event("failed", "failed", str(exc) or type(exc).__name__, elapsed_ms(started))
             raise
         log.event("completed", "completed", log.summary, elapsed_ms(started))
+
+    def _attempts(self, processing_id: int, step: str) -> int:
+        with self._lock:
+            return self.db.execute(
+                "select count(*) from processing_audit_log "
+                "where processing_id = ? and step = ? and event = 'started'",
+                [processing_id, step],
+            ).fetchone()[0]
+
+    def mark_interrupted(self) -> int:
+        """Mark conversations left `processing` by a run that died as failed and retryable.
+
+        Called by a run that holds the run lock, so no live run is working on
+        them: its predecessor was killed (SIGKILL, a reboot) mid-conversation.
+        `run --failed` and `status --status failed` then find them; the stages
+        they finished are kept and skipped when they are resumed.
+        """
+        with self._lock:
+            cursor = self.db.conn.execute(
+                "update conversation_processing set status = 'failed', retryable = 1, updated_at = ?, "
+                "error_message = 'interrupted: the run processing it stopped before finishing; "
+                "run again to resume (finished stages are kept)' where status = 'processing'",
+                [utc_now()])
+            return cursor.rowcount
 
     def audit(self, row: dict, step: str, event: str, status: str, message: str | None = None,
               duration_ms: int | None = None, attempt: int | None = None) -> None:
@@ -415,6 +481,11 @@ class Ledger:
                 {"finished_at": utc_now(), "succeeded": succeeded, "failed": failed,
                  "exit_code": exit_code},
             )
+
+
+for _name, _method in list(vars(Ledger).items()):
+    if callable(_method) and not _name.startswith("__") and _name != "stage":
+        setattr(Ledger, _name, _translated(_method))
 
 
 def _quoted(identifier: str) -> str:

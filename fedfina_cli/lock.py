@@ -14,7 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LockHeld
+from .errors import LockHeld, UsageError
+from .storage.local import FILE_MODE, private_dir
 from .timefmt import utc_now
 
 
@@ -32,8 +33,12 @@ class RunLock:
         self.stale: Holder | None = None  # set when a dead run's lock was taken over
 
     def acquire(self, command: str) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as exc:
+            raise UsageError(f"cannot create the lock file {self.path}: {exc.strerror or exc}; check that "
+                             "FEDFINA_DB's folder is writable, or set FEDFINA_DB") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -20,7 +20,8 @@ from . import accounts, validation
 from .accounts import AccountOverrides, AccountSettings
 from .conversation import (AudioUnavailable, Conversation, FetchedConversation, applicant_name,
                            check_ready, parse_conversation, transcript_text)
-from .errors import InvalidValue, MissingArtifact, StageError
+from .errors import InvalidValue, LedgerError, MissingArtifact, StageError
+from .jsonio import loads
 from .keys import content_type, object_key
 from .ledger import STAGES, Ledger
 from .mailer import Delivery, DeliveryUnknown, Mailer
@@ -29,6 +30,8 @@ from .summarizers import Summarizer
 from .timefmt import local_time, utc_now
 
 STAGE_ARTIFACT = {"fetch": "transcript", "summarize": "summary", "report": "report"}
+NO_ACCOUNT = "no account id: pass --account-id, or set account_id in the conversation's dynamic variables"
+NO_RECIPIENT = "no recipient: pass --email, or set email_id in the conversation's dynamic variables"
 
 
 class ConversationSource(Protocol):
@@ -63,7 +66,7 @@ class Outcome:
     conversation_id: str
     account_id: str | None = None
     email_id: str | None = None
-    status: str = "pending"  # completed | pending (stages left) | failed
+    status: str = "pending"  # completed | pending (stages left) | failed | duplicate
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed_stage: str | None = None
@@ -116,20 +119,42 @@ class Pipeline:
         self.backends = backends
         self.options = options
         self.now = now
+        # Jobs for one conversation never overlap in this process, and one that
+        # resolves to an (account, conversation) already handled by this run is
+        # a duplicate: a CSV may name a conversation twice, once with its
+        # account left blank, and only resolving tells that they are the same.
+        self._guard = threading.Lock()
+        self._conversation_locks: dict[str, threading.Lock] = {}
+        self._handled: dict[tuple[str, str], str] = {}
 
     # --- one conversation ------------------------------------------------
 
     def process(self, job: Job) -> Outcome:
         started = time.monotonic()
+        with self._conversation_lock(job.conversation_id):
+            outcome = self._process(job)
+        outcome.seconds = time.monotonic() - started
+        return outcome
+
+    def _conversation_lock(self, conversation_id: str) -> threading.Lock:
+        with self._guard:
+            return self._conversation_locks.setdefault(conversation_id, threading.Lock())
+
+    def _process(self, job: Job) -> Outcome:
         outcome = Outcome(job.conversation_id, job.account_id, job.email_id)
         ctx = None
         stage = "resolve"
         try:
-            ctx = self._open(job)
+            account, email, fetched = self._resolve(job)
+            first = self._first_handled(job, account)
+            if first is not None:
+                outcome.account_id, outcome.status = account, "duplicate"
+                outcome.error = f"same conversation as {first}; processed once"
+                return outcome
+            ctx = self._open(job, account, email, fetched)
             outcome.account_id, outcome.email_id = ctx.account_id, ctx.row.get("email_id")
             if not ctx.row.get("email_id") and "email" in self.options.stages:
-                raise StageError("no recipient: pass --email, or set email_id in the "
-                                 "conversation's dynamic variables")
+                raise StageError(NO_RECIPIENT)
             redo = self.options.force
             fetching = None  # the fetch stage, still downloading the audio
             for stage in self.options.stages:
@@ -157,13 +182,14 @@ class Pipeline:
                 outcome.ran.append(stage)
                 redo = True  # later stages depend on this one's fresh output
             self._finish(ctx, outcome)
+        except LedgerError:
+            raise  # the ledger itself failed: no conversation can be recorded; stop the run
         except Exception as exc:  # one conversation's failure never stops the batch
             self._fail(outcome, ctx, job, stage, exc)
-        outcome.seconds = time.monotonic() - started
         return outcome
 
-    def _open(self, job: Job) -> _Context:
-        """Find the account and recipient, then the conversation's ledger row."""
+    def _resolve(self, job: Job) -> tuple[str, str | None, FetchedConversation | None]:
+        """The job's account and recipient: given, known to the ledger, or the conversation's own."""
         account, email = job.account_id, job.email_id
         fetched = None
         known = self.ledger.rows_for(job.conversation_id, account) if not (account and email) else []
@@ -175,20 +201,45 @@ class Pipeline:
         if known:
             account = account or known[0]["account_id"]
             email = email or known[0]["email_id"]
-        if account is None or (email is None and "email" in self.options.stages):
-            if "fetch" not in self.options.stages and job.payload is None:
-                raise MissingArtifact(
-                    f"{job.conversation_id} has not been fetched; "
-                    f"run `fedfina fetch -c {job.conversation_id}` first")
-            fetched = self._load(job)
+        needs_email = "email" in self.options.stages
+        if account is None or (email is None and needs_email):
+            fetched = self._conversation_for(job, account)
             account = account or _from_dynamic(fetched.conversation, "account_id",
                                                ("account_id", "account"), validation.account_id)
             email = email or _from_dynamic(fetched.conversation, "email_id",
                                            ("email_id", "email"), validation.email_address)
         if account is None:
-            raise StageError("no account id: pass --account-id, or set account_id in the "
-                             "conversation's dynamic variables")
-        # Opened as soon as the account is known, so later failures are recorded under it.
+            # Both at once when both are missing: one run tells the whole fix.
+            raise StageError("; ".join([NO_ACCOUNT] + ([NO_RECIPIENT] if email is None and needs_email
+                                                        else [])))
+        return account, email, fetched
+
+    def _conversation_for(self, job: Job, account: str | None) -> FetchedConversation:
+        """The conversation, to read its dynamic variables: from the job, the API, or storage."""
+        if job.payload is not None or "fetch" in self.options.stages:
+            return self._load(job)
+        if account is not None:
+            try:
+                raw = self.backends.storage.get_bytes(object_key(account, job.conversation_id, "conversation"))
+            except ObjectMissing:
+                pass
+            else:
+                return FetchedConversation(parse_conversation(loads(raw)), raw)
+        raise MissingArtifact(f"{job.conversation_id} has not been fetched; "
+                              f"run `fedfina fetch -c {job.conversation_id}` first")
+
+    def _first_handled(self, job: Job, account: str) -> str | None:
+        """Where this run first met (account, conversation), when this job is not the first."""
+        key = (account, job.conversation_id)
+        with self._guard:
+            if key in self._handled:
+                return self._handled[key]
+            self._handled[key] = job.label or "an earlier selector"
+            return None
+
+    def _open(self, job: Job, account: str, email: str | None,
+              fetched: FetchedConversation | None) -> _Context:
+        """The conversation's ledger row, opened (and marked processing) with its account and settings."""
         row = self.ledger.open_conversation(job.conversation_id, account, email)
         stored = accounts.from_row(self.ledger.account_settings(account))
         settings = AccountSettings().overridden(stored).overridden(self.options.overrides)
@@ -254,6 +305,8 @@ class Pipeline:
         if ctx is not None:
             self.ledger.update(ctx.row["processing_id"], status="failed", current_step=stage,
                                error_message=message, retryable=int(outcome.retryable))
+        elif isinstance(exc, MissingArtifact):
+            pass  # a stage command run before the stage it needs: nothing was attempted, nothing to record
         else:
             # No account yet: keep the failure visible to `status` and `run --failed`.
             self.ledger.record_unresolved_failure(job.conversation_id, job.email_id, stage,
@@ -283,6 +336,7 @@ class Pipeline:
         # Checked here, not when loading: a call that is not ready yet still names its
         # account, so its failure is recorded where `run --failed -a` will find it.
         check_ready(conversation)
+        self._adopt_recipient(ctx, conversation)
         self._store(ctx, "conversation", fetched.raw)
         transcript = transcript_text(conversation)
         if not transcript:
@@ -293,6 +347,17 @@ class Pipeline:
         ctx.row = self.ledger.update(ctx.row["processing_id"], conversation_key=ctx.key("conversation"),
                                      transcript_key=ctx.key("transcript"), audio_key=audio_key)
         log.summary = f"{len(conversation.spoken_turns)} turns, audio {'stored' if audio_key else 'none'}"
+
+    def _adopt_recipient(self, ctx: _Context, conversation: Conversation) -> None:
+        """Record the conversation's own recipient on a row that has none, for a later `email`."""
+        if ctx.row.get("email_id"):
+            return
+        try:
+            email = _from_dynamic(conversation, "email_id", ("email_id", "email"), validation.email_address)
+        except StageError:
+            return  # an invalid address: the email stage reports it, fetching need not fail
+        if email:
+            ctx.row = self.ledger.update(ctx.row["processing_id"], email_id=email)
 
     def _fetch_audio(self, ctx: _Context, log, conversation: Conversation) -> str | None:
         if ctx.job.payload is not None:
@@ -438,7 +503,7 @@ class Pipeline:
     def _conversation(self, ctx: _Context) -> Conversation:
         if ctx.fetched is None:
             raw = self._artifact(ctx, "conversation", "fetch")
-            ctx.fetched = FetchedConversation(parse_conversation(json.loads(raw)), raw)
+            ctx.fetched = FetchedConversation(parse_conversation(loads(raw)), raw)
         return ctx.fetched.conversation
 
 

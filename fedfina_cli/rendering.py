@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -24,6 +25,9 @@ def _render(data):
 
 
 def _start_worker() -> None:
+    # Ctrl-C reaches the whole process group; the parent decides what stops
+    # (a KeyboardInterrupt here would only print a traceback).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A worker outlives a parent killed with SIGKILL (cron's timeout, the OOM
     # killer): it would wait on its queue forever, holding ~90 MB. It leaves
     # when the parent does.

@@ -27,6 +27,7 @@ class Session:
         self.concurrency = concurrency
         self.lock = RunLock(settings.db_path)
         self.warnings: list[str] = []
+        self.interrupted = 0  # conversations a dead run had left `processing`
         self.ledger: Ledger | None = None
         self.backends: Backends | None = None
         self._run_id: int | None = None
@@ -35,6 +36,7 @@ class Session:
         self.lock.acquire(self.command)
         try:
             self.ledger = Ledger(self.settings.db_path, self.settings.redact)
+            self.interrupted = self.ledger.mark_interrupted()
             self.backends, self.warnings = build_backends(self.settings, self.ledger.record_api_call,
                                                           pool_size=max(self.concurrency, 4))
             self.backends.storage.prepare()

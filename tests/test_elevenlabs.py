@@ -86,14 +86,36 @@ def test_audio_error_response_is_a_ledger_note_and_the_report_still_goes_out(cli
     assert workspace.rows("select audio_key from conversation_processing") == [{"audio_key": None}]
 
 
-def test_audio_cut_mid_stream_leaves_no_partial_object(cli, workspace, hindi):
+def test_audio_cut_mid_stream_fails_the_fetch_and_a_rerun_gets_the_recording(cli, workspace, hindi):
     hindi.cut_audio_after = 100_000
     result = cli("run", "-c", HINDI_ID)
-    assert result.exit_code == 0, result.output
-    assert "download interrupted" in _notes(workspace)
+    assert result.exit_code == 1, result.output
+    assert "download interrupted" in result.stderr and "a later run fetches it again" in result.stderr
     audio_dir = workspace.data / "acc123" / "audio"
-    assert not audio_dir.exists() or list(audio_dir.iterdir()) == []
+    assert not audio_dir.exists() or list(audio_dir.iterdir()) == []  # no partial object
+    row, = workspace.rows("select status, current_step, retryable, audio_key from conversation_processing")
+    assert row == {"status": "failed", "current_step": "fetch", "retryable": 1, "audio_key": None}
+    assert workspace.emails() == []  # the report waits for the recording
+
+    hindi.cut_audio_after = None
+    assert cli("run", "-c", HINDI_ID).exit_code == 0
+    assert workspace.object("acc123", "audio", f"{HINDI_ID}.mp3").read_bytes() == AUDIO
     assert len(workspace.emails()) == 1
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_audio_error_that_outlasts_the_retries_is_retryable_not_no_audio(cli, workspace, hindi, status):
+    hindi.fault(AUDIO_PATH, times=3, status=status, body={"detail": {"message": "busy"}})
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 1
+    assert f"ElevenLabs get_audio failed: HTTP {status} after 3 attempts" in result.stderr
+    row, = workspace.rows("select status, retryable, audio_key from conversation_processing")
+    assert row == {"status": "failed", "retryable": 1, "audio_key": None}
+    # Not recorded as a completed fetch: the next run fetches again, and gets the audio.
+    assert workspace.rows("select count(*) as n from processing_audit_log "
+                          "where step = 'fetch' and event = 'completed'") == [{"n": 0}]
+    assert cli("run", "-c", HINDI_ID).exit_code == 0
+    assert workspace.object("acc123", "audio", f"{HINDI_ID}.mp3").read_bytes() == AUDIO
 
 
 def test_429_with_retry_after_is_honoured(cli, hindi):
@@ -182,7 +204,7 @@ def test_invalid_json_body_is_a_clear_failure(cli, hindi):
     hindi.fault(CONVERSATION_PATH, status=200, body=b"{truncated")
     result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
     assert result.exit_code == 1
-    assert "ElevenLabs returned a body that is not JSON" in result.stderr
+    assert "ElevenLabs returned a conversation that cannot be read (HTTP 200): not valid JSON" in result.stderr
 
 
 def test_unreachable_api_gives_up_with_a_clear_message(cli, monkeypatch):

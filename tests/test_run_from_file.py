@@ -28,7 +28,11 @@ def test_run_hindi_sample_stores_every_object_and_writes_the_email(cli, workspac
     assert report.read_bytes().startswith(b"%PDF-")
     umask = os.umask(0)
     os.umask(umask)
-    assert report.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
+    # Personal data: never world-readable (0640 files, 0750 folders, less the umask).
+    for path in (conversation, transcript, summary, report, workspace.eml("acc123", HINDI_ID), workspace.db):
+        assert path.stat().st_mode & 0o777 == 0o640 & ~umask, path
+    for folder in (workspace.data, report.parent, workspace.eml("acc123", HINDI_ID).parent):
+        assert folder.stat().st_mode & 0o777 == 0o750 & ~umask, folder
     assert not workspace.object("acc123", "audio", f"{HINDI_ID}.mp3").exists()
 
     row, = workspace.rows("select * from conversation_processing")

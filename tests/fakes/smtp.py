@@ -30,6 +30,7 @@ class FakeSMTP:
         self.messages: list[Received] = []
         self.rcpt_replies: dict[str, str] = {}  # address -> reply, e.g. "550 5.1.1 no such user"
         self.data_replies: list[str] = []  # replies to the next DATA commands, e.g. "451 try later"
+        self.accept_delay = 0.0  # seconds between receiving the final "." and answering it
         self.username, self.password = username, password
         self.port = free_port()
         kwargs = {}
@@ -66,6 +67,10 @@ class FakeSMTP:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.accept_delay:
+            import asyncio
+
+            await asyncio.sleep(self.accept_delay)
         if self.data_replies:
             return self.data_replies.pop(0)
         self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
