@@ -684,23 +684,26 @@ class _user_errors:
         if exc is None or not isinstance(exc, FedfinaError):
             return False
         if state.debug:
-            import traceback
-
-            traceback.print_exception(exc_type, exc, tb, file=sys.stderr)
+            self.terminal.err.print(_traceback(exc, self.terminal.redact), markup=False)
         self.terminal.error(str(exc))
         raise typer.Exit(exc.exit_code)
+
+
+def _traceback(exc: BaseException, redact) -> str:
+    """A traceback for --debug, with every configured secret scrubbed from it."""
+    import traceback
+
+    return redact("".join(traceback.format_exception(exc))).rstrip()
 
 
 def _show_debug(terminal, outcomes) -> None:
     if not state.debug:
         return
-    import traceback
 
     for outcome in outcomes:
         if outcome.exception is not None:
             terminal.err.print(f"--- {outcome.conversation_id}", markup=False)
-            terminal.err.print(terminal.redact("".join(traceback.format_exception(outcome.exception))),
-                               markup=False)
+            terminal.err.print(_traceback(outcome.exception, terminal.redact), markup=False)
 
 
 def _print_record(terminal, record: dict) -> None:
@@ -737,4 +740,16 @@ def _print_stats(terminal, figures: dict) -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:  # a bug: say so in one line, secrets scrubbed; the traceback with --debug
+        terminal = _terminal()
+        try:
+            terminal.redact = _settings(terminal).redact
+        except Exception:  # the configuration itself may be what failed
+            pass
+        if state.debug:
+            terminal.err.print(_traceback(exc, terminal.redact), markup=False)
+        terminal.error(f"unexpected {type(exc).__name__}: {exc} (this is a bug in fedfina; run again with "
+                       "--debug for the traceback and report it)")
+        sys.exit(ExitCode.FAILED)

@@ -55,6 +55,10 @@ class EmailContent:
     links: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (label, url)
 
 
+MAX_SUBJECT = 200  # characters; mail clients show far fewer
+MAX_TEMPLATE = 500
+
+
 def subject_for(content: EmailContent) -> str:
     values = {
         "title": content.summary.summary.title,
@@ -63,19 +67,48 @@ def subject_for(content: EmailContent) -> str:
         "account_id": content.account_id,
         "date": content.call_time or "",
     }
-    subject = content.subject_template.format_map(values)
-    return " ".join(subject.split())  # a header is one line
+    subject = " ".join(render_template(content.subject_template, values).split())  # a header is one line
+    return subject if len(subject) <= MAX_SUBJECT else subject[:MAX_SUBJECT - 1].rstrip() + "…"
+
+
+def render_template(template: str, values: dict[str, str]) -> str:
+    """``template`` with each ``{field}`` replaced; nothing else of str.format is honoured.
+
+    str.format would reach attributes and items (``{title.__class__}``) and
+    accept widths (``{title:>999999999}``) from a template that a user, or an
+    account's stored settings, supplies.
+    """
+    pieces = []
+    for literal, name, _spec, _conversion in _parsed(template):
+        pieces.append(literal)
+        if name is not None:
+            pieces.append(values[name])
+    return "".join(pieces)
+
+
+def _parsed(template: str):
+    from string import Formatter
+
+    if len(template) > MAX_TEMPLATE:
+        raise ValueError(f"longer than {MAX_TEMPLATE} characters")
+    try:
+        pieces = list(Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"{exc} (write {{{{ and }}}} for literal braces)") from None
+    for _, name, spec, conversion in pieces:
+        if name is None:
+            continue
+        if name not in SUBJECT_FIELDS:
+            raise ValueError(f"unknown field {{{name}}}; use any of "
+                             + ", ".join("{%s}" % f for f in SUBJECT_FIELDS))
+        if spec or conversion:
+            raise ValueError(f"{{{name}}} takes no format or conversion; write just {{{name}}}")
+    return pieces
 
 
 def check_subject_template(template: str) -> None:
     """Raise ValueError naming the problem when a template would not render."""
-    try:
-        template.format_map({name: "" for name in SUBJECT_FIELDS})
-    except KeyError as exc:
-        raise ValueError(f"unknown field {{{exc.args[0]}}}; use any of "
-                         + ", ".join("{%s}" % f for f in SUBJECT_FIELDS)) from None
-    except (ValueError, IndexError) as exc:
-        raise ValueError(str(exc)) from None
+    _parsed(template)
 
 
 def build_message(content: EmailContent, now) -> Message:

@@ -27,7 +27,7 @@ from .ledger import STAGES, Ledger
 from .mailer import Delivery, DeliveryUnknown, Mailer
 from .storage import ObjectMissing, Storage
 from .summarizers import Summarizer
-from .timefmt import local_time, utc_now
+from .timefmt import local_time, utc_now, zone
 
 STAGE_ARTIFACT = {"fetch": "transcript", "summarize": "summary", "report": "report"}
 NO_ACCOUNT = "no account id: pass --account-id, or set account_id in the conversation's dynamic variables"
@@ -155,6 +155,7 @@ class Pipeline:
             outcome.account_id, outcome.email_id = ctx.account_id, ctx.row.get("email_id")
             if not ctx.row.get("email_id") and "email" in self.options.stages:
                 raise StageError(NO_RECIPIENT)
+            _check_zone(ctx)
             redo = self.options.force
             fetching = None  # the fetch stage, still downloading the audio
             for stage in self.options.stages:
@@ -528,6 +529,15 @@ class _Background:
         self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+def _check_zone(ctx: _Context) -> None:
+    """An account's stored time zone that is no zone fails the conversation (never silently UTC)."""
+    try:
+        zone(ctx.settings.timezone)
+    except ValueError as exc:
+        raise StageError(f"account {ctx.account_id}'s time zone: {exc}; fix it with "
+                         f"`fedfina accounts set {ctx.account_id} --timezone Asia/Kolkata`") from None
 
 
 def _from_dynamic(conversation: Conversation, field_name: str, names: tuple[str, ...],

@@ -8,6 +8,7 @@ out, and the rest go on.
 from __future__ import annotations
 
 import csv
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +63,29 @@ def select(conversation_ids: list[str] | None = None, email: str | None = None,
     return Selection(unique, rejected + duplicates)
 
 
+# Python's csv module refuses a field over 128 KB and gives up on the whole
+# file; a row with one is reported on its own instead (an id or address that
+# long is invalid anyway), and the other rows go on.
+FIELD_LIMIT = 16 * 1024 * 1024
+
+
+@contextmanager
+def _field_limit(limit: int):
+    previous = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def _read_csv(path: Path, default_email: str | None, default_account: str | None
               ) -> tuple[list[Job], list[Rejected]]:
+    with _field_limit(FIELD_LIMIT):
+        return _read_rows(path, default_email, default_account)
+
+
+def _read_rows(path: Path, default_email: str | None, default_account: str | None
+               ) -> tuple[list[Job], list[Rejected]]:
     try:
         # utf-8-sig: spreadsheets often save a byte-order mark.
         with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -93,7 +115,7 @@ def _read_csv(path: Path, default_email: str | None, default_account: str | None
                         label=where,
                     ))
                 except InvalidValue as exc:
-                    rejected.append(Rejected(where, exc.field, str(exc.value), exc.reason))
+                    rejected.append(Rejected(where, exc.field, _clip(str(exc.value)), exc.reason))
             return jobs, rejected
     except FileNotFoundError:
         raise UsageError(f"--csv {path}: no such file") from None
@@ -101,6 +123,11 @@ def _read_csv(path: Path, default_email: str | None, default_account: str | None
         raise UsageError(f"--csv {path}: not UTF-8 text; save the sheet as CSV UTF-8") from None
     except csv.Error as exc:
         raise UsageError(f"--csv {path}: not a readable CSV file ({exc})") from None
+
+
+def _clip(value: str, limit: int = 120) -> str:
+    """A rejected value as shown (a 200 KB cell must not fill the terminal)."""
+    return value if len(value) <= limit else f"{value[:limit - 1]}… ({len(value)} characters)"
 
 
 def _dedupe(jobs: list[Job]) -> tuple[list[Job], list[Rejected]]:

@@ -8,29 +8,91 @@ what `summaries/{conversation_id}.json` holds.
 from __future__ import annotations
 
 import json
-from typing import Literal, Optional
+import re
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 Sentiment = Literal["positive", "neutral", "negative", "mixed", "unknown"]
+ELLIPSIS = "…"
+MAX_CHARACTERS = 40_000
+_LEFT_OUT = re.compile(r"\(\d+ more [^()]*left out[^()]*\)")  # the lines that say what was cut
+
+
+def _clipped(limit: int):
+    """Text over ``limit`` characters is cut there, and the cut shown with "…".
+
+    A model's output is untrusted input: a 200 KB title must not become a
+    200 KB Subject header or a hundred PDF pages. The limits are far above
+    what the prompt asks for, so a sane summary is never touched. (Checked
+    after parsing, not as JSON-schema maxLength: not every server enforces it.)
+    """
+
+    def clip(text: str) -> str:
+        text = text.strip()
+        return text if len(text) <= limit else text[:limit - 1].rstrip() + ELLIPSIS
+
+    return AfterValidator(clip)
+
+
+def _at_most(count: int, what: str):
+    def cut(items: list) -> list:
+        if len(items) <= count:
+            return items
+        left_out = len(items) - count + 1
+        return items[:count - 1] + [_marker(items[0], f"({left_out} more {what} left out)")]
+
+    return AfterValidator(cut)
+
+
+def _marker(sample, text: str):
+    return text if isinstance(sample, str) else Section(heading=ELLIPSIS, points=[text])
+
+
+Line = Annotated[str, _clipped(1000)]
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    heading: str = Field(description="Short heading, e.g. 'Loan request'")
-    points: list[str] = Field(description="Bullet points, one fact each")
+    heading: Annotated[str, _clipped(120)] = Field(description="Short heading, e.g. 'Loan request'")
+    points: Annotated[list[Line], _at_most(50, "points")] = Field(description="Bullet points, one fact each")
 
 
 class Summary(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(description="Headline naming the applicant or business and the request")
-    overview: str = Field(description="Two to four sentences for a loan officer")
-    sections: list[Section]
-    action_items: list[str] = Field(description="Concrete next steps for the loan officer")
+    title: Annotated[str, _clipped(200)] = Field(
+        description="Headline naming the applicant or business and the request")
+    overview: Annotated[str, _clipped(4000)] = Field(description="Two to four sentences for a loan officer")
+    sections: Annotated[list[Section], _at_most(30, "sections")]
+    action_items: Annotated[list[Line], _at_most(30, "action items")] = Field(
+        description="Concrete next steps for the loan officer")
     sentiment: Sentiment = Field(description="The applicant's overall attitude")
-    language: str = Field(description="Language(s) the conversation was held in")
+    language: Annotated[str, _clipped(80)] = Field(description="Language(s) the conversation was held in")
+
+    @model_validator(mode="after")
+    def _within_budget(self) -> "Summary":
+        """At most MAX_CHARACTERS in all: about ten PDF pages.
+
+        Without a total, a runaway model (or an instruction injected into the
+        call to "repeat everything") could fill every field to its limit and
+        cost minutes of rendering; real summaries use a tenth of this. Points
+        past the budget give way to one "(N more left out …)" line per list.
+        """
+        # Idempotent: a stored summary is validated again when read, and the
+        # "left out" lines must then stay as they are.
+        budget = MAX_CHARACTERS - len(self.title) - len(self.overview)
+        for items in [section.points for section in self.sections] + [self.action_items]:
+            for index, item in enumerate(items):
+                if _LEFT_OUT.fullmatch(item):
+                    continue
+                budget -= len(item)
+                if budget < 0:
+                    items[index:] = [f"({len(items) - index} more left out: the summary exceeded "
+                                     f"{MAX_CHARACTERS:,} characters)"]
+                    break
+        return self
 
 
 class SummaryDocument(BaseModel):

@@ -28,10 +28,11 @@ def duration(seconds: int) -> str:
 
 
 def zone(name: str) -> ZoneInfo:
+    """The zone; ValueError for a name that is none (never silently UTC: times would be wrong)."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+        raise ValueError(f"{name!r} is not a time zone name like Asia/Kolkata") from None
 
 
 def local_time(unix_secs: int, zone_name: str) -> str:

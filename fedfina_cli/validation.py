@@ -22,7 +22,7 @@ _DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def conversation_id(value: str) -> str:
-    if not CONVERSATION_ID.fullmatch(value or ""):
+    if not isinstance(value, str) or not CONVERSATION_ID.fullmatch(value):
         raise InvalidValue(
             "conversation_id", value, "expected conv_ followed by 8 to 64 letters or digits"
         )
@@ -30,7 +30,7 @@ def conversation_id(value: str) -> str:
 
 
 def account_id(value: str) -> str:
-    if not ACCOUNT_ID.fullmatch(value or ""):
+    if not isinstance(value, str) or not ACCOUNT_ID.fullmatch(value):
         raise InvalidValue(
             "account_id",
             value,
@@ -42,13 +42,13 @@ def account_id(value: str) -> str:
 
 
 def agent_id(value: str) -> str:
-    if not AGENT_ID.fullmatch(value or ""):
+    if not isinstance(value, str) or not AGENT_ID.fullmatch(value):
         raise InvalidValue("agent_id", value, "expected agent_ followed by 8 to 64 letters or digits")
     return value
 
 
 def email_address(value: str) -> str:
-    reason = _email_problem(value or "")
+    reason = _email_problem(value) if isinstance(value, str) else "expected an address like name@example.com"
     if reason:
         raise InvalidValue("email_id", value, reason)
     return value

@@ -100,6 +100,15 @@ def _start(fedfina_exe, *args):
                             text=True, env=dict(os.environ))
 
 
+def _statuses(workspace) -> list[str] | None:
+    import sqlite3
+
+    try:
+        return [r["status"] for r in workspace.rows("select status from conversation_processing")]
+    except sqlite3.OperationalError:  # the run has not created its tables yet
+        return None
+
+
 def _wait_for(condition, timeout=60.0):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -134,8 +143,7 @@ def test_a_conversation_left_processing_by_a_killed_run_is_interrupted_and_resum
     elevenlabs.audio_delay = 1.0  # killed while downloading the recording
     elevenlabs.add(hindi_variant(1), audio=b"ID3" + b"\x01" * 5000)
     process = _start(fedfina_exe, "run", "-c", "conv_bulk00000001")
-    _wait_for(lambda: workspace.db.exists() and workspace.rows(
-        "select status from conversation_processing") == [{"status": "processing"}])
+    _wait_for(lambda: _statuses(workspace) == ["processing"])
     process.send_signal(signal.SIGKILL)
     process.wait()
 

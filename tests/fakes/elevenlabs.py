@@ -25,6 +25,7 @@ class FakeElevenLabs(FakeHTTPServer):
         self.delay = 0.0  # seconds before every conversation answer (bulk timing tests)
         self.audio_delay = 0.0  # seconds before every audio answer
         self.audio_sizes: dict[str, int] = {}  # generated audio of this many bytes, never held whole
+        self.extra_list_items: list[dict] = []  # listed as they are (hostile or broken items)
 
     def add(self, payload: dict, audio: bytes | None = None) -> str:
         conversation_id = payload["conversation_id"]
@@ -81,7 +82,7 @@ class FakeElevenLabs(FakeHTTPServer):
         more = offset + size < len(items)
         cursor = base64.b64encode(json.dumps({"offset": offset + size}).encode()).decode() if more else None
         return json_response({
-            "conversations": [{
+            "conversations": (self.extra_list_items if offset == 0 else []) + [{
                 "agent_id": c.get("agent_id"), "conversation_id": c["conversation_id"],
                 "start_time_unix_secs": c["metadata"]["start_time_unix_secs"],
                 "call_duration_secs": c["metadata"].get("call_duration_secs", 0),

@@ -55,6 +55,8 @@ def summary_for(body: dict) -> dict:
     """A valid summary that reflects what was sent: amounts and line count of the user message."""
     system = body["messages"][0]["content"]
     text = body["messages"][-1]["content"]
+    inside = re.search(r"<(transcript|summaries)>\n(.*)\n</\1>", text, re.DOTALL)
+    text = inside.group(2) if inside else text  # what the model is given to read
     lines = [line for line in text.splitlines() if line.strip()]
     amounts = re.findall(r"₹\d+(?:,\d+)*", text)
     merging = "summaries of consecutive parts" in system
