@@ -27,7 +27,7 @@ def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) ->
         summarizer = OpenAISummarizer(settings.openai_api_key, settings.openai_model,
                                       base_url=settings.openai_base_url, prompt_file=settings.prompt_file,
                                       metrics=metrics, chunk_chars=settings.summary_chunk_chars,
-                                      timeout=max(settings.http_timeout, 60.0))
+                                      timeout=settings.http_timeout, retry=retry)
     else:
         from .summarizers.offline import OfflineSummarizer
 
@@ -39,7 +39,7 @@ def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) ->
         from .elevenlabs import ElevenLabsClient
 
         source = ElevenLabsClient(settings.elevenlabs_api_key, settings.elevenlabs_base_url, metrics,
-                                  retry=retry, read_timeout=settings.http_timeout, pool_size=pool_size,
+                                  retry=retry, timeout=settings.http_timeout, pool_size=pool_size,
                                   redact=settings.redact)
     description = (f"storage={storage.description} email={mailer.description} "
                    f"summarizer={summarizer.description}")
@@ -54,7 +54,8 @@ def storage_for(settings: Settings, metrics: Metrics, pool_size: int = 4):
         return MinioStorage(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
                             settings.minio_bucket, secure=settings.minio_secure,
                             region=settings.minio_region, sse=settings.minio_sse, metrics=metrics,
-                            timeout=settings.http_timeout, pool_size=pool_size)
+                            timeout=settings.http_timeout, pool_size=pool_size,
+                            attempts=settings.retry_attempts)
     from .storage.local import LocalStorage
 
     return LocalStorage(settings.data_dir)

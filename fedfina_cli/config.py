@@ -45,7 +45,9 @@ class Settings:
     data_dir: Path = Path("fedfina-data")
     prompt_file: Path | None = None
     # Tuning (not in the SPEC's table; defaults suit production).
-    http_timeout: float = 30.0  # seconds to wait for a server's next bytes
+    # Seconds one attempt of any call may take, connect to last byte (a stream:
+    # any stretch this long must bring 64 KB). Long enough for a model's summary.
+    http_timeout: float = 60.0
     retry_attempts: int = 5
     retry_base_seconds: float = 0.5
     summary_chunk_chars: int = 60_000  # longer transcripts are summarised in parts
@@ -128,7 +130,7 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         db_path=Path(get("FEDFINA_DB") or "fedfina.db"),
         data_dir=Path(get("FEDFINA_DATA_DIR") or "fedfina-data"),
         prompt_file=Path(p) if (p := get("FEDFINA_PROMPT_FILE")) else None,
-        http_timeout=_number("FEDFINA_HTTP_TIMEOUT", get("FEDFINA_HTTP_TIMEOUT"), 30.0),
+        http_timeout=_number("FEDFINA_HTTP_TIMEOUT", get("FEDFINA_HTTP_TIMEOUT"), 60.0),
         retry_attempts=int(_number("FEDFINA_RETRY_ATTEMPTS", get("FEDFINA_RETRY_ATTEMPTS"), 5, minimum=1)),
         retry_base_seconds=_number("FEDFINA_RETRY_BASE_SECONDS", get("FEDFINA_RETRY_BASE_SECONDS"), 0.5,
                                    minimum=0),

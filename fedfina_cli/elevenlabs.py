@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from . import __version__
+from . import __version__, deadline
 from .conversation import MAX_SECONDS, AudioUnavailable, FetchedConversation, parse_conversation
 from .errors import InvalidValue, StageError
 from .jsonio import BadJSON, loads
@@ -77,18 +77,31 @@ class _Session(requests.Session):
             prepared_request.headers.pop("xi-api-key", None)
 
 
+class _BoundedAdapter(requests.adapters.HTTPAdapter):
+    """Connections whose calls keep to the deadline of deadline.limit()."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        deadline.bound_pool_manager(self.poolmanager)
+
+    def proxy_manager_for(self, proxy, **kwargs):
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        return deadline.bound_pool_manager(manager)
+
+
 class ElevenLabsClient:
     def __init__(self, api_key: str, base_url: str, metrics: Metrics,
-                 retry: RetryPolicy = RetryPolicy(), read_timeout: float = 30.0, pool_size: int = 16,
+                 retry: RetryPolicy = RetryPolicy(), timeout: float = 60.0, pool_size: int = 16,
                  redact: Callable[[str], str] = lambda s: s):
         self.base_url = base_url.rstrip("/")
         self.redact = redact
         self.host = urlsplit(self.base_url).netloc
         self.metrics = metrics
         self.retry = retry
-        self.timeout = (CONNECT_TIMEOUT, read_timeout)
+        self.total_timeout = timeout  # one attempt, connect to last byte (FEDFINA_HTTP_TIMEOUT)
+        self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
         self.session = _Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
+        adapter = _BoundedAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update({"xi-api-key": api_key, "User-Agent": f"fedfina/{__version__}",
@@ -174,7 +187,7 @@ class ElevenLabsClient:
                 received += len(chunk)
                 yield chunk
         except requests.RequestException as exc:
-            error = f"download interrupted after {received} bytes ({_network_reason(exc)})"
+            error = f"download interrupted after {received} bytes ({_network_reason(exc, self.total_timeout)})"
             raise ElevenLabsError(f"ElevenLabs get_audio: recording {error}; a later run fetches it again",
                                   retryable=True) from None
         finally:
@@ -190,9 +203,12 @@ class ElevenLabsClient:
         for attempt in range(1, self.retry.attempts + 1):
             started = time.monotonic()
             try:
-                response = self.session.get(url, params=params, timeout=self.timeout, stream=stream)
+                # A stream (the recording) has a window instead: it may take
+                # long, but must keep moving (see deadline.py).
+                with deadline.limit(self.total_timeout, window=stream):
+                    response = self.session.get(url, params=params, timeout=self.timeout, stream=stream)
             except requests.RequestException as exc:
-                reason = _network_reason(exc)
+                reason = _network_reason(exc, self.total_timeout)
                 self.metrics(ApiCall("elevenlabs", operation, None, elapsed_ms(started), error=reason,
                                      conversation_id=conversation_id))
                 if attempt < self.retry.attempts:
@@ -266,12 +282,13 @@ def _path_id(conversation_id: str) -> str:
     return quote(valid_conversation_id(conversation_id), safe="")
 
 
-def _network_reason(exc: requests.RequestException) -> str:
+def _network_reason(exc: requests.RequestException, timeout: float) -> str:
     from urllib3.exceptions import ReadTimeoutError
 
-    # While a body is read, requests wraps a read timeout in ConnectionError.
+    # While a body is read, requests wraps a read timeout in ConnectionError:
+    # it is still a timeout, not "cannot connect".
     if isinstance(exc, requests.Timeout) or any(isinstance(a, ReadTimeoutError) for a in exc.args):
-        return "timed out"
+        return f"timed out (FEDFINA_HTTP_TIMEOUT is {timeout:g} s)"
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS error"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):

@@ -13,14 +13,16 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email import message_from_binary_file
 from email.message import Message
 from email.utils import getaddresses
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 from .errors import StageError
 from .keys import outbox_path
@@ -115,14 +117,18 @@ class SmtpMailer:
                 on_handover()
                 handed_over = True
 
+            connection: list[smtplib.SMTP] = []
             try:
-                smtp = self.connect()
-                try:
-                    self._transmit(smtp, recipients, wire, handover)
-                finally:
-                    _close_quietly(smtp)
+                with self._deadline(connection) as expired:
+                    try:
+                        self._transmit(self.connect(connection), recipients, wire, handover)
+                    finally:
+                        if connection:
+                            _close_quietly(connection[0])
             except Exception as exc:  # classified below; unknown errors are re-raised
                 code, reply, temporary = _classify(exc)
+                if expired.is_set():
+                    code, reply, temporary = None, f"timed out (FEDFINA_HTTP_TIMEOUT is {self.timeout:g} s)", True
                 self.metrics(ApiCall("smtp", "send", code, elapsed_ms(started), bytes=len(wire),
                                      error=reply, conversation_id=conversation_id))
                 # A reply to the final "." (even a refusal) is definite; only a
@@ -153,13 +159,50 @@ class SmtpMailer:
         # without TLS). A context is safe to share between threads.
         return ssl.create_default_context()
 
-    def connect(self) -> smtplib.SMTP:
-        """Connected, secured and logged in (also used by `fedfina doctor`)."""
-        if self.security == "ssl":
-            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._tls)
-        else:
-            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+    @contextmanager
+    def _deadline(self, connection: list[smtplib.SMTP]) -> Iterator[threading.Event]:
+        """One attempt, connect to the reply to ".", within FEDFINA_HTTP_TIMEOUT.
+
+        smtplib's timeout bounds each socket operation only: a server that
+        drips its replies a byte at a time would hold the run for ever. At the
+        deadline the socket is shut down, which ends whatever smtplib waits for.
+        """
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            sock = getattr(connection[0], "sock", None) if connection else None
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        timer = threading.Timer(self.timeout, expire)
+        timer.daemon = True
+        timer.start()
         try:
+            yield expired
+        finally:
+            timer.cancel()
+
+    def connect(self, connection: list[smtplib.SMTP] | None = None) -> smtplib.SMTP:
+        """Connected, secured and logged in (also used by `fedfina doctor`).
+
+        ``connection`` receives the SMTP object before it connects, so that a
+        deadline can end even the wait for the server's greeting.
+        """
+        if self.security == "ssl":
+            smtp = smtplib.SMTP_SSL(timeout=self.timeout, context=self._tls)
+        else:
+            smtp = smtplib.SMTP(timeout=self.timeout)
+        # smtplib keeps the TLS server name from its constructor, which would
+        # connect at once; created empty, it needs the name set here.
+        smtp._host = self.host
+        if connection is not None:
+            connection.append(smtp)
+        try:
+            smtp.connect(self.host, self.port)
             smtp.ehlo()
             if self.security == "starttls":
                 smtp.starttls(context=self._tls)

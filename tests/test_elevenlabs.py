@@ -197,7 +197,7 @@ def test_always_slow_fails_with_a_timeout_message(cli, hindi):
     hindi.fault(CONVERSATION_PATH, times=3, delay=3, passthrough=True)
     result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
     assert result.exit_code == 1
-    assert "ElevenLabs get_conversation: timed out at 127.0.0.1" in result.stderr
+    assert "ElevenLabs get_conversation: timed out (FEDFINA_HTTP_TIMEOUT is 2 s) at 127.0.0.1" in result.stderr
 
 
 def test_invalid_json_body_is_a_clear_failure(cli, hindi):

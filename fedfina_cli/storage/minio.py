@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -31,19 +32,24 @@ class MinioStorage:
 
     def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *,
                  secure: bool = True, region: str = "us-east-1", sse: bool = False,
-                 metrics: Metrics = lambda call: None, timeout: float = 30.0, pool_size: int = 16):
+                 metrics: Metrics = lambda call: None, timeout: float = 60.0, pool_size: int = 16,
+                 attempts: int = 4):
         import certifi
         import urllib3
         from minio import Minio
         from minio.sse import SseS3
 
-        http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=10, read=timeout),
+        from .. import deadline
+
+        http = deadline.bound_pool_manager(urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=min(10, timeout), read=timeout),
             maxsize=pool_size,
             cert_reqs="CERT_REQUIRED",
             ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
-            retries=urllib3.Retry(total=3, backoff_factor=0.3, status_forcelist=[500, 502, 503, 504]),
-        )
+            retries=urllib3.Retry(total=max(0, attempts - 1), backoff_factor=0.3,
+                                  status_forcelist=[500, 502, 503, 504]),
+        ))
+        self.timeout = timeout
         self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
                             region=region, http_client=http)
         self.endpoint = endpoint
@@ -141,9 +147,14 @@ class MinioStorage:
     # --- plumbing ------------------------------------------------------------
 
     def _call(self, operation: str, fn, *, nbytes: int | None = None, nbytes_of=None):
+        from .. import deadline
+
         started = time.monotonic()
         try:
-            result = fn()
+            # Each request within (a part of an upload, one retry) gets the
+            # whole timeout, and must keep moving 64 KB per timeout.
+            with deadline.limit(self.timeout, window=True):
+                result = fn()
         except Exception as exc:
             explained = self._explain(exc)
             if explained is None:
@@ -159,7 +170,14 @@ class MinioStorage:
 
     def _explain(self, exc: Exception) -> tuple[int | None, str] | None:
         from minio.error import InvalidResponseError, S3Error, ServerError
-        from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, ProtocolError, SSLError
+        from urllib3.exceptions import (
+            HTTPError,
+            MaxRetryError,
+            NewConnectionError,
+            ProtocolError,
+            SSLError,
+            TimeoutError,
+        )
 
         where = f"MinIO at {self.endpoint}"
         if isinstance(exc, S3Error):
@@ -177,6 +195,9 @@ class MinioStorage:
         if isinstance(exc, InvalidResponseError):
             return None, f"{where} did not answer like S3; check MINIO_ENDPOINT and MINIO_SECURE"
         reason = exc.reason if isinstance(exc, MaxRetryError) else exc
+        # (urllib3's NewConnectionError, a refused connection, is a kind of TimeoutError.)
+        if isinstance(reason, (TimeoutError, socket.timeout)) and not isinstance(reason, NewConnectionError):
+            return None, f"{where} timed out (FEDFINA_HTTP_TIMEOUT is {self.timeout:g} s)"
         if isinstance(reason, SSLError) or "SSL" in type(reason).__name__ or "WRONG_VERSION" in str(reason):
             return None, (f"TLS handshake with {where} failed; if the server speaks plain HTTP set "
                           "MINIO_SECURE=false")

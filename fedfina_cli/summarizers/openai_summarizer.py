@@ -16,10 +16,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from .. import deadline
 from ..conversation import Conversation
 from ..errors import StageError
 from ..metrics import ApiCall, Metrics, elapsed_ms
 from ..prompts import load_prompt
+from ..retry import RetryPolicy, parse_retry_after
 from ..summary import Summary, SummaryDocument
 from ..timefmt import utc_now
 
@@ -44,10 +46,18 @@ MERGE_NOTE = ("\n\nYou are given the summaries of consecutive parts of one long 
 class OpenAISummarizer:
     def __init__(self, api_key: str, model: str, *, base_url: str | None = None,
                  prompt_file: Path | None = None, metrics: Metrics = lambda call: None,
-                 chunk_chars: int = 60_000, timeout: float = 120.0):
-        from openai import OpenAI
+                 chunk_chars: int = 60_000, timeout: float = 60.0, retry: RetryPolicy = RetryPolicy()):
+        from openai import DefaultHttpxClient, OpenAI
 
-        self.client = OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=3)
+        from ..deadline import httpx_transport
+
+        # Our retries, not the SDK's: each attempt is bounded as a whole by
+        # FEDFINA_HTTP_TIMEOUT (deadline.py), and FEDFINA_RETRY_ATTEMPTS counts
+        # every attempt, as for the other services.
+        self.client = OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0,
+                             http_client=DefaultHttpxClient(transport=httpx_transport(), timeout=timeout))
+        self.timeout = timeout
+        self.retry = retry
         self.model = model
         self.base_url = base_url or "https://api.openai.com/v1"
         self.prompt_file = prompt_file
@@ -86,7 +96,8 @@ class OpenAISummarizer:
         """Reachable and key accepted (doctor); no completion is bought."""
         started = time.monotonic()
         try:
-            self.client.models.retrieve(self.model)
+            with deadline.limit(self.timeout):
+                self.client.models.retrieve(self.model)
         except Exception as exc:
             message, status, _ = self._explain(exc)
             self.metrics(ApiCall("openai", "models.retrieve", status, elapsed_ms(started), error=message))
@@ -139,15 +150,22 @@ class OpenAISummarizer:
 
     def _create(self, messages: list[dict], response_format: dict, conversation_id: str
                 ) -> tuple[str | None, int]:
-        started = time.monotonic()
-        try:
-            response = self.client.chat.completions.create(
-                model=self.model, messages=messages, response_format=response_format)
-        except Exception as exc:
-            message, status, retryable = self._explain(exc)
-            self.metrics(ApiCall("openai", "chat.completions", status, elapsed_ms(started),
-                                 error=message, conversation_id=conversation_id))
-            raise _Rejected(exc, message, retryable) from None
+        for attempt in range(1, self.retry.attempts + 1):
+            started = time.monotonic()
+            try:
+                with deadline.limit(self.timeout):
+                    response = self.client.chat.completions.create(
+                        model=self.model, messages=messages, response_format=response_format)
+            except Exception as exc:
+                message, status, retryable = self._explain(exc)
+                self.metrics(ApiCall("openai", "chat.completions", status, elapsed_ms(started),
+                                     error=message, conversation_id=conversation_id))
+                if retryable and attempt < self.retry.attempts:
+                    self.retry.sleep(attempt, _retry_after(exc))
+                    continue
+                tries = f" (gave up after {attempt} attempts)" if attempt > 1 else ""
+                raise _Rejected(exc, message + tries, retryable) from None
+            break
         tokens = getattr(response.usage, "total_tokens", None) or 0
         self.metrics(ApiCall("openai", "chat.completions", 200, elapsed_ms(started), tokens=tokens,
                              conversation_id=conversation_id))
@@ -169,15 +187,15 @@ class OpenAISummarizer:
         if isinstance(exc, openai.NotFoundError):
             return f"OpenAI has no model {self.model} at {self.base_url} (HTTP 404); check OPENAI_MODEL", 404, False
         if isinstance(exc, openai.RateLimitError):
-            return "OpenAI rate limit or quota exceeded (HTTP 429) after retries", 429, True
+            return "OpenAI rate limit or quota exceeded (HTTP 429)", 429, True
         if isinstance(exc, openai.APITimeoutError):
-            return f"OpenAI at {self.base_url} timed out", None, True
+            return f"OpenAI at {self.base_url} timed out (FEDFINA_HTTP_TIMEOUT is {self.timeout:g} s)", None, True
         if isinstance(exc, openai.APIConnectionError):
             return f"cannot connect to OpenAI at {self.base_url}; check OPENAI_BASE_URL", None, True
         if isinstance(exc, openai.APIStatusError):
             detail = _error_message(exc)
             return (f"OpenAI HTTP {exc.status_code}" + (f": {detail}" if detail else ""),
-                    exc.status_code, exc.status_code >= 500)
+                    exc.status_code, exc.status_code >= 500 or exc.status_code in (408, 409))
         if isinstance(exc, openai.OpenAIError):
             return f"OpenAI: {type(exc).__name__}: {exc}", None, True
         raise exc
@@ -214,6 +232,11 @@ def split_transcript(transcript: str, budget: int) -> list[str]:
     if current:
         parts.append(current)
     return parts
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    return parse_retry_after(response.headers.get("retry-after")) if response is not None else None
 
 
 def _rejects_json_schema(exc: Exception) -> bool:

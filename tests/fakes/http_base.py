@@ -22,6 +22,7 @@ class Fault:
     headers: dict = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering (slow mode)
     passthrough: bool = False  # after the delay, answer normally
+    drip: float = 0.0  # seconds between single bytes of the whole answer (a stalled server)
 
 
 @dataclass
@@ -126,6 +127,9 @@ class FakeHTTPServer:
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
+            if fault.drip:
+                self._drip(handler, fault)
+                return
             if not fault.passthrough:
                 body = fault.body
                 if isinstance(body, dict):
@@ -134,6 +138,20 @@ class FakeHTTPServer:
                                                                          **fault.headers}))
                 return
         self._send(handler, self.route(request))
+
+    def _drip(self, handler: BaseHTTPRequestHandler, fault: Fault) -> None:
+        """The answer a byte at a time, headers included: every read succeeds, none completes."""
+        body = fault.body if isinstance(fault.body, bytes) else json.dumps(fault.body or {}).encode()
+        head = f"HTTP/1.1 {fault.status} OK\r\nContent-Type: application/json\r\n" \
+               f"Content-Length: {len(body)}\r\n\r\n".encode()
+        handler.close_connection = True
+        try:
+            for byte in head + body:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(fault.drip)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up, as it should
 
     def _send(self, handler: BaseHTTPRequestHandler, response: Response) -> None:
         try:
