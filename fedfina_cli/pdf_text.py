@@ -47,10 +47,14 @@ def needs_shaping(text: str) -> bool:
     return _COMPLEX_SCRIPT.search(text) is not None
 
 
+PLACEHOLDER = "\ufffd"  # drawn for a character no face has: visible, never a silent gap
+
+
 class TextSetter:
     def __init__(self, pdf):
         self.pdf = pdf
         self._widths: dict[tuple, float] = {}
+        self.missing: set[str] = set()  # characters drawn as PLACEHOLDER
 
     def width(self, text: str) -> float:
         """Width of ``text`` in the current font and size, in document units."""
@@ -184,7 +188,13 @@ class TextSetter:
             elif code in main.cmap:
                 font = main
             else:
-                font = next((f for f in fallbacks if code in f.cmap), main)
+                font = next((f for f in fallbacks if code in f.cmap), None)
+                if font is None:
+                    if unicodedata.category(char) in ("Cf", "Cc"):
+                        font = current or main  # a format or control character: nothing to draw
+                    else:
+                        self.missing.add(char)
+                        char, font = PLACEHOLDER, main
             if font is current:
                 runs[-1][1].append(char)
             else:

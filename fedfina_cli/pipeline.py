@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import unicodedata
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -397,12 +398,17 @@ class Pipeline:
 
         summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
         render = self.backends.render or InProcessRenderer()
-        pdf = render(ReportInput(
+        rendered = render(ReportInput(
             conversation=self._conversation(ctx), summary=summary, account_id=ctx.account_id,
             email_id=ctx.row.get("email_id"), timezone=ctx.settings.timezone))
-        self._store(ctx, "report", pdf)
+        if rendered.missing:
+            shown = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in rendered.missing[:10])
+            more = f" and {len(rendered.missing) - 10} more" if len(rendered.missing) > 10 else ""
+            log.note(f"{len(rendered.missing)} characters have no glyph in any bundled font "
+                     f"({shown}{more}); the report shows \ufffd in their place")
+        self._store(ctx, "report", rendered.pdf)
         ctx.row = self.ledger.update(ctx.row["processing_id"], report_key=ctx.key("report"))
-        log.summary = f"{len(pdf)} bytes"
+        log.summary = f"{len(rendered.pdf)} bytes"
 
     def _email(self, ctx: _Context, log) -> None:
         from .email_message import build_message

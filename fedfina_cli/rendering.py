@@ -19,9 +19,9 @@ from .errors import StageError
 
 
 def _render(data):
-    from .report import render_report
+    from .report import render
 
-    return render_report(data)
+    return render(data)
 
 
 def _start_worker() -> None:
@@ -45,7 +45,7 @@ def _exit_with(parent) -> None:
 
 
 class InProcessRenderer:
-    def __call__(self, data) -> bytes:
+    def __call__(self, data):  # -> report.Rendered
         return _render(data)
 
     def close(self) -> None:
@@ -65,7 +65,7 @@ class PoolRenderer:
         for _ in range(workers):
             self._pool.submit(int)
 
-    def __call__(self, data) -> bytes:
+    def __call__(self, data):  # -> report.Rendered
         try:
             return self._pool.submit(_render, data).result()
         except BrokenProcessPool:

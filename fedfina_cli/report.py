@@ -1,10 +1,14 @@
 """The PDF report a loan officer reads (fpdf2, with HarfBuzz text shaping).
 
-DejaVu Sans carries Latin, ₹ and symbols; Noto Sans Devanagari is its fallback
-for Hindi; Symbola (monochrome emoji and more symbols) is added only to
-documents whose text needs it (a 2.4 MB face to parse). Text in complex
-scripts is shaped so that conjuncts, reph and pre-base vowel signs are drawn
-correctly; no character is ever replaced. Lines are set by pdf_text.TextSetter.
+DejaVu Sans carries Latin, ₹ and symbols. Applicants' names and answers come
+in every Indian script, so Noto Sans for each (Devanagari, Bengali, Gurmukhi,
+Gujarati, Odia, Tamil, Telugu, Kannada, Malayalam; regular and bold), Droid
+Sans Fallback for Chinese, Japanese and Korean, and Symbola (monochrome emoji,
+more symbols) are fallbacks, each added only to documents whose text needs it.
+Text in complex scripts is shaped, so conjuncts, reph and pre-base vowel signs
+are drawn correctly. A character no bundled face has is drawn as U+FFFD and
+reported (``Rendered.missing``), never dropped. Lines are set by
+pdf_text.TextSetter.
 """
 
 from __future__ import annotations
@@ -18,14 +22,24 @@ from .conversation import Conversation, applicant_name
 from .summary import SummaryDocument
 from .timefmt import clock, duration, local_time, local_time_iso
 
-FONT_FILES = {
-    ("DejaVu", ""): "DejaVuSans.ttf",
-    ("DejaVu", "B"): "DejaVuSans-Bold.ttf",
-    ("NotoDevanagari", ""): "NotoSansDevanagari-Regular.ttf",
-    ("NotoDevanagari", "B"): "NotoSansDevanagari-Bold.ttf",
-}
-MAIN_FONT, FALLBACK_FONTS = "DejaVu", ["NotoDevanagari"]
-SYMBOL_FONT, SYMBOL_FILE = "Symbola", "Symbola.ttf"
+MAIN_FONT = "DejaVu"
+MAIN_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
+
+
+@dataclass(frozen=True)
+class Fallback:
+    family: str
+    regular: str
+    bold: str | None = None  # None: the regular face serves bold text too
+
+
+# Where a character missing from DejaVu is looked for, in this order.
+FALLBACKS = tuple(Fallback(f"Noto{script}", f"NotoSans{script}-Regular.ttf", f"NotoSans{script}-Bold.ttf")
+                  for script in ("Devanagari", "Bengali", "Gurmukhi", "Gujarati", "Oriya", "Tamil", "Telugu",
+                                 "Kannada", "Malayalam")) + (
+    Fallback("DroidFallback", "DroidSansFallbackFull.ttf"),  # CJK: 4 MB, 49,000 glyphs
+    Fallback("Symbola", "Symbola.ttf"),
+)
 
 INK = (33, 37, 41)
 MUTED = (108, 117, 125)
@@ -46,7 +60,13 @@ class ReportInput:
     timezone: str = "Asia/Kolkata"
 
 
-def render_report(data: ReportInput) -> bytes:
+@dataclass(frozen=True)
+class Rendered:
+    pdf: bytes
+    missing: tuple[str, ...] = ()  # characters no bundled face has, drawn as U+FFFD
+
+
+def render(data: ReportInput) -> Rendered:
     pdf = _new_pdf(data)
     pdf.add_page()
     _cover(pdf, data)
@@ -54,7 +74,11 @@ def render_report(data: ReportInput) -> bytes:
     if data.conversation.analysis:
         _analysis_tables(pdf, data.conversation)
     _transcript(pdf, data.conversation)
-    return bytes(pdf.output())
+    return Rendered(bytes(pdf.output()), tuple(sorted(pdf.layout.missing)))
+
+
+def render_report(data: ReportInput) -> bytes:
+    return render(data).pdf
 
 
 def _new_pdf(data: ReportInput):
@@ -89,18 +113,18 @@ def _new_pdf(data: ReportInput):
     pdf.set_title(data.summary.summary.title)
     pdf.set_author("FedFina")
     pdf.set_creator("fedfina")
+    for style, filename in MAIN_FILES.items():
+        _add_font(pdf, MAIN_FONT, style, filename)
     # Every registered face is subset and embedded, used or not: register only
     # the faces this report's text needs.
-    needs = _scripts_needed(data)
-    for (family, style), filename in FONT_FILES.items():
-        if family == MAIN_FONT or (family, style) in needs:
-            _add_font(pdf, family, style, filename)
-    fallbacks = [family for family in FALLBACK_FONTS if (family, "") in needs or (family, "B") in needs]
-    if (SYMBOL_FONT, "") in needs:
-        _add_font(pdf, SYMBOL_FONT, "", SYMBOL_FILE)
-        fallbacks.append(SYMBOL_FONT)
+    families = []
+    for fallback, bold in _fallbacks_needed(data):
+        _add_font(pdf, fallback.family, "", fallback.regular)
+        if bold:
+            _add_font(pdf, fallback.family, "B", fallback.bold)
+        families.append(fallback.family)
     # exact_match=False: a regular fallback face also serves bold text.
-    pdf.set_fallback_fonts(fallbacks, exact_match=False)
+    pdf.set_fallback_fonts(families, exact_match=False)
     pdf.layout = TextSetter(pdf)
     return pdf
 
@@ -109,10 +133,13 @@ def load_fonts() -> None:
     """Parse the faces nearly every report uses (for a worker process to do up front)."""
     from .pdf_fonts import load_shared_font
 
-    for (family, style), filename in FONT_FILES.items():
+    devanagari = FALLBACKS[0]
+    faces = [(MAIN_FONT, style, filename) for style, filename in MAIN_FILES.items()]
+    faces += [(devanagari.family, "", devanagari.regular), (devanagari.family, "B", devanagari.bold)]
+    for family, style, filename in faces:
         load_shared_font(family, style, str(PACKAGE_DIR / "fonts" / filename))
-    _coverage(FONT_FILES[(MAIN_FONT, "")])
-    _coverage(FONT_FILES[("NotoDevanagari", "")])
+    _coverage(MAIN_FILES[""])
+    _coverage(devanagari.regular)
 
 
 def _add_font(pdf, family: str, style: str, filename: str) -> None:
@@ -126,8 +153,8 @@ def _coverage(filename: str) -> frozenset[int]:
     return frozenset(TTFont(PACKAGE_DIR / "fonts" / filename, lazy=True).getBestCmap())
 
 
-def _scripts_needed(data: ReportInput) -> set[tuple[str, str]]:
-    """The optional faces (fallbacks, and their bold) that this report's text needs."""
+def _fallbacks_needed(data: ReportInput) -> list[tuple[Fallback, bool]]:
+    """The fallback faces this report's text needs, in order, and whether each needs its bold."""
     summary = data.summary.summary
     bold = [summary.title, *(section.heading for section in summary.sections)]
     regular = [t.text for t in data.conversation.turns] + [summary.overview, summary.language]
@@ -138,24 +165,24 @@ def _scripts_needed(data: ReportInput) -> set[tuple[str, str]]:
                     for v in (item.id, item.value, item.rationale, item.description)]
         regular += [str(v) for c in analysis.evaluation for v in (c.id, c.result, c.rationale)]
     regular += [data.account_id, data.email_id or "", data.conversation.agent_name or ""]
-    main = _coverage(FONT_FILES[(MAIN_FONT, "")])
-    devanagari = _coverage(FONT_FILES[("NotoDevanagari", "")])
+    main = _coverage(MAIN_FILES[""])
 
-    def missing(texts: list[str]) -> set[str]:
-        return {ch for text in texts for ch in text if ord(ch) not in main and ord(ch) > 0x20
+    def missing(texts: list[str]) -> set[int]:
+        return {ord(ch) for text in texts for ch in text if ord(ch) not in main and ord(ch) > 0x20
                 and unicodedata.category(ch) not in ("Cf", "Cc")}
 
-    needs = set()
-    regular_missing, bold_missing = missing(regular), missing(bold)
-    if any(ord(ch) in devanagari for ch in regular_missing | bold_missing):
-        needs.add(("NotoDevanagari", ""))
-    if any(ord(ch) in devanagari for ch in bold_missing):
-        needs.add(("NotoDevanagari", "B"))
-    # Combining marks alone (a stray virama) are covered by their base's font.
-    if any(ord(ch) not in devanagari and unicodedata.category(ch) != "Mn"
-           for ch in regular_missing | bold_missing):
-        needs.add((SYMBOL_FONT, ""))
-    return needs
+    bold_missing = missing(bold)
+    unclaimed = missing(regular) | bold_missing
+    needed = []
+    for fallback in FALLBACKS:
+        if not unclaimed:
+            break  # the common case stops here, without reading the other faces' tables
+        claimed = unclaimed & _coverage(fallback.regular)
+        # A combining mark alone (a stray virama) is drawn by its base's face.
+        if any(unicodedata.category(chr(code)) != "Mn" for code in claimed):
+            needed.append((fallback, fallback.bold is not None and bool(claimed & bold_missing)))
+            unclaimed -= claimed
+    return needed
 
 
 # --- the sections ------------------------------------------------------------------

@@ -243,4 +243,5 @@ def test_reports_rendered_in_worker_processes_match_in_process_ones():
         pooled = pool(data)
     finally:
         pool.close()
-    assert pdf_text(pooled) == pdf_text(InProcessRenderer()(data))
+    in_process = InProcessRenderer()(data)
+    assert pdf_text(pooled.pdf) == pdf_text(in_process.pdf) and pooled.missing == in_process.missing == ()
