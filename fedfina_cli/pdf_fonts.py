@@ -1,4 +1,4 @@
-"""An fpdf2 document whose fonts are parsed once per process and embedded by our own subsetter.
+"""An fpdf2 document whose fonts are parsed once per process and subset by HarfBuzz.
 
 A bulk run renders hundreds of reports with the same three or four faces.
 fpdf2 parses every face again for each document (10-25 ms each) and embeds it
@@ -6,7 +6,7 @@ through fontTools' general subsetter (20-40 ms each), which together cost more
 than drawing the report. Here a face is parsed once per process and shared,
 read-only, by every document; at output time ``_EmbeddingOutput`` writes the
 same PDF font objects fpdf2 writes (Type0 / CIDFontType2 / Identity-H with a
-ToUnicode map), with the font program cut by ``truetype.TrueTypeFont``.
+ToUnicode map), with the font program cut by ``font_subset.FontProgram``.
 
 This leans on fpdf2's internals (TTFFont's attributes, OutputProducer's
 _add_fonts), hence the exact pin in pyproject.toml; should they not be as
@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import PurePath
 
 from .imports import without
-from .truetype import TrueTypeFont
+from .font_subset import FontProgram
 
 # fpdf2 pulls in numpy through fontTools' variable-font code (none of our fonts
 # is variable): 12 MB and 50 ms less without it.
@@ -86,8 +86,8 @@ def _parsed_font(family: str, style: str, path: str):
 
 
 @cache
-def _program(path: str) -> TrueTypeFont:
-    return TrueTypeFont(path)
+def _program(path: str) -> FontProgram:
+    return FontProgram(path)
 
 
 if OutputProducer is not None:
