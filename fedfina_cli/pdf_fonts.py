@@ -8,17 +8,21 @@ read-only, by every document; at output time ``_EmbeddingOutput`` writes the
 same PDF font objects fpdf2 writes (Type0 / CIDFontType2 / Identity-H with a
 ToUnicode map), with the font program cut by ``font_subset.FontProgram``.
 
-This leans on fpdf2's internals (TTFFont's attributes, OutputProducer's
-_add_fonts), hence the exact pin in pyproject.toml; should they not be as
-expected, fonts are added and embedded the ordinary way.
+This, and pdf_text's TextSetter, lean on fpdf2's internals (TTFFont's
+attributes, OutputProducer's _add_fonts, page resources). ``internals_problem``
+checks them once per process against the fpdf2 they were written for: should
+an upgrade have changed them, fonts are added, embedded and drawn the ordinary
+(slower) way, with a one-line notice, so an upgrade costs speed, never output.
 """
 
 from __future__ import annotations
 
+import sys
 from copy import copy
 from functools import cache
 from pathlib import PurePath
 
+from . import PACKAGE_DIR
 from .imports import without
 from .font_subset import FontProgram
 
@@ -43,10 +47,52 @@ except ImportError:  # another fpdf2 layout: fpdf2's own fonts
     OutputProducer = None
 
 
+TESTED_FPDF2 = "2.8.9"
+# What the fast paths read or call, beyond fpdf2's documented API.
+PDF_INTERNALS = ("_perform_page_break_if_need_be", "_out", "_resource_catalog", "_fallback_font_ids", "fonts",
+                 "text_color", "font_size_pt", "k", "c_margin", "current_font", "page")
+FONT_INTERNALS = ("i", "fontkey", "name", "desc", "cmap", "cw", "subset", "hbfont", "ttfont", "scale", "emphasis",
+                  "ttffile", "biggest_size_pt", "missing_glyphs", "color_font", "is_cff", "is_compressed")
+SUBSET_INTERNALS = ("pick", "get_glyph", "pick_glyph", "items")
+
+
+@cache
+def internals_problem() -> str | None:
+    """None when fpdf2's internals are as this module and pdf_text expect; else what differs."""
+    problem = _find_problem()
+    if problem is not None:
+        import fpdf
+
+        sys.stderr.write(f"notice: fpdf2 {getattr(fpdf, '__version__', '?')} differs from {TESTED_FPDF2}, "
+                         f"which fedfina's fast report path was written for ({problem}); reports are "
+                         "drawn with fpdf2's own, slower path\n")
+    return problem
+
+
+def _find_problem() -> str | None:
+    if OutputProducer is None:
+        return "fpdf.output and fpdf.fonts are laid out differently"
+    try:
+        from fpdf.enums import PDFResourceType
+
+        PDFResourceType.FONT
+        probe = FPDF()
+        probe.add_page()
+        font = _parsed_font("DejaVu", "", str(PACKAGE_DIR / "fonts" / "DejaVuSans.ttf"))
+        subset = SubsetMap(font)
+    except Exception as exc:  # any failure of the probe means: do not rely on the internals
+        return f"{type(exc).__name__}: {exc}"
+    for owner, names in ((probe, PDF_INTERNALS), (font, FONT_INTERNALS), (subset, SUBSET_INTERNALS)):
+        missing = [name for name in names if not hasattr(owner, name)]
+        if missing:
+            return f"{type(owner).__name__} has no {', '.join(missing)}"
+    return None
+
+
 class SharedFontsPDF(FPDF):
     def add_shared_font(self, family: str, style: str, path: str) -> None:
         """add_font, sharing the parsed face with every other document of this process."""
-        if OutputProducer is None:
+        if internals_problem() is not None:
             self.add_font(family, style, path)
             return
         font = copy(_parsed_font(family, style, path))
@@ -60,13 +106,13 @@ class SharedFontsPDF(FPDF):
         self.fonts[font.fontkey] = font
 
     def output(self, *args, **kwargs):
-        if OutputProducer is not None:
+        if internals_problem() is None:
             kwargs.setdefault("output_producer_class", _EmbeddingOutput)
         return super().output(*args, **kwargs)
 
 
 def load_shared_font(family: str, style: str, path: str) -> None:
-    if OutputProducer is not None:
+    if internals_problem() is None:
         _parsed_font(family, style, path)
         _program(path)
 

@@ -52,16 +52,22 @@ PLACEHOLDER = "\ufffd"  # drawn for a character no face has: visible, never a si
 
 class TextSetter:
     def __init__(self, pdf):
+        from .pdf_fonts import internals_problem
+
         self.pdf = pdf
         self._widths: dict[tuple, float] = {}
         self.missing: set[str] = set()  # characters drawn as PLACEHOLDER
+        # fpdf2's own path (cell(), get_string_width()) when its internals are not as expected.
+        self.fast = internals_problem() is None
 
     def width(self, text: str) -> float:
         """Width of ``text`` in the current font and size, in document units."""
         pdf = self.pdf
         key = (pdf.current_font.fontkey, pdf.font_size_pt, text)
         if key not in self._widths:
-            if has_rtl(text):
+            if not self.fast:
+                text = self._covered(text)
+            if has_rtl(text) or not self.fast:
                 with self._fpdf2_shaping():
                     self._widths[key] = pdf.get_string_width(text)
             else:
@@ -82,9 +88,9 @@ class TextSetter:
         )
 
         pdf = self.pdf
-        if has_rtl(text):
+        if has_rtl(text) or not self.fast:
             with self._fpdf2_shaping():
-                pdf.cell(width, height, text, new_x=new_x, new_y=new_y)
+                pdf.cell(width, height, text if self.fast else self._covered(text), new_x=new_x, new_y=new_y)
             return
         pdf._perform_page_break_if_need_be(height)
         runs = self._runs(text) if text else []
@@ -145,6 +151,19 @@ class TextSetter:
             else:
                 current += char
         return pieces + [current]
+
+    def _covered(self, text: str) -> str:
+        """``text`` with characters no registered face has replaced by PLACEHOLDER (fpdf2's path)."""
+        faces = [getattr(font, "cmap", None) for font in self.pdf.fonts.values()]
+        if not faces or any(face is None for face in faces):
+            return text  # cannot tell; fpdf2 itself reports missing glyphs
+        chars = []
+        for char in text:
+            if not any(ord(char) in face for face in faces) and unicodedata.category(char) not in ("Cf", "Cc"):
+                self.missing.add(char)
+                char = PLACEHOLDER
+            chars.append(char)
+        return "".join(chars)
 
     @contextmanager
     def _fpdf2_shaping(self):
