@@ -210,41 +210,35 @@ def httpx_transport():
     import httpcore2
     import httpx2
 
+    def left(timeout: float | None, error) -> float | None:
+        """The timeout for the next operation under this block's deadline (httpcore2's error when none is left)."""
+        deadline = block_deadline()
+        if deadline is None:
+            return timeout
+        try:
+            return deadline.timeout(timeout)
+        except socket.timeout as exc:
+            raise error(str(exc)) from None
+
     class BoundedStream(httpcore2.NetworkStream):
         def __init__(self, inner):
             self._inner = inner
 
         def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            deadline = block_deadline()
-            if deadline is None:
-                return self._inner.read(max_bytes, timeout)
-            try:
-                data = self._inner.read(max_bytes, deadline.timeout(timeout))
-            except socket.timeout as exc:
-                raise httpcore2.ReadTimeout(str(exc)) from None
-            deadline.moved(len(data))
+            data = self._inner.read(max_bytes, left(timeout, httpcore2.ReadTimeout))
+            if block_deadline() is not None:
+                block_deadline().moved(len(data))
             return data
 
         def write(self, buffer: bytes, timeout: float | None = None) -> None:
-            deadline = block_deadline()
-            if deadline is None:
-                return self._inner.write(buffer, timeout)
-            try:
-                self._inner.write(buffer, deadline.timeout(timeout))
-            except socket.timeout as exc:
-                raise httpcore2.WriteTimeout(str(exc)) from None
+            self._inner.write(buffer, left(timeout, httpcore2.WriteTimeout))
 
         def close(self) -> None:
             self._inner.close()
 
         def start_tls(self, ssl_context, server_hostname=None, timeout=None):
-            deadline = block_deadline()
-            if deadline is not None:
-                try:
-                    timeout = deadline.timeout(timeout)
-                except socket.timeout as exc:
-                    raise httpcore2.ConnectTimeout(str(exc)) from None
-            return BoundedStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+            return BoundedStream(self._inner.start_tls(ssl_context, server_hostname,
+                                                       left(timeout, httpcore2.ConnectTimeout)))
 
         def get_extra_info(self, info: str):
             return self._inner.get_extra_info(info)
@@ -254,13 +248,8 @@ def httpx_transport():
             self._inner = inner
 
         def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-            deadline = block_deadline()
-            if deadline is not None:
-                try:
-                    timeout = deadline.timeout(timeout)
-                except socket.timeout as exc:
-                    raise httpcore2.ConnectTimeout(str(exc)) from None
-            return BoundedStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+            return BoundedStream(self._inner.connect_tcp(host, port, left(timeout, httpcore2.ConnectTimeout),
+                                                         local_address, socket_options))
 
         def connect_unix_socket(self, path, timeout=None, socket_options=None):
             return BoundedStream(self._inner.connect_unix_socket(path, timeout, socket_options))

@@ -75,7 +75,7 @@ def _find_problem() -> str | None:
     try:
         from fpdf.enums import PDFResourceType
 
-        PDFResourceType.FONT
+        _ = PDFResourceType.FONT  # the text setter registers fonts on pages through it
         probe = FPDF()
         probe.add_page()
         font = _parsed_font("DejaVu", "", str(PACKAGE_DIR / "fonts" / "DejaVuSans.ttf"))

@@ -127,6 +127,21 @@ def installed(fedfina_exe):
     return run
 
 
+def start_fedfina(fedfina_exe: str, *args) -> subprocess.Popen:
+    """The installed `fedfina` in the background (to be signalled or killed mid-run)."""
+    return subprocess.Popen([fedfina_exe, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ))
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
 def read_eml(path: Path):
     return message_from_bytes(path.read_bytes(), policy=policy.default)
 

@@ -4,20 +4,14 @@ import json
 import os
 import random
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import hindi_variant
+from .conftest import hindi_variant, start_fedfina, wait_for
 
 N = 24
-
-
-def _start(fedfina_exe, *args):
-    return subprocess.Popen([fedfina_exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
 
 
 def _children(pid: int) -> set[int]:
@@ -39,13 +33,6 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _wait_for(condition, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize("accept_delay", [0.0, 0.3])  # 0.3 s: a server slow to answer the final "."
 def test_sigkill_mid_batch_then_rerun_finishes_with_exactly_one_email_each(
         fedfina_exe, installed, workspace, elevenlabs, smtp_server, accept_delay):
@@ -58,8 +45,8 @@ def test_sigkill_mid_batch_then_rerun_finishes_with_exactly_one_email_each(
 
     killed_at = []
     for target in (3, 10):  # kill twice, at different depths of the batch
-        process = _start(fedfina_exe, "run", "--csv", str(csv_file), "--concurrency", "4")
-        _wait_for(lambda: len(smtp_server.messages) >= target or process.poll() is not None)  # noqa: B023
+        process = start_fedfina(fedfina_exe, "run", "--csv", str(csv_file), "--concurrency", "4")
+        wait_for(lambda: len(smtp_server.messages) >= target or process.poll() is not None)  # noqa: B023
         time.sleep(random.uniform(0, 0.3))
         workers = _children(process.pid)  # the report worker (and multiprocessing's tracker)
         process.send_signal(signal.SIGKILL)
@@ -68,7 +55,7 @@ def test_sigkill_mid_batch_then_rerun_finishes_with_exactly_one_email_each(
         killed_at.append(len(smtp_server.messages))
         assert workers or (os.cpu_count() or 1) < 2 or process.returncode is None
         # They leave with their parent instead of waiting on its queue forever.
-        _wait_for(lambda: not any(_running(pid) for pid in workers), timeout=10)  # noqa: B023
+        wait_for(lambda: not any(_running(pid) for pid in workers), timeout=10)  # noqa: B023
     assert killed_at[-1] < N, "the batch finished before it could be killed; raise N or the delay"
 
     final = installed("run", "--csv", csv_file, "--concurrency", "4")
@@ -103,10 +90,10 @@ def test_sigkill_mid_batch_then_rerun_finishes_with_exactly_one_email_each(
 def test_a_second_run_on_the_same_ledger_exits_3_naming_the_holder(fedfina_exe, installed, workspace, elevenlabs):
     elevenlabs.add(hindi_variant(1))
     elevenlabs.delay = 1.5  # under FEDFINA_HTTP_TIMEOUT, long enough to overlap
-    first = _start(fedfina_exe, "run", "-c", "conv_bulk00000001")
+    first = start_fedfina(fedfina_exe, "run", "-c", "conv_bulk00000001")
     try:
         lock_file = workspace.root / "fedfina.db.lock"
-        _wait_for(lambda: lock_file.exists() and lock_file.read_text())
+        wait_for(lambda: lock_file.exists() and lock_file.read_text())
         holder = json.loads(lock_file.read_text())
         second = installed("run", "-c", "conv_bulk00000001")
         assert second.exit_code == 3

@@ -1,13 +1,11 @@
 """Nothing lost, nothing twice: duplicates in one run, stage commands out of order, signals."""
 
-import os
 import signal
 import subprocess
-import time
 
 from fedfina_cli.storage.local import atomic_write
 
-from .conftest import HINDI, HINDI_ID, hindi_variant
+from .conftest import HINDI, HINDI_ID, hindi_variant, start_fedfina, wait_for
 
 
 def _csv(path, lines):
@@ -95,11 +93,6 @@ def test_a_missing_account_and_recipient_are_reported_together(cli, workspace):
     assert "no account id" in result.stderr and "no recipient" in result.stderr
 
 
-def _start(fedfina_exe, *args):
-    return subprocess.Popen([fedfina_exe, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(os.environ))
-
-
 def _statuses(workspace) -> list[str] | None:
     import sqlite3
 
@@ -109,13 +102,6 @@ def _statuses(workspace) -> list[str] | None:
         return None
 
 
-def _wait_for(condition, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
-
-
 def test_sigterm_finishes_the_conversations_in_flight_and_leaves_none_processing(
         fedfina_exe, installed, workspace, elevenlabs, smtp_server):
     elevenlabs.delay = 0.3
@@ -123,8 +109,8 @@ def test_sigterm_finishes_the_conversations_in_flight_and_leaves_none_processing
         elevenlabs.add(hindi_variant(n), audio=b"ID3" + bytes([n]) * 5000)
     csv_file = _csv(workspace.root / "calls.csv",
                     ["conversation_id"] + [f"conv_bulk{n:08d}" for n in range(12)])
-    process = _start(fedfina_exe, "run", "--csv", csv_file, "--concurrency", "2")
-    _wait_for(lambda: len(smtp_server.messages) >= 2)
+    process = start_fedfina(fedfina_exe, "run", "--csv", csv_file, "--concurrency", "2")
+    wait_for(lambda: len(smtp_server.messages) >= 2)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr
@@ -142,8 +128,8 @@ def test_a_conversation_left_processing_by_a_killed_run_is_interrupted_and_resum
         fedfina_exe, installed, workspace, elevenlabs, smtp_server):
     elevenlabs.audio_delay = 1.0  # killed while downloading the recording
     elevenlabs.add(hindi_variant(1), audio=b"ID3" + b"\x01" * 5000)
-    process = _start(fedfina_exe, "run", "-c", "conv_bulk00000001")
-    _wait_for(lambda: _statuses(workspace) == ["processing"])
+    process = start_fedfina(fedfina_exe, "run", "-c", "conv_bulk00000001")
+    wait_for(lambda: _statuses(workspace) == ["processing"])
     process.send_signal(signal.SIGKILL)
     process.wait()
 
