@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import threading
-import unicodedata
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterator, Protocol

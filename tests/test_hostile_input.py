@@ -248,3 +248,25 @@ def test_a_stored_time_zone_that_is_no_zone_fails_clearly(cli, workspace):
     assert ("account acc123's time zone: 'Mars/Olympus' is not a time zone name like Asia/Kolkata; "
             "fix it with `fedfina accounts set acc123 --timezone Asia/Kolkata`") in result.stderr
     _ = OPENAI_KEY
+
+
+def test_an_unexpected_error_is_one_scrubbed_line_and_its_traceback_only_with_debug(monkeypatch, capsys,
+                                                                                    elevenlabs):
+    from fedfina_cli import cli as cli_module
+
+    def broken():
+        raise RuntimeError(f"a bug that quotes the key {ELEVENLABS_KEY}")
+
+    monkeypatch.setattr(cli_module, "app", broken)
+    with pytest.raises(SystemExit) as exited:
+        cli_module.main()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpected RuntimeError: a bug that quotes the key ***" in err
+    assert "this is a bug in fedfina" in err
+
+    monkeypatch.setattr(cli_module.state, "debug", True)
+    with pytest.raises(SystemExit):
+        cli_module.main()
+    err = capsys.readouterr().err
+    assert "Traceback" in err and ELEVENLABS_KEY not in err
