@@ -532,9 +532,16 @@ def _process(stages: tuple[str, ...], selectors: _Selectors, *, command: str, fa
     with _user_errors(terminal):
         settings = _settings(terminal)
         selection = select(selectors.conversation_ids, selectors.email, selectors.account_id,
-                           selectors.csv, selectors.from_files, required=not failed)
+                           selectors.csv, selectors.from_files, required=not failed,
+                           selectors=SELECTORS[command])
+        if selection.empty_csv is not None:
+            terminal.info(f"{selection.empty_csv}: nothing to process")
+            if not selection.jobs and not selection.rejected and not failed:
+                return  # an empty export must not fail cron; nothing is written
+        if "fetch" in stages and not settings.elevenlabs_api_key:
+            _check_fetchable(settings, selection.jobs)
         with Session(settings, command, concurrency) as session:
-            _announce(terminal, session)
+            _announce(terminal, session, warn_offline="summarize" in stages)
             if failed:
                 known = {(j.conversation_id, j.account_id) for j in selection.jobs}
                 rows = session.ledger.conversations(selectors.account_id, "failed")
@@ -606,10 +613,34 @@ def _run_jobs(terminal, session, jobs, rejected, options):
     return outcomes
 
 
-def _announce(terminal, session, warn: bool = True) -> None:
+# The selectors each processing command takes (its hint names only these).
+SELECTORS = {
+    "run": ("--conversation-id/-c", "--csv FILE", "--from-file FILE", "--failed"),
+    "fetch": ("--conversation-id/-c", "--csv FILE", "--from-file FILE"),
+    "summarize": ("--conversation-id/-c", "--csv FILE"),
+    "report": ("--conversation-id/-c", "--csv FILE"),
+    "email": ("--conversation-id/-c", "--csv FILE"),
+}
+
+
+def _check_fetchable(settings, jobs) -> None:
+    """Without ELEVENLABS_API_KEY, refuse up front (exit 2, nothing written) when any job needs the API."""
+    from .errors import UsageError
+    from .ledger import fetched_conversations
+
+    from_api = {job.conversation_id for job in jobs if job.payload is None}
+    needed = from_api - fetched_conversations(settings.db_path, from_api)
+    if needed:
+        raise UsageError(f"ELEVENLABS_API_KEY is not set, and {len(needed)} of the {len(jobs)} selected "
+                         "conversations must be fetched from the ElevenLabs API; set it (see .env.example), "
+                         "or pass saved conversations with --from-file FILE.json")
+
+
+def _announce(terminal, session, warn: bool = True, warn_offline: bool = True) -> None:
     terminal.info(session.backends.description)
     for warning in session.warnings if warn else ():
-        terminal.warn(warning)
+        if warn_offline or "OPENAI_API_KEY" not in warning:  # only where a summary is written
+            terminal.warn(warning)
     if session.interrupted:
         terminal.warn(f"{session.interrupted} conversations were left unfinished by a run that stopped; "
                       "marked interrupted (status failed), resumed by this run when selected or by "

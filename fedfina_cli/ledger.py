@@ -483,6 +483,24 @@ class Ledger:
             )
 
 
+def fetched_conversations(path: Path, conversation_ids: set[str]) -> set[str]:
+    """Which of these conversations the ledger at ``path`` has fetched (read-only; none without a ledger)."""
+    if not conversation_ids or not path.is_file():
+        return set()
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise explain(exc, path) from exc
+    try:
+        rows = conn.execute("select distinct conversation_id from conversation_processing "
+                            "where conversation_key is not null and transcript_key is not null").fetchall()
+    except sqlite3.Error as exc:
+        raise explain(exc, path) from exc
+    finally:
+        conn.close()
+    return conversation_ids & {row[0] for row in rows}
+
+
 for _name, _method in list(vars(Ledger).items()):
     if callable(_method) and not _name.startswith("__") and _name != "stage":
         setattr(Ledger, _name, _translated(_method))

@@ -34,12 +34,20 @@ class Rejected:
 class Selection:
     jobs: list[Job]
     rejected: list[Rejected]
+    empty_csv: str | None = None  # why the CSV selected nothing (an empty export is not an error)
+
+
+ALL_SELECTORS = ("--conversation-id/-c", "--csv FILE", "--from-file FILE", "--failed")
 
 
 def select(conversation_ids: list[str] | None = None, email: str | None = None,
            account_id: str | None = None, csv_path: Path | None = None,
-           from_files: list[Path] | None = None, required: bool = True) -> Selection:
-    """``required``: no selector at all is a usage error (not so with `run --failed`)."""
+           from_files: list[Path] | None = None, required: bool = True,
+           selectors: tuple[str, ...] = ALL_SELECTORS) -> Selection:
+    """``required``: no selector at all is a usage error (not so with `run --failed`).
+
+    ``selectors``: the options the command takes, for the hint when none was given.
+    """
     if email is not None:
         validation.email_address(email)
     if account_id is not None:
@@ -53,14 +61,17 @@ def select(conversation_ids: list[str] | None = None, email: str | None = None,
             raise UsageError(f"--from-file {path}: {exc}") from None
         jobs.append(Job(conversation.conversation_id, email, account_id, payload=raw, label=str(path)))
     rejected: list[Rejected] = []
+    empty_csv = None
     if csv_path is not None:
         csv_jobs, rejected = _read_csv(csv_path, email, account_id)
+        if not csv_jobs and not rejected:
+            empty_csv = (f"--csv {csv_path}: the file is empty" if csv_path.stat().st_size == 0
+                         else f"--csv {csv_path}: the file has a header but no rows")
         jobs += csv_jobs
-    if required and not jobs and not rejected:
-        raise UsageError("nothing to process: pass --conversation-id/-c, --csv FILE, --from-file FILE "
-                         "or --failed")
+    if required and not jobs and not rejected and empty_csv is None:
+        raise UsageError(f"nothing to process: pass {', '.join(selectors[:-1])} or {selectors[-1]}")
     unique, duplicates = _dedupe(jobs)
-    return Selection(unique, rejected + duplicates)
+    return Selection(unique, rejected + duplicates, empty_csv)
 
 
 # Python's csv module refuses a field over 128 KB and gives up on the whole
@@ -87,6 +98,8 @@ def _read_csv(path: Path, default_email: str | None, default_account: str | None
 def _read_rows(path: Path, default_email: str | None, default_account: str | None
                ) -> tuple[list[Job], list[Rejected]]:
     try:
+        if path.stat().st_size == 0:
+            return [], []  # an empty export: nothing to do, and not an error (cron)
         # utf-8-sig: spreadsheets often save a byte-order mark.
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -136,9 +149,17 @@ def _dedupe(jobs: list[Job]) -> tuple[list[Job], list[Rejected]]:
     for job in jobs:
         key = (job.conversation_id, job.account_id)
         if key in seen:
-            first = seen[key].label or "an earlier selector"
+            first = seen[key]
+            where = first.label or "an earlier selector"
+            if job.email_id != first.email_id:
+                # Not a harmless repeat: one of the two recipients would not get the report.
+                duplicates.append(Rejected(
+                    job.label or "selector", "email_id", job.email_id or "",
+                    f"conflicts with {where}, which names {first.email_id or 'no recipient'} for "
+                    f"{job.conversation_id}; only {where} is processed: fix the sheet"))
+                continue
             duplicates.append(Rejected(job.label or "selector", "conversation_id", job.conversation_id,
-                                       f"duplicate of {first}; processed once", duplicate=True))
+                                       f"duplicate of {where}; processed once", duplicate=True))
             continue
         seen[key] = job
     return list(seen.values()), duplicates

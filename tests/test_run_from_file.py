@@ -232,12 +232,6 @@ def test_nothing_selected_is_a_usage_error(cli, workspace):
     assert not workspace.db.exists()
 
 
-def test_api_fetch_without_a_key_fails_with_a_clear_message(cli):
-    result = cli("run", "-c", "conv_12345678", "-e", "a@example.com", "-a", "acc1")
-    assert result.exit_code == 1
-    assert "ELEVENLABS_API_KEY is not set" in result.stderr
-
-
 def test_stage_commands_one_by_one(cli, workspace):
     assert cli("fetch", "--from-file", HINDI).exit_code == 0
     assert workspace.object("acc123", "transcripts", f"{HINDI_ID}.txt").exists()
