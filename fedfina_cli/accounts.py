@@ -89,6 +89,30 @@ def to_row(overrides: AccountOverrides) -> dict:
     return row
 
 
+# How `accounts show`/`set` present each setting: by the flag that sets it, in its units.
+_SHOWN = {
+    "timezone": ("timezone", lambda v: v),
+    "cc": ("cc", ", ".join),
+    "bcc": ("bcc", ", ".join),
+    "subject_template": ("subject", lambda v: v),
+    "prompt_file": ("prompt_file", lambda v: "(the packaged prompt)" if v is None else str(v)),
+    "summary_language": ("summary_language", lambda v: v),
+    "link_expiry_seconds": ("link_expiry_hours", lambda v: f"{v / 3600:g}"),
+    "attachment_limit_bytes": ("attachment_limit_mb", lambda v: f"{v / (1024 * 1024):g}"),
+}
+
+
+def described(stored: AccountOverrides) -> list[dict]:
+    """The settings in effect, one row each: setting (its flag's name), value, source."""
+    effective = AccountSettings().overridden(stored)
+    rows = []
+    for field in fields(AccountSettings):
+        name, show = _SHOWN[field.name]
+        rows.append({"setting": name, "value": show(getattr(effective, field.name)),
+                     "source": "account" if getattr(stored, field.name) is not None else "default"})
+    return rows
+
+
 def validated_overrides(*, timezone: str | None = None, cc: list[str] | None = None,
                         bcc: list[str] | None = None, subject_template: str | None = None,
                         prompt_file: Path | None = None, summary_language: str | None = None,

@@ -19,7 +19,33 @@ import typer
 from . import __version__
 from .errors import ExitCode, FedfinaError
 
+class _Command(typer.core.TyperCommand):
+    """Help that reads like other tools': `show CONVERSATION_ID`, not `{CONVERSATION_ID}`,
+    and no `<bool>` after a flag or `<str>` after a named argument."""
+
+    def collect_usage_pieces(self, ctx):
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+                for piece in super().collect_usage_pieces(ctx)]
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if isinstance(param, typer.core.TyperArgument) or getattr(param, "is_flag", False):
+                param.display_type_rich = lambda ctx: None  # the name (or the flag) says it all
+        return params
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False):
+                param.display_type_rich = lambda ctx: None
+        return params
+
+
 app = typer.Typer(
+    cls=_Group,
     name="fedfina",
     help="Post-process ElevenLabs loan-interview calls: transcript, summary, PDF report, email, "
          "all recorded in a SQLite ledger.\n\n"
@@ -30,7 +56,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals hold API keys
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-accounts_app = typer.Typer(help="Per-account settings: time zone, CC/BCC, subject, prompt, language, "
+accounts_app = typer.Typer(cls=_Group, help="Per-account settings: time zone, CC/BCC, subject, prompt, language, "
                                 "link expiry, attachment limit.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 
@@ -38,6 +64,7 @@ app.add_typer(accounts_app, name="accounts")
 @dataclass
 class _State:
     env_file: Optional[Path] = None
+    db: Optional[Path] = None
     debug: bool = False
 
 
@@ -53,60 +80,85 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     env_file: Annotated[Optional[Path], typer.Option(
-        "--env-file", help="Read configuration from this file instead of ./.env.",
+        "--env-file", metavar="FILE", help="Read configuration from this file instead of ./.env.",
+        show_default=False)] = None,
+    db: Annotated[Optional[Path], typer.Option(
+        "--db", metavar="PATH", help="The ledger (SQLite file) to use; default $FEDFINA_DB, else ./fedfina.db.",
         show_default=False)] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
 ) -> None:
     state.env_file = env_file
+    state.db = db
     state.debug = debug
 
 
 # --- shared options -------------------------------------------------------------
 
 ConversationIds = Annotated[Optional[list[str]], typer.Option(
-    "--conversation-id", "-c", help="Conversation to process (repeatable).", show_default=False)]
+    "--conversation-id", "-c", metavar="ID", help="Conversation to process (repeatable).", show_default=False)]
 Email = Annotated[Optional[str], typer.Option(
-    "--email", "-e", help="Recipient (default: the conversation's email_id dynamic variable).",
+    "--email", "-e", metavar="ADDRESS", help="Recipient (default: the conversation's email_id dynamic variable).",
     show_default=False)]
 AccountId = Annotated[Optional[str], typer.Option(
-    "--account-id", "-a", help="Account folder (default: the conversation's account_id "
+    "--account-id", "-a", metavar="ACCOUNT", help="Account folder (default: the conversation's account_id "
                                "dynamic variable).", show_default=False)]
 CsvFile = Annotated[Optional[Path], typer.Option(
-    "--csv", help="CSV with a header row: conversation_id, email_id (or email), account_id.",
+    "--csv", metavar="FILE", help="CSV with a header row: conversation_id, email_id (or email), account_id.",
     show_default=False)]
 FromFile = Annotated[Optional[list[Path]], typer.Option(
-    "--from-file", help="A saved conversation JSON or post-call webhook payload, instead of the "
+    "--from-file", metavar="FILE", help="A saved conversation JSON or post-call webhook payload, instead of the "
                         "API (repeatable).", show_default=False)]
-Force = Annotated[bool, typer.Option("--force", help="Redo stages already completed.")]
+Force = Annotated[bool, typer.Option(
+    "--force", help="Redo stages already completed (an email already sent is not sent again: add --resend).")]
 Resend = Annotated[bool, typer.Option("--resend", help="Send the email again even if it was sent.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-CsvOut = Annotated[bool, typer.Option("--csv", help="Print CSV.")]
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class RecordFormat(str, Enum):  # for output that is not one table (show, stats)
+    table = "table"
+    json = "json"
+
+
+Format = Annotated[Optional[OutputFormat], typer.Option(
+    "--format", metavar="table|json|csv", help="table (people), json (scripts) or csv (spreadsheets).", show_default=False)]
+RecordFormatOption = Annotated[Optional[RecordFormat], typer.Option(
+    "--format", metavar="table|json", help="table (people) or json (scripts).", show_default=False)]
+# `status --csv` predates --format (SPEC; users' scripts); kept, out of the help.
+CsvOut = Annotated[bool, typer.Option("--csv", hidden=True, help="Same as --format csv.")]
+AccountFilter = Annotated[Optional[str], typer.Option(
+    "--account-id", "-a", metavar="ACCOUNT", help="Only this account's conversations.", show_default=False)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only failures.")]
 Concurrency = Annotated[int, typer.Option(
-    "--concurrency", "-j", min=1, max=64, help="Conversations processed in parallel.")]
+    "--concurrency", "-j", metavar="N", min=1, max=64, help="Conversations processed in parallel.")]
 DEFAULT_CONCURRENCY = 8
 
 # Per-account settings; on `run` they override the account's stored values for one run.
 Timezone = Annotated[Optional[str], typer.Option(
-    "--timezone", help="Time zone for times in the report and email, e.g. Asia/Kolkata.", show_default=False)]
+    "--timezone", metavar="ZONE", help="Time zone for times in the report and email, e.g. Asia/Kolkata.", show_default=False)]
 Cc = Annotated[Optional[list[str]], typer.Option(
-    "--cc", help="CC address (repeatable, or comma-separated).", show_default=False)]
+    "--cc", metavar="ADDRESS", help="CC address (repeatable, or comma-separated).", show_default=False)]
 Bcc = Annotated[Optional[list[str]], typer.Option(
-    "--bcc", help="BCC address (repeatable, or comma-separated).", show_default=False)]
+    "--bcc", metavar="ADDRESS", help="BCC address (repeatable, or comma-separated).", show_default=False)]
 Subject = Annotated[Optional[str], typer.Option(
-    "--subject", help="Email subject template; fields {title} {applicant} {conversation_id} {account_id} "
+    "--subject", metavar="TEMPLATE", help="Email subject template; fields {title} {applicant} {conversation_id} {account_id} "
                       "{date}.", show_default=False)]
 PromptFile = Annotated[Optional[Path], typer.Option(
-    "--prompt-file", help="System prompt for the summariser.", show_default=False)]
+    "--prompt-file", metavar="FILE", help="System prompt for the summariser.", show_default=False)]
 SummaryLanguage = Annotated[Optional[str], typer.Option(
-    "--summary-language", help="Language the summary is written in (default English).", show_default=False)]
+    "--summary-language", metavar="LANGUAGE", help="Language the summary is written in (default English).", show_default=False)]
 LinkExpiry = Annotated[Optional[float], typer.Option(
-    "--link-expiry-hours", help="Lifetime of presigned links in the email (at most 168).",
+    "--link-expiry-hours", metavar="HOURS", help="Lifetime of presigned links in the email (at most 168).",
     show_default=False)]
 AttachmentLimit = Annotated[Optional[float], typer.Option(
-    "--attachment-limit-mb", help="Attach the PDF up to this size, else send a link (default 10).",
+    "--attachment-limit-mb", metavar="MB", help="Attach the PDF up to this size, else send a link (default 10).",
     show_default=False)]
 
 
@@ -129,7 +181,7 @@ class _Selectors:
 # --- processing commands -----------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=_Command)
 def run(
     conversation_id: ConversationIds = None,
     email: Email = None,
@@ -177,7 +229,7 @@ def run(
              quiet=quiet, overrides=overrides)
 
 
-@app.command()
+@app.command(cls=_Command)
 def fetch(
     conversation_id: ConversationIds = None,
     email: Email = None,
@@ -213,14 +265,14 @@ def _artifact_stage(stage: str, help_text: str) -> None:
                  concurrency=concurrency, force=force, json_out=json_out, quiet=quiet)
 
     command.__doc__ = f"{help_text}\n\n    [bold]Example[/bold]:  fedfina {stage} -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n\n"
-    app.command(name=stage)(command)
+    app.command(name=stage, cls=_Command)(command)
 
 
 _artifact_stage("summarize", "Summarise a fetched transcript into the structured summary JSON.")
 _artifact_stage("report", "Render the PDF report from the summary and the conversation.")
 
 
-@app.command()
+@app.command(cls=_Command)
 def email(
     conversation_id: ConversationIds = None,
     email: Email = None,
@@ -239,11 +291,11 @@ def email(
              concurrency=concurrency, resend=resend, json_out=json_out, quiet=quiet)
 
 
-@app.command()
+@app.command(cls=_Command)
 def sync(
-    agent_id: Annotated[str, typer.Option("--agent-id", help="The ElevenLabs agent whose calls to process.")],
+    agent_id: Annotated[str, typer.Option("--agent-id", metavar="AGENT", help="The ElevenLabs agent whose calls to process.")],
     since: Annotated[Optional[str], typer.Option(
-        "--since", help="Only calls that started after this date (default: the last sync's watermark).",
+        "--since", metavar="DATE", help="Only calls that started after this date (default: the last sync's watermark).",
         show_default=False)] = None,
     email: Email = None,
     account_id: AccountId = None,
@@ -304,10 +356,10 @@ def sync(
         raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     directory: Annotated[Path, typer.Option(
-        "--dir", help="Folder for the demo's data, outbox and ledger.")] = Path("fedfina-demo"),
+        "--dir", metavar="DIR", help="Folder for the demo's data, outbox and ledger.")] = Path("fedfina-demo"),
 ) -> None:
     """Run the whole pipeline offline on a bundled Hindi/English loan interview.
 
@@ -334,25 +386,31 @@ def demo(
     terminal.out.print("")
     for label, path in demo_module.demo_paths(settings, outcomes[0]).items():
         terminal.out.print(f"{label:<11} {path}", markup=False)
-    terminal.out.print("\nOpen the PDF, read the .eml, then see `fedfina --help` for real runs.",
-                       markup=False)
+    import shlex
+
+    db = shlex.quote(str(settings.db_path))
+    terminal.out.print(f"\nOpen the PDF and read the .eml. What the ledger recorded:\n"
+                       f"  fedfina --db {db} status\n"
+                       f"  fedfina --db {db} show {outcomes[0].conversation_id}\n"
+                       "Then see `fedfina --help` for real runs.", markup=False)
 
 
 # --- looking at the ledger -------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=_Command)
 def status(
-    account_id: AccountId = None,
+    account_id: AccountFilter = None,
     status_filter: Annotated[Optional[StatusFilter], typer.Option(
-        "--status", help="Only conversations with this status.", show_default=False)] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows, newest first.")] = 50,
+        "--status", metavar="STATUS", help="Only conversations with this status: pending, processing, completed or failed.", show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, help="At most this many rows, newest first.")] = 50,
+    output_format: Format = None,
     json_out: JsonOut = False,
     csv_out: CsvOut = False,
 ) -> None:
     """List conversations in the ledger, newest first.
 
-    [bold]Examples[/bold]:  fedfina status --status failed    fedfina status -a acc123 --csv > acc123.csv
+    [bold]Examples[/bold]:  fedfina status --status failed    fedfina status -a acc123 --format csv > acc123.csv
     """
     from . import validation
 
@@ -362,14 +420,19 @@ def status(
             validation.account_id(account_id)
         rows = ledger.conversations(account_id, status_filter.value if status_filter else None, limit)
         terminal.rows(rows, ["conversation_id", "account_id", "status", "current_step", "email_id",
-                             "updated_at", "error_message"], _format(json_out, csv_out),
-                      title=f"{len(rows)} conversations")
+                             "updated_at", "error_message"], _format(output_format, json_out, csv_out),
+                      title=f"{len(rows)} conversation{'' if len(rows) == 1 else 's'} in {ledger.path} (newest first, times UTC)",
+                      droppable=["email_id", "current_step", "account_id"])
 
 
-@app.command()
+@app.command(cls=_Command)
 def show(
-    conversation_id: Annotated[str, typer.Argument(help="The conversation to show.")],
-    account_id: AccountId = None,
+    conversation_id: Annotated[str, typer.Argument(
+        help="The conversation to show.", metavar="CONVERSATION_ID", show_default=False)],
+    account_id: Annotated[Optional[str], typer.Option(
+        "--account-id", "-a", metavar="ACCOUNT", help="Its account, when it is recorded under several.",
+        show_default=False)] = None,
+    output_format: RecordFormatOption = None,
     json_out: JsonOut = False,
 ) -> None:
     """One conversation: stages with times, files (fresh links or paths), audit log, last error.
@@ -387,16 +450,18 @@ def show(
             validation.account_id(account_id)
         storage = storage_for(_settings(terminal), metrics=lambda call: None)
         record = conversation_record(ledger, conversation_id, account_id, storage.locate)
-        if json_out:
+        if _format(output_format, json_out) == "json":
             terminal.json(record)
             return
-        _print_record(terminal, record)
+        _print_record(terminal, record, ledger.path)
 
 
-@app.command()
+@app.command(cls=_Command)
 def stats(
     since: Annotated[Optional[str], typer.Option(
-        "--since", help="Only activity from this date (e.g. 2026-11-01).", show_default=False)] = None,
+        "--since", metavar="DATE", help="Only activity from this date (e.g. 2026-11-01).",
+        show_default=False)] = None,
+    output_format: RecordFormatOption = None,
     json_out: JsonOut = False,
 ) -> None:
     """Counts, success rate, stage and API timings, bytes stored and tokens used.
@@ -408,18 +473,18 @@ def stats(
     terminal = _terminal()
     with _user_errors(terminal), _ledger(terminal) as ledger:
         figures = collect_stats(ledger, parse_since(since))
-        if json_out:
+        if _format(output_format, json_out) == "json":
             terminal.json(figures)
             return
-        _print_stats(terminal, figures)
+        _print_stats(terminal, figures, ledger.path)
 
 
 # --- accounts ------------------------------------------------------------------------
 
 
-@accounts_app.command("set")
+@accounts_app.command("set", cls=_Command)
 def accounts_set(
-    account_id: Annotated[str, typer.Argument(help="The account to configure.")],
+    account_id: Annotated[str, typer.Argument(help="The account to configure.", metavar="ACCOUNT_ID", show_default=False)],
     timezone: Timezone = None,
     cc: Cc = None,
     bcc: Bcc = None,
@@ -428,8 +493,10 @@ def accounts_set(
     summary_language: SummaryLanguage = None,
     link_expiry_hours: LinkExpiry = None,
     attachment_limit_mb: AttachmentLimit = None,
+    output_format: Format = None,
+    json_out: JsonOut = False,
 ) -> None:
-    """Store settings for one account (only the flags given change).
+    """Store settings for one account (only the flags given change), then show them.
 
     [bold]Example[/bold]:  fedfina accounts set acc123 --timezone Asia/Kolkata --cc credit@fedfina.in
     """
@@ -446,47 +513,48 @@ def accounts_set(
         values = accounts.to_row(overrides)
         if not values:
             raise UsageError("nothing to set: pass at least one setting, e.g. --timezone Asia/Kolkata")
-        row = ledger.set_account_settings(account_id, values)
-        terminal.rows([row], list(row), title=f"account {account_id}")
+        fmt = _format(output_format, json_out)
+        ledger.set_account_settings(account_id, values)
+        _print_account(terminal, ledger, account_id, fmt)
 
 
-@accounts_app.command("show")
+@accounts_app.command("show", cls=_Command)
 def accounts_show(
-    account_id: Annotated[str, typer.Argument(help="The account to show.")],
+    account_id: Annotated[str, typer.Argument(help="The account to show.", metavar="ACCOUNT_ID", show_default=False)],
+    output_format: Format = None,
     json_out: JsonOut = False,
 ) -> None:
     """The settings in effect for one account (stored values over the defaults)."""
-    from dataclasses import asdict
-
-    from . import accounts, validation
+    from . import validation
 
     terminal = _terminal()
-    with _user_errors(terminal), _ledger(terminal) as ledger:
+    with _user_errors(terminal), _ledger(terminal, must_exist=False) as ledger:
         validation.account_id(account_id)
-        stored = accounts.from_row(ledger.account_settings(account_id))
-        effective = asdict(accounts.AccountSettings().overridden(stored))
-        rows = [{"setting": name, "value": value if not isinstance(value, tuple) else ", ".join(value),
-                 "source": "account" if getattr(stored, name) is not None else "default"}
-                for name, value in effective.items()]
-        terminal.rows(rows, ["setting", "value", "source"], "json" if json_out else "table",
-                      title=f"account {account_id}")
+        _print_account(terminal, ledger, account_id, _format(output_format, json_out))
 
 
-@accounts_app.command("list")
-def accounts_list(json_out: JsonOut = False, csv_out: CsvOut = False) -> None:
+def _print_account(terminal, ledger, account_id: str, fmt: str) -> None:
+    from . import accounts
+
+    rows = accounts.described(accounts.from_row(ledger.account_settings(account_id)))
+    terminal.rows(rows, ["setting", "value", "source"], fmt, title=f"account {account_id}")
+
+
+@accounts_app.command("list", cls=_Command)
+def accounts_list(output_format: Format = None, json_out: JsonOut = False, csv_out: CsvOut = False) -> None:
     """Every account with stored settings."""
     from .accounts import COLUMNS
 
     terminal = _terminal()
-    with _user_errors(terminal), _ledger(terminal) as ledger:
+    with _user_errors(terminal), _ledger(terminal, must_exist=False) as ledger:
         terminal.rows(ledger.all_account_settings(), ["account_id", *COLUMNS, "updated_at"],
-                      _format(json_out, csv_out), title="accounts")
+                      _format(output_format, json_out, csv_out), title="accounts")
 
 
 # --- checking the set-up -----------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=_Command)
 def doctor() -> None:
     """Check every configured backend without side effects; exit 0 only if all pass.
 
@@ -504,9 +572,13 @@ def doctor() -> None:
     with _user_errors(terminal):
         settings = _settings(terminal)
         checks = run_checks(settings)
-    table = Table(title="fedfina doctor", title_justify="left")
-    for column in ("backend", "target", "status", "detail"):
-        table.add_column(column, overflow="fold")
+    from rich import box
+
+    table = Table(title="fedfina doctor", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  show_edge=False)
+    for column in ("backend", "target", "status"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("detail", overflow="fold", ratio=1)
     styles = {"ok": "green", "failed": "bold red", "embedded": "cyan"}
     for check in checks:
         table.add_row(check.backend, Text(check.target), Text(check.status, style=styles[check.status]),
@@ -652,41 +724,49 @@ def _announce(terminal, session, warn: bool = True, warn_offline: bool = True) -
 
 
 def _settings(terminal):
+    from dataclasses import replace
+
     from .config import load_settings
 
     settings = load_settings(state.env_file)
+    if state.db is not None:
+        settings = replace(settings, db_path=state.db)
     terminal.redact = settings.redact
     return settings
 
 
-class _ledger:
+@contextmanager
+def _ledger(terminal, *, read_only: bool = True, must_exist: bool = True):
     """The ledger for a read-only or settings command (no run lock needed).
 
-    A read-only command before the first run reads an empty ledger in memory
-    rather than creating files.
+    ``must_exist``: no ledger at the configured path is an error naming it (an
+    empty table there would hide a wrong --db or FEDFINA_DB). Otherwise a
+    read-only command reads an empty ledger in memory rather than creating files.
     """
+    from .errors import UsageError
+    from .ledger import Ledger
 
-    def __init__(self, terminal, read_only: bool = True):
-        self.terminal = terminal
-        self.read_only = read_only
-
-    def __enter__(self):
-        from .ledger import Ledger
-
-        settings = _settings(self.terminal)
-        missing = self.read_only and not settings.db_path.exists()
-        self.ledger = Ledger(None if missing else settings.db_path, settings.redact)
-        return self.ledger
-
-    def __exit__(self, *exc_info):
-        self.ledger.close()
-        return False
+    settings = _settings(terminal)
+    missing = read_only and not settings.db_path.exists()
+    if missing and must_exist:
+        raise UsageError(f"no ledger at {settings.db_path.absolute()}: nothing was processed with it yet; "
+                         "pass --db PATH or set FEDFINA_DB to the ledger to read (the demo's is "
+                         "fedfina-demo/fedfina.db)")
+    ledger = Ledger(None if missing else settings.db_path, settings.redact)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
 
 
-def _format(json_out: bool, csv_out: bool) -> str:
-    if json_out and csv_out:
-        raise typer.BadParameter("choose one of --json and --csv")
-    return "json" if json_out else "csv" if csv_out else "table"
+def _format(output_format: Optional[Enum], json_out: bool, csv_out: bool = False) -> str:
+    """--format, or its shorthands --json and --csv; two different ones are a usage error."""
+    chosen = {name for name, given in (("json", json_out), ("csv", csv_out)) if given}
+    if output_format is not None:
+        chosen.add(output_format.value)
+    if len(chosen) > 1:
+        raise typer.BadParameter(f"choose one output format, not {' and '.join(sorted(chosen))}")
+    return chosen.pop() if chosen else "table"
 
 
 def _checked(build):
@@ -737,22 +817,23 @@ def _show_debug(terminal, outcomes) -> None:
             terminal.err.print(_traceback(outcome.exception, terminal.redact), markup=False)
 
 
-def _print_record(terminal, record: dict) -> None:
+def _print_record(terminal, record: dict, ledger_path) -> None:
     row = record["conversation"]
     facts = [{"field": k, "value": row[k]} for k in (
         "conversation_id", "account_id", "email_id", "status", "current_step", "started_at", "completed_at",
         "summary_method", "model", "prompt_sha256", "email_message_id", "email_sent_at") if row.get(k)]
-    terminal.rows(facts, ["field", "value"], title="conversation")
+    terminal.rows(facts, ["field", "value"], title=f"conversation in {ledger_path} (times UTC)")
     terminal.rows(record["stages"], ["stage", "state", "attempts", "started_at", "finished_at",
-                                     "duration_ms", "message"], title="stages")
-    terminal.rows(record["files"], ["file_type", "size_bytes", "object_key", "location"], title="files")
+                                     "duration_ms", "message"], title="stages", droppable=["started_at"])
+    terminal.rows(record["files"], ["file_type", "size_bytes", "object_key", "location"], title="files",
+                  droppable=["object_key"])
     terminal.rows(record["audit_log"], ["created_at", "step", "event", "attempt", "duration_ms", "message"],
                   title="audit log")
     if record["last_error"]:
         terminal.out.print(f"last error: {terminal.redact(record['last_error'])}", markup=False)
 
 
-def _print_stats(terminal, figures: dict) -> None:
+def _print_stats(terminal, figures: dict, ledger_path) -> None:
     counts = figures["conversations"]
     rate = figures["success_rate"]
     summary = [{"figure": f"conversations {status}", "value": n} for status, n in counts.items()]
@@ -763,7 +844,7 @@ def _print_stats(terminal, figures: dict) -> None:
         {"figure": "tokens used", "value": f"{figures['tokens_used']:,}"},
     ]
     since = f" since {figures['since']}" if figures["since"] else ""
-    terminal.rows(summary, ["figure", "value"], title=f"fedfina stats{since}")
+    terminal.rows(summary, ["figure", "value"], title=f"fedfina stats{since}, {ledger_path}")
     terminal.rows([{"stage": s, **v} for s, v in figures["stages"].items()],
                   ["stage", "count", "p50_ms", "p95_ms"], title="stage durations")
     terminal.rows([{"service": s, **v} for s, v in figures["api"].items()],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from typing import IO, TYPE_CHECKING, Iterable
 
@@ -33,10 +34,71 @@ def spreadsheet_safe(value: object) -> object:
     return value
 
 
+# Short headers for the ledger's column names (tables only; JSON and CSV keep the names).
+HEADERS = {"conversation_id": "conversation", "account_id": "account", "current_step": "step",
+           "email_id": "email", "error_message": "error", "updated_at": "updated", "created_at": "time",
+           "started_at": "started", "finished_at": "finished", "duration_ms": "ms", "size_bytes": "bytes",
+           "object_key": "object", "file_type": "file"}
+# Free text, cut to one line with … in a table (the whole of it is in --format json).
+_CUT = {"error_message", "message"}
+_CUT_MIN = 12  # a cut column keeps at least this many characters
+_GAP = 2  # between columns (box.SIMPLE_HEAD, no outer padding)
+
+
+def _cell(column: str, value: object) -> str:
+    if value is None:
+        return ""
+    if column.endswith("_at") and isinstance(value, str):
+        return value.replace("T", " ")[:16]  # 2026-11-25 10:20 (UTC, as the title says; JSON has ms)
+    return str(value)
+
+
+# Long values that may wrap (addresses, keys, links, templates).
+_FOLD = {"value", "reason", "email_id", "object_key", "location", "cc_addresses", "bcc_addresses",
+         "email_subject_template", "prompt_file"}
+
+
+def _kind(name: str) -> str:
+    if name in _CUT:
+        return "cut"  # one line, cut with …
+    if name in _FOLD:
+        return "fold"  # wraps
+    return "fixed"  # identifiers, times, states, numbers: never wrap, never cut
+
+
+def _layout(columns: list[str], cells: list[dict[str, str]], width: int,
+            droppable: list[str]) -> dict[str, int]:
+    """Each shown column's width: identifiers and times whole, free text sharing what is
+    left. Where even that is too wide, the ``droppable`` columns go, in that order."""
+    widest = {name: max([len(HEADERS.get(name, name))] + [len(c[name]) for c in cells]) for name in columns}
+
+    def least(name: str) -> int:
+        return widest[name] if _kind(name) == "fixed" else min(widest[name], _CUT_MIN)
+
+    shown = list(columns)
+    for name in droppable:
+        if sum(map(least, shown)) + _GAP * (len(shown) - 1) <= width:
+            break
+        shown.remove(name)
+    widths = {name: widest[name] for name in shown if _kind(name) == "fixed"}
+    flexible = sorted((name for name in shown if name not in widths), key=widest.get)
+    space = width - sum(widths.values()) - _GAP * (len(shown) - 1)
+    for left, name in enumerate(flexible):
+        widths[name] = max(least(name), min(widest[name], space // (len(flexible) - left)))
+        space -= widths[name]
+    return {name: widths[name] for name in shown}
+
+
+def _columns() -> int | None:
+    value = os.environ.get("COLUMNS", "")
+    return int(value) if value.isdigit() and 20 <= int(value) <= 1000 else None
+
+
 def _console(stream: IO[str]) -> Console:
     # Off a terminal (cron logs, pipes) a table must not wrap at 80 columns:
     # one line per row keeps the log greppable.
-    width = None if stream.isatty() else 200
+    # COLUMNS, when set, still wins (as for any program that formats to a width).
+    width = None if stream.isatty() else _columns() or 200
     return Console(file=stream, highlight=False, soft_wrap=True, width=width)
 
 
@@ -69,15 +131,17 @@ class Terminal:
         self.err.print(Text("error: ", style="bold red") + Text(self.redact(message)))
 
     def rejected(self, items: Iterable["Rejected"]) -> None:
+        """Input left out before the run (warnings, on stderr); --quiet shows them once, in the summary."""
+        if self.quiet:
+            return
         for item in items:
-            if item.duplicate and self.quiet:
-                continue
             label = Text("duplicate ", style="cyan") if item.duplicate else Text("invalid ", style="bold red")
             self.err.print(label + Text(self.redact(str(item))))
 
     # --- listings (status, accounts list, ...) -------------------------------
 
-    def rows(self, rows: list[dict], columns: list[str], fmt: str = "table", title: str | None = None) -> None:
+    def rows(self, rows: list[dict], columns: list[str], fmt: str = "table", title: str | None = None,
+             droppable: list[str] | tuple[str, ...] = ()) -> None:
         """Print rows as a table (people), JSON (scripts) or CSV (spreadsheets)."""
         if fmt == "json":
             self.out.file.write(json.dumps([{c: r.get(c) for c in columns} for r in rows],
@@ -87,12 +151,28 @@ class Terminal:
             writer.writeheader()
             writer.writerows({c: spreadsheet_safe(r.get(c)) for c in columns} for r in rows)
         else:
-            table = Table(title=title, title_justify="left")
-            for column in columns:
-                table.add_column(column, overflow="fold")
-            for row in rows:
-                table.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
-            self.out.print(table)
+            self.out.print(self._table(rows, columns, title, droppable))
+
+    def _table(self, rows: list[dict], columns: list[str], title: str | None, droppable: list[str]) -> Table:
+        """Identifiers and times stay on one line; free text is cut with …; other values wrap.
+
+        Where even that is too wide, the ``droppable`` columns go first (JSON and CSV keep them).
+        """
+        from rich import box
+
+        cells = [{c: self.redact(_cell(c, r.get(c))) for c in columns} for r in rows]
+        widths = _layout(columns, cells, self.out.width, droppable)
+        hidden = [HEADERS.get(c, c) for c in columns if c not in widths]
+        caption = f"not shown at this width: {', '.join(hidden)} (see --format json)" if hidden else None
+        table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
+                      box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+        for name, width in widths.items():
+            kind = _kind(name)
+            table.add_column(HEADERS.get(name, name), width=width, no_wrap=kind != "fold",
+                             overflow="fold" if kind == "fold" else "ellipsis")
+        for cell in cells:
+            table.add_row(*(Text(cell[name]) for name in widths))
+        return table
 
     def json(self, payload) -> None:
         self.out.file.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
@@ -115,6 +195,7 @@ class Terminal:
             self.progress.start()
 
     def finished(self, outcome: "Outcome") -> None:
+        """One conversation's result, on stdout as it comes (--quiet: in the summary only)."""
         if self.progress is not None:
             self._done += 1
             self._failed += not outcome.ok
@@ -122,11 +203,19 @@ class Terminal:
             rate = f"{self._done / elapsed * 60:.0f}/min" if elapsed > 0 else ""
             self.progress.update(self._task, advance=1, failed=self._failed, rate=rate)
             if not outcome.ok:
-                self.progress.console.print(self._line(outcome))
+                self._result(self._line(outcome))
             return
-        if self.json_mode or (self.quiet and outcome.ok):
+        if self.json_mode or self.quiet:
             return
-        self.err.print(self._line(outcome))
+        self._result(self._line(outcome))
+
+    def _result(self, line: Text) -> None:
+        # Results go to stdout (gh, llm). While the progress bar is drawn on the
+        # same terminal, a line printed through it lands above the bar intact.
+        if self.progress is not None and self.out.is_terminal:
+            self.progress.console.print(line)
+        else:
+            self.out.print(line)
 
     def stop(self) -> None:
         if self.progress is not None:
@@ -134,22 +223,21 @@ class Terminal:
             self.progress = None
 
     def summary(self, outcomes: list["Outcome"], rejected: list["Rejected"], seconds: float) -> None:
+        """The run's result on stdout: the failures (a table) and the counts."""
         failed = [o for o in outcomes if not o.ok]
         invalid = [r for r in rejected if not r.duplicate]
         if self.json_mode:
             self.json(self._json(outcomes, rejected, seconds))
             return
-        if len(failed) + len(invalid) > 1 or (failed and invalid):
-            table = Table(title="Failures", title_justify="left", show_lines=False)
-            for column in ("conversation", "account", "stage", "reason"):
-                table.add_column(column, overflow="fold")
-            for o in failed:
-                table.add_row(Text(o.conversation_id), Text(o.account_id or ""),
-                              Text(o.failed_stage or ""), Text(self.redact(o.error or "")))
-            for r in invalid:
-                table.add_row(Text(r.value if r.field == "conversation_id" else ""), Text(""),
-                              Text("input"), Text(str(r)))
-            self.err.print(table)
+        # --quiet printed nothing yet: every failure is in the table, once. Otherwise the
+        # table recaps the lines above when there are several.
+        if (failed or invalid) and (self.quiet or len(failed) + len(invalid) > 1):
+            rows = [{"conversation_id": o.conversation_id, "account_id": o.account_id, "stage": o.failed_stage,
+                     "reason": o.error} for o in failed]
+            rows += [{"conversation_id": r.conversation_id, "account_id": r.account_id, "stage": "input",
+                      "reason": str(r)} for r in invalid]
+            table = self._table(rows, ["conversation_id", "account_id", "stage", "reason"], "Failures", [])
+            self.out.print(table)
         if self.quiet and not failed and not invalid:
             return
         counts = [f"{sum(o.status == s for o in outcomes)} {s}"
@@ -159,7 +247,7 @@ class Terminal:
         duplicates = len(rejected) - len(invalid) + sum(o.status == "duplicate" for o in outcomes)
         if duplicates:
             counts.append(f"{duplicates} duplicates")
-        self.err.print(Text(f"{', '.join(counts) or 'nothing processed'} in {seconds:.1f} s",
+        self.out.print(Text(f"{', '.join(counts) or 'nothing processed'} in {seconds:.1f} s",
                             style="bold"))
 
     def _line(self, outcome: "Outcome") -> Text:

@@ -50,7 +50,7 @@ def run_checks(settings: Settings) -> list[Check]:
     if settings.smtp_host:
         mailer = backends.mailer
         checks.append(_attempt("smtp", f"{mailer.host}:{mailer.port} ({mailer.security})",
-                               lambda: _smtp(mailer)))
+                               mailer.check))
     else:
         checks.append(_writable("email", settings.outbox_dir, "outbox (.eml files)"))
     return checks
@@ -98,12 +98,3 @@ def _minio(storage) -> str:
 def _elevenlabs(client) -> str:
     client.list_conversations(None, page_size=1)
     return "API key accepted (conversations readable)"
-
-
-def _smtp(mailer) -> str:
-    smtp = mailer.connect()
-    try:
-        smtp.noop()
-    finally:
-        smtp.quit()
-    return "connected" + (", logged in" if mailer.username else "") + "; no mail sent"

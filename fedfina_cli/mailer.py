@@ -214,6 +214,21 @@ class SmtpMailer:
             raise
         return smtp
 
+    def check(self) -> str:
+        """Connect, secure, log in and say NOOP (doctor); no mail is sent."""
+        connection: list[smtplib.SMTP] = []
+        try:
+            with self._deadline(connection) as expired:
+                smtp = self.connect(connection)
+                try:
+                    smtp.noop()
+                finally:
+                    _close_quietly(smtp)
+        except Exception as exc:
+            reply = "timed out" if expired.is_set() else _classify(exc)[1]
+            raise StageError(f"mail server {self.host}:{self.port}: {reply}") from None
+        return "connected" + (", logged in" if self.username else "") + "; no mail sent"
+
     def _transmit(self, smtp: smtplib.SMTP, recipients: list[str], data: bytes,
                   handover: Callable[[], None]) -> None:
         code, reply = smtp.mail(self.sender)
@@ -275,6 +290,10 @@ def _classify(exc: Exception) -> tuple[int | None, str, bool]:
         return None, f"TLS failed ({exc.reason or exc}); check SMTP_SECURITY and SMTP_PORT", False
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return None, "timed out", True
+    if isinstance(exc, ConnectionRefusedError):
+        return None, "connection refused (is the mail server running? check SMTP_HOST and SMTP_PORT)", True
+    if isinstance(exc, socket.gaierror):
+        return None, "host name not found (check SMTP_HOST)", True
     if isinstance(exc, (smtplib.SMTPServerDisconnected, ConnectionError, OSError)):
         return None, f"connection failed ({type(exc).__name__}: {exc})", True
     raise exc

@@ -25,6 +25,10 @@ class Rejected:
     value: str
     reason: str
     duplicate: bool = False  # a repeated row is processed once; not a failure
+    # The row's conversation and account as written (for the failures table,
+    # even when it is another field that was bad).
+    conversation_id: str = ""
+    account_id: str = ""
 
     def __str__(self) -> str:
         return f"{self.where}: {self.field} {self.value!r}: {self.reason}"
@@ -128,7 +132,9 @@ def _read_rows(path: Path, default_email: str | None, default_account: str | Non
                         label=where,
                     ))
                 except InvalidValue as exc:
-                    rejected.append(Rejected(where, exc.field, _clip(str(exc.value)), exc.reason))
+                    rejected.append(Rejected(where, exc.field, _clip(str(exc.value)), exc.reason,
+                                             conversation_id=_clip(values["conversation_id"], 40),
+                                             account_id=_clip(values["account_id"], 40)))
             return jobs, rejected
     except FileNotFoundError:
         raise UsageError(f"--csv {path}: no such file") from None
@@ -156,10 +162,12 @@ def _dedupe(jobs: list[Job]) -> tuple[list[Job], list[Rejected]]:
                 duplicates.append(Rejected(
                     job.label or "selector", "email_id", job.email_id or "",
                     f"conflicts with {where}, which names {first.email_id or 'no recipient'} for "
-                    f"{job.conversation_id}; only {where} is processed: fix the sheet"))
+                    f"{job.conversation_id}; only {where} is processed: fix the sheet",
+                    conversation_id=job.conversation_id, account_id=job.account_id or ""))
                 continue
             duplicates.append(Rejected(job.label or "selector", "conversation_id", job.conversation_id,
-                                       f"duplicate of {where}; processed once", duplicate=True))
+                                       f"duplicate of {where}; processed once", duplicate=True,
+                                       conversation_id=job.conversation_id, account_id=job.account_id or ""))
             continue
         seen[key] = job
     return list(seen.values()), duplicates

@@ -40,8 +40,9 @@ def test_csv_batch_with_bad_rows(cli, workspace, batch, smtp_server):
     assert "invalid row 10: email_id 'not-an-email'" in err
     assert "invalid row 13: account_id 'a/b'" in err
     assert "duplicate row 16: conversation_id 'conv_bulk00000003': duplicate of row 5; processed once" in err
-    assert f"{GOOD} completed, 3 invalid rows skipped, 1 duplicates" in err
-    assert "Failures" in err and "input" in err
+    # The result (failures and counts) is on stdout; the warnings before the run on stderr.
+    assert f"{GOOD} completed, 3 invalid rows skipped, 1 duplicates" in result.stdout
+    assert "Failures" in result.stdout and "input" in result.stdout
     rows = workspace.rows("select conversation_id, account_id, email_id, status from conversation_processing")
     assert len(rows) == GOOD and all(r["status"] == "completed" for r in rows)
     assert {r["account_id"] for r in rows} == {"branch-0", "branch-1", "branch-2"}
@@ -52,7 +53,7 @@ def test_csv_batch_with_bad_rows(cli, workspace, batch, smtp_server):
 def test_csv_header_without_conversation_id_is_a_usage_error(cli, workspace):
     path = _csv(workspace.root / "x.csv", ["id,email", "conv_12345678,a@fedfina.example"])
     result = cli("run", "--csv", path)
-    assert result.exit_code == 2 and "no conversation_id column" in result.stderr
+    assert result.exit_code == 2 and "no conversation_id column" in result.output
     assert not workspace.db.exists()
 
 
@@ -106,36 +107,41 @@ def test_run_failed_reprocesses_only_failed_conversations(cli, workspace, eleven
                                      account="acc-a" if n % 2 else "acc-b"))
     ids = [f"conv_bulk{n:08d}" for n in range(4)]
     result = cli("run", *[a for i in ids for a in ("-c", i)])
-    assert result.exit_code == 1 and "2 completed, 2 failed" in result.stderr
+    assert result.exit_code == 1 and "2 completed, 2 failed" in result.output
     for n in range(2):
         elevenlabs.add(hindi_variant(n, account="acc-a" if n % 2 else "acc-b"))
 
     result = cli("run", "--failed", "--account-id", "acc-a")
     assert result.exit_code == 0, result.output
-    assert "1 failed conversations to reprocess" in result.stderr
+    assert "1 failed conversations to reprocess" in result.output
     statuses = {r["conversation_id"]: r["status"] for r in workspace.rows(
         "select conversation_id, status from conversation_processing")}
     assert statuses == {ids[0]: "failed", ids[1]: "completed", ids[2]: "completed", ids[3]: "completed"}
 
     result = cli("run", "--failed")
-    assert result.exit_code == 0 and "ran fetch,summarize,report,email" in result.stderr
+    assert result.exit_code == 0 and "ran fetch,summarize,report,email" in result.output
     assert len(smtp_server.messages) == 4
     result = cli("run", "--failed")
-    assert result.exit_code == 0 and "0 failed conversations to reprocess" in result.stderr
+    assert result.exit_code == 0 and "0 failed conversations to reprocess" in result.output
 
 
 def test_status_in_every_format(cli, workspace, batch):
     cli("run", "--csv", batch)
     table = cli("status", "--limit", "5")
-    assert table.exit_code == 0 and "5 conversations" in table.stdout and "conversation_id" in table.stdout
+    assert table.exit_code == 0 and "5 conversations in" in table.stdout and "conversation" in table.stdout
     rows = json.loads(cli("status", "--json", "--account-id", "branch-1").stdout)
     assert len(rows) == 11 and all(r["account_id"] == "branch-1" and r["status"] == "completed" for r in rows)
     assert set(rows[0]) == {"conversation_id", "account_id", "status", "current_step", "email_id", "updated_at",
                             "error_message"}
-    parsed = list(csv.DictReader(io.StringIO(cli("status", "--csv", "--limit", "100").stdout)))
+    parsed = list(csv.DictReader(io.StringIO(cli("status", "--format", "csv", "--limit", "100").stdout)))
     assert len(parsed) == GOOD and parsed[0]["status"] == "completed"
+    # --csv, the SPEC's older spelling, still works (users' scripts).
+    assert cli("status", "--csv", "--limit", "100").stdout == cli("status", "--format", "csv", "--limit", "100").stdout
+    assert json.loads(cli("status", "--format", "json", "-a", "branch-1").stdout) == rows
     assert json.loads(cli("status", "--status", "failed", "--json").stdout) == []
     assert cli("status", "--json", "--csv").exit_code == 2
+    assert cli("status", "--json", "--format", "csv").exit_code == 2
+    assert cli("status", "--json", "--format", "json").exit_code == 0  # the same format twice is fine
     assert cli("status", "--status", "weird").exit_code == 2
 
 
@@ -200,7 +206,7 @@ def test_plain_lines_for_cron_and_a_progress_bar_for_people(elevenlabs, workspac
 
     plain, tty = io.StringIO(), TTY()
     for stream in (plain, tty):
-        terminal = Terminal(stderr=stream)
+        terminal = Terminal(stdout=stream, stderr=stream)
         terminal.start(3)
         for n in range(3):
             terminal.finished(Outcome(f"conv_bulk{n:08d}", "acc1", status="completed" if n else "failed",
@@ -209,13 +215,17 @@ def test_plain_lines_for_cron_and_a_progress_bar_for_people(elevenlabs, workspac
     lines = plain.getvalue().splitlines()
     assert len(lines) == 3 and lines[0].startswith("failed conv_bulk00000000")
     assert "processing" in tty.getvalue() and "3/3" in tty.getvalue() and "1 failed" in tty.getvalue()
+    assert "failed conv_bulk00000000" in tty.getvalue()  # printed above the bar
 
 
 def test_read_only_commands_before_the_first_run_create_nothing(cli, workspace):
-    for args in (["status"], ["status", "--json"], ["stats", "--json"], ["accounts", "list"],
-                 ["accounts", "show", "acc1"]):
+    for args in (["status"], ["status", "--json"], ["stats", "--json"], ["show", "conv_12345678"]):
+        result = cli(*args)
+        # An empty table would hide a wrong --db or FEDFINA_DB: say where it looked.
+        assert result.exit_code == 2 and f"no ledger at {workspace.db}" in result.stderr, args
+        assert result.stdout == "" and len(result.stderr.splitlines()) == 1
+    for args in (["accounts", "list"], ["accounts", "show", "acc1"]):  # the defaults, without a ledger
         assert cli(*args).exit_code == 0, args
-    assert json.loads(cli("status", "--json").stdout) == []
     assert not workspace.db.exists() and list(workspace.root.iterdir()) == []
 
 

@@ -32,7 +32,7 @@ def test_env_file_flag_reads_another_file(cli, workspace, monkeypatch):
 
 def test_missing_env_file_is_a_usage_error(cli, workspace):
     result = cli("--env-file", workspace.root / "nope.env", "run", "--from-file", HINDI)
-    assert result.exit_code == 2 and "no such file" in result.stderr
+    assert result.exit_code == 2 and "no such file" in result.output
 
 
 @pytest.mark.parametrize("environ, message", [
@@ -57,7 +57,7 @@ def test_bad_configuration(environ, message):
 
 def test_bad_configuration_exits_2_before_anything_is_written(cli, workspace):
     result = cli("run", "--from-file", HINDI, env={"SMTP_PORT": "seventy"})
-    assert result.exit_code == 2 and "SMTP_PORT" in result.stderr
+    assert result.exit_code == 2 and "SMTP_PORT" in result.output
     assert not workspace.db.exists()
 
 

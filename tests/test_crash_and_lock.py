@@ -115,4 +115,4 @@ def test_a_stale_lock_from_a_dead_process_is_taken_over(cli, workspace):
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 0, result.output
     assert "the previous run (pid 999999, started 2026-11-20T03:15:00.000Z) stopped without finishing" \
-        in result.stderr
+        in result.output

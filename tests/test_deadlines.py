@@ -42,8 +42,8 @@ def test_a_dripping_api_fails_its_conversation_as_retryable_and_the_run_goes_on(
     assert seconds < HANG
     assert result.exit_code == 1
     assert ("ElevenLabs get_conversation: timed out (FEDFINA_HTTP_TIMEOUT is 1 s) at 127.0.0.1"
-            in result.stderr) and "gave up after 2 attempts" in result.stderr
-    assert "1 completed, 1 failed" in result.stderr
+            in result.output) and "gave up after 2 attempts" in result.output
+    assert "1 completed, 1 failed" in result.output
     failed, = workspace.rows("select retryable from conversation_processing where status = 'failed'")
     assert failed == {"retryable": 1}
 
@@ -65,8 +65,8 @@ def test_a_stalled_recording_fails_the_fetch_but_a_slow_moving_one_arrives(cli, 
     result, seconds = _timed(cli, "run", "-c", HINDI_ID)
     assert seconds < HANG
     assert result.exit_code == 1
-    assert "recording download interrupted" in result.stderr and "timed out" in result.stderr
-    assert "cannot connect" not in result.stderr  # a read timeout is a timeout
+    assert "recording download interrupted" in result.output and "timed out" in result.output
+    assert "cannot connect" not in result.output  # a read timeout is a timeout
 
     # 64 KB every 0.6 s: the whole download takes longer than the timeout, but never stalls.
     elevenlabs._audio = lambda conversation_id: slow(64 * 1024, 0.6)
@@ -82,8 +82,8 @@ def test_a_hung_model_costs_two_timeouts_not_minutes(cli, workspace, openai_serv
     result, seconds = _timed(cli, "run", "--from-file", HINDI)
     assert seconds < HANG
     assert result.exit_code == 1
-    assert "timed out (FEDFINA_HTTP_TIMEOUT is 1 s)" in result.stderr
-    assert "gave up after 2 attempts" in result.stderr
+    assert "timed out (FEDFINA_HTTP_TIMEOUT is 1 s)" in result.output
+    assert "gave up after 2 attempts" in result.output
     assert openai_server.count("/v1/chat/completions") == 2  # the SDK's own retries are ours
     assert workspace.rows("select retryable from conversation_processing") == [{"retryable": 1}]
 
@@ -128,7 +128,7 @@ def test_a_mail_server_that_never_finishes_its_greeting(cli, workspace, monkeypa
         assert seconds < HANG
         assert result.exit_code == 1
         assert "did not accept the message after 2 attempts: timed out (FEDFINA_HTTP_TIMEOUT is 1 s)" \
-            in result.stderr
+            in result.output
         row, = workspace.rows("select status, retryable, email_state from conversation_processing")
         assert row == {"status": "failed", "retryable": 1, "email_state": None}  # never handed over
     finally:
@@ -155,7 +155,7 @@ def test_a_dripping_storage_server_is_a_clear_timeout(cli, monkeypatch, tight):
         result, seconds = _timed(cli, "run", "--from-file", HINDI)
         assert seconds < HANG
         assert result.exit_code == 2
-        assert f"MinIO at {host}:{port} timed out (FEDFINA_HTTP_TIMEOUT is 1 s)" in result.stderr
+        assert f"MinIO at {host}:{port} timed out (FEDFINA_HTTP_TIMEOUT is 1 s)" in result.output
     finally:
         server.stop()
 

@@ -18,7 +18,7 @@ def test_demo_runs_offline_and_prints_where_everything_is(installed, workspace, 
     assert f"PDF report: {pdf}" in result.stdout
     assert f"Email:      {eml}" in result.stdout
     assert f"Ledger:     {demo / 'fedfina.db'}" in result.stdout
-    assert "storage=local(" in result.stderr and "summarizer=offline" in result.stderr
+    assert "storage=local(" in result.output and "summarizer=offline" in result.output
 
     text = pdf_text(pdf)
     assert HINDI_ID in text and "₹2,00,000" in text and "Ramesh Kumar" in text
@@ -35,7 +35,7 @@ def test_demo_twice_redoes_the_whole_job(installed, tmp_path):
     assert installed("demo", "--dir", tmp_path / "d").exit_code == 0
     second = installed("demo", "--dir", tmp_path / "d")
     assert second.exit_code == 0
-    assert "ran fetch,summarize,report,email" in second.stderr
+    assert "ran fetch,summarize,report,email" in second.stdout
 
 
 def test_help_lists_every_command_with_examples(installed):

@@ -47,7 +47,7 @@ def test_not_ready_conversation_fails_this_run_and_is_picked_up_later(cli, works
     elevenlabs.add(payload, audio=AUDIO)
     result = cli("run", "-c", HINDI_ID)
     assert result.exit_code == 1
-    assert f"not ready yet (status {status})" in result.stderr
+    assert f"not ready yet (status {status})" in result.output
     assert elevenlabs.count(AUDIO_PATH) == 0
     row, = workspace.rows("select status, retryable from conversation_processing")
     assert row == {"status": "failed", "retryable": 1}
@@ -60,7 +60,7 @@ def test_not_ready_conversation_fails_this_run_and_is_picked_up_later(cli, works
 def test_failed_conversation_is_final(cli, workspace, elevenlabs):
     elevenlabs.add(load_sample(HINDI) | {"status": "failed"})
     result = cli("run", "-c", HINDI_ID)
-    assert result.exit_code == 1 and "reports this conversation as failed" in result.stderr
+    assert result.exit_code == 1 and "reports this conversation as failed" in result.output
     assert workspace.rows("select retryable from conversation_processing") == [{"retryable": 0}]
 
 
@@ -90,7 +90,7 @@ def test_audio_cut_mid_stream_fails_the_fetch_and_a_rerun_gets_the_recording(cli
     hindi.cut_audio_after = 100_000
     result = cli("run", "-c", HINDI_ID)
     assert result.exit_code == 1, result.output
-    assert "download interrupted" in result.stderr and "a later run fetches it again" in result.stderr
+    assert "download interrupted" in result.output and "a later run fetches it again" in result.output
     audio_dir = workspace.data / "acc123" / "audio"
     assert not audio_dir.exists() or list(audio_dir.iterdir()) == []  # no partial object
     row, = workspace.rows("select status, current_step, retryable, audio_key from conversation_processing")
@@ -108,7 +108,7 @@ def test_audio_error_that_outlasts_the_retries_is_retryable_not_no_audio(cli, wo
     hindi.fault(AUDIO_PATH, times=3, status=status, body={"detail": {"message": "busy"}})
     result = cli("run", "-c", HINDI_ID)
     assert result.exit_code == 1
-    assert f"ElevenLabs get_audio failed: HTTP {status} after 3 attempts" in result.stderr
+    assert f"ElevenLabs get_audio failed: HTTP {status} after 3 attempts" in result.output
     row, = workspace.rows("select status, retryable, audio_key from conversation_processing")
     assert row == {"status": "failed", "retryable": 1, "audio_key": None}
     # Not recorded as a completed fetch: the next run fetches again, and gets the audio.
@@ -147,7 +147,7 @@ def test_persistent_5xx_gives_up_with_status_and_detail(cli, workspace, hindi):
     assert result.exit_code == 1
     assert hindi.count(CONVERSATION_PATH) == 3  # FEDFINA_RETRY_ATTEMPTS
     assert ("ElevenLabs get_conversation failed: HTTP 503 after 3 attempts: "
-            "service_unavailable: Try again later") in result.stderr
+            "service_unavailable: Try again later") in result.output
     assert workspace.rows("select retryable from conversation_processing") == [{"retryable": 1}]
 
 
@@ -156,7 +156,7 @@ def test_401_is_not_retried_and_names_the_fix(cli, workspace, hindi, monkeypatch
     result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
     assert result.exit_code == 1
     assert hindi.count(CONVERSATION_PATH) == 1
-    assert "HTTP 401: invalid_api_key: Invalid API key (check ELEVENLABS_API_KEY" in result.stderr
+    assert "HTTP 401: invalid_api_key: Invalid API key (check ELEVENLABS_API_KEY" in result.output
     assert "xi-wrong-key-000111222" not in result.output
     assert "xi-wrong-key-000111222" not in str(workspace.rows("select * from conversation_processing"))
 
@@ -165,7 +165,7 @@ def test_unknown_conversation_404_shows_the_detail(cli, elevenlabs):
     result = cli("run", "-c", "conv_doesnotexist0001", "-a", "acc1", "-e", "a@example.com")
     assert result.exit_code == 1
     assert elevenlabs.count("/v1/convai/conversations/conv_doesnotexist0001") == 1
-    assert "HTTP 404: conversation_not_found: Conversation not found" in result.stderr
+    assert "HTTP 404: conversation_not_found: Conversation not found" in result.output
 
 
 @pytest.mark.parametrize("body, shown", [
@@ -182,7 +182,7 @@ def test_error_body_shapes(cli, hindi, body, shown):
     hindi.fault(CONVERSATION_PATH, status=403 if isinstance(body, bytes) or "detail" in body and
                 isinstance(body["detail"], dict) else 422, body=body)
     result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
-    assert result.exit_code == 1 and shown in result.stderr
+    assert result.exit_code == 1 and shown in result.output
     assert hindi.count(CONVERSATION_PATH) == 1
 
 
@@ -197,14 +197,14 @@ def test_always_slow_fails_with_a_timeout_message(cli, hindi):
     hindi.fault(CONVERSATION_PATH, times=3, delay=3, passthrough=True)
     result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
     assert result.exit_code == 1
-    assert "ElevenLabs get_conversation: timed out (FEDFINA_HTTP_TIMEOUT is 2 s) at 127.0.0.1" in result.stderr
+    assert "ElevenLabs get_conversation: timed out (FEDFINA_HTTP_TIMEOUT is 2 s) at 127.0.0.1" in result.output
 
 
 def test_invalid_json_body_is_a_clear_failure(cli, hindi):
     hindi.fault(CONVERSATION_PATH, status=200, body=b"{truncated")
     result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
     assert result.exit_code == 1
-    assert "ElevenLabs returned a conversation that cannot be read (HTTP 200): not valid JSON" in result.stderr
+    assert "ElevenLabs returned a conversation that cannot be read (HTTP 200): not valid JSON" in result.output
 
 
 def test_unreachable_api_gives_up_with_a_clear_message(cli, monkeypatch):
@@ -215,13 +215,13 @@ def test_unreachable_api_gives_up_with_a_clear_message(cli, monkeypatch):
     monkeypatch.setenv("FEDFINA_RETRY_BASE_SECONDS", "0.01")
     result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
     assert result.exit_code == 1
-    assert "cannot connect at 127.0.0.1" in result.stderr and "gave up after 5 attempts" in result.stderr
+    assert "cannot connect at 127.0.0.1" in result.output and "gave up after 5 attempts" in result.output
 
 
 def test_processing_sample_from_the_api(cli, elevenlabs):
     elevenlabs.add(copy.deepcopy(load_sample(PROCESSING)))
     result = cli("run", "-c", "conv_5501k5n7wq2ab4cd6ef8gh0jk1lm", "-a", "acc9", "-e", "a@example.com")
-    assert result.exit_code == 1 and "not ready yet" in result.stderr
+    assert result.exit_code == 1 and "not ready yet" in result.output
 
 
 # --- the audio downloads while the summary is written -------------------------------

@@ -34,8 +34,8 @@ def test_a_conversation_listed_twice_with_and_without_its_account_sends_one_emai
     result = cli("run", "--csv", _csv(workspace.root / "calls.csv", lines), "--concurrency", "8")
     assert result.exit_code == 0, result.output
     assert _emails_per_conversation(smtp_server) == {f"conv_bulk{n:08d}": 1 for n in range(10)}
-    assert "10 completed, 10 duplicates" in result.stderr
-    assert "same conversation as row" in result.stderr
+    assert "10 completed, 10 duplicates" in result.output
+    assert "same conversation as row" in result.output
     assert "FileNotFoundError" not in result.output
     rows = workspace.rows("select account_id, status from conversation_processing")
     assert rows == [{"account_id": "acc123", "status": "completed"}] * 10
@@ -65,10 +65,10 @@ def test_temporary_files_of_live_writers_survive_the_sweep(workspace):
 def test_stage_commands_before_fetch_leave_no_ghost_row_and_email_finds_the_recipient(cli, workspace):
     # A stage command before anything was fetched: a clear hint, and nothing recorded under no account.
     result = cli("report", "-c", HINDI_ID)
-    assert result.exit_code == 1 and f"run `fedfina fetch -c {HINDI_ID}` first" in result.stderr
+    assert result.exit_code == 1 and f"run `fedfina fetch -c {HINDI_ID}` first" in result.output
     assert workspace.rows("select * from conversation_processing where account_id = ''") == []
     result = cli("report", "-c", HINDI_ID, "-a", "acc123")
-    assert result.exit_code == 1 and "first" in result.stderr
+    assert result.exit_code == 1 and "first" in result.output
     assert workspace.rows("select * from conversation_processing where account_id = ''") == []
 
     for step in (("fetch", "--from-file", HINDI), ("summarize", "-c", HINDI_ID), ("report", "-c", HINDI_ID)):
@@ -90,7 +90,7 @@ def test_a_missing_account_and_recipient_are_reported_together(cli, workspace):
     path.write_text(json.dumps(payload), encoding="utf-8")
     result = cli("run", "--from-file", path)
     assert result.exit_code == 1
-    assert "no account id" in result.stderr and "no recipient" in result.stderr
+    assert "no account id" in result.output and "no recipient" in result.output
 
 
 def _statuses(workspace) -> list[str] | None:
@@ -136,7 +136,7 @@ def test_a_conversation_left_processing_by_a_killed_run_is_interrupted_and_resum
     elevenlabs.audio_delay = 0
     # Any run marks it: here one that selects nothing else; `run --failed` resumes it.
     result = installed("run", "--failed")
-    assert "1 conversations were left unfinished by a run that stopped" in result.stderr
+    assert "1 conversations were left unfinished by a run that stopped" in result.output
     assert result.exit_code == 0, result.stderr
     row, = workspace.rows("select status, error_message from conversation_processing")
     assert row == {"status": "completed", "error_message": None}

@@ -30,7 +30,7 @@ def test_sync_never_uses_an_invalid_id_from_the_list(cli, workspace, elevenlabs,
                                     "start_time_unix_secs": 1763451000}]
     result = cli("sync", "--agent-id", AGENT)
     assert result.exit_code == 0, result.output
-    assert "unusable item, left out: invalid conversation_id" in result.stderr
+    assert "unusable item, left out: invalid conversation_id" in result.output
     assert len(smtp_server.messages) == 1  # the good call still went through
     # Nothing outside the data folder, and the key went to no other path.
     assert all(p.is_relative_to(workspace.root) for p in _everything_under(workspace.root))
@@ -45,7 +45,7 @@ def test_a_list_that_never_ends_stops(cli, workspace, elevenlabs, smtp_server):
     elevenlabs.fault(LIST, times=1000, status=200, body=page)
     result = cli("sync", "--agent-id", AGENT)
     assert result.exit_code == 0, result.output
-    assert "repeated a page cursor; stopped paging there" in result.stderr
+    assert "repeated a page cursor; stopped paging there" in result.output
     assert elevenlabs.count(LIST) == 2
     assert len(smtp_server.messages) == 1
 
@@ -96,7 +96,7 @@ def test_debug_tracebacks_are_scrubbed(cli, elevenlabs):
     elevenlabs.fault(LIST, times=5, status=500,
                      body={"detail": {"status": "error", "message": f"bad key {ELEVENLABS_KEY} for agent"}})
     result = cli("--debug", "sync", "--agent-id", AGENT)
-    assert result.exit_code == 1 and "Traceback" in result.stderr
+    assert result.exit_code == 1 and "Traceback" in result.output
     assert ELEVENLABS_KEY not in result.output
 
 
@@ -115,9 +115,9 @@ def test_a_malformed_conversation_fails_alone_and_clearly(cli, workspace, eleven
     elevenlabs.fault(CONVERSATION_PATH, status=200, body=body)
     result = cli("run", "-c", HINDI_ID, "-c", "conv_bulk00000001", "-a", "acc123", "-e", "a@example.com")
     assert result.exit_code == 1
-    failure = next(line for line in result.stderr.splitlines() if HINDI_ID in line and "failed" in line)
+    failure = next(line for line in result.output.splitlines() if HINDI_ID in line and "failed" in line)
     assert reason in failure and "Traceback" not in result.output
-    assert "1 completed, 1 failed" in result.stderr  # the other conversation went on
+    assert "1 completed, 1 failed" in result.output  # the other conversation went on
     # Not retryable (the same body fails every time), and nothing of it was stored.
     assert workspace.rows("select retryable from conversation_processing where conversation_id = ?",
                           HINDI_ID) == [{"retryable": 0}]
@@ -139,7 +139,7 @@ def test_invalid_utf8_in_a_file_is_a_usage_error(cli, workspace):
     path = workspace.root / "latin1.json"
     path.write_bytes(HINDI.read_bytes().replace("रमेश".encode(), b"Ram\xe9sh", 1))
     result = cli("run", "--from-file", path)
-    assert result.exit_code == 2 and f"--from-file {path}: not UTF-8 text" in result.stderr
+    assert result.exit_code == 2 and f"--from-file {path}: not UTF-8 text" in result.output
 
 
 @pytest.mark.parametrize("start", [1e20, -5, 10 ** 30])
@@ -174,8 +174,8 @@ def test_a_giant_csv_field_rejects_its_row_only(cli, workspace, elevenlabs, smtp
                     "conv_bulk00000002,,\n", encoding="utf-8")
     result = cli("run", "--csv", path)
     assert result.exit_code == 1
-    assert "invalid row 3: conversation_id 'conv_AAAA" in result.stderr
-    assert "(200005 characters)" in result.stderr and len(result.stderr) < 20_000
+    assert "invalid row 3: conversation_id 'conv_AAAA" in result.output
+    assert "(200005 characters)" in result.output and len(result.stderr) < 20_000
     assert len(smtp_server.messages) == 2
 
 
@@ -198,9 +198,9 @@ def test_status_csv_cells_cannot_run_as_spreadsheet_formulas(cli, workspace):
 ])
 def test_subject_templates_reach_only_the_documented_fields(cli, workspace, template, reason):
     result = cli("run", "--from-file", HINDI, "--subject", template)
-    assert result.exit_code == 2 and reason in result.stderr
+    assert result.exit_code == 2 and reason in result.output
     result = cli("accounts", "set", "acc123", "--subject", template)
-    assert result.exit_code == 2 and reason in result.stderr
+    assert result.exit_code == 2 and reason in result.output
 
 
 def test_model_output_is_bounded(cli, workspace, openai_server):
@@ -246,7 +246,7 @@ def test_a_stored_time_zone_that_is_no_zone_fails_clearly(cli, workspace):
     result = cli("run", "--from-file", HINDI, "--force")
     assert result.exit_code == 1
     assert ("account acc123's time zone: 'Mars/Olympus' is not a time zone name like Asia/Kolkata; "
-            "fix it with `fedfina accounts set acc123 --timezone Asia/Kolkata`") in result.stderr
+            "fix it with `fedfina accounts set acc123 --timezone Asia/Kolkata`") in result.output
     _ = OPENAI_KEY
 
 

@@ -12,7 +12,7 @@ from .conftest import HINDI
 def _one_line_exit_2(result, *phrases):
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    error_lines = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1, result.stderr
     for phrase in phrases:
         assert phrase in error_lines[0], error_lines[0]

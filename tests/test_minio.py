@@ -17,8 +17,8 @@ def test_objects_are_stored_under_spec_keys_with_content_types(cli, workspace, s
     elevenlabs.add(load_sample(HINDI), audio=AUDIO)
     result = cli("run", "-c", HINDI_ID)
     assert result.exit_code == 0, result.output
-    assert f"storage=minio({s3.bucket})" in result.stderr
-    assert f"report s3://{s3.bucket}/acc123/reports/{HINDI_ID}.pdf" in result.stderr
+    assert f"storage=minio({s3.bucket})" in result.output
+    assert f"report s3://{s3.bucket}/acc123/reports/{HINDI_ID}.pdf" in result.output
     expected = {
         f"acc123/conversations/{HINDI_ID}.json": "application/json",
         f"acc123/transcripts/{HINDI_ID}.txt": "text/plain; charset=utf-8",
@@ -42,10 +42,10 @@ def test_rerun_finds_the_objects_in_the_bucket_and_skips(cli, s3, elevenlabs):
     elevenlabs.add(load_sample(HINDI), audio=b"ID3 small")
     assert cli("run", "-c", HINDI_ID).exit_code == 0
     result = cli("run", "-c", HINDI_ID)
-    assert result.exit_code == 0 and "skipped fetch,summarize,report,email" in result.stderr
+    assert result.exit_code == 0 and "skipped fetch,summarize,report,email" in result.output
     s3.client.delete_object(Bucket=s3.bucket, Key=f"acc123/summaries/{HINDI_ID}.json")
     result = cli("run", "-c", HINDI_ID)
-    assert "ran summarize,report" in result.stderr
+    assert "ran summarize,report" in result.output
 
 
 def test_sse_s3_on_every_object(cli, s3, elevenlabs, monkeypatch):
@@ -102,7 +102,7 @@ def test_bad_credentials_fail_fast_with_exit_2(cli, workspace, monkeypatch, elev
     assert result.exit_code == 2
     # The bucket check is a HEAD: S3 gives no body, so the answer reads as AccessDenied.
     assert "denied access to bucket fedfina-reports (AccessDenied); check MINIO_ACCESS_KEY and " \
-           "MINIO_SECRET_KEY" in result.stderr
+           "MINIO_SECRET_KEY" in result.output
     assert "wrong-secret-123456" not in result.output
     assert elevenlabs.count(f"/v1/convai/conversations/{HINDI_ID}") == 0  # nothing was processed
 
@@ -124,14 +124,14 @@ def test_unreachable_endpoint_is_a_clear_error(cli, monkeypatch, s3):
     monkeypatch.setenv("MINIO_ENDPOINT", f"127.0.0.1:{free_port()}")
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 2
-    assert "cannot connect to MinIO at 127.0.0.1:" in result.stderr
+    assert "cannot connect to MinIO at 127.0.0.1:" in result.output
 
 
 def test_tls_mismatch_is_a_clear_error(cli, monkeypatch, s3):
     monkeypatch.setenv("MINIO_SECURE", "true")  # moto speaks plain HTTP
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 2
-    assert "TLS handshake with MinIO" in result.stderr and "MINIO_SECURE=false" in result.stderr
+    assert "TLS handshake with MinIO" in result.output and "MINIO_SECURE=false" in result.output
 
 
 @pytest.mark.parametrize("seconds, expected", [(3600, 3600), (30 * 24 * 3600, 7 * 24 * 3600)])

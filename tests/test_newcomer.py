@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from .conftest import HINDI, HINDI_ID
@@ -16,7 +19,7 @@ def test_a_run_that_needs_the_api_without_its_key_stops_before_writing_anything(
     sheet.write_text("conversation_id,email_id,account_id\n" + rows)
     result = cli("run", "--csv", sheet)
     assert result.exit_code == 2
-    assert "ELEVENLABS_API_KEY is not set" in result.stderr and "200 of the 200" in result.stderr
+    assert "ELEVENLABS_API_KEY is not set" in result.output and "200 of the 200" in result.output
     assert len(result.stderr.strip().splitlines()) == 1
     assert not workspace.db.exists() and not workspace.data.exists()
 
@@ -42,7 +45,7 @@ def test_a_csv_with_only_a_header_is_not_an_error(cli, workspace, tmp_path):
     sheet.write_text("conversation_id,email_id,account_id\n")
     result = cli("run", "--csv", sheet)
     assert result.exit_code == 0
-    assert "the file has a header but no rows" in result.stderr and "pass --csv" not in result.stderr
+    assert "the file has a header but no rows" in result.output and "pass --csv" not in result.output
     assert not workspace.db.exists() and not workspace.data.exists()
 
 
@@ -50,7 +53,7 @@ def test_an_empty_csv_file_says_so(cli, workspace, tmp_path):
     sheet = tmp_path / "export.csv"
     sheet.write_bytes(b"")
     result = cli("run", "--csv", sheet)
-    assert result.exit_code == 0 and "the file is empty" in result.stderr
+    assert result.exit_code == 0 and "the file is empty" in result.output
     assert not workspace.db.exists()
 
 
@@ -63,7 +66,7 @@ def test_a_repeated_row_with_another_recipient_is_flagged(cli, workspace, tmp_pa
     assert cli("fetch", "--from-file", HINDI).exit_code == 0
     result = cli("summarize", "--csv", sheet)
     assert result.exit_code == 1  # the conflict is an invalid row, not a harmless repeat
-    assert "conflicts with" in result.stderr and "second@example.com" in result.stderr
+    assert "conflicts with" in result.output and "second@example.com" in result.output
     assert "1 invalid rows skipped" in result.output
 
 
@@ -75,13 +78,146 @@ def test_a_repeated_row_with_another_recipient_is_flagged(cli, workspace, tmp_pa
 ])
 def test_the_nothing_selected_hint_names_only_options_the_command_takes(cli, command, offered, not_offered):
     result = cli(command)
-    assert result.exit_code == 2 and "nothing to process" in result.stderr
+    assert result.exit_code == 2 and "nothing to process" in result.output
     for option in offered:
-        assert option in result.stderr
+        assert option in result.output
     for option in not_offered:
-        assert option not in result.stderr
+        assert option not in result.output
         # ...and what is offered is accepted by the command.
     for option in offered:
         assert "No such option" not in cli(command, option, "--help").output
 
 
+
+
+# --- finding things ---------------------------------------------------------------------
+
+
+def test_db_names_the_ledger_and_every_read_command_says_which_it_read(cli, workspace, tmp_path):
+    elsewhere = tmp_path / "elsewhere" / "ledger.db"
+    elsewhere.parent.mkdir()
+    assert cli("--db", elsewhere, "run", "--from-file", HINDI).exit_code == 0
+    assert elsewhere.exists() and not workspace.db.exists()  # --db wins over FEDFINA_DB
+
+    status = cli("--db", elsewhere, "status")
+    assert status.exit_code == 0 and f"1 conversation in {elsewhere}" in status.stdout
+    assert HINDI_ID in status.stdout
+    show = cli("--db", elsewhere, "show", HINDI_ID)
+    assert show.exit_code == 0 and f"conversation in {elsewhere}" in show.stdout
+    stats = cli("--db", elsewhere, "stats")
+    assert stats.exit_code == 0 and str(elsewhere) in stats.stdout
+
+
+def test_no_ledger_is_said_instead_of_an_empty_table(cli, workspace, tmp_path):
+    missing = tmp_path / "typo.db"
+    for args in (["status"], ["show", HINDI_ID], ["stats"], ["status", "--format", "json"]):
+        result = cli("--db", missing, *args)
+        assert result.exit_code == 2 and result.stdout == "", args
+        assert f"no ledger at {missing}" in result.stderr and "--db PATH" in result.stderr
+    assert not missing.exists()
+
+
+def test_the_demo_ends_with_the_commands_that_inspect_what_it_made(installed, tmp_path):
+    import shlex
+
+    result = installed("demo", "--dir", tmp_path / "demo")
+    assert result.exit_code == 0
+    commands = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("fedfina --db")]
+    assert len(commands) == 2
+    for command in commands:  # copied from the screen, they work (and find the demo's ledger)
+        args = shlex.split(command)[1:]
+        shown = installed(*args)
+        assert shown.exit_code == 0 and "conv_7201k4b3qz9fe8st0m5xkcw2hj4n" in shown.stdout, command
+
+
+def test_results_on_stdout_progress_and_warnings_on_stderr(cli, workspace):
+    result = cli("run", "--from-file", HINDI)
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"completed {HINDI_ID} account=acc123")
+    assert "1 completed in" in result.stdout
+    assert "storage=local" in result.stderr and "OPENAI_API_KEY is not set" in result.stderr
+    assert "storage=local" not in result.stdout and "warning" not in result.stdout
+
+
+# --- reading output ---------------------------------------------------------------------
+
+
+def _failed_and_completed(cli, tmp_path):
+    """One completed conversation and one failed with a long error."""
+    assert cli("run", "--from-file", HINDI).exit_code == 0
+    from .conftest import ENGLISH
+
+    assert cli("run", "--from-file", ENGLISH).exit_code == 1  # no account, no recipient: a long error
+
+
+def test_status_at_80_columns_keeps_ids_and_times_whole(cli, workspace, tmp_path):
+    from .conftest import ENGLISH_ID
+
+    _failed_and_completed(cli, tmp_path)
+    result = cli("status", env={"COLUMNS": "80"})
+    lines = result.stdout.splitlines()[1:]  # the title names the ledger's path, however long
+    assert result.exit_code == 0 and all(len(line) <= 80 for line in lines), result.stdout
+    failed = next(line for line in lines if line.startswith(ENGLISH_ID))  # the id whole, on its row
+    assert failed.split()[1] == "failed" and re.search(r"\b20\d\d-\d\d-\d\d \d\d:\d\d\b", failed)
+    assert failed.endswith("…")  # the long error cut, on the same line
+    assert next(line for line in lines if line.startswith(HINDI_ID)).split()[1] == "completed"
+    header = next(line for line in lines if line.startswith("conversation"))
+    assert "conversation_id" not in header and "error_message" not in header
+    assert "not shown at this width" in result.stdout and "--format json" in result.stdout
+    # Wide enough, everything is shown; JSON and CSV always have every field, uncut.
+    wide = cli("status", env={"COLUMNS": "200"}).stdout
+    assert "not shown" not in wide and "loans.officer@example.com" in wide
+    rows = json.loads(cli("status", "--format", "json", env={"COLUMNS": "80"}).stdout)
+    assert any(r["error_message"].endswith("dynamic variables") for r in rows)
+
+
+def test_help_shows_readable_metavars_and_filters_described_as_filters(cli):
+    for command in (["run"], ["fetch"], ["email"], ["status"], ["show"], ["stats"], ["sync"],
+                    ["accounts", "set"], ["accounts", "show"], ["demo"], []):
+        text = cli(*command, "--help", env={"COLUMNS": "100"}).stdout
+        for ugly in ("<bool>", "<list[", "<str>", "<path>", "<int"):
+            assert ugly not in text, (command, ugly)
+        usage = next(line for line in text.splitlines() if "Usage:" in line)
+        assert "{" not in usage, usage
+    assert "show [OPTIONS] CONVERSATION_ID" in cli("show", "--help").stdout
+    assert "set [OPTIONS] ACCOUNT_ID" in cli("accounts", "set", "--help").stdout
+    for command in ("status",):
+        text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", cli(command, "--help", env={"COLUMNS": "100"}).stdout).split())
+        assert "Only this account's conversations" in text and "Account folder" not in text
+    text = " ".join(cli("run", "--help", env={"COLUMNS": "100"}).stdout.split())
+    assert "--conversation-id -c ID" in text
+
+
+def test_format_on_every_read_command(cli, workspace):
+    assert cli("run", "--from-file", HINDI).exit_code == 0
+    assert json.loads(cli("show", HINDI_ID, "--format", "json").stdout)["conversation"]["status"] == "completed"
+    assert "conversations" in json.loads(cli("stats", "--format", "json").stdout)
+    assert cli("accounts", "list", "--format", "csv").stdout.startswith("account_id,")
+    assert cli("show", HINDI_ID, "--format", "csv").exit_code == 2  # not one table: no CSV
+
+
+def test_quiet_prints_each_failure_once_with_its_conversation_and_account(cli, workspace, tmp_path):
+    sheet = tmp_path / "calls.csv"
+    sheet.write_text("conversation_id,email_id,account_id\n"
+                     "conv_12345678,not-an-email,acc-7\n"  # the email is bad; conversation and account are known
+                     "conv_87654321,b@example.com,a/b\n")
+    result = cli("run", "--csv", sheet, "--quiet", env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    assert result.output.count("not-an-email") == 1 and result.output.count("'a/b'") == 1
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("conv_")]
+    assert [row[:3] for row in rows] == [["conv_12345678", "acc-7", "input"], ["conv_87654321", "a/b", "input"]]
+    assert "2 invalid rows skipped" in result.stdout
+
+
+def test_accounts_set_prints_what_accounts_show_prints(cli, workspace):
+    set_out = cli("accounts", "set", "acc1", "--link-expiry-hours", "24", "--attachment-limit-mb", "5")
+    assert set_out.exit_code == 0
+    assert set_out.stdout == cli("accounts", "show", "acc1").stdout
+    assert re.search(r"link_expiry_hours\s+24\s+account", set_out.stdout)
+    assert re.search(r"attachment_limit_mb\s+5\s+account", set_out.stdout)
+    assert "86400" not in set_out.stdout and "5242880" not in set_out.stdout
+
+
+def test_force_says_it_does_not_resend(cli):
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", cli("run", "--help", env={"COLUMNS": "100"}).stdout).split())
+    assert "an email already sent is not sent again: add --resend" in text

@@ -19,8 +19,8 @@ def _summary(workspace) -> SummaryDocument:
 def test_summary_by_openai_with_json_schema(cli, workspace, openai_server):
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 0, result.output
-    assert "summarizer=openai(gpt-test-mini)" in result.stderr
-    assert "OPENAI_API_KEY is not set" not in result.stderr
+    assert "summarizer=openai(gpt-test-mini)" in result.output
+    assert "OPENAI_API_KEY is not set" not in result.output
 
     request = next(r for r in openai_server.requests if r.path == "/v1/chat/completions")
     assert request.headers["authorization"] == f"Bearer {OPENAI_KEY}"
@@ -81,7 +81,7 @@ def test_invalid_output_twice_is_a_clear_failure(cli, workspace, openai_server):
     openai_server.replies = ["not json at all", '{"title": 5}']
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 1
-    assert "OpenAI (gpt-test-mini) returned an invalid summary twice" in result.stderr
+    assert "OpenAI (gpt-test-mini) returned an invalid summary twice" in result.output
     row, = workspace.rows("select status, current_step from conversation_processing")
     assert row == {"status": "failed", "current_step": "summarize"}
     assert not workspace.object("acc123", "summaries", f"{HINDI_ID}.json").exists()
@@ -127,7 +127,7 @@ def test_rejected_key_fails_clearly_and_never_shows_the_key(cli, workspace, open
     monkeypatch.setenv("OPENAI_API_KEY", "test-wrong-openai-key-123456")
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 1
-    assert "OpenAI rejected OPENAI_API_KEY (HTTP 401)" in result.stderr
+    assert "OpenAI rejected OPENAI_API_KEY (HTTP 401)" in result.output
     assert "test-wrong-openai-key-123456" not in result.output
     call, = workspace.rows("select status_code from api_usage_metrics where service = 'openai'")
     assert call == {"status_code": 401}

@@ -141,7 +141,7 @@ def test_over_the_attachment_limit_the_email_links_to_the_report(cli, workspace,
 def test_over_the_limit_with_local_storage_is_a_clear_failure(cli):
     result = cli("run", "--from-file", HINDI, "--attachment-limit-mb", "0.01")
     assert result.exit_code == 1
-    assert "over the attachment limit" in result.stderr and "--attachment-limit-mb" in result.stderr
+    assert "over the attachment limit" in result.output and "--attachment-limit-mb" in result.output
 
 
 def test_account_settings_change_what_they_should(cli, workspace, elevenlabs, openai_server, s3, smtp_server):
@@ -188,7 +188,8 @@ def test_accounts_commands(cli, workspace):
     assert cli("accounts", "set", "acc1", "--timezone", "Asia/Dubai").exit_code == 0  # only that field changes
     shown = {r["setting"]: r for r in json.loads(cli("accounts", "show", "acc1", "--json").stdout)}
     assert shown["cc"]["value"] == "a@fedfina.example" and shown["timezone"]["value"] == "Asia/Dubai"
-    assert shown["attachment_limit_bytes"]["value"] == 5 * 1024 * 1024
+    assert shown["attachment_limit_mb"] == {"setting": "attachment_limit_mb", "value": "5", "source": "account"}
+    assert shown["link_expiry_hours"] == {"setting": "link_expiry_hours", "value": "168", "source": "default"}
     assert shown["summary_language"] == {"setting": "summary_language", "value": "English", "source": "default"}
     listed = json.loads(cli("accounts", "list", "--json").stdout)
     assert [a["account_id"] for a in listed] == ["acc1"]
@@ -209,13 +210,13 @@ def test_accounts_commands(cli, workspace):
 ])
 def test_bad_account_settings_are_rejected(cli, workspace, args, message):
     result = cli("accounts", "set", "acc1", *args)
-    assert result.exit_code == 2 and message in result.stderr
+    assert result.exit_code == 2 and message in result.output
     assert json.loads(cli("accounts", "list", "--json").stdout) == []
 
 
 def test_bad_run_override_is_a_usage_error_before_any_work(cli, workspace):
     result = cli("run", "--from-file", HINDI, "--cc", "bad")
-    assert result.exit_code == 2 and "--cc 'bad'" in result.stderr
+    assert result.exit_code == 2 and "--cc 'bad'" in result.output
     assert not workspace.db.exists()
 
 

@@ -14,9 +14,9 @@ from .test_conversation import HINDI_TRANSCRIPT
 def test_run_hindi_sample_stores_every_object_and_writes_the_email(cli, workspace):
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 0, result.output
-    assert "storage=local(" in result.stderr and "email=outbox(" in result.stderr
-    assert "summarizer=offline" in result.stderr
-    assert "OPENAI_API_KEY is not set" in result.stderr
+    assert "storage=local(" in result.output and "email=outbox(" in result.output
+    assert "summarizer=offline" in result.output
+    assert "OPENAI_API_KEY is not set" in result.output
 
     # Account and recipient come from the conversation's dynamic variables.
     conversation = workspace.object("acc123", "conversations", f"{HINDI_ID}.json")
@@ -82,7 +82,7 @@ def test_webhook_envelope_is_processed_like_the_conversation(cli, workspace):
 def test_english_sample_without_dynamic_variables_needs_email_and_account(cli, workspace):
     result = cli("run", "--from-file", ENGLISH)
     assert result.exit_code == 1
-    assert "no account id: pass --account-id" in result.stderr
+    assert "no account id: pass --account-id" in result.output
     assert not (workspace.data / "unknown").exists()
     assert not any(p.is_file() for p in workspace.data.rglob("*")) if workspace.data.exists() else True
     row, = workspace.rows("select * from conversation_processing")
@@ -90,7 +90,7 @@ def test_english_sample_without_dynamic_variables_needs_email_and_account(cli, w
 
     result = cli("run", "--from-file", ENGLISH, "-a", "acc9")
     assert result.exit_code == 1
-    assert "no recipient: pass --email" in result.stderr
+    assert "no recipient: pass --email" in result.output
     # Once the account is known, the failure is recorded under it.
     assert workspace.rows("select account_id, status from conversation_processing") == [
         {"account_id": "acc9", "status": "failed"}]
@@ -114,7 +114,7 @@ def test_invalid_dynamic_variable_fails_that_conversation(cli, workspace, tmp_pa
     payload["conversation_initiation_client_data"]["dynamic_variables"]["account_id"] = "../etc"
     result = cli("run", "--from-file", write_json(tmp_path / "bad.json", payload))
     assert result.exit_code == 1
-    assert "dynamic variable account_id: invalid account_id '../etc'" in result.stderr
+    assert "dynamic variable account_id: invalid account_id '../etc'" in result.output
     assert not (workspace.root / "etc").exists() and not (workspace.data / "etc").exists()
 
 
@@ -129,7 +129,7 @@ def test_older_dynamic_variable_names_are_accepted(cli, workspace, tmp_path):
 def test_not_ready_conversation_fails_and_is_retryable(cli, workspace):
     result = cli("run", "--from-file", PROCESSING, "-a", "acc9", "-e", "a@example.com")
     assert result.exit_code == 1
-    assert "not ready yet (status processing)" in result.stderr
+    assert "not ready yet (status processing)" in result.output
     row, = workspace.rows("select status, retryable, current_step from conversation_processing")
     assert row == {"status": "failed", "retryable": 1, "current_step": "fetch"}
     assert not workspace.emails()
@@ -138,14 +138,14 @@ def test_not_ready_conversation_fails_and_is_retryable(cli, workspace):
 def test_failed_conversation_status_is_final(cli, workspace, tmp_path):
     payload = load_sample(ENGLISH) | {"status": "failed"}
     result = cli("run", "--from-file", write_json(tmp_path / "f.json", payload), "-a", "a1", "-e", "a@example.com")
-    assert result.exit_code == 1 and "reports this conversation as failed" in result.stderr
+    assert result.exit_code == 1 and "reports this conversation as failed" in result.output
     assert workspace.rows("select retryable from conversation_processing") == [{"retryable": 0}]
 
 
 def test_list_page_is_not_a_conversation(cli, workspace):
     result = cli("run", "--from-file", LIST_PAGE)
     assert result.exit_code == 2
-    assert "page of the conversation list" in result.stderr
+    assert "page of the conversation list" in result.output
     assert not workspace.db.exists()
 
 
@@ -158,7 +158,7 @@ def test_unreadable_files_are_usage_errors(cli, workspace, tmp_path, content, me
     path = tmp_path / "x.json"
     path.write_text(content)
     result = cli("run", "--from-file", path)
-    assert result.exit_code == 2 and message in result.stderr
+    assert result.exit_code == 2 and message in result.output
     assert not workspace.db.exists()
 
 
@@ -170,7 +170,7 @@ def test_rerun_skips_done_stages_and_sends_no_second_email(cli, workspace):
 
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 0
-    assert "skipped fetch,summarize,report,email" in result.stderr
+    assert "skipped fetch,summarize,report,email" in result.output
     assert read_eml(eml)["Message-ID"] == first_id
     assert workspace.object("acc123", "reports", f"{HINDI_ID}.pdf").read_bytes() == first_report
     assert len(workspace.emails()) == 1
@@ -183,7 +183,7 @@ def test_a_missing_artifact_is_redone_on_rerun(cli, workspace):
     workspace.object("acc123", "reports", f"{HINDI_ID}.pdf").unlink()
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 0
-    assert "ran report" in result.stderr and "skipped fetch,summarize,email" in result.stderr
+    assert "ran report" in result.output and "skipped fetch,summarize,email" in result.output
     assert workspace.object("acc123", "reports", f"{HINDI_ID}.pdf").exists()
     assert len(workspace.emails()) == 1
 
@@ -193,7 +193,7 @@ def test_force_redoes_stages_but_never_resends_without_resend(cli, workspace):
     first_id = read_eml(workspace.eml("acc123", HINDI_ID))["Message-ID"]
     result = cli("run", "--from-file", HINDI, "--force")
     assert result.exit_code == 0
-    assert "ran fetch,summarize,report" in result.stderr and "skipped email" in result.stderr
+    assert "ran fetch,summarize,report" in result.output and "skipped email" in result.output
     assert read_eml(workspace.eml("acc123", HINDI_ID))["Message-ID"] == first_id
 
 
@@ -203,7 +203,7 @@ def test_resend_sends_again_with_a_new_message_id(cli, workspace):
     first_sent = workspace.rows("select email_sent_at from conversation_processing")[0]["email_sent_at"]
     result = cli("run", "--from-file", HINDI, "--resend")
     assert result.exit_code == 0
-    assert "ran email" in result.stderr and "skipped fetch,summarize,report" in result.stderr
+    assert "ran email" in result.output and "skipped fetch,summarize,report" in result.output
     second = read_eml(workspace.eml("acc123", HINDI_ID))["Message-ID"]
     row, = workspace.rows("select email_message_id, email_sent_at from conversation_processing")
     assert second != first_id and row["email_message_id"] == second
@@ -221,14 +221,14 @@ def test_resend_sends_again_with_a_new_message_id(cli, workspace):
 def test_bad_ids_are_rejected_with_exit_2_before_anything_is_written(cli, workspace, args, field):
     result = cli("run", *args)
     assert result.exit_code == 2
-    assert f"invalid {field}" in result.stderr
+    assert f"invalid {field}" in result.output
     assert len(result.stderr.strip().splitlines()) == 1
     assert not workspace.db.exists() and not workspace.data.exists()
 
 
 def test_nothing_selected_is_a_usage_error(cli, workspace):
     result = cli("run")
-    assert result.exit_code == 2 and "nothing to process" in result.stderr
+    assert result.exit_code == 2 and "nothing to process" in result.output
     assert not workspace.db.exists()
 
 
@@ -256,7 +256,7 @@ def test_stage_commands_one_by_one(cli, workspace):
 def test_stage_command_before_fetch_says_what_to_run(cli, workspace, command, first):
     result = cli(command, "-c", HINDI_ID)
     assert result.exit_code == 1
-    assert f"run `fedfina {first} -c {HINDI_ID}` first" in result.stderr
+    assert f"run `fedfina {first} -c {HINDI_ID}` first" in result.output
 
 
 @pytest.mark.parametrize("command, missing, first", [
@@ -267,7 +267,7 @@ def test_stage_command_names_the_missing_stage(cli, workspace, command, missing,
     assert cli("fetch", "--from-file", HINDI).exit_code == 0
     result = cli(command, "-c", HINDI_ID, "-a", "acc123")
     assert result.exit_code == 1
-    assert f"no {missing} for {HINDI_ID} in storage; run `fedfina {first} -c {HINDI_ID}` first" in result.stderr
+    assert f"no {missing} for {HINDI_ID} in storage; run `fedfina {first} -c {HINDI_ID}` first" in result.output
 
 
 def test_json_summary_is_machine_readable(cli):
@@ -286,4 +286,4 @@ def test_quiet_prints_only_failures(cli):
     result = cli("run", "--from-file", HINDI, "--quiet")
     assert result.exit_code == 0 and result.output == ""
     result = cli("run", "--from-file", PROCESSING, "-a", "a1", "-e", "a@example.com", "--quiet")
-    assert result.exit_code == 1 and "not ready yet" in result.stderr
+    assert result.exit_code == 1 and "not ready yet" in result.output

@@ -92,3 +92,31 @@ def test_doctor_with_nothing_configured_passes(cli):
     result = cli("doctor")
     assert result.exit_code == 0
     assert "embedded" in result.stdout and "offline summariser" in result.stdout
+
+
+def test_doctor_with_the_mail_server_down_says_so_in_one_friendly_line(installed, services, monkeypatch):
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("SMTP_PORT", str(port))
+    result = installed("doctor")
+    screen = " ".join(result.stdout.split())  # the detail column may wrap
+    assert result.exit_code == 1
+    assert "connection refused (is the mail server running? check SMTP_HOST and SMTP_PORT)" in screen
+    assert "Errno" not in screen and "ConnectionRefusedError" not in screen
+
+
+def test_doctor_does_not_call_a_model_missing_when_the_server_cannot_tell(installed, services):
+    services["openai"].serves_model_lookup = False  # 404 without a model_not_found code
+    result = installed("doctor")
+    screen = " ".join(result.stdout.split())  # the detail column may wrap
+    assert result.exit_code == 0, result.stdout
+    assert "so the model was not checked" in screen and "no model" not in screen
+
+
+def test_doctor_reports_a_model_the_server_does_not_have(installed, services):
+    services["openai"].models = {"gpt-other"}
+    result = installed("doctor")
+    assert result.exit_code == 1 and "OpenAI has no model gpt-test-mini" in " ".join(result.stdout.split())

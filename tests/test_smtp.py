@@ -10,7 +10,7 @@ from .conftest import HINDI, HINDI_ID, SENDER, SMTP_PASSWORD, pdf_text, start_sm
 def test_delivery_with_login(cli, workspace, smtp_server):
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 0, result.output
-    assert f"email=smtp(127.0.0.1:{smtp_server.port})" in result.stderr
+    assert f"email=smtp(127.0.0.1:{smtp_server.port})" in result.output
     received, = smtp_server.messages
     assert received.mail_from == SENDER and received.rcpt_tos == ["loans.officer@example.com"]
     message = received.message
@@ -44,7 +44,7 @@ def test_starttls_against_an_untrusted_certificate_fails_clearly(cli, monkeypatc
     finally:
         server.stop()
     assert result.exit_code == 1
-    assert "TLS failed" in result.stderr and "CERTIFICATE_VERIFY_FAILED" in result.stderr
+    assert "TLS failed" in result.output and "CERTIFICATE_VERIFY_FAILED" in result.output
     assert server.messages == []
 
 
@@ -79,7 +79,7 @@ def test_temporary_failure_is_retried(cli, workspace, smtp_server):
 def test_refusal_of_the_final_dot_clears_the_sending_mark(cli, workspace, smtp_server):
     smtp_server.data_replies = ["554 5.6.0 Message rejected: content"]
     result = cli("run", "--from-file", HINDI)
-    assert result.exit_code == 1 and "554 5.6.0 Message rejected: content" in result.stderr
+    assert result.exit_code == 1 and "554 5.6.0 Message rejected: content" in result.output
     assert workspace.rows("select email_state from conversation_processing") == [{"email_state": None}]
     assert cli("run", "--from-file", HINDI).exit_code == 0  # no "may have been delivered" block
     assert len(smtp_server.messages) == 1
@@ -89,7 +89,7 @@ def test_permanent_failure_fails_the_conversation_with_the_servers_reply(cli, wo
     smtp_server.rcpt_replies["loans.officer@example.com"] = "550 5.1.1 <loans.officer@example.com>: no such user"
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 1
-    assert "550 5.1.1 <loans.officer@example.com>: no such user" in result.stderr
+    assert "550 5.1.1 <loans.officer@example.com>: no such user" in result.output
     assert smtp_server.messages == []
     assert len(workspace.rows("select id from api_usage_metrics where service = 'smtp'")) == 1  # no retry
     row, = workspace.rows("select status, current_step, email_state, retryable from conversation_processing")
@@ -100,7 +100,7 @@ def test_wrong_password_is_a_clear_failure(cli, smtp_server, monkeypatch):
     monkeypatch.setenv("SMTP_PASSWORD", "smtp-wrong-pass-0001")
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 1
-    assert "535" in result.stderr and "check SMTP_USERNAME and SMTP_PASSWORD" in result.stderr
+    assert "535" in result.output and "check SMTP_USERNAME and SMTP_PASSWORD" in result.output
     assert "smtp-wrong-pass-0001" not in result.output and SMTP_PASSWORD not in result.output
 
 
@@ -112,7 +112,7 @@ def test_server_down_is_retried_then_reported(cli, workspace, monkeypatch):
     monkeypatch.setenv("SMTP_PORT", str(free_port()))  # nothing listens there
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 1
-    assert "did not accept the message after 3 attempts: connection failed" in result.stderr
+    assert "did not accept the message after 3 attempts: connection refused" in result.output
     row, = workspace.rows("select retryable, email_state from conversation_processing")
     assert row == {"retryable": 1, "email_state": None}
 
@@ -127,14 +127,14 @@ def test_connection_lost_after_the_final_dot_is_never_resent_automatically(cli, 
 
     smtp_server.handle_DATA = vanish
     result = cli("run", "--from-file", HINDI)
-    assert result.exit_code == 1 and "it may have been delivered" in result.stderr
+    assert result.exit_code == 1 and "it may have been delivered" in result.output
     assert len(smtp_server.messages) == 1
     assert workspace.rows("select email_state from conversation_processing") == [{"email_state": "sending"}]
 
     smtp_server.handle_DATA = original
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 1
-    assert "interrupted while the mail server was accepting" in result.stderr and "--resend" in result.stderr
+    assert "interrupted while the mail server was accepting" in result.output and "--resend" in result.output
     assert len(smtp_server.messages) == 1
 
     assert cli("run", "--from-file", HINDI, "--resend").exit_code == 0

@@ -22,7 +22,7 @@ def test_sync_pages_skips_not_ready_and_the_next_sync_takes_only_new_ones(cli, w
 
     result = cli("sync", "--agent-id", AGENT)
     assert result.exit_code == 0, result.output
-    assert "5 calls listed: 4 to process, 0 already done, 1 not ready yet" in result.stderr
+    assert "5 calls listed: 4 to process, 0 already done, 1 not ready yet" in result.output
     assert _ids(smtp_server.messages) == ["conv_bulk00000001", "conv_bulk00000002", "conv_bulk00000004",
                                           "conv_bulk00000005"]
     lists = [r for r in elevenlabs.requests if r.path == "/v1/convai/conversations"]
@@ -38,7 +38,7 @@ def test_sync_pages_skips_not_ready_and_the_next_sync_takes_only_new_ones(cli, w
     result = cli("sync", "--agent-id", AGENT)
     assert result.exit_code == 0, result.output
     assert _ids(smtp_server.messages) == ["conv_bulk00000003", "conv_bulk00000006"]
-    assert "2 to process, 3 already done, 0 not ready yet" in result.stderr
+    assert "2 to process, 3 already done, 0 not ready yet" in result.output
     last_list = [r for r in elevenlabs.requests if r.path == "/v1/convai/conversations"][-1]
     assert last_list.query.get("call_start_after_unix") is not None
     first_after = [r for r in elevenlabs.requests if r.path == "/v1/convai/conversations"
@@ -54,7 +54,7 @@ def test_sync_pages_skips_not_ready_and_the_next_sync_takes_only_new_ones(cli, w
 def test_sync_uses_defaults_when_dynamic_variables_are_missing(cli, workspace, elevenlabs, smtp_server):
     elevenlabs.add(hindi_variant(1, start=BASE + 100, account=None, email=None))
     result = cli("sync", "--agent-id", AGENT)
-    assert result.exit_code == 1 and "no account id" in result.stderr
+    assert result.exit_code == 1 and "no account id" in result.output
     # A final failure (not a passing one) does not hold the watermark back...
     assert workspace.rows("select watermark_unix from sync_state") == [{"watermark_unix": BASE + 100}]
     # ...and the conversation waits for `run --failed`, or a sync with defaults.

@@ -95,9 +95,21 @@ class OpenAISummarizer:
     def check(self) -> str:
         """Reachable and key accepted (doctor); no completion is bought."""
         started = time.monotonic()
+        import openai
+
         try:
             with deadline.limit(self.timeout):
                 self.client.models.retrieve(self.model)
+        except openai.NotFoundError as exc:
+            if exc.code != "model_not_found":
+                # An OpenAI-compatible server (a gateway, vLLM, Azure) that does not
+                # serve GET /models/{id}: the key got through; the model is unknown.
+                self.metrics(ApiCall("openai", "models.retrieve", 404, elapsed_ms(started)))
+                return (f"reachable; this server does not answer GET /models/{self.model} (HTTP 404), "
+                        "so the model was not checked: the first summary will tell")
+            message, status, _ = self._explain(exc)
+            self.metrics(ApiCall("openai", "models.retrieve", status, elapsed_ms(started), error=message))
+            raise StageError(message) from None
         except Exception as exc:
             message, status, _ = self._explain(exc)
             self.metrics(ApiCall("openai", "models.retrieve", status, elapsed_ms(started), error=message))

@@ -20,6 +20,8 @@ class FakeOpenAI(FakeHTTPServer):
         self.replies: list[str] = []  # scripted message contents, used before the default
         self.reject_json_schema = False  # like servers without structured output
         self.delay = 0.0  # seconds per completion (benchmarks)
+        self.models: set[str] | None = None  # the models it has (None: any)
+        self.serves_model_lookup = True  # False: like gateways without GET /models/{id}
 
     def completions(self) -> list[dict]:
         return [json.loads(r.body) for r in self.requests if r.path.endswith("/chat/completions")]
@@ -28,9 +30,13 @@ class FakeOpenAI(FakeHTTPServer):
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return json_response({"error": {"message": "Incorrect API key provided.", "type":
                                             "invalid_request_error", "code": "invalid_api_key"}}, 401)
-        if request.path.startswith("/v1/models/"):
-            return json_response({"id": request.path.rsplit("/", 1)[1], "object": "model",
-                                  "owned_by": "fake"})
+        if request.path.startswith("/v1/models/") and self.serves_model_lookup:
+            model = request.path.rsplit("/", 1)[1]
+            if self.models is not None and model not in self.models:
+                return json_response({"error": {"message": f"The model '{model}' does not exist",
+                                                "type": "invalid_request_error", "param": "model",
+                                                "code": "model_not_found"}}, 404)
+            return json_response({"id": model, "object": "model", "owned_by": "fake"})
         if request.path != "/v1/chat/completions":
             return json_response({"error": {"message": "Not found", "type": "invalid_request_error"}}, 404)
         body = json.loads(request.body)
