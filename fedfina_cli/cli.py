@@ -148,8 +148,9 @@ Cc = Annotated[Optional[list[str]], typer.Option(
 Bcc = Annotated[Optional[list[str]], typer.Option(
     "--bcc", metavar="ADDRESS", help="BCC address (repeatable, or comma-separated).", show_default=False)]
 Subject = Annotated[Optional[str], typer.Option(
-    "--subject", metavar="TEMPLATE", help="Email subject template; fields {title} {applicant} {conversation_id} {account_id} "
-                      "{date}.", show_default=False)]
+    "--subject", metavar="TEMPLATE", help="Email subject template; fields {title} {applicant} {conversation_id} "
+                                          "{account_id} {date} (default: Loan interview – {applicant} – {date}).",
+    show_default=False)]
 PromptFile = Annotated[Optional[Path], typer.Option(
     "--prompt-file", metavar="FILE", help="System prompt for the summariser.", show_default=False)]
 SummaryLanguage = Annotated[Optional[str], typer.Option(

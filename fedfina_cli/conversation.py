@@ -181,6 +181,16 @@ def applicant_name(conversation: Conversation) -> str | None:
     return None
 
 
+def applicant_phone(conversation: Conversation) -> str | None:
+    """The applicant's number as given (mask it before showing): the widget's variables,
+    else the phone call's other party (the caller inbound, the called outbound)."""
+    number = conversation.dynamic("applicant_phone", "phone_number", "phone", "mobile", "system__caller_id")
+    if number:
+        return number
+    call = conversation.metadata.phone_call
+    return call.external_number if call else None
+
+
 def check_ready(conversation: Conversation) -> None:
     """Only `done` conversations are complete; earlier states are retried by a later run."""
     status = conversation.status

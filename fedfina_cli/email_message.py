@@ -35,7 +35,7 @@ class _WirePolicy(Compat32):
 
 
 WIRE = _WirePolicy(linesep="\r\n")
-DEFAULT_SUBJECT_TEMPLATE = "Loan interview report: {title} ({conversation_id})"
+DEFAULT_SUBJECT_TEMPLATE = "Loan interview – {applicant} – {date}"
 SUBJECT_FIELDS = ("title", "applicant", "conversation_id", "account_id", "date")
 
 
@@ -47,7 +47,9 @@ class EmailContent:
     account_id: str
     summary: SummaryDocument
     call_time: str | None = None  # already formatted in the account's time zone
+    call_date: tuple[str, str] | None = None  # ('18 Nov 2025', '2025-11-18') in that zone
     applicant: str | None = None
+    applicant_phone: str | None = None  # masked
     cc: tuple[str, ...] = ()
     bcc: tuple[str, ...] = ()
     subject_template: str = DEFAULT_SUBJECT_TEMPLATE
@@ -62,13 +64,24 @@ MAX_TEMPLATE = 500
 def subject_for(content: EmailContent) -> str:
     values = {
         "title": content.summary.summary.title,
-        "applicant": content.applicant or content.summary.summary.title,
+        # Who the call was with: the name, else the masked number, else the call itself.
+        "applicant": content.applicant or content.applicant_phone or content.conversation_id,
         "conversation_id": content.conversation_id,
         "account_id": content.account_id,
-        "date": content.call_time or "",
+        "date": content.call_date[0] if content.call_date else "",
     }
     subject = " ".join(render_template(content.subject_template, values).split())  # a header is one line
+    subject = subject.strip(" –-·:,") or f"Loan interview {content.conversation_id}"  # an empty {date}
     return subject if len(subject) <= MAX_SUBJECT else subject[:MAX_SUBJECT - 1].rstrip() + "…"
+
+
+def attachment_name(content: EmailContent) -> str:
+    """FedFina-Ramesh-Kumar-2025-11-18.pdf: who and when, in characters any mail client keeps."""
+    from .wording import file_name_part
+
+    who = file_name_part(content.applicant or "") or content.conversation_id
+    when = content.call_date[1] if content.call_date else ""
+    return "-".join(p for p in ("FedFina", who, when) if p) + ".pdf"
 
 
 def render_template(template: str, values: dict[str, str]) -> str:
@@ -140,7 +153,10 @@ def build_message(content: EmailContent, now) -> Message:
     message.attach(bodies)
     if content.pdf is not None:
         attachment = _part(MIMEApplication(content.pdf, "pdf", policy=WIRE))
-        attachment.add_header("Content-Disposition", "attachment", filename=f"{content.conversation_id}.pdf")
+        name = attachment_name(content)
+        # A name in another script is sent RFC 2231-encoded; ASCII as it is.
+        attachment.add_header("Content-Disposition", "attachment",
+                              filename=name if name.isascii() else ("utf-8", "", name))
         message.attach(attachment)
     return message
 
@@ -203,7 +219,8 @@ def html_body(content: EmailContent) -> str:
 
 
 def _context_line(content: EmailContent) -> str:
-    bits = [f"Conversation {content.conversation_id}", f"account {content.account_id}"]
+    bits = [b for b in (content.applicant, content.applicant_phone) if b]
+    bits += [f"conversation {content.conversation_id}", f"account {content.account_id}"]
     if content.call_time:
         bits.append(f"call {content.call_time}")
     bits.append(content.summary.made_by)
@@ -212,7 +229,7 @@ def _context_line(content: EmailContent) -> str:
 
 def _attachment_sentence(content: EmailContent) -> str:
     if content.pdf is not None:
-        return f"The full report with the transcript is attached ({content.conversation_id}.pdf)."
+        return f"The full report with the transcript is attached ({attachment_name(content)})."
     if any(label.lower().startswith("report") for label, _ in content.links):
         return "The full report was too large to attach; download it from the link below."
     return "The full report was too large to attach; ask your FedFina administrator for it."

@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Protocol
 from . import accounts, validation
 from .accounts import AccountOverrides, AccountSettings
 from .conversation import (AudioUnavailable, Conversation, FetchedConversation, applicant_name,
-                           check_ready, parse_conversation, transcript_text)
+                           applicant_phone, check_ready, parse_conversation, transcript_text)
 from .errors import InvalidValue, LedgerError, MissingArtifact, StageError
 from .jsonio import loads
 from .keys import content_type, object_key
@@ -28,7 +28,8 @@ from .ledger import STAGES, Ledger
 from .mailer import Delivery, DeliveryUnknown, Mailer
 from .storage import ObjectMissing, Storage
 from .summarizers import Summarizer
-from .timefmt import local_time, utc_now, zone
+from .timefmt import local_date, local_time, utc_now, zone
+from .wording import masked_phone
 
 STAGE_ARTIFACT = {"fetch": "transcript", "summarize": "summary", "report": "report"}
 NO_ACCOUNT = "no account id: pass --account-id, or set account_id in the conversation's dynamic variables"
@@ -481,7 +482,9 @@ class Pipeline:
             account_id=ctx.account_id,
             summary=summary,
             call_time=local_time(start, settings.timezone) if start is not None else None,
+            call_date=local_date(start, settings.timezone) if start is not None else None,
             applicant=applicant_name(conversation),
+            applicant_phone=masked_phone(applicant_phone(conversation)),
             subject_template=settings.subject_template,
             pdf=pdf,
             links=tuple(links),

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from functools import cache
 
 from . import PACKAGE_DIR
-from .conversation import Conversation, applicant_name
+from .conversation import Conversation, applicant_name, applicant_phone
 from .summary import SummaryDocument
 from .timefmt import clock, duration, local_time, local_time_iso
+from .wording import collected_value, masked_phone, readable_name
 
 MAIN_FONT = "DejaVu"
 MAIN_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
@@ -207,35 +208,34 @@ def _cover(pdf, data: ReportInput) -> None:
 
 
 def _cover_facts(data: ReportInput) -> list[tuple[str, str]]:
+    """Who the call was with first (the officer knows whom the report is for), then the call."""
     conversation, summary = data.conversation, data.summary
     meta = conversation.metadata
-    facts = [("Account", data.account_id)]
-    applicant = applicant_name(conversation)
-    if applicant:
-        facts.append(("Applicant", applicant))
-    if data.email_id:
-        facts.append(("Recipient", data.email_id))
-    facts.append(("Conversation", conversation.conversation_id))
-    agent = " · ".join(v for v in (conversation.agent_name, conversation.agent_id) if v)
-    if agent:
-        facts.append(("Agent", agent))
+    phone = masked_phone(applicant_phone(conversation))
+    facts = [("Applicant", applicant_name(conversation) or "not recorded (no name in the call's data)")]
+    if phone:
+        facts.append(("Phone", phone))
     if meta.start_time_unix_secs is not None:
         facts.append(("Call start", local_time(meta.start_time_unix_secs, data.timezone)))
     if meta.call_duration_secs is not None:
         facts.append(("Duration", duration(meta.call_duration_secs)))
     facts.append(("Language", summary.summary.language))
-    phone = meta.phone_call
-    if phone:
-        call = " · ".join(v for v in (
-            phone.direction and phone.direction.capitalize(),
-            phone.type,
-            phone.external_number and f"applicant {phone.external_number}",
-            phone.agent_number and f"agent {phone.agent_number}",
-        ) if v)
-        if call:
-            facts.append(("Phone call", call))
     if conversation.analysis and conversation.analysis.call_successful:
         facts.append(("Call outcome", conversation.analysis.call_successful))
+    facts.append(("Account", data.account_id))
+    facts.append(("Conversation", conversation.conversation_id))
+    agent = " · ".join(v for v in (conversation.agent_name, conversation.agent_id) if v)
+    if agent:
+        facts.append(("Agent", agent))
+    call = meta.phone_call
+    if call:
+        how = " · ".join(v for v in (
+            call.direction and call.direction.capitalize(),
+            call.type,
+            call.agent_number and f"agent line {call.agent_number}",
+        ) if v)
+        if how:
+            facts.append(("Phone call", how))
     made = local_time_iso(summary.generated_at, data.timezone)
     facts.append(("Summary", f"{summary.made_by}, {made}" if made else summary.made_by))
     return facts
@@ -261,24 +261,24 @@ def _analysis_tables(pdf, conversation: Conversation) -> None:
     analysis = conversation.analysis
     if analysis.data_collection:
         _heading(pdf, "Data collected by the voice agent", keep=40)
-        _grid(pdf, ("Field", "Value", "Rationale"), (40, 40, pdf.epw - 80), [
-            (f"{item.id}\n{item.description}" if item.description else item.id,
-             "not collected" if item.value is None else str(item.value),
+        _grid(pdf, ("Field", "Value", "Rationale"), (48, 36, pdf.epw - 84), [
+            ((readable_name(item.id), item.description or ""),
+             collected_value(item.id, item.description, item.value),
              item.rationale or "")
             for item in analysis.data_collection
         ])
         pdf.ln(3)
     if analysis.evaluation:
         _heading(pdf, "Evaluation criteria", keep=40)
-        _grid(pdf, ("Criterion", "Result", "Rationale"), (50, 25, pdf.epw - 75), [
-            (c.id, c.result or "", c.rationale or "") for c in analysis.evaluation
+        _grid(pdf, ("Criterion", "Result", "Rationale"), (52, 24, pdf.epw - 76), [
+            (readable_name(c.id), c.result or "", c.rationale or "") for c in analysis.evaluation
         ])
         pdf.ln(3)
 
 
 def _transcript(pdf, conversation: Conversation) -> None:
-    pdf.add_page()
-    _heading(pdf, "Appendix: transcript", size=14)
+    # It follows on: a page break here left most of a page blank after short tables.
+    _heading(pdf, "Appendix: transcript", size=14, keep=30)
     pdf.set_font(MAIN_FONT, "", 8)
     pdf.set_text_color(*MUTED)
     pdf.layout.write("Times are offsets from the start of the call (mm:ss). "
@@ -356,13 +356,16 @@ def _notice(pdf, text: str) -> None:
     pdf.ln(pad + 3)
 
 
+Cell = str | tuple[str, str]  # text, or (text, a muted note below it)
+
+
 def _grid(pdf, headings: tuple[str, ...] | None, widths: tuple[float, ...],
-          rows: list[tuple[str, ...]], label_column: bool = False) -> None:
+          rows: list[tuple[Cell, ...]], label_column: bool = False) -> None:
     """A table with wrapping cells. A row never splits across pages; headings repeat.
 
     ``label_column``: the first column is a shaded label (the cover's key/value block).
     """
-    pad, line_height, size = 1.5, 5, 9
+    pad, line_height, size, note_size = 1.5, 5, 9, 8
 
     def cell_style(column: int, heading: bool) -> tuple[str, tuple]:
         if heading:
@@ -371,11 +374,16 @@ def _grid(pdf, headings: tuple[str, ...] | None, widths: tuple[float, ...],
             return "B", MUTED
         return "", INK
 
-    def draw(cells: tuple[str, ...], heading: bool = False) -> None:
-        wrapped = []
+    def draw(cells: tuple[Cell, ...], heading: bool = False) -> None:
+        wrapped = []  # per column: [(line, is_note)]
         for column, (cell, width) in enumerate(zip(cells, widths)):
+            text, note = cell if isinstance(cell, tuple) else (cell, "")
             pdf.set_font(MAIN_FONT, cell_style(column, heading)[0], size)
-            wrapped.append(pdf.layout.lines(cell, width - 2 * pad))
+            lines = [(line, False) for line in pdf.layout.lines(text, width - 2 * pad)]
+            if note:
+                pdf.set_font(MAIN_FONT, "", note_size)
+                lines += [(line, True) for line in pdf.layout.lines(note, width - 2 * pad)]
+            wrapped.append(lines)
         height = max(len(lines) for lines in wrapped) * line_height + 2 * pad
         if pdf.get_y() + height > pdf.page_break_trigger:
             pdf.add_page()
@@ -387,9 +395,9 @@ def _grid(pdf, headings: tuple[str, ...] | None, widths: tuple[float, ...],
             pdf.set_fill_color(*SHADE)
             pdf.set_draw_color(*RULE)
             pdf.rect(x, y, width, height, style="F" if label_column else "DF" if heading else "D")
-            pdf.set_font(MAIN_FONT, style, size)
-            pdf.set_text_color(*colour)
-            for number, line in enumerate(lines):
+            for number, (line, is_note) in enumerate(lines):
+                pdf.set_font(MAIN_FONT, "" if is_note else style, note_size if is_note else size)
+                pdf.set_text_color(*(MUTED if is_note else colour))
                 pdf.set_xy(x + pad, y + pad + number * line_height)
                 pdf.layout.line(width - 2 * pad, line_height, line)
             x += width

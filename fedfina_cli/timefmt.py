@@ -43,6 +43,12 @@ def local_time(unix_secs: int, zone_name: str) -> str:
     return f"{moment:%d %b %Y, %H:%M} {tz.key} (UTC{offset[:3]}:{offset[3:]})"
 
 
+def local_date(unix_secs: int, zone_name: str) -> tuple[str, str]:
+    """The call's date in the zone, for people and for file names: ('18 Nov 2025', '2025-11-18')."""
+    moment = datetime.fromtimestamp(unix_secs, tz=timezone.utc).astimezone(zone(zone_name))
+    return f"{moment:%d %b %Y}", f"{moment:%Y-%m-%d}"
+
+
 def local_time_iso(iso: str, zone_name: str) -> str | None:
     try:
         moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))

@@ -210,7 +210,7 @@ def test_model_output_is_bounded(cli, workspace, openai_server):
         "title": huge, "overview": huge,
         "sections": [{"heading": huge, "points": [long] * 60}] * 40,
         "action_items": [long] * 40, "sentiment": "positive", "language": "Hindi"})]
-    result = cli("run", "--from-file", HINDI)
+    result = cli("run", "--from-file", HINDI, "--subject", "{title}")
     assert result.exit_code == 0, result.output
     message = read_eml(workspace.eml("acc123", HINDI_ID))
     assert len(message["Subject"]) <= 200 and message["Subject"].endswith("…")

@@ -221,3 +221,62 @@ def test_accounts_set_prints_what_accounts_show_prints(cli, workspace):
 def test_force_says_it_does_not_resend(cli):
     text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", cli("run", "--help", env={"COLUMNS": "100"}).stdout).split())
     assert "an email already sent is not sent again: add --resend" in text
+
+
+# --- the report and the email, for the officer ------------------------------------------
+
+
+def _named(payload: dict, name: str) -> dict:
+    payload["analysis"]["data_collection_results"]["applicant_name"] = {
+        "data_collection_id": "applicant_name", "value": name, "rationale": "Said at 00:07.",
+        "json_schema": {"type": "string", "description": "Applicant's full name"}}
+    return payload
+
+
+def test_the_email_is_named_for_the_applicant_and_the_day(cli, workspace, tmp_path):
+    from .conftest import load_sample, read_eml, write_json
+
+    payload = _named(load_sample(HINDI), "Ramesh Kumar")
+    payload["analysis"]["call_summary_title"] = "Loan interview: grocery shop"  # no "loan interview" twice
+    assert cli("run", "--from-file", write_json(tmp_path / "c.json", payload)).exit_code == 0
+    message = read_eml(workspace.eml("acc123", HINDI_ID))
+    assert message["Subject"] == "Loan interview – Ramesh Kumar – 18 Nov 2025"
+    attachment = next(message.iter_attachments())
+    assert attachment.get_filename() == "FedFina-Ramesh-Kumar-2025-11-18.pdf"
+    body = message.get_body(("plain",)).get_content()
+    assert "Ramesh Kumar · +91 ••••••4821" in body and "(FedFina-Ramesh-Kumar-2025-11-18.pdf)" in body
+
+
+def test_a_name_in_another_script_makes_a_safe_encoded_file_name(cli, workspace, tmp_path):
+    from .conftest import load_sample, read_eml, write_json
+
+    payload = _named(load_sample(HINDI), "रमेश कुमार/../x\r\n")
+    assert cli("run", "--from-file", write_json(tmp_path / "c.json", payload)).exit_code == 0
+    raw = workspace.eml("acc123", HINDI_ID).read_bytes()
+    assert b"filename*=utf-8''" in raw  # RFC 2231: the header itself stays ASCII
+    attachment = next(read_eml(workspace.eml("acc123", HINDI_ID)).iter_attachments())
+    assert attachment.get_filename() == "FedFina-रमेश-कुमार-x-2025-11-18.pdf"
+
+
+def test_without_elevenlabs_analysis_the_title_is_not_the_conversation_id(cli, workspace, tmp_path):
+    from .conftest import load_sample, pdf_text, read_eml, write_json
+
+    payload = load_sample(HINDI)
+    payload["analysis"] = None
+    payload["conversation_initiation_client_data"]["dynamic_variables"]["applicant_name"] = "Sunita Devi"
+    assert cli("run", "--from-file", write_json(tmp_path / "c.json", payload)).exit_code == 0
+    text = pdf_text(workspace.object("acc123", "reports", f"{HINDI_ID}.pdf").read_bytes())
+    assert text.startswith("FEDFINA · LOAN INTERVIEW REPORT\nLoan interview with Sunita Devi\n")
+    assert read_eml(workspace.eml("acc123", HINDI_ID))["Subject"] == "Loan interview – Sunita Devi – 18 Nov 2025"
+
+
+def test_the_transcript_follows_the_tables_without_a_blank_page(cli, workspace):
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    assert cli("run", "--from-file", HINDI).exit_code == 0
+    pages = PdfReader(BytesIO(workspace.object("acc123", "reports", f"{HINDI_ID}.pdf").read_bytes())).pages
+    texts = [page.extract_text() for page in pages]
+    assert len(texts) == 2
+    assert "Evaluation criteria" in texts[1] and "Appendix: transcript" in texts[1] and "हमारी टीम" in texts[1]

@@ -43,13 +43,19 @@ def _render(payload: dict, **kwargs) -> bytes:
 
 def test_report_text_comes_in_reading_order():
     text = pdf_text(_render(load_sample(HINDI)))
-    order = ["Grocery shop loan interview", "Account", "Call start", "Overview", "Figures the applicant stated",
-             "Action items", "Data collected by the voice agent", "loan_amount", "Evaluation criteria",
-             "collected_loan_amount", "Appendix: transcript", "नमस्ते!", "रमेश", "हमारी टीम"]
+    order = ["Grocery shop loan interview", "Applicant", "Phone", "+91 ••••••4821", "Call start", "Account",
+             "Overview", "Figures the applicant stated", "Action items", "Data collected by the voice agent",
+             "Loan amount", "Requested loan amount in INR", "Evaluation criteria",
+             "Collected loan amount", "Appendix: transcript", "नमस्ते!", "रमेश", "हमारी टीम"]
     positions = [text.find(marker) for marker in order]
     assert -1 not in positions, dict(zip(order, positions))
     assert positions == sorted(positions)
     assert "None" not in text
+    collected = text[text.find("Data collected"):text.find("Evaluation criteria")]
+    assert "₹2,00,000" in collected
+    # Not the officer's own address, not raw ids or numbers, not the full phone number.
+    for absent in ("officer@fedfina.example", "Recipient", "loan_amount", "200000", "collected_loan_amount"):
+        assert absent not in text, absent
 
 
 def test_long_call_flows_over_pages_with_every_turn_in_order_and_numbered_pages():
@@ -95,7 +101,8 @@ def test_email_structure_headers_and_encoded_subject(cli, workspace, tmp_path):
     subject_line = re.search(rb"^Subject: (.*(?:\r?\n[ \t].*)*)", raw, re.M).group(1)
     assert b"=?utf-8?" in subject_line and subject_line.isascii()  # RFC 2047 encoded
     message = read_eml(eml)
-    assert message["Subject"] == f"Loan interview report: रमेश कुमार — किराना दुकान ₹2,00,000 ({HINDI_ID})"
+    # Who and when (the title is in the body): the name, else the masked number.
+    assert message["Subject"] == "Loan interview – +91 ••••••4821 – 18 Nov 2025"
     assert message.get_content_type() == "multipart/mixed"
     alternative, attachment = message.get_payload()
     assert alternative.get_content_type() == "multipart/alternative"
@@ -105,7 +112,7 @@ def test_email_structure_headers_and_encoded_subject(cli, workspace, tmp_path):
         assert "Ramesh Kumar" in body and "₹2,00,000" in body and "Action items" in body
     assert "<h2" in html.get_content() and 'style="' in html.get_content()
     assert attachment.get_content_type() == "application/pdf"
-    assert attachment.get_filename() == f"{HINDI_ID}.pdf"
+    assert attachment.get_filename() == f"FedFina-{HINDI_ID}-2025-11-18.pdf"
     assert attachment.get_content() == workspace.object("acc123", "reports", f"{HINDI_ID}.pdf").read_bytes()
     assert message["Message-ID"].endswith("@fedfina.invalid>")
     # On the wire: CRLF lines within limits, the subject folded into 78-character

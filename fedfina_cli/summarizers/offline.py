@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..conversation import Conversation
+from ..conversation import Conversation, applicant_name
 from ..summary import Section, Summary, SummaryDocument
 from ..timefmt import clock, duration, utc_now
 
@@ -115,7 +115,9 @@ def _action_items(conversation: Conversation, has_figures: bool) -> list[str]:
 
 
 def _fallback_title(conversation: Conversation) -> str:
-    return f"Loan interview {conversation.conversation_id}"
+    # Not the conversation id: the cover lists it, and at title size it does not fit a line.
+    applicant = applicant_name(conversation)
+    return f"Loan interview with {applicant}" if applicant else "Loan interview"
 
 
 def _fallback_overview(conversation: Conversation, user_turn_count: int) -> str:
