@@ -389,10 +389,10 @@ def demo(
         terminal.out.print(f"{label:<11} {path}", markup=False)
     import shlex
 
-    db = shlex.quote(str(settings.db_path))
+    db, data = shlex.quote(str(settings.db_path)), shlex.quote(str(settings.data_dir))
     terminal.out.print(f"\nOpen the PDF and read the .eml. What the ledger recorded:\n"
                        f"  fedfina --db {db} status\n"
-                       f"  fedfina --db {db} show {outcomes[0].conversation_id}\n"
+                       f"  FEDFINA_DATA_DIR={data} fedfina --db {db} show {outcomes[0].conversation_id}\n"
                        "Then see `fedfina --help` for real runs.", markup=False)
 
 
@@ -449,8 +449,17 @@ def show(
         validation.conversation_id(conversation_id)
         if account_id is not None:
             validation.account_id(account_id)
-        storage = storage_for(_settings(terminal), metrics=lambda call: None)
-        record = conversation_record(ledger, conversation_id, account_id, storage.locate)
+        settings = _settings(terminal)
+        storage = storage_for(settings, metrics=lambda call: None)
+
+        def locate(key: str) -> str:
+            where = storage.locate(key)
+            if not settings.minio_endpoint and not Path(where).exists():
+                # Another data folder than the run's (the demo's, say): say so, not a dead path.
+                return f"{where} (not found: set FEDFINA_DATA_DIR to the folder the run stored into)"
+            return where
+
+        record = conversation_record(ledger, conversation_id, account_id, locate)
         if _format(output_format, json_out) == "json":
             terminal.json(record)
             return

@@ -141,3 +141,23 @@ def test_a_conversation_left_processing_by_a_killed_run_is_interrupted_and_resum
     row, = workspace.rows("select status, error_message from conversation_processing")
     assert row == {"status": "completed", "error_message": None}
     assert _emails_per_conversation(smtp_server) == {"conv_bulk00000001": 1}
+
+
+def test_ctrl_c_at_a_terminal_stops_cleanly_without_a_worker_traceback(fedfina_exe, workspace, elevenlabs):
+    """A terminal's Ctrl-C signals the whole process group, the report workers too."""
+    import os
+
+    elevenlabs.delay = 0.2
+    for n in range(12):
+        elevenlabs.add(hindi_variant(n), audio=b"ID3" + bytes([n]) * 5000)
+    csv_file = _csv(workspace.root / "calls.csv",
+                    ["conversation_id"] + [f"conv_bulk{n:08d}" for n in range(12)])
+    process = subprocess.Popen([fedfina_exe, "run", "--csv", csv_file, "--concurrency", "2", "-e",
+                                "officer@example.com"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=dict(os.environ), start_new_session=True)
+    wait_for(lambda: len(workspace.emails()) >= 2)  # reports are being rendered by the workers
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr

@@ -122,12 +122,15 @@ def test_the_demo_ends_with_the_commands_that_inspect_what_it_made(installed, tm
 
     result = installed("demo", "--dir", tmp_path / "demo")
     assert result.exit_code == 0
-    commands = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("fedfina --db")]
+    commands = [line.strip() for line in result.stdout.splitlines() if "fedfina --db" in line]
     assert len(commands) == 2
-    for command in commands:  # copied from the screen, they work (and find the demo's ledger)
-        args = shlex.split(command)[1:]
-        shown = installed(*args)
+    for command in commands:  # copied from the screen, they work (and find the demo's ledger and files)
+        words = shlex.split(command)
+        env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
+        args = words[words.index("fedfina") + 1:]
+        shown = installed(*args, env=env)
         assert shown.exit_code == 0 and "conv_7201k4b3qz9fe8st0m5xkcw2hj4n" in shown.stdout, command
+        assert "not found" not in shown.stdout
 
 
 def test_results_on_stdout_progress_and_warnings_on_stderr(cli, workspace):
