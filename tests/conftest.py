@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fedfina_cli.cli import app, state
+from fedfina_cli.cli.app import app, state
 
 SAMPLES = Path(__file__).parent / "samples"
 HINDI = SAMPLES / "conversation_hindi_loan.json"

@@ -197,8 +197,8 @@ def test_stats_in_table_and_json(cli, workspace, batch, elevenlabs):
 
 def test_plain_lines_for_cron_and_a_progress_bar_for_people(elevenlabs, workspace):
     """The same run prints one line per conversation off a terminal, and a bar on one."""
-    from fedfina_cli.console import Terminal
-    from fedfina_cli.pipeline import Outcome
+    from fedfina_cli.cli.output import Terminal
+    from fedfina_cli.pipeline.stages import Outcome
 
     class TTY(io.StringIO):
         def isatty(self):
@@ -230,10 +230,10 @@ def test_read_only_commands_before_the_first_run_create_nothing(cli, workspace):
 
 
 def test_reports_rendered_in_worker_processes_match_in_process_ones():
-    from fedfina_cli.conversation import parse_conversation
-    from fedfina_cli.rendering import InProcessRenderer, PoolRenderer, renderer_for
-    from fedfina_cli.report import ReportInput
-    from fedfina_cli.summarizers.offline import OfflineSummarizer
+    from fedfina_cli.core.conversation import parse_conversation
+    from fedfina_cli.report.render_pool import InProcessRenderer, PoolRenderer, renderer_for
+    from fedfina_cli.report.layout import ReportInput
+    from fedfina_cli.services.summarizers.offline import OfflineSummarizer
 
     from .conftest import pdf_text
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from fedfina_cli.config import load_settings
-from fedfina_cli.errors import UsageError
+from fedfina_cli.core.config import load_settings
+from fedfina_cli.core.errors import UsageError
 
 from .conftest import HINDI
 

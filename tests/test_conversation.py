@@ -2,8 +2,8 @@
 
 import pytest
 
-from fedfina_cli.conversation import parse_conversation, transcript_text, unwrap
-from fedfina_cli.errors import StageError
+from fedfina_cli.core.conversation import parse_conversation, transcript_text, unwrap
+from fedfina_cli.core.errors import StageError
 
 from .conftest import ENGLISH, HINDI, WEBHOOK, load_sample
 

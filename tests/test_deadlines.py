@@ -162,7 +162,7 @@ def test_a_dripping_storage_server_is_a_clear_timeout(cli, monkeypatch, tight):
 
 def test_the_bounded_transport_still_reaches_httpcore():
     """httpx2 gives no public way to pass a network backend; this fails loudly if its layout moves."""
-    from fedfina_cli.deadline import httpx_transport
+    from fedfina_cli.services.deadline import httpx_transport
 
     transport = httpx_transport()
     assert type(transport._pool._network_backend).__name__ == "BoundedBackend"

@@ -290,7 +290,7 @@ def test_a_summary_failure_waits_for_the_audio_and_keeps_it(cli, workspace, hind
 def test_the_environments_proxy_settings_apply_to_every_request(hindi, monkeypatch, bypass):
     # fedfina reads them once per host (requests would on every request): a proxy
     # set in the environment is used, and NO_PROXY still exempts the host.
-    from fedfina_cli.elevenlabs import ElevenLabsClient
+    from fedfina_cli.services.elevenlabs import ElevenLabsClient
 
     from .fakes.elevenlabs import FakeElevenLabs
 

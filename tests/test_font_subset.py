@@ -7,15 +7,14 @@ from fontTools.pens.recordingPen import DecomposingRecordingPen
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 
-from fedfina_cli import PACKAGE_DIR
-from fedfina_cli.conversation import parse_conversation
-from fedfina_cli.report import ReportInput, render_report
-from fedfina_cli.summarizers.offline import OfflineSummarizer
-from fedfina_cli.font_subset import FontFormatError, FontProgram
+from fedfina_cli.report import FONTS
+from fedfina_cli.core.conversation import parse_conversation
+from fedfina_cli.report.layout import ReportInput, render_report
+from fedfina_cli.services.summarizers.offline import OfflineSummarizer
+from fedfina_cli.report.font_subset import FontFormatError, FontProgram
 
 from .conftest import HINDI, load_sample, pdf_text
 
-FONTS = PACKAGE_DIR / "fonts"
 TEXT = "Rent ₹8,000 — Ä é ñ ﬁ Ω नमस्ते क्षत्रिय रोज़ 🙏 ✓ முருகன் 王小明 さくら 中文名字"
 
 
@@ -107,7 +106,7 @@ def test_reports_embed_small_distinct_subsets_and_leave_the_shared_faces_intact(
 
 
 def test_a_document_with_a_core_font_is_embedded_by_fpdf2_without_touching_the_shared_face():
-    from fedfina_cli.pdf_fonts import SharedFontsPDF
+    from fedfina_cli.report.pdf_fonts import SharedFontsPDF
 
     def document(with_core_font: bool) -> bytes:
         pdf = SharedFontsPDF()

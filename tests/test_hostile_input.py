@@ -252,7 +252,7 @@ def test_a_stored_time_zone_that_is_no_zone_fails_clearly(cli, workspace):
 
 def test_an_unexpected_error_is_one_scrubbed_line_and_its_traceback_only_with_debug(monkeypatch, capsys,
                                                                                     elevenlabs):
-    from fedfina_cli import cli as cli_module
+    from fedfina_cli.cli import app as cli_module
 
     def broken():
         raise RuntimeError(f"a bug that quotes the key {ELEVENLABS_KEY}")

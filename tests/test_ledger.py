@@ -1,6 +1,6 @@
 """The ledger schema: migrations on a blank database give exactly these columns."""
 
-from fedfina_cli.ledger import Ledger
+from fedfina_cli.ledger.ledger import Ledger
 
 EXPECTED = {
     "conversation_processing": [
@@ -92,7 +92,7 @@ def test_free_text_is_redacted_before_it_is_stored(tmp_path):
 
 
 def test_a_re_stored_object_updates_its_file_row(tmp_path):
-    from fedfina_cli.storage import StoredObject
+    from fedfina_cli.services.storage import StoredObject
 
     ledger = Ledger(tmp_path / "l.db")
     try:

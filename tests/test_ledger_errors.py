@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from fedfina_cli.ledger import Ledger, explain
+from fedfina_cli.ledger.ledger import Ledger, explain
 
 from .conftest import HINDI
 

@@ -108,7 +108,7 @@ def test_bad_credentials_fail_fast_with_exit_2(cli, workspace, monkeypatch, elev
 
 
 def test_invalid_access_key_reply_names_the_credentials(s3):
-    from fedfina_cli.storage.minio import MinioStorage, StorageError
+    from fedfina_cli.services.storage.minio import MinioStorage, StorageError
 
     server = _S3Rejecting().start()
     try:
@@ -136,7 +136,7 @@ def test_tls_mismatch_is_a_clear_error(cli, monkeypatch, s3):
 
 @pytest.mark.parametrize("seconds, expected", [(3600, 3600), (30 * 24 * 3600, 7 * 24 * 3600)])
 def test_presigned_urls_are_capped_at_seven_days(s3, seconds, expected):
-    from fedfina_cli.storage.minio import MinioStorage
+    from fedfina_cli.services.storage.minio import MinioStorage
 
     from .conftest import MINIO_ACCESS_KEY, MINIO_SECRET_KEY
 
@@ -149,7 +149,7 @@ def test_presigned_urls_are_capped_at_seven_days(s3, seconds, expected):
 
 
 def test_the_stream_reader_hands_minio_exactly_the_bytes_in_any_read_sizes():
-    from fedfina_cli.storage.minio import _ChunkReader
+    from fedfina_cli.services.storage.minio import _ChunkReader
 
     data = bytes(range(256)) * 400
     chunks = [data[i:i + 7000] for i in range(0, len(data), 7000)]

@@ -3,7 +3,7 @@
 import hashlib
 import json
 
-from fedfina_cli.summary import SummaryDocument
+from fedfina_cli.core.summary import SummaryDocument
 
 from .conftest import HINDI, HINDI_ID, OPENAI_KEY, load_sample, pdf_text, write_json
 from .test_conversation import HINDI_TRANSCRIPT

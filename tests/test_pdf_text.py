@@ -5,13 +5,12 @@ import zlib
 
 import pytest
 
-from fedfina_cli import PACKAGE_DIR
-from fedfina_cli.pdf_fonts import SharedFontsPDF
-from fedfina_cli.pdf_text import TextSetter, has_rtl, needs_shaping
+from fedfina_cli.report import FONTS
+from fedfina_cli.report.pdf_fonts import SharedFontsPDF
+from fedfina_cli.report.pdf_text import TextSetter, has_rtl, needs_shaping
 
 from .conftest import pdf_text
 
-FONTS = PACKAGE_DIR / "fonts"
 
 
 def _pdf() -> SharedFontsPDF:
@@ -97,9 +96,9 @@ def test_reports_rendered_at_once_in_threads_match_one_at_a_time():
     # One core: a batch renders in its own threads, which share the parsed faces.
     from concurrent.futures import ThreadPoolExecutor
 
-    from fedfina_cli.conversation import parse_conversation
-    from fedfina_cli.report import ReportInput, render_report
-    from fedfina_cli.summarizers.offline import OfflineSummarizer
+    from fedfina_cli.core.conversation import parse_conversation
+    from fedfina_cli.report.layout import ReportInput, render_report
+    from fedfina_cli.services.summarizers.offline import OfflineSummarizer
 
     from .conftest import hindi_variant
 

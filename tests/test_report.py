@@ -2,9 +2,9 @@
 
 import re
 
-from fedfina_cli.conversation import parse_conversation
-from fedfina_cli.report import ReportInput, render_report
-from fedfina_cli.summarizers.offline import OfflineSummarizer
+from fedfina_cli.core.conversation import parse_conversation
+from fedfina_cli.report.layout import ReportInput, render_report
+from fedfina_cli.services.summarizers.offline import OfflineSummarizer
 
 from .conftest import ENGLISH, HINDI, HINDI_ID, load_sample, pdf_text
 

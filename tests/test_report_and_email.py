@@ -10,9 +10,9 @@ import pytest
 import requests
 from pypdf import PdfReader
 
-from fedfina_cli.conversation import parse_conversation
-from fedfina_cli.report import ReportInput, render_report
-from fedfina_cli.summarizers.offline import OfflineSummarizer
+from fedfina_cli.core.conversation import parse_conversation
+from fedfina_cli.report.layout import ReportInput, render_report
+from fedfina_cli.services.summarizers.offline import OfflineSummarizer
 
 from .conftest import ENGLISH, HINDI, HINDI_ID, load_sample, pdf_text, read_eml, write_json
 

@@ -58,7 +58,7 @@ def test_a_hindi_report_embeds_no_face_it_does_not_use(cli, workspace):
 
 def test_an_fpdf2_with_other_internals_gets_its_own_public_path(cli, workspace, monkeypatch):
     """An upgrade of fpdf2 may cost speed, never output: every name still reads back."""
-    from fedfina_cli import pdf_fonts
+    from fedfina_cli.report import pdf_fonts
 
     monkeypatch.setattr(pdf_fonts, "_find_problem", lambda: "OutputProducer has no _add_fonts")
     pdf_fonts.internals_problem.cache_clear()
@@ -83,7 +83,7 @@ def test_an_fpdf2_with_other_internals_gets_its_own_public_path(cli, workspace, 
 def test_the_internals_check_notices_a_missing_internal(monkeypatch):
     from fpdf import FPDF
 
-    from fedfina_cli import pdf_fonts
+    from fedfina_cli.report import pdf_fonts
 
     assert pdf_fonts._find_problem() is None  # the installed fpdf2 is the one the fast path knows
     monkeypatch.delattr(FPDF, "_perform_page_break_if_need_be")

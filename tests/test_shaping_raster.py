@@ -28,9 +28,9 @@ TOLERANCE = 0.03  # share of ink pixels allowed to differ (anti-aliasing between
 
 
 def _line_pdf(text: str) -> bytes:
-    from fedfina_cli import report
-    from fedfina_cli.pdf_fonts import SharedFontsPDF
-    from fedfina_cli.pdf_text import TextSetter
+    from fedfina_cli.report import layout as report
+    from fedfina_cli.report.pdf_fonts import SharedFontsPDF
+    from fedfina_cli.report.pdf_text import TextSetter
 
     pdf = SharedFontsPDF(format=(150, 16), unit="mm")
     pdf.set_margins(3, 3, 3)
@@ -84,7 +84,7 @@ def test_shaped_lines_match_their_reviewed_images(name):
 def _flipped_offsets(monkeypatch):
     from types import SimpleNamespace
 
-    from fedfina_cli import pdf_text
+    from fedfina_cli.report import pdf_text
 
     real_shape = pdf_text._shape
 
@@ -97,7 +97,7 @@ def _flipped_offsets(monkeypatch):
 
 
 def _unshaped(monkeypatch):
-    from fedfina_cli import pdf_text
+    from fedfina_cli.report import pdf_text
 
     monkeypatch.setattr(pdf_text, "needs_shaping", lambda text: False)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from fedfina_cli import validation
-from fedfina_cli.errors import InvalidValue
+from fedfina_cli.core import validation
+from fedfina_cli.core.errors import InvalidValue
 
 
 @pytest.mark.parametrize("value", ["conv_7201k4b3qz9fe8st0m5xkcw2hj4n", "conv_12345678", "conv_" + "a" * 64])

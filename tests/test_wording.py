@@ -2,7 +2,7 @@
 
 import pytest
 
-from fedfina_cli.wording import collected_value, file_name_part, inr, masked_phone, readable_name
+from fedfina_cli.core.wording import collected_value, file_name_part, inr, masked_phone, readable_name
 
 
 @pytest.mark.parametrize("amount, shown", [

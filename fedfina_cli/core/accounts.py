@@ -1,0 +1,168 @@
+"""Per-account settings: defaults, the `account_settings` row, and one run's flags.
+
+Precedence, lowest first: built-in defaults, the account's row in the ledger,
+flags given to this run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from fedfina_cli.mail.compose import DEFAULT_SUBJECT_TEMPLATE
+
+DEFAULT_TIMEZONE = "Asia/Kolkata"
+MAX_LINK_EXPIRY_SECONDS = 7 * 24 * 3600  # the S3 presigned-URL maximum
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    timezone: str = DEFAULT_TIMEZONE
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    subject_template: str = DEFAULT_SUBJECT_TEMPLATE
+    prompt_file: Path | None = None
+    summary_language: str = "English"
+    link_expiry_seconds: int = MAX_LINK_EXPIRY_SECONDS
+    attachment_limit_bytes: int = 10 * 1024 * 1024
+
+    def overridden(self, overrides: "AccountOverrides") -> "AccountSettings":
+        changes = {f.name: getattr(overrides, f.name) for f in fields(overrides)
+                   if getattr(overrides, f.name) is not None}
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class AccountOverrides:
+    """Values given for one run or stored for one account; None means "not set"."""
+
+    timezone: str | None = None
+    cc: tuple[str, ...] | None = None
+    bcc: tuple[str, ...] | None = None
+    subject_template: str | None = None
+    prompt_file: Path | None = None
+    summary_language: str | None = None
+    link_expiry_seconds: int | None = None
+    attachment_limit_bytes: int | None = None
+
+
+# account_settings column -> AccountOverrides field
+COLUMNS = {
+    "timezone": "timezone",
+    "cc_addresses": "cc",
+    "bcc_addresses": "bcc",
+    "email_subject_template": "subject_template",
+    "prompt_file": "prompt_file",
+    "summary_language": "summary_language",
+    "link_expiry_seconds": "link_expiry_seconds",
+    "attachment_limit_bytes": "attachment_limit_bytes",
+}
+
+
+def from_row(row: dict | None) -> AccountOverrides:
+    if not row:
+        return AccountOverrides()
+    values = {}
+    for column, name in COLUMNS.items():
+        value = row.get(column)
+        if value is None or value == "":
+            continue
+        if name in ("cc", "bcc"):
+            value = tuple(a.strip() for a in value.split(",") if a.strip())
+        elif name == "prompt_file":
+            value = Path(value)
+        values[name] = value
+    return AccountOverrides(**values)
+
+
+def to_row(overrides: AccountOverrides) -> dict:
+    row = {}
+    for column, name in COLUMNS.items():
+        value = getattr(overrides, name)
+        if value is None:
+            continue
+        if name in ("cc", "bcc"):
+            value = ",".join(value)
+        elif name == "prompt_file":
+            value = str(value)
+        row[column] = value
+    return row
+
+
+# How `accounts show`/`set` present each setting: by the flag that sets it, in its units.
+_SHOWN = {
+    "timezone": ("timezone", lambda v: v),
+    "cc": ("cc", ", ".join),
+    "bcc": ("bcc", ", ".join),
+    "subject_template": ("subject", lambda v: v),
+    "prompt_file": ("prompt_file", lambda v: "(the packaged prompt)" if v is None else str(v)),
+    "summary_language": ("summary_language", lambda v: v),
+    "link_expiry_seconds": ("link_expiry_hours", lambda v: f"{v / 3600:g}"),
+    "attachment_limit_bytes": ("attachment_limit_mb", lambda v: f"{v / (1024 * 1024):g}"),
+}
+
+
+def described(stored: AccountOverrides) -> list[dict]:
+    """The settings in effect, one row each: setting (its flag's name), value, source."""
+    effective = AccountSettings().overridden(stored)
+    rows = []
+    for field in fields(AccountSettings):
+        name, show = _SHOWN[field.name]
+        rows.append({"setting": name, "value": show(getattr(effective, field.name)),
+                     "source": "account" if getattr(stored, field.name) is not None else "default"})
+    return rows
+
+
+def validated_overrides(*, timezone: str | None = None, cc: list[str] | None = None,
+                        bcc: list[str] | None = None, subject_template: str | None = None,
+                        prompt_file: Path | None = None, summary_language: str | None = None,
+                        link_expiry_hours: float | None = None,
+                        attachment_limit_mb: float | None = None) -> AccountOverrides:
+    """Overrides from flags, each checked; raises UsageError naming the flag."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from fedfina_cli.mail.compose import check_subject_template
+    from fedfina_cli.core.errors import InvalidValue, UsageError
+    from fedfina_cli.core.validation import email_address
+
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UsageError(f"--timezone {timezone!r}: not a time zone name like Asia/Kolkata") from None
+
+    def addresses(flag: str, values: list[str] | None) -> tuple[str, ...] | None:
+        if values is None:
+            return None
+        found = tuple(a.strip() for value in values for a in value.split(",") if a.strip())
+        for address in found:
+            try:
+                email_address(address)
+            except InvalidValue as exc:
+                raise UsageError(f"{flag} {address!r}: {exc.reason}") from None
+        return found
+
+    if subject_template is not None:
+        try:
+            check_subject_template(subject_template)
+        except ValueError as exc:
+            raise UsageError(f"--subject {subject_template!r}: {exc}") from None
+    if prompt_file is not None and not prompt_file.is_file():
+        raise UsageError(f"--prompt-file {prompt_file}: no such file")
+    if summary_language is not None and not (0 < len(summary_language.strip()) <= 40):
+        raise UsageError("--summary-language: expected a language name like English or Hindi")
+    if link_expiry_hours is not None and not 0 < link_expiry_hours <= MAX_LINK_EXPIRY_SECONDS / 3600:
+        raise UsageError("--link-expiry-hours: expected more than 0 and at most 168 (7 days)")
+    if attachment_limit_mb is not None and attachment_limit_mb <= 0:
+        raise UsageError("--attachment-limit-mb: expected a size in MB above 0")
+    return AccountOverrides(
+        timezone=timezone,
+        cc=addresses("--cc", cc),
+        bcc=addresses("--bcc", bcc),
+        subject_template=subject_template,
+        prompt_file=prompt_file.resolve() if prompt_file is not None else None,
+        summary_language=summary_language.strip() if summary_language is not None else None,
+        link_expiry_seconds=int(link_expiry_hours * 3600) if link_expiry_hours is not None else None,
+        attachment_limit_bytes=int(attachment_limit_mb * 1024 * 1024) if attachment_limit_mb is not None
+        else None,
+    )

@@ -1,0 +1,226 @@
+"""Configuration from the environment, `.env` or `--env-file` (SPEC "Configuration").
+
+The real environment wins over the file. Values are validated here, once, so
+that a typo in a port or a flag is a usage error (exit 2) before any work.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from fedfina_cli.core.errors import InvalidValue, UsageError
+from fedfina_cli.core.validation import email_address
+
+DEFAULT_ELEVENLABS_BASE_URL = "https://api.elevenlabs.io"
+DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
+DEFAULT_BUCKET = "fedfina-reports"
+SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True)
+class Settings:
+    elevenlabs_api_key: str | None = field(default=None, repr=False)
+    elevenlabs_base_url: str = DEFAULT_ELEVENLABS_BASE_URL
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    openai_model: str = DEFAULT_OPENAI_MODEL
+    minio_endpoint: str | None = None
+    minio_access_key: str | None = field(default=None, repr=False)
+    minio_secret_key: str | None = field(default=None, repr=False)
+    minio_bucket: str = DEFAULT_BUCKET
+    minio_secure: bool = True
+    minio_region: str = "us-east-1"
+    minio_sse: bool = False
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from_email: str | None = None
+    smtp_security: str | None = None
+    db_path: Path = Path("fedfina.db")
+    data_dir: Path = Path("fedfina-data")
+    prompt_file: Path | None = None
+    # Tuning (not in the SPEC's table; defaults suit production).
+    # Seconds one attempt of any call may take, connect to last byte (a stream:
+    # any stretch this long must bring 64 KB). Long enough for a model's summary.
+    http_timeout: float = 60.0
+    retry_attempts: int = 5
+    retry_base_seconds: float = 0.5
+    summary_chunk_chars: int = 60_000  # longer transcripts are summarised in parts
+
+    def secret_values(self) -> list[str]:
+        """Values that must never be printed, logged or stored."""
+        # MINIO_ACCESS_KEY is an identifier, not a secret: every presigned URL
+        # (the email's links) carries it by design, as S3's X-Amz-Credential.
+        candidates = [
+            self.elevenlabs_api_key,
+            self.openai_api_key,
+            self.minio_secret_key,
+            self.smtp_password,
+        ]
+        # Very short values would redact ordinary words; no real key is that short.
+        return [v for v in candidates if v and len(v) >= 4]
+
+    def redact(self, text: str) -> str:
+        for secret in self.secret_values():
+            text = text.replace(secret, "***")
+        return text
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def smtp_security_mode(self) -> str:
+        if self.smtp_security:
+            return self.smtp_security
+        return "ssl" if self.smtp_port == 465 else "starttls"
+
+
+def load_settings(env_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings; ``env_file`` replaces the default `./.env`."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    if env_file is not None:
+        if not env_file.is_file():
+            raise UsageError(f"--env-file {env_file}: no such file")
+        values.update(_read_dotenv(env_file))
+    elif Path(".env").is_file():
+        values.update(_read_dotenv(Path(".env")))
+    values.update(environ)
+    return _settings_from(values)
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def _settings_from(values: Mapping[str, str]) -> Settings:
+    def get(name: str) -> str | None:
+        value = values.get(name, "").strip()
+        return value or None
+
+    smtp_host = get("SMTP_HOST")
+    settings = Settings(
+        elevenlabs_api_key=get("ELEVENLABS_API_KEY"),
+        elevenlabs_base_url=_url("ELEVENLABS_BASE_URL", get("ELEVENLABS_BASE_URL"))
+        or DEFAULT_ELEVENLABS_BASE_URL,
+        openai_api_key=get("OPENAI_API_KEY"),
+        openai_base_url=_url("OPENAI_BASE_URL", get("OPENAI_BASE_URL")),
+        openai_model=get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL,
+        minio_endpoint=_endpoint(get("MINIO_ENDPOINT")),
+        minio_access_key=get("MINIO_ACCESS_KEY"),
+        minio_secret_key=get("MINIO_SECRET_KEY"),
+        minio_bucket=_bucket(get("MINIO_BUCKET_NAME")),
+        minio_secure=_bool("MINIO_SECURE", get("MINIO_SECURE"), True),
+        minio_region=get("MINIO_REGION") or "us-east-1",
+        minio_sse=_bool("MINIO_SSE", get("MINIO_SSE"), False),
+        smtp_host=smtp_host,
+        smtp_port=_port(get("SMTP_PORT")),
+        smtp_username=get("SMTP_USERNAME"),
+        smtp_password=get("SMTP_PASSWORD"),
+        smtp_from_email=get("SMTP_FROM_EMAIL"),
+        smtp_security=_choice("SMTP_SECURITY", get("SMTP_SECURITY"), SMTP_SECURITY_MODES),
+        db_path=Path(get("FEDFINA_DB") or "fedfina.db"),
+        data_dir=Path(get("FEDFINA_DATA_DIR") or "fedfina-data"),
+        prompt_file=Path(p) if (p := get("FEDFINA_PROMPT_FILE")) else None,
+        http_timeout=_number("FEDFINA_HTTP_TIMEOUT", get("FEDFINA_HTTP_TIMEOUT"), 60.0),
+        retry_attempts=int(_number("FEDFINA_RETRY_ATTEMPTS", get("FEDFINA_RETRY_ATTEMPTS"), 5, minimum=1)),
+        retry_base_seconds=_number("FEDFINA_RETRY_BASE_SECONDS", get("FEDFINA_RETRY_BASE_SECONDS"), 0.5,
+                                   minimum=0),
+        summary_chunk_chars=int(_number("FEDFINA_SUMMARY_CHUNK_CHARS", get("FEDFINA_SUMMARY_CHUNK_CHARS"),
+                                        60_000, minimum=1000)),
+    )
+    _check_combinations(settings)
+    return settings
+
+
+def _check_combinations(s: Settings) -> None:
+    if s.minio_endpoint and not (s.minio_access_key and s.minio_secret_key):
+        raise UsageError(
+            "MINIO_ENDPOINT is set but MINIO_ACCESS_KEY or MINIO_SECRET_KEY is missing; set both"
+        )
+    if s.smtp_host:
+        if not s.smtp_from_email:
+            raise UsageError("SMTP_HOST is set but SMTP_FROM_EMAIL is missing; set the From address")
+        try:
+            email_address(s.smtp_from_email)
+        except InvalidValue as exc:
+            raise UsageError(f"SMTP_FROM_EMAIL={exc.value!r}: {exc.reason}") from None
+        if s.smtp_username and not s.smtp_password:
+            raise UsageError("SMTP_USERNAME is set but SMTP_PASSWORD is missing")
+    if s.prompt_file is not None and not s.prompt_file.is_file():
+        raise UsageError(f"FEDFINA_PROMPT_FILE {s.prompt_file}: no such file")
+
+
+def _bool(name: str, value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise UsageError(f"{name}={value!r}: expected true or false")
+
+
+def _number(name: str, value: str | None, default: float, minimum: float = 0.001) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise UsageError(f"{name}={value!r}: expected a number of at least {minimum:g}")
+    return number
+
+
+def _port(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise UsageError(f"SMTP_PORT={value!r}: expected a port number from 1 to 65535")
+    return int(value)
+
+
+def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    if value.lower() not in choices:
+        raise UsageError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value.lower()
+
+
+def _url(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise UsageError(f"{name}={value!r}: expected a URL starting with https://")
+    return value.rstrip("/")
+
+
+def _bucket(value: str | None) -> str:
+    if value is None:
+        return DEFAULT_BUCKET
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value) or ".." in value:
+        raise UsageError(f"MINIO_BUCKET_NAME={value!r}: expected 3 to 63 lowercase letters, digits, "
+                         "'.' or '-', starting and ending with a letter or digit")
+    return value
+
+
+def _endpoint(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if "://" in value or "/" in value:
+        raise UsageError(
+            f"MINIO_ENDPOINT={value!r}: expected host:port without a scheme or path "
+            "(use MINIO_SECURE=false for plain HTTP)"
+        )
+    return value

@@ -1,0 +1,307 @@
+"""ElevenLabs conversations, parsed once and leniently into small typed values.
+
+The API adds fields over time and leaves many optional or null, so every
+accessor here tolerates missing keys, nulls and unexpected types; the raw JSON
+is kept in storage untouched for anything this model does not carry.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fedfina_cli.core.errors import NotReady, StageError, UsageError
+from fedfina_cli.core.jsonio import BadJSON, loads
+
+READY_STATUS = "done"
+NOT_READY_STATUSES = ("initiated", "in-progress", "processing")
+FINAL_FAILED_STATUS = "failed"
+
+SPEAKER_LABELS = {"agent": "AI", "user": "User"}
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str
+    text: str  # "" for tool-only turns
+    time_in_call_secs: int
+    tool_names: tuple[str, ...] = ()
+
+    @property
+    def speaker(self) -> str | None:
+        return SPEAKER_LABELS.get(self.role)
+
+
+@dataclass(frozen=True)
+class PhoneCall:
+    type: str | None
+    direction: str | None
+    agent_number: str | None
+    external_number: str | None
+
+
+@dataclass(frozen=True)
+class Metadata:
+    start_time_unix_secs: int | None = None
+    call_duration_secs: int | None = None
+    termination_reason: str | None = None
+    main_language: str | None = None
+    timezone: str | None = None
+    phone_call: PhoneCall | None = None
+
+
+@dataclass(frozen=True)
+class CollectedValue:
+    id: str
+    value: Any
+    rationale: str | None
+    description: str | None
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    id: str
+    result: str | None
+    rationale: str | None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    call_successful: str | None = None
+    transcript_summary: str | None = None
+    call_summary_title: str | None = None
+    evaluation: tuple[CriterionResult, ...] = ()
+    data_collection: tuple[CollectedValue, ...] = ()
+
+
+@dataclass(frozen=True)
+class Conversation:
+    conversation_id: str
+    agent_id: str | None
+    agent_name: str | None
+    status: str | None
+    turns: tuple[Turn, ...]
+    metadata: Metadata
+    analysis: Analysis | None
+    dynamic_variables: dict[str, str] = field(default_factory=dict)
+    has_audio: bool = False
+
+    @property
+    def spoken_turns(self) -> tuple[Turn, ...]:
+        return tuple(t for t in self.turns if t.text and t.speaker)
+
+    def dynamic(self, *names: str) -> str | None:
+        """The first non-empty dynamic variable among ``names``."""
+        for name in names:
+            value = self.dynamic_variables.get(name)
+            if value:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class FetchedConversation:
+    conversation: Conversation
+    raw: bytes  # the JSON exactly as stored under conversations/
+
+
+class AudioUnavailable(Exception):
+    """The audio could not be fetched; the report and email still go out."""
+
+
+def unwrap(payload: Any) -> dict:
+    """The conversation object of a GET response or a post-call webhook envelope."""
+    if not isinstance(payload, dict):
+        raise StageError("conversation JSON is not an object")
+    if isinstance(payload.get("conversations"), list):
+        raise StageError(
+            "this is a page of the conversation list, not one conversation; "
+            "use `fedfina sync --agent-id ...` for lists"
+        )
+    if "type" in payload and isinstance(payload.get("data"), dict):
+        if payload["type"] != "post_call_transcription":
+            raise StageError(
+                f"webhook payload of type {payload['type']!r} carries no transcript; "
+                "use the post_call_transcription payload"
+            )
+        return payload["data"]
+    return payload
+
+
+def parse_conversation(payload: Any) -> Conversation:
+    data = unwrap(payload)
+    conversation_id = _str(data.get("conversation_id"))
+    if not conversation_id:
+        raise StageError("conversation JSON has no conversation_id")
+    analysis = data.get("analysis")
+    client_data = _dict(data.get("conversation_initiation_client_data"))
+    return Conversation(
+        conversation_id=conversation_id,
+        agent_id=_str(data.get("agent_id")),
+        agent_name=_str(data.get("agent_name")),
+        status=_str(data.get("status")),
+        turns=tuple(_turn(t) for t in _list(data.get("transcript")) if isinstance(t, dict)),
+        metadata=_metadata(_dict(data.get("metadata"))),
+        analysis=_analysis(analysis) if isinstance(analysis, dict) else None,
+        dynamic_variables={
+            str(k): str(v).strip()
+            for k, v in _dict(client_data.get("dynamic_variables")).items()
+            if isinstance(v, (str, int, float)) and not isinstance(v, bool)
+        },
+        has_audio=data.get("has_audio") is True,
+    )
+
+
+def load_conversation_file(path: Path) -> tuple[Conversation, dict]:
+    """Read a saved conversation or webhook payload; returns the parsed value and the raw object."""
+    try:
+        payload = loads(path.read_bytes())
+    except (FileNotFoundError, IsADirectoryError):
+        raise UsageError(f"--from-file {path}: no such file") from None
+    except BadJSON as exc:
+        raise UsageError(f"--from-file {path}: {exc}") from None
+    try:
+        return parse_conversation(payload), unwrap(payload)
+    except StageError as exc:
+        raise UsageError(f"--from-file {path}: {exc}") from None
+
+
+def applicant_name(conversation: Conversation) -> str | None:
+    """The applicant's name when the widget or the agent's data collection gives it."""
+    names = ("applicant_name", "customer_name", "name", "user_name")
+    value = conversation.dynamic(*names)
+    if value:
+        return value
+    if conversation.analysis:
+        for item in conversation.analysis.data_collection:
+            if item.id in names and isinstance(item.value, str) and item.value.strip():
+                return item.value.strip()
+    return None
+
+
+def applicant_phone(conversation: Conversation) -> str | None:
+    """The applicant's number as given (mask it before showing): the widget's variables,
+    else the phone call's other party (the caller inbound, the called outbound)."""
+    number = conversation.dynamic("applicant_phone", "phone_number", "phone", "mobile", "system__caller_id")
+    if number:
+        return number
+    call = conversation.metadata.phone_call
+    return call.external_number if call else None
+
+
+def check_ready(conversation: Conversation) -> None:
+    """Only `done` conversations are complete; earlier states are retried by a later run."""
+    status = conversation.status
+    if status == READY_STATUS:
+        return
+    if status in NOT_READY_STATUSES:
+        raise NotReady(
+            f"conversation is not ready yet (status {status}); a later run will pick it up"
+        )
+    if status == FINAL_FAILED_STATUS:
+        raise StageError("ElevenLabs reports this conversation as failed; there is nothing to process")
+    raise StageError(f"conversation has unknown status {status!r}; expected done")
+
+
+def transcript_text(conversation: Conversation) -> str:
+    """SPEC transcript: `AI: ...` / `User: ...`, one turn a line, tool-only turns left out."""
+    return "".join(f"{t.speaker}: {t.text}\n" for t in conversation.spoken_turns)
+
+
+def _turn(raw: dict) -> Turn:
+    text = _one_line(raw.get("message"))
+    if not text:
+        # Multi-voice agents put the spoken text in parts and leave message null.
+        parts = _list(_dict(raw.get("multivoice_message")).get("parts"))
+        text = " ".join(p for p in (_one_line(_dict(part).get("text")) for part in parts) if p)
+    tools = tuple(
+        name
+        for call in _list(raw.get("tool_calls"))
+        if (name := _str(_dict(call).get("tool_name")))
+    )
+    return Turn(
+        role=_str(raw.get("role")) or "",
+        text=text,
+        time_in_call_secs=_int(raw.get("time_in_call_secs")) or 0,
+        tool_names=tools,
+    )
+
+
+def _metadata(raw: dict) -> Metadata:
+    phone = raw.get("phone_call")
+    return Metadata(
+        start_time_unix_secs=_int(raw.get("start_time_unix_secs")),
+        call_duration_secs=_int(raw.get("call_duration_secs")),
+        termination_reason=_str(raw.get("termination_reason")),
+        main_language=_str(raw.get("main_language")),
+        timezone=_str(raw.get("timezone")),
+        phone_call=PhoneCall(
+            type=_str(phone.get("type")),
+            direction=_str(phone.get("direction")),
+            agent_number=_str(phone.get("agent_number")),
+            external_number=_str(phone.get("external_number")),
+        )
+        if isinstance(phone, dict)
+        else None,
+    )
+
+
+def _analysis(raw: dict) -> Analysis:
+    return Analysis(
+        call_successful=_str(raw.get("call_successful")),
+        transcript_summary=_str(raw.get("transcript_summary")),
+        call_summary_title=_str(raw.get("call_summary_title")),
+        evaluation=tuple(
+            CriterionResult(
+                id=_str(v.get("criteria_id")) or str(k),
+                result=_str(v.get("result")),
+                rationale=_str(v.get("rationale")),
+            )
+            for k, v in _dict(raw.get("evaluation_criteria_results")).items()
+            if isinstance(v, dict)
+        ),
+        data_collection=tuple(
+            CollectedValue(
+                id=_str(v.get("data_collection_id")) or str(k),
+                value=v.get("value"),
+                rationale=_str(v.get("rationale")),
+                description=_str(_dict(v.get("json_schema")).get("description")),
+            )
+            for k, v in _dict(raw.get("data_collection_results")).items()
+            if isinstance(v, dict)
+        ),
+    )
+
+
+def _one_line(value: Any) -> str:
+    # A transcript line is one turn: fold any line breaks inside a message.
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def _str(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    return None
+
+
+# Start times and offsets beyond this (the year 9999) are nonsense that would
+# overflow date arithmetic: treated as absent.
+MAX_SECONDS = 253_402_300_799
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return int(value) if 0 <= value <= MAX_SECONDS else None
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []

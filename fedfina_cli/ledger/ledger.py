@@ -1,0 +1,529 @@
+"""The SQLite ledger (SPEC "Ledger"): what was done, when, with which files and calls.
+
+One connection per process, guarded by a lock, so that worker threads write
+consistently; WAL and a busy timeout let `status` read while a run writes.
+Every free-text value passes through ``redact`` before it is stored.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from fedfina_cli.core.imports import without
+
+# sqlite-utils imports numpy and pandas, when present, only to accept their values
+# as column data, which fedfina never stores. Without them it loads ~50 ms
+# faster on every command (`fedfina status` must start fast).
+with without("numpy", "pandas"):
+    from sqlite_utils import Database, Migrations
+
+from fedfina_cli.core.errors import LedgerError
+from fedfina_cli.core.metrics import ApiCall, elapsed_ms
+from fedfina_cli.services.storage import StoredObject
+from fedfina_cli.services.storage.local import private_dir, private_file
+from fedfina_cli.core.timefmt import utc_now
+
+# The pipeline's stages, in order, as the audit log names them.
+STAGES = ("fetch", "summarize", "report", "email")
+
+migrations = Migrations("fedfina")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["conversation_processing"].create(
+        {
+            "processing_id": int,
+            "conversation_id": str,
+            "account_id": str,
+            "email_id": str,
+            "status": str,
+            "current_step": str,
+            "error_message": str,
+            "conversation_key": str,
+            "transcript_key": str,
+            "audio_key": str,
+            "summary_key": str,
+            "report_key": str,
+            "email_message_id": str,
+            "email_sent_at": str,
+            "email_state": str,  # "sending" then "sent": see pipeline.py, email stage
+            "model": str,
+            "prompt_sha256": str,
+            "summary_method": str,
+            "retryable": int,
+            "started_at": str,
+            "completed_at": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="processing_id",
+        not_null={"conversation_id", "account_id", "status"},
+        defaults={"status": "pending"},
+    )
+    db["conversation_processing"].create_index(["account_id", "conversation_id"], unique=True)
+    db["conversation_processing"].create_index(["status"])
+    db["conversation_files"].create(
+        {
+            "id": int,
+            "conversation_id": str,
+            "account_id": str,
+            "file_type": str,
+            "object_key": str,
+            "size_bytes": int,
+            "sha256": str,
+            "content_type": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"conversation_id", "account_id", "file_type", "object_key"},
+    )
+    db["conversation_files"].create_index(["object_key"], unique=True)
+    db["processing_audit_log"].create(
+        {
+            "id": int,
+            "processing_id": int,
+            "conversation_id": str,
+            "step": str,
+            "event": str,
+            "status": str,
+            "duration_ms": int,
+            "attempt": int,
+            "message": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db["processing_audit_log"].create_index(["processing_id"])
+    db["api_usage_metrics"].create(
+        {
+            "id": int,
+            "service": str,
+            "operation": str,
+            "status_code": int,
+            "duration_ms": int,
+            "bytes": int,
+            "tokens": int,
+            "conversation_id": str,
+            "error": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db["api_usage_metrics"].create_index(["service", "created_at"])
+    db["account_settings"].create(
+        {
+            "account_id": str,
+            "timezone": str,
+            "cc_addresses": str,
+            "bcc_addresses": str,
+            "email_subject_template": str,
+            "prompt_file": str,
+            "summary_language": str,
+            "link_expiry_seconds": int,
+            "attachment_limit_bytes": int,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="account_id",
+    )
+
+
+@migrations()
+def m002_runs(db: Database) -> None:
+    db["runs"].create(
+        {
+            "run_id": int,
+            "command": str,
+            "backends": str,
+            "pid": int,
+            "started_at": str,
+            "finished_at": str,
+            "succeeded": int,
+            "failed": int,
+            "exit_code": int,
+        },
+        pk="run_id",
+    )
+
+
+@migrations()
+def m003_sync_state(db: Database) -> None:
+    # sync's watermark: conversations that started at or before it are finished.
+    db["sync_state"].create(
+        {"agent_id": str, "watermark_unix": int, "updated_at": str},
+        pk="agent_id",
+    )
+
+
+@migrations()
+def m004_lookup_indexes(db: Database) -> None:
+    # Every conversation from a CSV without account ids is looked up by its id
+    # alone, and `show` lists its files: without these, both scanned the whole
+    # table, a cost that grew with every run a cron ledger kept.
+    db["conversation_processing"].create_index(["conversation_id"])
+    db["conversation_files"].create_index(["conversation_id", "account_id"])
+
+
+def explain(exc: BaseException, path: Path | None) -> LedgerError:
+    """One line for a user: which file, what is wrong with it, what to do."""
+    where = f"the ledger {path}" if path is not None else "the ledger"
+    message = str(exc)
+    lowered = message.lower()
+    if isinstance(exc, OSError):
+        return LedgerError(f"cannot create the folder for {where}: {exc.strerror or exc}; "
+                           "create it, or set FEDFINA_DB to a file in a writable folder")
+    if "not a database" in lowered or "malformed" in lowered or "file is encrypted" in lowered:
+        return LedgerError(f"{where} is damaged or is not a fedfina ledger ({message}); restore it from "
+                           "a backup, or set FEDFINA_DB to another file")
+    if "locked" in lowered or "busy" in lowered:
+        return LedgerError(f"{where} is locked by another program ({message}); close it and try again")
+    if "disk is full" in lowered or "disk i/o error" in lowered:
+        return LedgerError(f"cannot write {where}: {message}; free some space and run again "
+                           "(finished stages are kept)")
+    if "readonly" in lowered or "read-only" in lowered:
+        return LedgerError(f"{where} is read-only ({message}); make the file and its folder writable, "
+                           "or set FEDFINA_DB to a writable file")
+    if "unable to open" in lowered:
+        return LedgerError(f"cannot open {where} ({message}); check that its folder exists and is "
+                           "writable, or set FEDFINA_DB")
+    return LedgerError(f"{where} failed: {message}")
+
+
+def _translated(method):
+    """A Ledger method whose sqlite3 failures become one LedgerError naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise explain(exc, self.path) from exc
+
+    return wrapper
+
+
+class Ledger:
+    # How long a write waits for another program's lock before giving up.
+    busy_timeout_ms = 30_000
+
+    def __init__(self, path: Path | None, redact: Callable[[str], str] = lambda s: s):
+        """``path`` None: an empty ledger in memory (read-only commands before the first run)."""
+        self.path = path
+        self._redact = redact
+        self._lock = threading.RLock()
+        try:
+            if path is not None:
+                private_dir(path.parent)
+                private_file(path)  # the ledger names applicants and officers: not for every user
+            conn = sqlite3.connect(str(path) if path is not None else ":memory:", check_same_thread=False,
+                                   timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+            self.db = Database(conn)
+            with self._lock:
+                self.db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+                if path is not None and self.db.journal_mode != "wal":
+                    self.db.enable_wal()
+                # With WAL, NORMAL loses nothing when the process dies (kill -9): only
+                # a power cut can drop the last commits. It saves an fsync per write.
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                migrations.apply(self.db)
+        except (sqlite3.Error, OSError) as exc:
+            raise explain(exc, path) from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- conversations -------------------------------------------------
+
+    def rows_for(self, conversation_id: str, account_id: str | None = None) -> list[dict]:
+        where, args = "conversation_id = ?", [conversation_id]
+        if account_id is not None:
+            where, args = where + " and account_id = ?", args + [account_id]
+        with self._lock:
+            return list(self.db["conversation_processing"].rows_where(where, args))
+
+    def get(self, processing_id: int) -> dict:
+        with self._lock:
+            cursor = self.db.conn.execute(
+                "select * from conversation_processing where processing_id = ?", [processing_id])
+            names = [column[0] for column in cursor.description]
+            row = cursor.fetchone()
+        if row is None:
+            raise KeyError(f"no conversation_processing row {processing_id}")
+        return dict(zip(names, row))
+
+    def open_conversation(self, conversation_id: str, account_id: str, email_id: str | None) -> dict:
+        """The conversation's row, created when new; marks it processing."""
+        now = utc_now()
+        with self._lock, self.db.atomic():
+            table = self.db["conversation_processing"]
+            existing = list(
+                table.rows_where(
+                    "conversation_id = ? and account_id = ?", [conversation_id, account_id]
+                )
+            )
+            changes = {"status": "processing", "started_at": now, "updated_at": now,
+                       "error_message": None, "retryable": None}
+            if email_id:
+                changes["email_id"] = email_id
+            if not existing:
+                # A failure recorded before the account was known is adopted here.
+                existing = list(table.rows_where(
+                    "conversation_id = ? and account_id = ''", [conversation_id]))
+                if existing:
+                    changes["account_id"] = account_id
+            if existing:
+                processing_id = existing[0]["processing_id"]
+                table.update(processing_id, changes)
+            else:
+                processing_id = table.insert(
+                    {"conversation_id": conversation_id, "account_id": account_id,
+                     "created_at": now, **changes}
+                ).last_pk
+            return table.get(processing_id)
+
+    def record_unresolved_failure(self, conversation_id: str, email_id: str | None, step: str,
+                                  message: str, retryable: bool) -> None:
+        """A conversation that failed before its account was known (account_id '')."""
+        row = self.open_conversation(conversation_id, "", email_id)
+        self.update(row["processing_id"], status="failed", current_step=step,
+                    error_message=message, retryable=int(retryable))
+        self.audit(row, step, "failed", "failed", message)
+
+    def update(self, processing_id: int, **changes: object) -> dict:
+        changes["updated_at"] = utc_now()
+        if isinstance(changes.get("error_message"), str):
+            changes["error_message"] = self._redact(changes["error_message"])
+        assignments = ", ".join(f"{_quoted(column)} = ?" for column in changes)
+        with self._lock:
+            self.db.conn.execute(f"update conversation_processing set {assignments} where processing_id = ?",
+                                 [*changes.values(), processing_id])
+            return self.get(processing_id)
+
+    def record_file(self, row: dict, file_type: str, obj: StoredObject) -> None:
+        # One row per object key (a unique index): a re-stored object updates its row.
+        self._insert("conversation_files", {
+            "conversation_id": row["conversation_id"],
+            "account_id": row["account_id"],
+            "file_type": file_type,
+            "object_key": obj.key,
+            "size_bytes": obj.size_bytes,
+            "sha256": obj.sha256,
+            "content_type": obj.content_type,
+            "created_at": utc_now(),
+        }, conflict="object_key")
+
+    def files_for(self, conversation_id: str, account_id: str) -> list[dict]:
+        with self._lock:
+            return list(
+                self.db["conversation_files"].rows_where(
+                    "conversation_id = ? and account_id = ?",
+                    [conversation_id, account_id],
+                    order_by="id",
+                )
+            )
+
+    def account_settings(self, account_id: str) -> dict | None:
+        with self._lock:
+            rows = list(self.db["account_settings"].rows_where("account_id = ?", [account_id]))
+        return rows[0] if rows else None
+
+    def conversations(self, account_id: str | None = None, status: str | None = None,
+                      limit: int | None = None) -> list[dict]:
+        """Newest first, optionally filtered (for `status` and `run --failed`)."""
+        where, args = [], []
+        if account_id is not None:
+            where.append("account_id = ?")
+            args.append(account_id)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        with self._lock:
+            return list(self.db["conversation_processing"].rows_where(
+                " and ".join(where) or None, args, order_by="updated_at desc, processing_id desc",
+                limit=limit))
+
+    def set_account_settings(self, account_id: str, values: dict) -> dict:
+        now = utc_now()
+        with self._lock, self.db.atomic():
+            table = self.db["account_settings"]
+            existing = self.account_settings(account_id)
+            row = {"account_id": account_id, "updated_at": now, **values}
+            if existing is None:
+                row["created_at"] = now
+            table.upsert(row, pk="account_id")
+            return table.get(account_id)
+
+    def all_account_settings(self) -> list[dict]:
+        with self._lock:
+            return list(self.db["account_settings"].rows_where(order_by="account_id"))
+
+    # --- sync watermark ----------------------------------------------------
+
+    def watermark(self, agent_id: str) -> int | None:
+        with self._lock:
+            rows = list(self.db["sync_state"].rows_where("agent_id = ?", [agent_id]))
+        return rows[0]["watermark_unix"] if rows else None
+
+    def set_watermark(self, agent_id: str, watermark_unix: int) -> None:
+        with self._lock:
+            self.db["sync_state"].upsert(
+                {"agent_id": agent_id, "watermark_unix": watermark_unix, "updated_at": utc_now()},
+                pk="agent_id")
+
+    # --- audit log -----------------------------------------------------
+
+    @contextmanager
+    def stage(self, row: dict, step: str) -> Iterator["StageLog"]:
+        """Record one attempt of a stage: started, then completed or failed."""
+        log = StageLog(self, row, step, self._attempts(row["processing_id"], step) + 1)
+        self.update(row["processing_id"], current_step=step, status="processing")
+        log.event("started", "processing")
+        started = time.monotonic()
+        try:
+            yield log
+        except BaseException as exc:
+            log.event("failed", "failed", str(exc) or type(exc).__name__, elapsed_ms(started))
+            raise
+        log.event("completed", "completed", log.summary, elapsed_ms(started))
+
+    def _attempts(self, processing_id: int, step: str) -> int:
+        with self._lock:
+            return self.db.execute(
+                "select count(*) from processing_audit_log "
+                "where processing_id = ? and step = ? and event = 'started'",
+                [processing_id, step],
+            ).fetchone()[0]
+
+    def mark_interrupted(self) -> int:
+        """Mark conversations left `processing` by a run that died as failed and retryable.
+
+        Called by a run that holds the run lock, so no live run is working on
+        them: its predecessor was killed (SIGKILL, a reboot) mid-conversation.
+        `run --failed` and `status --status failed` then find them; the stages
+        they finished are kept and skipped when they are resumed.
+        """
+        with self._lock:
+            cursor = self.db.conn.execute(
+                "update conversation_processing set status = 'failed', retryable = 1, updated_at = ?, "
+                "error_message = 'interrupted: the run processing it stopped before finishing; "
+                "run again to resume (finished stages are kept)' where status = 'processing'",
+                [utc_now()])
+            return cursor.rowcount
+
+    def audit(self, row: dict, step: str, event: str, status: str, message: str | None = None,
+              duration_ms: int | None = None, attempt: int | None = None) -> None:
+        self._insert("processing_audit_log", {
+            "processing_id": row["processing_id"],
+            "conversation_id": row["conversation_id"],
+            "step": step,
+            "event": event,
+            "status": status,
+            "duration_ms": duration_ms,
+            "attempt": attempt,
+            "message": self._redact(message) if message else None,
+            "created_at": utc_now(),
+        })
+
+    def audit_log(self, processing_id: int) -> list[dict]:
+        with self._lock:
+            return list(
+                self.db["processing_audit_log"].rows_where(
+                    "processing_id = ?", [processing_id], order_by="id"
+                )
+            )
+
+    # --- API usage and runs ----------------------------------------------
+
+    def record_api_call(self, call: ApiCall) -> None:
+        self._insert("api_usage_metrics", {
+            "service": call.service,
+            "operation": call.operation,
+            "status_code": call.status_code,
+            "duration_ms": call.duration_ms,
+            "bytes": call.bytes,
+            "tokens": call.tokens,
+            "conversation_id": call.conversation_id,
+            "error": self._redact(call.error) if call.error else None,
+            "created_at": utc_now(),
+        })
+
+    def _insert(self, table: str, row: dict, conflict: str | None = None) -> None:
+        """Insert ``row``; with ``conflict`` (a unique column), update the row that has its value.
+
+        Plain SQL on the hot paths (dozens of writes per conversation):
+        sqlite-utils' insert() and upsert() re-read the schema on every call.
+        """
+        columns = ", ".join(_quoted(column) for column in row)
+        sql = f"insert into {_quoted(table)} ({columns}) values ({', '.join('?' * len(row))})"
+        if conflict:
+            sql += f" on conflict({_quoted(conflict)}) do update set " + ", ".join(
+                f"{_quoted(c)} = excluded.{_quoted(c)}" for c in row if c != conflict)
+        with self._lock:
+            self.db.conn.execute(sql, list(row.values()))
+
+    def start_run(self, command: str, backends: str, pid: int) -> int:
+        with self._lock:
+            return self.db["runs"].insert(
+                {"command": command, "backends": backends, "pid": pid, "started_at": utc_now()}
+            ).last_pk
+
+    def finish_run(self, run_id: int, succeeded: int, failed: int, exit_code: int) -> None:
+        with self._lock:
+            self.db["runs"].update(
+                run_id,
+                {"finished_at": utc_now(), "succeeded": succeeded, "failed": failed,
+                 "exit_code": exit_code},
+            )
+
+
+def fetched_conversations(path: Path, conversation_ids: set[str]) -> set[str]:
+    """Which of these conversations the ledger at ``path`` has fetched (read-only; none without a ledger)."""
+    if not conversation_ids or not path.is_file():
+        return set()
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise explain(exc, path) from exc
+    try:
+        rows = conn.execute("select distinct conversation_id from conversation_processing "
+                            "where conversation_key is not null and transcript_key is not null").fetchall()
+    except sqlite3.Error as exc:
+        raise explain(exc, path) from exc
+    finally:
+        conn.close()
+    return conversation_ids & {row[0] for row in rows}
+
+
+for _name, _method in list(vars(Ledger).items()):
+    if callable(_method) and not _name.startswith("__") and _name != "stage":
+        setattr(Ledger, _name, _translated(_method))
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class StageLog:
+    """Handle given to the code inside ``Ledger.stage`` for notes and a result line."""
+
+    def __init__(self, ledger: Ledger, row: dict, step: str, attempt: int):
+        self._ledger = ledger
+        self.row = row
+        self.step = step
+        self.attempt = attempt
+        self.summary: str | None = None
+
+    def event(self, event: str, status: str, message: str | None = None,
+              duration_ms: int | None = None) -> None:
+        self._ledger.audit(self.row, self.step, event, status, message, duration_ms, self.attempt)
+
+    def note(self, message: str) -> None:
+        self.event("note", "note", message)
+

@@ -1,0 +1,110 @@
+"""Figures for `fedfina stats` and the record for `fedfina show`, read from the ledger."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timezone
+
+from fedfina_cli.core.errors import FedfinaError, UsageError
+from fedfina_cli.ledger.ledger import STAGES, Ledger
+
+
+def parse_since(value: str | None) -> str | None:
+    """A --since DATE (2026-11-01, or a full ISO time) as the ledger's ISO-8601 UTC text."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            moment = datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc)
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise UsageError(f"--since {value!r}: expected a date like 2026-11-01 or 2026-11-01T09:30") from None
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def percentile(values: list[int], fraction: float) -> int | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def collect_stats(ledger: Ledger, since: str | None) -> dict:
+    db = ledger.db
+    cutoff = since or ""
+    statuses = {row["status"]: row["n"] for row in db.query(
+        "select status, count(*) as n from conversation_processing where updated_at >= ? group by status",
+        [cutoff])}
+    completed, failed = statuses.get("completed", 0), statuses.get("failed", 0)
+    stage_durations: dict[str, list[int]] = {stage: [] for stage in STAGES}
+    for row in db.query("select step, duration_ms from processing_audit_log "
+                        "where event = 'completed' and created_at >= ?", [cutoff]):
+        stage_durations.setdefault(row["step"], []).append(row["duration_ms"])
+    services: dict[str, dict] = {}
+    for row in db.query("select service, status_code, duration_ms, error from api_usage_metrics "
+                        "where created_at >= ?", [cutoff]):
+        entry = services.setdefault(row["service"], {"calls": 0, "errors": 0, "durations": []})
+        entry["calls"] += 1
+        entry["errors"] += bool(row["error"]) or (row["status_code"] or 0) >= 400
+        entry["durations"].append(row["duration_ms"])
+    stored = db.execute("select count(*), coalesce(sum(size_bytes), 0) from conversation_files "
+                        "where created_at >= ?", [cutoff]).fetchone()
+    tokens = db.execute("select coalesce(sum(tokens), 0) from api_usage_metrics where created_at >= ?",
+                        [cutoff]).fetchone()[0]
+    return {
+        "since": since,
+        "conversations": {status: statuses.get(status, 0)
+                          for status in ("completed", "pending", "processing", "failed")},
+        "success_rate": round(completed / (completed + failed), 4) if completed + failed else None,
+        "stages": {stage: {"count": len(values), "p50_ms": percentile(values, 0.5),
+                           "p95_ms": percentile(values, 0.95)}
+                   for stage, values in stage_durations.items()},
+        "api": {service: {"calls": entry["calls"], "errors": entry["errors"],
+                          "p50_ms": percentile(entry["durations"], 0.5),
+                          "p95_ms": percentile(entry["durations"], 0.95)}
+                for service, entry in sorted(services.items())},
+        "files_stored": stored[0],
+        "bytes_stored": stored[1],
+        "tokens_used": tokens,
+    }
+
+
+def conversation_record(ledger: Ledger, conversation_id: str, account_id: str | None, locate) -> dict:
+    """Everything the ledger knows of one conversation; ``locate(key)`` gives a file's location."""
+    rows = [r for r in ledger.rows_for(conversation_id, account_id)]
+    if not rows:
+        where = f" for account {account_id}" if account_id else ""
+        raise FedfinaError(f"{conversation_id} is not in the ledger{where}; run `fedfina run -c {conversation_id}`")
+    if len(rows) > 1:
+        accounts = ", ".join(sorted(r["account_id"] or "(unknown)" for r in rows))
+        raise UsageError(f"{conversation_id} is recorded under several accounts ({accounts}); "
+                         "pass --account-id")
+    row = rows[0]
+    log = ledger.audit_log(row["processing_id"])
+    stages = []
+    for stage in STAGES:
+        events = [e for e in log if e["step"] == stage]
+        if not events:
+            continue
+        last = events[-1]
+        starts = [e for e in events if e["event"] == "started"]
+        stages.append({
+            "stage": stage,
+            "state": last["event"],
+            "attempts": len(starts),
+            "started_at": starts[-1]["created_at"] if starts else None,
+            "finished_at": last["created_at"] if last["event"] in ("completed", "failed", "skipped") else None,
+            "duration_ms": last["duration_ms"],
+            "message": last["message"],
+        })
+    files = []
+    for f in ledger.files_for(conversation_id, row["account_id"]):
+        files.append({**{k: f[k] for k in ("file_type", "object_key", "size_bytes", "sha256", "content_type",
+                                            "created_at")},
+                      "location": locate(f["object_key"])})
+    return {"conversation": row, "stages": stages, "files": files, "audit_log": log,
+            "last_error": row["error_message"]}

@@ -1,0 +1,34 @@
+"""`fedfina demo`: the real pipeline on a bundled sample, with embedded backends only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fedfina_cli import PACKAGE_DIR
+from fedfina_cli.core.config import Settings
+from fedfina_cli.core.conversation import unwrap
+from fedfina_cli.core.keys import object_key, outbox_path
+from fedfina_cli.pipeline.stages import Job, Outcome
+
+SAMPLE = PACKAGE_DIR / "samples" / "demo_conversation.json"
+
+
+def demo_settings(directory: Path) -> Settings:
+    # Built from defaults, not the environment: the demo must work (and stay
+    # offline) whatever keys or servers are configured.
+    return Settings(db_path=directory / "fedfina.db", data_dir=directory)
+
+
+def demo_job() -> Job:
+    payload = unwrap(json.loads(SAMPLE.read_text(encoding="utf-8")))
+    return Job(conversation_id=payload["conversation_id"], payload=payload, label="bundled sample")
+
+
+def demo_paths(settings: Settings, outcome: Outcome) -> dict[str, Path]:
+    account, conversation = outcome.account_id, outcome.conversation_id
+    return {
+        "PDF report:": settings.data_dir / object_key(account, conversation, "report"),
+        "Email:": outbox_path(settings.outbox_dir, account, conversation),
+        "Ledger:": settings.db_path,
+    }

@@ -1,0 +1,100 @@
+"""`fedfina doctor`: check every configured backend without side effects.
+
+No mail is sent and no conversation is touched; the only write is a tiny probe
+object in the bucket (deleted at once) to prove it is writable.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from fedfina_cli.services.backends import build_backends
+from fedfina_cli.core.config import Settings
+from fedfina_cli.core.errors import FedfinaError
+
+
+@dataclass(frozen=True)
+class Check:
+    backend: str
+    target: str
+    status: str  # ok | failed | embedded (not configured: the embedded backend is used)
+    detail: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status != "failed"
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    backends, _ = build_backends(settings, metrics=lambda call: None, pool_size=1)
+    checks = [_ledger(settings.db_path)]
+    storage = backends.storage
+    if settings.minio_endpoint:
+        checks.append(_attempt("storage", f"minio {settings.minio_endpoint}/{settings.minio_bucket}",
+                               lambda: _minio(storage)))
+    else:
+        checks.append(_writable("storage", settings.data_dir, "local folder"))
+    if backends.source is not None:
+        checks.append(_attempt("elevenlabs", settings.elevenlabs_base_url, lambda: _elevenlabs(backends.source)))
+    else:
+        checks.append(Check("elevenlabs", settings.elevenlabs_base_url, "embedded",
+                            "ELEVENLABS_API_KEY not set: only --from-file works"))
+    if settings.openai_api_key:
+        checks.append(_attempt("openai", settings.openai_base_url or "https://api.openai.com/v1",
+                               backends.summarizer.check))
+    else:
+        checks.append(Check("openai", "-", "embedded", "OPENAI_API_KEY not set: offline summariser"))
+    if settings.smtp_host:
+        mailer = backends.mailer
+        checks.append(_attempt("smtp", f"{mailer.host}:{mailer.port} ({mailer.security})",
+                               mailer.check))
+    else:
+        checks.append(_writable("email", settings.outbox_dir, "outbox (.eml files)"))
+    return checks
+
+
+def _attempt(backend: str, target: str, check) -> Check:
+    try:
+        return Check(backend, target, "ok", check())
+    except FedfinaError as exc:
+        return Check(backend, target, "failed", str(exc))
+    except Exception as exc:  # a check must report, never crash the table
+        return Check(backend, target, "failed", f"{type(exc).__name__}: {exc}")
+
+
+def _ledger(path: Path) -> Check:
+    if path.exists():
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                count = conn.execute("select count(*) from _sqlite_migrations").fetchone()[0]
+            finally:
+                conn.close()
+            return Check("ledger", str(path), "ok", f"{count} migrations applied")
+        except sqlite3.Error as exc:
+            return Check("ledger", str(path), "failed", f"not a fedfina ledger ({exc})")
+    return _writable("ledger", path.parent, "will be created on the first run", target=str(path))
+
+
+def _writable(backend: str, folder: Path, what: str, target: str | None = None) -> Check:
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    ok = existing.is_dir() and os.access(existing, os.W_OK)
+    detail = what if ok else f"{existing} is not a writable folder"
+    return Check(backend, target or str(folder), "ok" if ok else "failed", detail)
+
+
+def _minio(storage) -> str:
+    if not storage.bucket_exists():
+        return "reachable, credentials accepted; the bucket will be created on the first run"
+    storage.check_writable()
+    return "bucket reachable and writable"
+
+
+def _elevenlabs(client) -> str:
+    client.list_conversations(None, page_size=1)
+    return "API key accepted (conversations readable)"

@@ -1,0 +1,560 @@
+"""The pipeline: one conversation through fetch -> summarize -> report -> email.
+
+Each stage reads its inputs from storage, writes its artifact to storage, and
+is recorded in the ledger. A stage whose artifact is already stored and
+recorded is skipped (unless --force), so a re-run after a crash redoes only
+what was unfinished. Clients never touch the ledger; this module records what
+they return.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterator, Protocol
+
+from fedfina_cli.core import accounts, validation
+from fedfina_cli.core.accounts import AccountOverrides, AccountSettings
+from fedfina_cli.core.conversation import (AudioUnavailable, Conversation, FetchedConversation, applicant_name,
+                           applicant_phone, check_ready, parse_conversation, transcript_text)
+from fedfina_cli.core.errors import InvalidValue, LedgerError, MissingArtifact, StageError
+from fedfina_cli.core.jsonio import loads
+from fedfina_cli.core.keys import content_type, object_key
+from fedfina_cli.ledger.ledger import STAGES, Ledger
+from fedfina_cli.mail.deliver import Delivery, DeliveryUnknown, Mailer
+from fedfina_cli.services.storage import ObjectMissing, Storage
+from fedfina_cli.services.summarizers import Summarizer
+from fedfina_cli.core.timefmt import local_date, local_time, utc_now, zone
+from fedfina_cli.core.wording import masked_phone
+
+STAGE_ARTIFACT = {"fetch": "transcript", "summarize": "summary", "report": "report"}
+NO_ACCOUNT = "no account id: pass --account-id, or set account_id in the conversation's dynamic variables"
+NO_RECIPIENT = "no recipient: pass --email, or set email_id in the conversation's dynamic variables"
+
+
+class ConversationSource(Protocol):
+    """Where conversations come from: the ElevenLabs API client."""
+
+    def get_conversation(self, conversation_id: str) -> FetchedConversation: ...
+
+    def audio_chunks(self, conversation_id: str) -> Iterator[bytes]:
+        """Stream the MP3; raises AudioUnavailable when there is none."""
+        ...
+
+
+@dataclass(frozen=True)
+class Job:
+    conversation_id: str
+    email_id: str | None = None
+    account_id: str | None = None
+    payload: dict | None = None  # a conversation read from --from-file, instead of the API
+    label: str | None = None  # where the job came from, e.g. "row 7" of a CSV
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    stages: tuple[str, ...] = STAGES
+    force: bool = False
+    resend: bool = False
+    overrides: AccountOverrides = field(default_factory=AccountOverrides)
+
+
+@dataclass
+class Outcome:
+    conversation_id: str
+    account_id: str | None = None
+    email_id: str | None = None
+    status: str = "pending"  # completed | pending (stages left) | failed | duplicate
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed_stage: str | None = None
+    error: str | None = None
+    retryable: bool = False
+    exception: BaseException | None = None  # for --debug
+    report: str | None = None  # where the PDF is (path or s3:// name)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+@dataclass
+class Backends:
+    storage: Storage
+    mailer: Mailer
+    summarizer: Summarizer
+    source: ConversationSource | None  # None: no ELEVENLABS_API_KEY
+    description: str
+    render: Callable = None  # ReportInput -> PDF bytes (rendering.py); None: in this process
+
+
+@dataclass
+class _Context:
+    job: Job
+    row: dict
+    settings: AccountSettings
+    fetched: FetchedConversation | None = None
+    # Objects this run stored, so a later stage need not download them again.
+    stored: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def account_id(self) -> str:
+        return self.row["account_id"]
+
+    @property
+    def conversation_id(self) -> str:
+        return self.row["conversation_id"]
+
+    def key(self, file_type: str) -> str:
+        return object_key(self.account_id, self.conversation_id, file_type)
+
+
+class Pipeline:
+    def __init__(self, ledger: Ledger, backends: Backends, options: RunOptions,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.ledger = ledger
+        self.backends = backends
+        self.options = options
+        self.now = now
+        # Jobs for one conversation never overlap in this process, and one that
+        # resolves to an (account, conversation) already handled by this run is
+        # a duplicate: a CSV may name a conversation twice, once with its
+        # account left blank, and only resolving tells that they are the same.
+        self._guard = threading.Lock()
+        self._conversation_locks: dict[str, threading.Lock] = {}
+        self._handled: dict[tuple[str, str], str] = {}
+
+    # --- one conversation ------------------------------------------------
+
+    def process(self, job: Job) -> Outcome:
+        started = time.monotonic()
+        with self._conversation_lock(job.conversation_id):
+            outcome = self._process(job)
+        outcome.seconds = time.monotonic() - started
+        return outcome
+
+    def _conversation_lock(self, conversation_id: str) -> threading.Lock:
+        with self._guard:
+            return self._conversation_locks.setdefault(conversation_id, threading.Lock())
+
+    def _process(self, job: Job) -> Outcome:
+        outcome = Outcome(job.conversation_id, job.account_id, job.email_id)
+        ctx = None
+        stage = "resolve"
+        try:
+            account, email, fetched = self._resolve(job)
+            first = self._first_handled(job, account)
+            if first is not None:
+                outcome.account_id, outcome.status = account, "duplicate"
+                outcome.error = f"same conversation as {first}; processed once"
+                return outcome
+            ctx = self._open(job, account, email, fetched)
+            outcome.account_id, outcome.email_id = ctx.account_id, ctx.row.get("email_id")
+            if not ctx.row.get("email_id") and "email" in self.options.stages:
+                raise StageError(NO_RECIPIENT)
+            _check_zone(ctx)
+            redo = self.options.force
+            fetching = None  # the fetch stage, still downloading the audio
+            for stage in self.options.stages:
+                # An email already sent goes again only with --resend, whatever was redone.
+                if (stage == "email" or not redo) and self._is_done(stage, ctx):
+                    outcome.skipped.append(stage)
+                    self.ledger.audit(ctx.row, stage, "skipped", "skipped", "already done")
+                    continue
+                if stage == "fetch" and "summarize" in self.options.stages:
+                    fetching = self._fetch_alongside(ctx)
+                    redo = True
+                    continue
+                try:
+                    with self.ledger.stage(ctx.row, stage) as log:
+                        getattr(self, f"_{stage}")(ctx, log)
+                finally:
+                    if fetching is not None:
+                        # Summarize is over (done or failed): the fetch must end
+                        # before anything else. Its failure is the one reported.
+                        running, stage = stage, "fetch"
+                        fetching.result()
+                        fetching, stage = None, running
+                        outcome.ran.append("fetch")
+                        ctx.row = self.ledger.get(ctx.row["processing_id"])
+                outcome.ran.append(stage)
+                redo = True  # later stages depend on this one's fresh output
+            self._finish(ctx, outcome)
+        except LedgerError:
+            raise  # the ledger itself failed: no conversation can be recorded; stop the run
+        except Exception as exc:  # one conversation's failure never stops the batch
+            self._fail(outcome, ctx, job, stage, exc)
+        return outcome
+
+    def _resolve(self, job: Job) -> tuple[str, str | None, FetchedConversation | None]:
+        """The job's account and recipient: given, known to the ledger, or the conversation's own."""
+        account, email = job.account_id, job.email_id
+        fetched = None
+        known = self.ledger.rows_for(job.conversation_id, account) if not (account and email) else []
+        known = [r for r in known if r["account_id"]]
+        if account is None and len(known) > 1:
+            names = ", ".join(sorted(r["account_id"] for r in known))
+            raise StageError(f"conversation is recorded under several accounts ({names}); "
+                             "pass --account-id")
+        if known:
+            account = account or known[0]["account_id"]
+            email = email or known[0]["email_id"]
+        needs_email = "email" in self.options.stages
+        if account is None or (email is None and needs_email):
+            fetched = self._conversation_for(job, account)
+            account = account or _from_dynamic(fetched.conversation, "account_id",
+                                               ("account_id", "account"), validation.account_id)
+            email = email or _from_dynamic(fetched.conversation, "email_id",
+                                           ("email_id", "email"), validation.email_address)
+        if account is None:
+            # Both at once when both are missing: one run tells the whole fix.
+            raise StageError("; ".join([NO_ACCOUNT] + ([NO_RECIPIENT] if email is None and needs_email
+                                                        else [])))
+        return account, email, fetched
+
+    def _conversation_for(self, job: Job, account: str | None) -> FetchedConversation:
+        """The conversation, to read its dynamic variables: from the job, the API, or storage."""
+        if job.payload is not None or "fetch" in self.options.stages:
+            return self._load(job)
+        if account is not None:
+            try:
+                raw = self.backends.storage.get_bytes(object_key(account, job.conversation_id, "conversation"))
+            except ObjectMissing:
+                pass
+            else:
+                return FetchedConversation(parse_conversation(loads(raw)), raw)
+        raise MissingArtifact(f"{job.conversation_id} has not been fetched; "
+                              f"run `fedfina fetch -c {job.conversation_id}` first")
+
+    def _first_handled(self, job: Job, account: str) -> str | None:
+        """Where this run first met (account, conversation), when this job is not the first."""
+        key = (account, job.conversation_id)
+        with self._guard:
+            if key in self._handled:
+                return self._handled[key]
+            self._handled[key] = job.label or "an earlier selector"
+            return None
+
+    def _open(self, job: Job, account: str, email: str | None,
+              fetched: FetchedConversation | None) -> _Context:
+        """The conversation's ledger row, opened (and marked processing) with its account and settings."""
+        row = self.ledger.open_conversation(job.conversation_id, account, email)
+        stored = accounts.from_row(self.ledger.account_settings(account))
+        settings = AccountSettings().overridden(stored).overridden(self.options.overrides)
+        return _Context(job=job, row=row, settings=settings, fetched=fetched)
+
+    def _fetch_alongside(self, ctx: _Context) -> _Background:
+        """Start the fetch stage; return once the transcript is stored, the audio still downloading.
+
+        The summary needs only the transcript, so the recording (a fifth of a
+        conversation's I/O time) downloads while the model writes. The fetch
+        stage is recorded as completed only when the audio is stored, so a
+        crash in between redoes the fetch, as before.
+        """
+        transcript_stored = threading.Event()
+
+        def fetch() -> None:
+            try:
+                with self.ledger.stage(ctx.row, "fetch") as log:
+                    self._fetch(ctx, log, transcript_stored.set)
+            finally:
+                transcript_stored.set()
+
+        fetching = _Background(fetch)
+        transcript_stored.wait()
+        if fetching.done():
+            fetching.result()  # failed before the transcript was stored: raises here
+        return fetching
+
+    def _is_done(self, stage: str, ctx: _Context) -> bool:
+        row = ctx.row
+        if stage == "email":
+            return row.get("email_state") == "sent" and not self.options.resend
+        artifact = STAGE_ARTIFACT[stage]
+        recorded = row.get(f"{artifact}_key") == ctx.key(artifact)
+        if stage == "fetch":
+            recorded = recorded and row.get("conversation_key") == ctx.key("conversation")
+            return recorded and self.backends.storage.exists(ctx.key("conversation")) \
+                and self.backends.storage.exists(ctx.key(artifact))
+        return recorded and self.backends.storage.exists(ctx.key(artifact))
+
+    def _finish(self, ctx: _Context, outcome: Outcome) -> None:
+        row = ctx.row
+        complete = row.get("email_state") == "sent" and all(
+            row.get(f"{a}_key") for a in ("conversation", "transcript", "summary", "report"))
+        changes: dict = {"status": "completed" if complete else "pending",
+                         "error_message": None, "retryable": None}
+        if complete and outcome.ran:
+            changes["completed_at"] = utc_now()
+        ctx.row = self.ledger.update(row["processing_id"], **changes)
+        outcome.status = changes["status"]
+        outcome.email_id = ctx.row.get("email_id")
+        if ctx.row.get("report_key"):
+            outcome.report = self.backends.storage.display(ctx.row["report_key"])
+
+    def _fail(self, outcome: Outcome, ctx: _Context | None, job: Job, stage: str,
+              exc: Exception) -> None:
+        message = str(exc) if isinstance(exc, StageError) else f"{type(exc).__name__}: {exc}"
+        outcome.status = "failed"
+        outcome.failed_stage = stage
+        outcome.error = message
+        outcome.retryable = getattr(exc, "retryable", False)
+        outcome.exception = exc
+        if ctx is not None:
+            self.ledger.update(ctx.row["processing_id"], status="failed", current_step=stage,
+                               error_message=message, retryable=int(outcome.retryable))
+        elif isinstance(exc, MissingArtifact):
+            pass  # a stage command run before the stage it needs: nothing was attempted, nothing to record
+        else:
+            # No account yet: keep the failure visible to `status` and `run --failed`.
+            self.ledger.record_unresolved_failure(job.conversation_id, job.email_id, stage,
+                                                  message, outcome.retryable)
+
+    # --- stages ------------------------------------------------------------
+
+    def _load(self, job: Job) -> FetchedConversation:
+        if job.payload is not None:
+            conversation = parse_conversation(job.payload)
+            raw = json.dumps(job.payload, ensure_ascii=False, indent=2).encode("utf-8")
+            fetched = FetchedConversation(conversation, raw)
+        else:
+            if self.backends.source is None:
+                raise StageError("ELEVENLABS_API_KEY is not set: set it to fetch from ElevenLabs, "
+                                 "or pass --from-file FILE.json")
+            fetched = self.backends.source.get_conversation(job.conversation_id)
+        if fetched.conversation.conversation_id != job.conversation_id:
+            raise StageError(f"the conversation JSON is for {fetched.conversation.conversation_id}, "
+                             f"not {job.conversation_id}")
+        return fetched
+
+    def _fetch(self, ctx: _Context, log, transcript_stored: Callable[[], None] = lambda: None) -> None:
+        fetched = ctx.fetched or self._load(ctx.job)
+        ctx.fetched = fetched
+        conversation = fetched.conversation
+        # Checked here, not when loading: a call that is not ready yet still names its
+        # account, so its failure is recorded where `run --failed -a` will find it.
+        check_ready(conversation)
+        self._adopt_recipient(ctx, conversation)
+        self._store(ctx, "conversation", fetched.raw)
+        transcript = transcript_text(conversation)
+        if not transcript:
+            log.note("the conversation has no spoken turns; the transcript is empty")
+        self._store(ctx, "transcript", transcript.encode("utf-8"))
+        transcript_stored()
+        audio_key = self._fetch_audio(ctx, log, conversation)
+        ctx.row = self.ledger.update(ctx.row["processing_id"], conversation_key=ctx.key("conversation"),
+                                     transcript_key=ctx.key("transcript"), audio_key=audio_key)
+        log.summary = f"{len(conversation.spoken_turns)} turns, audio {'stored' if audio_key else 'none'}"
+
+    def _adopt_recipient(self, ctx: _Context, conversation: Conversation) -> None:
+        """Record the conversation's own recipient on a row that has none, for a later `email`."""
+        if ctx.row.get("email_id"):
+            return
+        try:
+            email = _from_dynamic(conversation, "email_id", ("email_id", "email"), validation.email_address)
+        except StageError:
+            return  # an invalid address: the email stage reports it, fetching need not fail
+        if email:
+            ctx.row = self.ledger.update(ctx.row["processing_id"], email_id=email)
+
+    def _fetch_audio(self, ctx: _Context, log, conversation: Conversation) -> str | None:
+        if ctx.job.payload is not None:
+            log.note("no audio: the conversation was read from a file, not the API")
+            return None
+        if not conversation.has_audio:
+            log.note("no audio: ElevenLabs reports has_audio=false for this conversation")
+            return None
+        try:
+            chunks = self.backends.source.audio_chunks(ctx.conversation_id)
+            stored = self.backends.storage.put_stream(ctx.key("audio"), chunks, content_type("audio"))
+        except AudioUnavailable as exc:
+            log.note(f"no audio: {exc}")
+            return None
+        self.ledger.record_file(ctx.row, "audio", stored)
+        return stored.key
+
+    def _summarize(self, ctx: _Context, log) -> None:
+        transcript = self._artifact(ctx, "transcript", "fetch").decode("utf-8")
+        conversation = self._conversation(ctx)
+        document = self.backends.summarizer.summarize(conversation, transcript,
+                                                      ctx.settings.summary_language,
+                                                      ctx.settings.prompt_file)
+        self._store(ctx, "summary", document.to_json())
+        if document.chunks > 1:
+            log.note(f"long transcript: summarised in {document.chunks} parts and merged")
+        ctx.row = self.ledger.update(ctx.row["processing_id"], summary_key=ctx.key("summary"),
+                                     model=document.model, prompt_sha256=document.prompt_sha256,
+                                     summary_method=document.method)
+        log.summary = document.made_by
+
+    def _report(self, ctx: _Context, log) -> None:
+        from fedfina_cli.report.layout import ReportInput
+        from fedfina_cli.report.render_pool import InProcessRenderer
+        from fedfina_cli.core.summary import SummaryDocument
+
+        summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
+        render = self.backends.render or InProcessRenderer()
+        rendered = render(ReportInput(
+            conversation=self._conversation(ctx), summary=summary, account_id=ctx.account_id,
+            email_id=ctx.row.get("email_id"), timezone=ctx.settings.timezone))
+        if rendered.missing:
+            shown = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in rendered.missing[:10])
+            more = f" and {len(rendered.missing) - 10} more" if len(rendered.missing) > 10 else ""
+            log.note(f"{len(rendered.missing)} characters have no glyph in any bundled font "
+                     f"({shown}{more}); the report shows \ufffd in their place")
+        self._store(ctx, "report", rendered.pdf)
+        ctx.row = self.ledger.update(ctx.row["processing_id"], report_key=ctx.key("report"))
+        log.summary = f"{len(rendered.pdf)} bytes"
+
+    def _email(self, ctx: _Context, log) -> None:
+        from fedfina_cli.mail.compose import build_message
+
+        row, mailer = ctx.row, self.backends.mailer
+        if row.get("email_state") == "sending" and not self.options.resend:
+            # A previous run stopped while handing this message over.
+            delivered = mailer.was_delivered(row["email_message_id"], ctx.account_id,
+                                             ctx.conversation_id)
+            if delivered:
+                ctx.row = self._mark_sent(ctx, row["email_message_id"])
+                log.summary = "an interrupted earlier send had completed; not sent again"
+                return
+            if delivered is None:
+                raise StageError(
+                    f"an earlier run was interrupted while the mail server was accepting "
+                    f"message {row['email_message_id']}; it may have been delivered. Check the "
+                    f"recipient's mailbox, then run `fedfina email -c {ctx.conversation_id} --resend` "
+                    "if it did not arrive")
+        message = build_message(self._email_content(ctx), self.now())
+        message_id = message["Message-ID"]
+
+        def on_handover() -> None:
+            ctx.row = self.ledger.update(row["processing_id"], email_state="sending",
+                                         email_message_id=message_id)
+
+        try:
+            delivery: Delivery = mailer.send(message, ctx.account_id, ctx.conversation_id, on_handover)
+        except DeliveryUnknown:
+            raise  # the ledger keeps "sending": a later run will not send blindly
+        except Exception:
+            if ctx.row.get("email_state") == "sending":
+                # The server refused the message outright: nothing was delivered.
+                ctx.row = self.ledger.update(row["processing_id"], email_state=None)
+            raise
+        ctx.row = self._mark_sent(ctx, delivery.message_id)
+        log.summary = f"{delivery.message_id} via {delivery.location}"
+
+    def _email_content(self, ctx: _Context):
+        from fedfina_cli.mail.compose import EmailContent
+        from fedfina_cli.core.summary import SummaryDocument
+
+        storage, settings = self.backends.storage, ctx.settings
+        # Loaded in stage order, so a missing input names the earliest stage to run.
+        conversation = self._conversation(ctx)
+        summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
+        pdf = self._artifact(ctx, "report", "report")
+        links = []
+        if len(pdf) > settings.attachment_limit_bytes:
+            if not storage.shareable:
+                raise StageError(
+                    f"the report is {len(pdf)} bytes, over the attachment limit of "
+                    f"{settings.attachment_limit_bytes}, and local storage cannot give a link; "
+                    "raise the limit with --attachment-limit-mb")
+            links.append(("Report (PDF)", storage.locate(ctx.key("report"), settings.link_expiry_seconds)))
+            pdf = None
+        if storage.shareable:
+            if ctx.row.get("audio_key"):
+                links.append(("Call recording (MP3)", storage.locate(ctx.row["audio_key"],
+                                                                     settings.link_expiry_seconds)))
+            links.append(("Transcript (text)", storage.locate(ctx.key("transcript"),
+                                                               settings.link_expiry_seconds)))
+        start = conversation.metadata.start_time_unix_secs
+        return EmailContent(
+            sender=self.backends.mailer.sender,
+            to=ctx.row["email_id"],
+            cc=settings.cc,
+            bcc=settings.bcc,
+            conversation_id=ctx.conversation_id,
+            account_id=ctx.account_id,
+            summary=summary,
+            call_time=local_time(start, settings.timezone) if start is not None else None,
+            call_date=local_date(start, settings.timezone) if start is not None else None,
+            applicant=applicant_name(conversation),
+            applicant_phone=masked_phone(applicant_phone(conversation)),
+            subject_template=settings.subject_template,
+            pdf=pdf,
+            links=tuple(links),
+        )
+
+    def _mark_sent(self, ctx: _Context, message_id: str) -> dict:
+        return self.ledger.update(ctx.row["processing_id"], email_state="sent",
+                                  email_message_id=message_id, email_sent_at=utc_now())
+
+    # --- helpers -------------------------------------------------------------
+
+    def _store(self, ctx: _Context, file_type: str, data: bytes) -> None:
+        stored = self.backends.storage.put_bytes(ctx.key(file_type), data, content_type(file_type))
+        self.ledger.record_file(ctx.row, file_type, stored)
+        ctx.stored[file_type] = data
+
+    def _artifact(self, ctx: _Context, file_type: str, producer: str) -> bytes:
+        if file_type in ctx.stored:
+            return ctx.stored[file_type]
+        try:
+            return self.backends.storage.get_bytes(ctx.key(file_type))
+        except ObjectMissing:
+            raise MissingArtifact(f"no {file_type} for {ctx.conversation_id} in storage; "
+                                  f"run `fedfina {producer} -c {ctx.conversation_id}` first") from None
+
+    def _conversation(self, ctx: _Context) -> Conversation:
+        if ctx.fetched is None:
+            raw = self._artifact(ctx, "conversation", "fetch")
+            ctx.fetched = FetchedConversation(parse_conversation(loads(raw)), raw)
+        return ctx.fetched.conversation
+
+
+class _Background:
+    """A call running in its own thread; result() waits for it and re-raises its exception."""
+
+    def __init__(self, call: Callable[[], None]):
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def _check_zone(ctx: _Context) -> None:
+    """An account's stored time zone that is no zone fails the conversation (never silently UTC)."""
+    try:
+        zone(ctx.settings.timezone)
+    except ValueError as exc:
+        raise StageError(f"account {ctx.account_id}'s time zone: {exc}; fix it with "
+                         f"`fedfina accounts set {ctx.account_id} --timezone Asia/Kolkata`") from None
+
+
+def _from_dynamic(conversation: Conversation, field_name: str, names: tuple[str, ...],
+                  check: Callable[[str], str]) -> str | None:
+    value = conversation.dynamic(*names)
+    if value is None:
+        return None
+    try:
+        return check(value)
+    except InvalidValue as exc:
+        raise StageError(f"the conversation's dynamic variable {field_name}: {exc}") from None

@@ -1,0 +1,409 @@
+"""The PDF report a loan officer reads (fpdf2, with HarfBuzz text shaping).
+
+DejaVu Sans carries Latin, ₹ and symbols. Applicants' names and answers come
+in every Indian script, so Noto Sans for each (Devanagari, Bengali, Gurmukhi,
+Gujarati, Odia, Tamil, Telugu, Kannada, Malayalam; regular and bold), Droid
+Sans Fallback for Chinese, Japanese and Korean, and Symbola (monochrome emoji,
+more symbols) are fallbacks, each added only to documents whose text needs it.
+Text in complex scripts is shaped, so conjuncts, reph and pre-base vowel signs
+are drawn correctly. A character no bundled face has is drawn as U+FFFD and
+reported (``Rendered.missing``), never dropped. Lines are set by
+pdf_text.TextSetter.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+
+from fedfina_cli.report import FONTS
+from fedfina_cli.core.conversation import Conversation, applicant_name, applicant_phone
+from fedfina_cli.core.summary import SummaryDocument
+from fedfina_cli.core.timefmt import clock, duration, local_time, local_time_iso
+from fedfina_cli.core.wording import collected_value, masked_phone, readable_name
+
+MAIN_FONT = "DejaVu"
+MAIN_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
+
+
+@dataclass(frozen=True)
+class Fallback:
+    family: str
+    regular: str
+    bold: str | None = None  # None: the regular face serves bold text too
+
+
+# Where a character missing from DejaVu is looked for, in this order.
+FALLBACKS = tuple(Fallback(f"Noto{script}", f"NotoSans{script}-Regular.ttf", f"NotoSans{script}-Bold.ttf")
+                  for script in ("Devanagari", "Bengali", "Gurmukhi", "Gujarati", "Oriya", "Tamil", "Telugu",
+                                 "Kannada", "Malayalam")) + (
+    Fallback("DroidFallback", "DroidSansFallbackFull.ttf"),  # CJK: 4 MB, 49,000 glyphs
+    Fallback("Symbola", "Symbola.ttf"),
+)
+
+INK = (33, 37, 41)
+MUTED = (108, 117, 125)
+ACCENT = (12, 74, 110)
+RULE = (206, 212, 218)
+SHADE = (241, 245, 249)
+WARN_FILL = (255, 243, 205)
+SPEAKER_COLOURS = {"AI": ACCENT, "User": (25, 111, 61)}
+BODY, LINE = 10, 5.5  # body text size (pt) and line height (mm)
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    conversation: Conversation
+    summary: SummaryDocument
+    account_id: str
+    email_id: str | None
+    timezone: str = "Asia/Kolkata"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    pdf: bytes
+    missing: tuple[str, ...] = ()  # characters no bundled face has, drawn as U+FFFD
+
+
+def render(data: ReportInput) -> Rendered:
+    pdf = _new_pdf(data)
+    pdf.add_page()
+    _cover(pdf, data)
+    _summary(pdf, data.summary)
+    if data.conversation.analysis:
+        _analysis_tables(pdf, data.conversation)
+    _transcript(pdf, data.conversation)
+    return Rendered(bytes(pdf.output()), tuple(sorted(pdf.layout.missing)))
+
+
+def render_report(data: ReportInput) -> bytes:
+    return render(data).pdf
+
+
+def _new_pdf(data: ReportInput):
+    from fedfina_cli.report.pdf_fonts import SharedFontsPDF
+    from fedfina_cli.report.pdf_text import TextSetter
+
+    conversation_id = data.conversation.conversation_id
+
+    class ReportPDF(SharedFontsPDF):
+        def header(self) -> None:
+            if self.page_no() == 1:
+                return
+            self.set_font(MAIN_FONT, "", 8)
+            self.set_text_color(*MUTED)
+            self.cell(0, 5, f"FedFina loan interview report · {conversation_id}", align="R",
+                      new_x="LMARGIN", new_y="NEXT")
+            self.ln(3)
+
+        def footer(self) -> None:
+            self.set_y(-13)
+            self.set_draw_color(*RULE)
+            self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
+            self.set_font(MAIN_FONT, "", 8)
+            self.set_text_color(*MUTED)
+            self.cell(0, 7, f"FedFina · {data.account_id} · {conversation_id}", align="L")
+            self.set_x(self.l_margin)
+            self.cell(0, 7, f"Page {self.page_no()} of {{nb}}", align="R")
+
+    pdf = ReportPDF(format="A4", unit="mm")
+    pdf.set_margins(18, 16, 18)
+    pdf.set_auto_page_break(True, margin=18)
+    pdf.set_title(data.summary.summary.title)
+    pdf.set_author("FedFina")
+    pdf.set_creator("fedfina")
+    for style, filename in MAIN_FILES.items():
+        _add_font(pdf, MAIN_FONT, style, filename)
+    # Every registered face is subset and embedded, used or not: register only
+    # the faces this report's text needs.
+    families = []
+    for fallback, bold in _fallbacks_needed(data):
+        _add_font(pdf, fallback.family, "", fallback.regular)
+        if bold:
+            _add_font(pdf, fallback.family, "B", fallback.bold)
+        families.append(fallback.family)
+    # exact_match=False: a regular fallback face also serves bold text.
+    pdf.set_fallback_fonts(families, exact_match=False)
+    pdf.layout = TextSetter(pdf)
+    return pdf
+
+
+def load_fonts() -> None:
+    """Parse the faces nearly every report uses (for a worker process to do up front)."""
+    from fedfina_cli.report.pdf_fonts import load_shared_font
+
+    devanagari = FALLBACKS[0]
+    faces = [(MAIN_FONT, style, filename) for style, filename in MAIN_FILES.items()]
+    faces += [(devanagari.family, "", devanagari.regular), (devanagari.family, "B", devanagari.bold)]
+    for family, style, filename in faces:
+        load_shared_font(family, style, str(FONTS / filename))
+    _coverage(MAIN_FILES[""])
+    _coverage(devanagari.regular)
+
+
+def _add_font(pdf, family: str, style: str, filename: str) -> None:
+    pdf.add_shared_font(family, style, str(FONTS / filename))
+
+
+@cache
+def _coverage(filename: str) -> frozenset[int]:
+    from fontTools.ttLib import TTFont
+
+    return frozenset(TTFont(FONTS / filename, lazy=True).getBestCmap())
+
+
+def _fallbacks_needed(data: ReportInput) -> list[tuple[Fallback, bool]]:
+    """The fallback faces this report's text needs, in order, and whether each needs its bold."""
+    summary = data.summary.summary
+    bold = [summary.title, *(section.heading for section in summary.sections)]
+    regular = [t.text for t in data.conversation.turns] + [summary.overview, summary.language]
+    regular += [p for section in summary.sections for p in section.points] + summary.action_items
+    if data.conversation.analysis:
+        analysis = data.conversation.analysis
+        regular += [str(v) for item in analysis.data_collection
+                    for v in (item.id, item.value, item.rationale, item.description)]
+        regular += [str(v) for c in analysis.evaluation for v in (c.id, c.result, c.rationale)]
+    regular += [data.account_id, data.email_id or "", data.conversation.agent_name or ""]
+    main = _coverage(MAIN_FILES[""])
+
+    def missing(texts: list[str]) -> set[int]:
+        return {ord(ch) for text in texts for ch in text if ord(ch) not in main and ord(ch) > 0x20
+                and unicodedata.category(ch) not in ("Cf", "Cc")}
+
+    bold_missing = missing(bold)
+    unclaimed = missing(regular) | bold_missing
+    needed = []
+    for fallback in FALLBACKS:
+        if not unclaimed:
+            break  # the common case stops here, without reading the other faces' tables
+        claimed = unclaimed & _coverage(fallback.regular)
+        # A combining mark alone (a stray virama) is drawn by its base's face.
+        if any(unicodedata.category(chr(code)) != "Mn" for code in claimed):
+            needed.append((fallback, fallback.bold is not None and bool(claimed & bold_missing)))
+            unclaimed -= claimed
+    return needed
+
+
+# --- the sections ------------------------------------------------------------------
+
+
+def _cover(pdf, data: ReportInput) -> None:
+    summary = data.summary
+    pdf.set_font(MAIN_FONT, "B", 9)
+    pdf.set_text_color(*ACCENT)
+    pdf.layout.line(pdf.epw, 5, "FEDFINA · LOAN INTERVIEW REPORT", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+    pdf.set_font(MAIN_FONT, "B", 18)
+    pdf.set_text_color(*INK)
+    pdf.layout.write(summary.summary.title, pdf.epw, 9)
+    pdf.ln(2)
+    if summary.method == "offline":
+        _notice(pdf, "Offline summary: this is not an AI summary. It was assembled without a "
+                     "language model from the transcript and ElevenLabs' own analysis; read the "
+                     "transcript before deciding.")
+    _grid(pdf, None, (30, pdf.epw - 30), _cover_facts(data), label_column=True)
+    pdf.ln(4)
+
+
+def _cover_facts(data: ReportInput) -> list[tuple[str, str]]:
+    """Who the call was with first (the officer knows whom the report is for), then the call."""
+    conversation, summary = data.conversation, data.summary
+    meta = conversation.metadata
+    phone = masked_phone(applicant_phone(conversation))
+    facts = [("Applicant", applicant_name(conversation) or "not recorded (no name in the call's data)")]
+    if phone:
+        facts.append(("Phone", phone))
+    if meta.start_time_unix_secs is not None:
+        facts.append(("Call start", local_time(meta.start_time_unix_secs, data.timezone)))
+    if meta.call_duration_secs is not None:
+        facts.append(("Duration", duration(meta.call_duration_secs)))
+    facts.append(("Language", summary.summary.language))
+    if conversation.analysis and conversation.analysis.call_successful:
+        facts.append(("Call outcome", conversation.analysis.call_successful))
+    facts.append(("Account", data.account_id))
+    facts.append(("Conversation", conversation.conversation_id))
+    agent = " · ".join(v for v in (conversation.agent_name, conversation.agent_id) if v)
+    if agent:
+        facts.append(("Agent", agent))
+    call = meta.phone_call
+    if call:
+        how = " · ".join(v for v in (
+            call.direction and call.direction.capitalize(),
+            call.type,
+            call.agent_number and f"agent line {call.agent_number}",
+        ) if v)
+        if how:
+            facts.append(("Phone call", how))
+    made = local_time_iso(summary.generated_at, data.timezone)
+    facts.append(("Summary", f"{summary.made_by}, {made}" if made else summary.made_by))
+    return facts
+
+
+def _summary(pdf, document: SummaryDocument) -> None:
+    summary = document.summary
+    _heading(pdf, "Overview")
+    _paragraph(pdf, summary.overview)
+    for section in summary.sections:
+        if section.points:
+            _heading(pdf, section.heading)
+            _bullets(pdf, section.points)
+    if summary.action_items:
+        _heading(pdf, "Action items")
+        _bullets(pdf, summary.action_items, numbered=True)
+    if summary.sentiment != "unknown":
+        _heading(pdf, "Applicant sentiment")
+        _paragraph(pdf, summary.sentiment.capitalize())
+
+
+def _analysis_tables(pdf, conversation: Conversation) -> None:
+    analysis = conversation.analysis
+    if analysis.data_collection:
+        _heading(pdf, "Data collected by the voice agent", keep=40)
+        _grid(pdf, ("Field", "Value", "Rationale"), (48, 36, pdf.epw - 84), [
+            ((readable_name(item.id), item.description or ""),
+             collected_value(item.id, item.description, item.value),
+             item.rationale or "")
+            for item in analysis.data_collection
+        ])
+        pdf.ln(3)
+    if analysis.evaluation:
+        _heading(pdf, "Evaluation criteria", keep=40)
+        _grid(pdf, ("Criterion", "Result", "Rationale"), (52, 24, pdf.epw - 76), [
+            (readable_name(c.id), c.result or "", c.rationale or "") for c in analysis.evaluation
+        ])
+        pdf.ln(3)
+
+
+def _transcript(pdf, conversation: Conversation) -> None:
+    # It follows on: a page break here left most of a page blank after short tables.
+    _heading(pdf, "Appendix: transcript", size=14, keep=30)
+    pdf.set_font(MAIN_FONT, "", 8)
+    pdf.set_text_color(*MUTED)
+    pdf.layout.write("Times are offsets from the start of the call (mm:ss). "
+                     "AI is FedFina's voice agent; User is the applicant.", pdf.epw, 4.5)
+    pdf.ln(2)
+    time_width, speaker_width = 12, 12
+    text_width = pdf.epw - time_width - speaker_width
+    for turn in conversation.turns:
+        if not turn.text and not turn.tool_names:
+            continue
+        pdf.set_x(pdf.l_margin)
+        pdf.set_font(MAIN_FONT, "", 8)
+        pdf.set_text_color(*MUTED)
+        pdf.layout.line(time_width, LINE, clock(turn.time_in_call_secs))
+        if turn.text:
+            speaker = turn.speaker or turn.role or "?"
+            pdf.set_font(MAIN_FONT, "B", 9.5)
+            pdf.set_text_color(*SPEAKER_COLOURS.get(speaker, INK))
+            pdf.layout.line(speaker_width, LINE, speaker)
+            pdf.set_font(MAIN_FONT, "", 9.5)
+            pdf.set_text_color(*INK)
+            pdf.layout.write(turn.text, text_width, LINE)
+        else:
+            # Tool-only turns carry no speech; a quiet line keeps the timeline honest.
+            pdf.set_x(pdf.l_margin + time_width + speaker_width)
+            pdf.layout.write("agent tool call: " + ", ".join(turn.tool_names), text_width, LINE)
+        pdf.ln(1)
+
+
+# --- building blocks -----------------------------------------------------------------
+
+
+def _heading(pdf, text: str, size: float = 12, keep: float = 25) -> None:
+    """A section heading, moved to a new page unless ``keep`` mm of its body fit below it."""
+    if pdf.get_y() + size * 0.55 + 5 + keep > pdf.page_break_trigger:
+        pdf.add_page()
+    pdf.ln(2)
+    pdf.set_font(MAIN_FONT, "B", size)
+    pdf.set_text_color(*ACCENT)
+    pdf.layout.write(text, pdf.epw, size * 0.55)
+    pdf.set_draw_color(*RULE)
+    pdf.line(pdf.l_margin, pdf.get_y() + 0.5, pdf.w - pdf.r_margin, pdf.get_y() + 0.5)
+    pdf.ln(2.5)
+
+
+def _paragraph(pdf, text: str) -> None:
+    pdf.set_font(MAIN_FONT, "", BODY)
+    pdf.set_text_color(*INK)
+    pdf.layout.write(text, pdf.epw, LINE)
+    pdf.ln(1)
+
+
+def _bullets(pdf, points: list[str], numbered: bool = False) -> None:
+    pdf.set_font(MAIN_FONT, "", BODY)
+    pdf.set_text_color(*INK)
+    indent = 8
+    for number, point in enumerate(points, 1):
+        pdf.set_x(pdf.l_margin + 2)
+        pdf.layout.line(indent - 2, LINE, f"{number}." if numbered else "•")
+        pdf.layout.write(point, pdf.epw - indent, LINE)
+        pdf.ln(0.8)
+
+
+def _notice(pdf, text: str) -> None:
+    pdf.set_font(MAIN_FONT, "", 9)
+    pdf.set_text_color(*INK)
+    pad, line_height = 2.5, 5
+    lines = pdf.layout.lines(text, pdf.epw - 2 * pad)
+    pdf.set_fill_color(*WARN_FILL)
+    pdf.rect(pdf.l_margin, pdf.get_y(), pdf.epw, len(lines) * line_height + 2 * pad, style="F")
+    pdf.set_y(pdf.get_y() + pad)
+    for line in lines:
+        pdf.set_x(pdf.l_margin + pad)
+        pdf.layout.line(pdf.epw - 2 * pad, line_height, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(pad + 3)
+
+
+Cell = str | tuple[str, str]  # text, or (text, a muted note below it)
+
+
+def _grid(pdf, headings: tuple[str, ...] | None, widths: tuple[float, ...],
+          rows: list[tuple[Cell, ...]], label_column: bool = False) -> None:
+    """A table with wrapping cells. A row never splits across pages; headings repeat.
+
+    ``label_column``: the first column is a shaded label (the cover's key/value block).
+    """
+    pad, line_height, size, note_size = 1.5, 5, 9, 8
+
+    def cell_style(column: int, heading: bool) -> tuple[str, tuple]:
+        if heading:
+            return "B", ACCENT
+        if label_column and column == 0:
+            return "B", MUTED
+        return "", INK
+
+    def draw(cells: tuple[Cell, ...], heading: bool = False) -> None:
+        wrapped = []  # per column: [(line, is_note)]
+        for column, (cell, width) in enumerate(zip(cells, widths)):
+            text, note = cell if isinstance(cell, tuple) else (cell, "")
+            pdf.set_font(MAIN_FONT, cell_style(column, heading)[0], size)
+            lines = [(line, False) for line in pdf.layout.lines(text, width - 2 * pad)]
+            if note:
+                pdf.set_font(MAIN_FONT, "", note_size)
+                lines += [(line, True) for line in pdf.layout.lines(note, width - 2 * pad)]
+            wrapped.append(lines)
+        height = max(len(lines) for lines in wrapped) * line_height + 2 * pad
+        if pdf.get_y() + height > pdf.page_break_trigger:
+            pdf.add_page()
+            if headings and not heading:
+                draw(headings, heading=True)
+        x, y = pdf.l_margin, pdf.get_y()
+        for column, (lines, width) in enumerate(zip(wrapped, widths)):
+            style, colour = cell_style(column, heading)
+            pdf.set_fill_color(*SHADE)
+            pdf.set_draw_color(*RULE)
+            pdf.rect(x, y, width, height, style="F" if label_column else "DF" if heading else "D")
+            for number, (line, is_note) in enumerate(lines):
+                pdf.set_font(MAIN_FONT, "" if is_note else style, note_size if is_note else size)
+                pdf.set_text_color(*(MUTED if is_note else colour))
+                pdf.set_xy(x + pad, y + pad + number * line_height)
+                pdf.layout.line(width - 2 * pad, line_height, line)
+            x += width
+        pdf.set_xy(pdf.l_margin, y + height)
+
+    if headings:
+        draw(headings, heading=True)
+    for row in rows:
+        draw(row)

@@ -1,0 +1,72 @@
+"""Choosing the backends from configuration (SPEC "Configuration").
+
+Unset service variables mean the embedded backend: local storage, the outbox,
+the offline summariser. Heavy client libraries are imported only when chosen.
+"""
+
+from __future__ import annotations
+
+from fedfina_cli.core.config import Settings
+from fedfina_cli.mail.deliver import OutboxMailer
+from fedfina_cli.core.metrics import Metrics
+from fedfina_cli.pipeline.stages import Backends
+from fedfina_cli.services.retry import RetryPolicy
+
+
+def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) -> tuple[Backends, list[str]]:
+    """The backends for these settings, and warnings to show the user."""
+    warnings = []
+    retry = RetryPolicy(attempts=settings.retry_attempts, base_seconds=settings.retry_base_seconds)
+    # Two uploads per conversation can be in flight: the audio, still streaming
+    # while the summary is stored (pipeline._fetch_alongside).
+    storage = storage_for(settings, metrics, 2 * pool_size)
+    mailer = _mailer(settings, metrics, retry)
+    if settings.openai_api_key:
+        from fedfina_cli.services.summarizers.openai_summarizer import OpenAISummarizer
+
+        summarizer = OpenAISummarizer(settings.openai_api_key, settings.openai_model,
+                                      base_url=settings.openai_base_url, prompt_file=settings.prompt_file,
+                                      metrics=metrics, chunk_chars=settings.summary_chunk_chars,
+                                      timeout=settings.http_timeout, retry=retry)
+    else:
+        from fedfina_cli.services.summarizers.offline import OfflineSummarizer
+
+        summarizer = OfflineSummarizer()
+        warnings.append("OPENAI_API_KEY is not set: using the offline summariser "
+                        "(reports will say it is not an AI summary)")
+    source = None
+    if settings.elevenlabs_api_key:
+        from fedfina_cli.services.elevenlabs import ElevenLabsClient
+
+        source = ElevenLabsClient(settings.elevenlabs_api_key, settings.elevenlabs_base_url, metrics,
+                                  retry=retry, timeout=settings.http_timeout, pool_size=pool_size,
+                                  redact=settings.redact)
+    description = (f"storage={storage.description} email={mailer.description} "
+                   f"summarizer={summarizer.description}")
+    return Backends(storage=storage, mailer=mailer, summarizer=summarizer, source=source,
+                    description=description), warnings
+
+
+def storage_for(settings: Settings, metrics: Metrics, pool_size: int = 4):
+    if settings.minio_endpoint:
+        from fedfina_cli.services.storage.minio import MinioStorage
+
+        return MinioStorage(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
+                            settings.minio_bucket, secure=settings.minio_secure,
+                            region=settings.minio_region, sse=settings.minio_sse, metrics=metrics,
+                            timeout=settings.http_timeout, pool_size=pool_size,
+                            attempts=settings.retry_attempts)
+    from fedfina_cli.services.storage.local import LocalStorage
+
+    return LocalStorage(settings.data_dir)
+
+
+def _mailer(settings: Settings, metrics: Metrics, retry: RetryPolicy):
+    if settings.smtp_host:
+        from fedfina_cli.mail.deliver import SmtpMailer
+
+        return SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from_email,
+                          security=settings.smtp_security_mode, username=settings.smtp_username,
+                          password=settings.smtp_password, metrics=metrics, retry=retry,
+                          timeout=settings.http_timeout)
+    return OutboxMailer(settings.outbox_dir, settings.smtp_from_email)

@@ -1,0 +1,72 @@
+"""Object storage: one small interface, a local-directory and a MinIO backend."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Protocol
+
+from fedfina_cli.core.errors import StageError
+
+
+class ObjectMissing(StageError):
+    """The key is not in storage."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size_bytes: int
+    sha256: str
+    content_type: str
+
+
+class Storage(Protocol):
+    description: str  # for the backends line, e.g. "local(./fedfina-data)"
+    shareable: bool  # True when locate() gives a link others can open (MinIO)
+
+    def prepare(self) -> None:
+        """Make ready before the first write (MinIO: create the bucket); raises UsageError."""
+        ...
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject: ...
+
+    def put_stream(self, key: str, chunks: Iterable[bytes], content_type: str) -> StoredObject:
+        """Store a body of unknown length without holding it in memory."""
+        ...
+
+    def get_bytes(self, key: str) -> bytes:
+        """The object's content; raises ObjectMissing when there is none."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def locate(self, key: str, expires_seconds: int = 7 * 24 * 3600) -> str:
+        """Where a person can fetch the object: a local path or a presigned URL."""
+        ...
+
+    def display(self, key: str) -> str:
+        """A short name for the object in run output: a path or s3://bucket/key."""
+        ...
+
+
+class Digest:
+    """Size and sha256 of a stream, computed while it passes through."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def watch(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            if chunk:
+                self._sha.update(chunk)
+                self.size += len(chunk)
+                yield chunk
+
+    def stored(self, key: str, content_type: str) -> StoredObject:
+        return StoredObject(key, self.size, self._sha.hexdigest(), content_type)
+
+
+def describe(data: bytes, key: str, content_type: str) -> StoredObject:
+    return StoredObject(key, len(data), hashlib.sha256(data).hexdigest(), content_type)

@@ -1,0 +1,133 @@
+"""The offline summariser: no model, only what the call and ElevenLabs' analysis say.
+
+Used when OPENAI_API_KEY is unset. It never paraphrases: figures are quoted
+verbatim from the applicant's turns, and the report says plainly that this is
+not an AI summary.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fedfina_cli.core.conversation import Conversation, applicant_name
+from fedfina_cli.core.summary import Section, Summary, SummaryDocument
+from fedfina_cli.core.timefmt import clock, duration, utc_now
+
+MAX_QUOTED_FIGURES = 12
+LANGUAGE_NAMES = {"hi": "Hindi", "en": "English", "mr": "Marathi", "ta": "Tamil", "te": "Telugu",
+                  "bn": "Bengali", "gu": "Gujarati", "kn": "Kannada", "ml": "Malayalam",
+                  "pa": "Punjabi", "ur": "Urdu"}
+_DEVANAGARI = re.compile(r"[\u0900-\u097F]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
+# A money figure: the rupee sign, or a number followed by a rupee/lakh/crore word.
+_AMOUNT = re.compile(
+    r"₹\s?\d|\b\d[\d,.]*\s*(?:rupees?|rs\.?|inr|lakh|lakhs|crore|thousand|हज़ार|हजार|लाख|करोड़|रुपये|रुपए)",
+    re.IGNORECASE,
+)
+
+
+class OfflineSummarizer:
+    description = "offline"
+
+    def summarize(self, conversation: Conversation, transcript: str, output_language: str,
+                  prompt_file: Path | None = None) -> SummaryDocument:
+        return SummaryDocument(
+            summary=build_summary(conversation),
+            method="offline",
+            output_language=output_language,
+            generated_at=utc_now(),
+        )
+
+
+def build_summary(conversation: Conversation) -> Summary:
+    analysis = conversation.analysis
+    user_turns = [t for t in conversation.spoken_turns if t.role == "user"]
+    figures = [t for t in user_turns if _AMOUNT.search(t.text)]
+
+    # ElevenLabs' data collection and evaluation are shown by the report as
+    # tables of their own, so they are not repeated here.
+    quoted = [f"[{clock(t.time_in_call_secs)}] {t.text}" for t in figures[:MAX_QUOTED_FIGURES]]
+    if len(figures) > MAX_QUOTED_FIGURES:
+        # A long call would otherwise push the transcript pages behind pages of quotes.
+        quoted.append(f"... and {len(figures) - MAX_QUOTED_FIGURES} more answers with figures "
+                      "in the transcript.")
+    sections = [
+        Section(heading="Figures the applicant stated", points=quoted),
+        Section(heading="Call", points=_call_facts(conversation, len(user_turns))),
+    ]
+
+    return Summary(
+        title=(analysis and analysis.call_summary_title) or _fallback_title(conversation),
+        overview=(analysis and analysis.transcript_summary) or _fallback_overview(conversation, len(user_turns)),
+        sections=[s for s in sections if s.points],
+        action_items=_action_items(conversation, bool(figures)),
+        sentiment="unknown",
+        language=conversation_language(conversation),
+    )
+
+
+def conversation_language(conversation: Conversation) -> str:
+    """Name the language(s) spoken, from ElevenLabs' main language and the scripts used."""
+    text = " ".join(t.text for t in conversation.spoken_turns)
+    names = []
+    main = conversation.metadata.main_language
+    if main:
+        names.append(LANGUAGE_NAMES.get(main.split("-")[0].lower(), main))
+    if _DEVANAGARI.search(text) and "Hindi" not in names and not main:
+        names.append("Hindi")
+    # Latin words beside Devanagari mean a mixed (Hinglish) call.
+    if _DEVANAGARI.search(text) and len(_LATIN_WORD.findall(text)) >= 3 and "English" not in names:
+        names.append("English")
+    if not names:
+        names.append("English" if _LATIN_WORD.search(text) else "unknown")
+    return " and ".join(names)
+
+
+def _call_facts(conversation: Conversation, user_turn_count: int) -> list[str]:
+    meta = conversation.metadata
+    facts = []
+    if meta.call_duration_secs is not None:
+        facts.append(f"Duration {duration(meta.call_duration_secs)}, "
+                     f"{len(conversation.spoken_turns)} spoken turns ({user_turn_count} by the applicant)")
+    if conversation.analysis and conversation.analysis.call_successful:
+        facts.append(f"ElevenLabs call outcome: {conversation.analysis.call_successful}")
+    if meta.termination_reason:
+        facts.append(f"Call ended: {meta.termination_reason}")
+    tools = sorted({name for t in conversation.turns for name in t.tool_names})
+    if tools:
+        facts.append("Agent tools used: " + ", ".join(tools))
+    return facts
+
+
+def _action_items(conversation: Conversation, has_figures: bool) -> list[str]:
+    items = ["Read the transcript: this summary was made without an AI model."]
+    if has_figures:
+        items.append("Verify the figures the applicant stated against documents.")
+    analysis = conversation.analysis
+    if analysis:
+        for criterion in analysis.evaluation:
+            if criterion.result and criterion.result != "success":
+                items.append(f"Follow up on '{criterion.id}' (result: {criterion.result}).")
+        if analysis.call_successful == "failure":
+            items.append("The call was not successful: call the applicant back.")
+    return items
+
+
+def _fallback_title(conversation: Conversation) -> str:
+    # Not the conversation id: the cover lists it, and at title size it does not fit a line.
+    applicant = applicant_name(conversation)
+    return f"Loan interview with {applicant}" if applicant else "Loan interview"
+
+
+def _fallback_overview(conversation: Conversation, user_turn_count: int) -> str:
+    spoken = conversation.spoken_turns
+    answers = [t.text for t in spoken if t.role == "user"]
+    text = (f"A call of {len(spoken)} spoken turns, {user_turn_count} of them by the applicant. "
+            "ElevenLabs provided no analysis for this call.")
+    if answers:
+        # The longest answer is usually the one that says what the business needs.
+        text += f' The applicant\'s longest answer: "{max(answers, key=len)}"'
+    return text
+
+
