@@ -125,7 +125,8 @@ def test_sigterm_finishes_the_conversations_in_flight_and_leaves_none_processing
 
 
 def test_a_conversation_left_processing_by_a_killed_run_is_interrupted_and_resumed(
-        fedfina_exe, installed, workspace, elevenlabs, smtp_server):
+        fedfina_exe, installed, workspace, elevenlabs, smtp_server, monkeypatch):
+    monkeypatch.setenv("FEDFINA_CLAIM_SECONDS", "1")
     elevenlabs.audio_delay = 1.0  # killed while downloading the recording
     elevenlabs.add(hindi_variant(1), audio=b"ID3" + b"\x01" * 5000)
     process = start_fedfina(fedfina_exe, "run", "-c", "conv_bulk00000001")
@@ -134,9 +135,12 @@ def test_a_conversation_left_processing_by_a_killed_run_is_interrupted_and_resum
     process.wait()
 
     elevenlabs.audio_delay = 0
+    import time
+
+    time.sleep(1.2)  # its claim expires
     # Any run marks it: here one that selects nothing else; `run --failed` resumes it.
     result = installed("run", "--failed")
-    assert "1 conversations were left unfinished by a run that stopped" in result.output
+    assert "1 conversations were left unfinished by a process that stopped" in result.output
     assert result.exit_code == 0, result.stderr
     row, = workspace.rows("select status, error_message from conversation_processing")
     assert row == {"status": "completed", "error_message": None}

@@ -674,12 +674,17 @@ def _stop_gracefully(terminal):
 
 
 def _run_jobs(terminal, session, jobs, rejected, options):
+    import gc
     import signal
 
     terminal.rejected(rejected)
     started = time.monotonic()
     terminal.start(len(jobs))
     try:
+        # Everything imported and built so far (openai's hundreds of models, the
+        # clients) lives for the whole run: keep the garbage collector from
+        # re-scanning it in every full collection of a long batch.
+        gc.freeze()
         with _stop_gracefully(terminal):
             outcomes = session.process(jobs, options, terminal.finished)
     except KeyboardInterrupt as exc:
@@ -724,13 +729,9 @@ def _announce(terminal, session, warn: bool = True, warn_offline: bool = True) -
         if warn_offline or "OPENAI_API_KEY" not in warning:  # only where a summary is written
             terminal.warn(warning)
     if session.interrupted:
-        terminal.warn(f"{session.interrupted} conversations were left unfinished by a run that stopped; "
+        terminal.warn(f"{session.interrupted} conversations were left unfinished by a process that stopped; "
                       "marked interrupted (status failed), resumed by this run when selected or by "
                       "`run --failed`")
-    if session.lock.stale is not None:
-        holder = session.lock.stale
-        terminal.warn(f"the previous run (pid {holder.pid}, started {holder.started_at}) stopped without "
-                      "finishing; its unfinished stages are redone now")
 
 
 def _settings(terminal):
@@ -762,7 +763,8 @@ def _ledger(terminal, *, read_only: bool = True, must_exist: bool = True):
         raise UsageError(f"no ledger at {settings.db_path.absolute()}: nothing was processed with it yet; "
                          "pass --db PATH or set FEDFINA_DB to the ledger to read (the demo's is "
                          "fedfina-demo/fedfina.db)")
-    ledger = Ledger(None if missing else settings.db_path, settings.redact)
+    # Reading never migrates or writes: another process may be at work on the file, or it may be read-only.
+    ledger = Ledger(None if missing else settings.db_path, settings.redact, read_only=read_only)
     try:
         yield ledger
     finally:

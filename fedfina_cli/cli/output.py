@@ -21,7 +21,8 @@ if TYPE_CHECKING:  # the pipeline is not needed by `status` and friends: keep th
     from fedfina_cli.pipeline.stages import Outcome
     from fedfina_cli.pipeline.selectors import Rejected
 
-STATUS_STYLE = {"completed": "green", "pending": "cyan", "failed": "bold red", "duplicate": "cyan"}
+STATUS_STYLE = {"completed": "green", "pending": "cyan", "failed": "bold red", "duplicate": "cyan",
+                "elsewhere": "yellow"}
 # A spreadsheet runs a cell that starts with one of these as a formula
 # (=HYPERLINK(...), =cmd|...): OWASP's "CSV injection".
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -247,6 +248,9 @@ class Terminal:
         duplicates = len(rejected) - len(invalid) + sum(o.status == "duplicate" for o in outcomes)
         if duplicates:
             counts.append(f"{duplicates} duplicates")
+        elsewhere = sum(o.status == "elsewhere" for o in outcomes)
+        if elsewhere:
+            counts.append(f"{elsewhere} in progress elsewhere")
         self.out.print(Text(f"{', '.join(counts) or 'nothing processed'} in {seconds:.1f} s",
                             style="bold"))
 
@@ -255,8 +259,10 @@ class Terminal:
         if not outcome.ok:
             return (Text("failed ", style=STATUS_STYLE["failed"]) + Text(who)
                     + Text(f" stage={outcome.failed_stage}: {self.redact(outcome.error or '')}"))
-        if outcome.status == "duplicate":
-            return Text("duplicate ", style=STATUS_STYLE["duplicate"]) + Text(f"{who}: {outcome.error}")
+        if outcome.status in ("duplicate", "elsewhere"):
+            label = "in progress elsewhere" if outcome.status == "elsewhere" else "duplicate"
+            return Text(f"{label} ", style=STATUS_STYLE[outcome.status]) + Text(
+                f"{who}: another process holds it" if outcome.status == "elsewhere" else f"{who}: {outcome.error}")
         details = []
         if outcome.ran:
             details.append("ran " + ",".join(outcome.ran))
@@ -273,6 +279,7 @@ class Terminal:
             "pending": sum(o.status == "pending" for o in outcomes),
             "failed": sum(o.status == "failed" for o in outcomes),
             "duplicate": sum(o.status == "duplicate" for o in outcomes),
+            "elsewhere": sum(o.status == "elsewhere" for o in outcomes),
             "skipped_rows": [vars(r) for r in rejected],
             "seconds": round(seconds, 3),
             "conversations": [

@@ -51,6 +51,9 @@ class Settings:
     retry_attempts: int = 5
     retry_base_seconds: float = 0.5
     summary_chunk_chars: int = 60_000  # longer transcripts are summarised in parts
+    # How long a conversation stays claimed by a process that stopped renewing
+    # (it died): after this, another process takes it over.
+    claim_seconds: float = 60.0
 
     def secret_values(self) -> list[str]:
         """Values that must never be printed, logged or stored."""
@@ -136,6 +139,7 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
                                    minimum=0),
         summary_chunk_chars=int(_number("FEDFINA_SUMMARY_CHUNK_CHARS", get("FEDFINA_SUMMARY_CHUNK_CHARS"),
                                         60_000, minimum=1000)),
+        claim_seconds=_number("FEDFINA_CLAIM_SECONDS", get("FEDFINA_CLAIM_SECONDS"), 60.0, minimum=1),
     )
     _check_combinations(settings)
     return settings

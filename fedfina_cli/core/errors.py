@@ -13,7 +13,6 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # at least one conversation failed; the others are done
     USAGE = 2  # bad usage or configuration; nothing was processed
-    LOCKED = 3  # another run holds the ledger's lock
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT): run the same command again to finish
     TERMINATED = 143  # SIGTERM (128 + SIGTERM): likewise
 
@@ -38,10 +37,6 @@ class InvalidValue(UsageError):
         self.value = value
         self.reason = reason
         super().__init__(f"invalid {field} {shown(value)}: {reason}")
-
-
-class LockHeld(FedfinaError):
-    exit_code = ExitCode.LOCKED
 
 
 class LedgerError(UsageError):

@@ -171,6 +171,15 @@ def m004_lookup_indexes(db: Database) -> None:
     db["conversation_files"].create_index(["conversation_id", "account_id"])
 
 
+@migrations()
+def m005_claims(db: Database) -> None:
+    # Per-conversation claims (SPEC "Many processes, one ledger"): which process
+    # works on a conversation, and until when its claim holds without renewal.
+    db["conversation_processing"].add_column("claimed_by", str)
+    db["conversation_processing"].add_column("claim_expires_at", str)
+    db["conversation_processing"].create_index(["claimed_by"])
+
+
 def explain(exc: BaseException, path: Path | None) -> LedgerError:
     """One line for a user: which file, what is wrong with it, what to do."""
     where = f"the ledger {path}" if path is not None else "the ledger"
@@ -196,6 +205,24 @@ def explain(exc: BaseException, path: Path | None) -> LedgerError:
     return LedgerError(f"{where} failed: {message}")
 
 
+@contextmanager
+def _migration_lock(path: Path | None) -> Iterator[None]:
+    """Migrations run once, under a short exclusive lock: processes that open a new
+    ledger together would otherwise each create its tables."""
+    if path is None:
+        yield
+        return
+    import fcntl
+    import os
+
+    fd = os.open(path.with_name(path.name + ".migrate.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the kernel drops it if the process dies
+        yield
+    finally:
+        os.close(fd)
+
+
 def _translated(method):
     """A Ledger method whose sqlite3 failures become one LedgerError naming the file."""
 
@@ -213,26 +240,42 @@ class Ledger:
     # How long a write waits for another program's lock before giving up.
     busy_timeout_ms = 30_000
 
-    def __init__(self, path: Path | None, redact: Callable[[str], str] = lambda s: s):
-        """``path`` None: an empty ledger in memory (read-only commands before the first run)."""
+    def __init__(self, path: Path | None, redact: Callable[[str], str] = lambda s: s, *,
+                 read_only: bool = False):
+        """``path`` None: an empty ledger in memory (read-only commands before the first run).
+
+        ``read_only``: for `status`, `show` and `stats`, which never migrate or write
+        (the file may be read-only, or another process's to change).
+        """
         self.path = path
+        self.read_only = read_only
         self._redact = redact
         self._lock = threading.RLock()
         try:
-            if path is not None:
+            if path is None:
+                conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            elif read_only:
+                conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                                       timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+            else:
                 private_dir(path.parent)
                 private_file(path)  # the ledger names applicants and officers: not for every user
-            conn = sqlite3.connect(str(path) if path is not None else ":memory:", check_same_thread=False,
-                                   timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+                conn = sqlite3.connect(str(path), check_same_thread=False,
+                                       timeout=self.busy_timeout_ms / 1000, isolation_level=None)
             self.db = Database(conn)
             with self._lock:
                 self.db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+                if read_only:
+                    self.db.execute("select count(*) from sqlite_master")  # a damaged file says so here
+                    return
                 if path is not None and self.db.journal_mode != "wal":
                     self.db.enable_wal()
                 # With WAL, NORMAL loses nothing when the process dies (kill -9): only
                 # a power cut can drop the last commits. It saves an fsync per write.
                 self.db.execute("PRAGMA synchronous = NORMAL")
-                migrations.apply(self.db)
+                if migrations.pending(self.db):
+                    with _migration_lock(path):
+                        migrations.apply(self.db)  # re-checks: another process may have applied them
         except (sqlite3.Error, OSError) as exc:
             raise explain(exc, path) from exc
 
@@ -240,6 +283,12 @@ class Ledger:
         self.db.close()
 
     # --- conversations -------------------------------------------------
+
+    def fetched(self) -> set[str]:
+        with self._lock:
+            return {row[0] for row in self.db.conn.execute(
+                "select distinct conversation_id from conversation_processing "
+                "where conversation_key is not null and transcript_key is not null")}
 
     def rows_for(self, conversation_id: str, account_id: str | None = None) -> list[dict]:
         where, args = "conversation_id = ?", [conversation_id]
@@ -259,34 +308,73 @@ class Ledger:
         return dict(zip(names, row))
 
     def open_conversation(self, conversation_id: str, account_id: str, email_id: str | None) -> dict:
-        """The conversation's row, created when new; marks it processing."""
+        """The conversation's row, created when new; marks it processing (no claim: a failure
+        recorded before the account is known, or a test)."""
+        processing_id = self._ensure_row(conversation_id, account_id)
         now = utc_now()
-        with self._lock, self.db.atomic():
-            table = self.db["conversation_processing"]
-            existing = list(
-                table.rows_where(
-                    "conversation_id = ? and account_id = ?", [conversation_id, account_id]
-                )
-            )
-            changes = {"status": "processing", "started_at": now, "updated_at": now,
-                       "error_message": None, "retryable": None}
-            if email_id:
-                changes["email_id"] = email_id
-            if not existing:
-                # A failure recorded before the account was known is adopted here.
-                existing = list(table.rows_where(
-                    "conversation_id = ? and account_id = ''", [conversation_id]))
-                if existing:
-                    changes["account_id"] = account_id
-            if existing:
-                processing_id = existing[0]["processing_id"]
-                table.update(processing_id, changes)
-            else:
-                processing_id = table.insert(
-                    {"conversation_id": conversation_id, "account_id": account_id,
-                     "created_at": now, **changes}
-                ).last_pk
-            return table.get(processing_id)
+        changes = {"status": "processing", "started_at": now, "error_message": None, "retryable": None}
+        if email_id:
+            changes["email_id"] = email_id
+        return self.update(processing_id, **changes)
+
+    def claim(self, conversation_id: str, account_id: str, email_id: str | None, owner: str,
+              expires_at: str) -> tuple[dict, bool]:
+        """Claim the conversation for ``owner`` until ``expires_at``: (its row, claimed?).
+
+        Atomic across processes: one conditional UPDATE takes the row only when it is
+        unclaimed, already ``owner``'s, or its claim expired (its process died). When
+        another live process holds it, the row is returned unchanged, naming the holder.
+        """
+        processing_id = self._ensure_row(conversation_id, account_id)
+        now = utc_now()
+        email = ", email_id = ?" if email_id else ""
+        with self._lock:
+            cursor = self.db.conn.execute(
+                "update conversation_processing set claimed_by = ?, claim_expires_at = ?, status = 'processing', "
+                f"started_at = ?, updated_at = ?, error_message = null, retryable = null{email} "
+                "where processing_id = ? and (claimed_by is null or claimed_by = ? or claim_expires_at < ?)",
+                [owner, expires_at, now, now, *([email_id] if email_id else []), processing_id, owner, now])
+            return self.get(processing_id), cursor.rowcount == 1
+
+    def renew_claims(self, owner: str, expires_at: str) -> int:
+        """Push back the expiry of every claim ``owner`` holds (its heartbeat)."""
+        with self._lock:
+            return self.db.conn.execute(
+                "update conversation_processing set claim_expires_at = ? where claimed_by = ?",
+                [expires_at, owner]).rowcount
+
+    def holds_claim(self, processing_id: int, owner: str) -> bool:
+        """Whether ``owner`` still holds this conversation (checked before the email goes out)."""
+        with self._lock:
+            return self.db.conn.execute(
+                "select 1 from conversation_processing where processing_id = ? and claimed_by = ? "
+                "and claim_expires_at >= ?", [processing_id, owner, utc_now()]).fetchone() is not None
+
+    def release(self, processing_id: int, owner: str) -> None:
+        with self._lock:
+            self.db.conn.execute(
+                "update conversation_processing set claimed_by = null, claim_expires_at = null "
+                "where processing_id = ? and claimed_by = ?", [processing_id, owner])
+
+    def _ensure_row(self, conversation_id: str, account_id: str) -> int:
+        """The row's processing_id, inserted (pending) when new. Race-free across processes:
+        the unique (account_id, conversation_id) index lets only one insert win."""
+        now = utc_now()
+        with self._lock:
+            if account_id:
+                # A failure recorded before the account was known is adopted, once.
+                self.db.conn.execute(
+                    "update conversation_processing set account_id = ?, updated_at = ? "
+                    "where conversation_id = ? and account_id = '' and claimed_by is null and not exists "
+                    "(select 1 from conversation_processing where conversation_id = ? and account_id = ?)",
+                    [account_id, now, conversation_id, conversation_id, account_id])
+            self.db.conn.execute(
+                "insert into conversation_processing (conversation_id, account_id, status, created_at, updated_at) "
+                "values (?, ?, 'pending', ?, ?) on conflict (account_id, conversation_id) do nothing",
+                [conversation_id, account_id, now, now])
+            return self.db.conn.execute(
+                "select processing_id from conversation_processing where conversation_id = ? and account_id = ?",
+                [conversation_id, account_id]).fetchone()[0]
 
     def record_unresolved_failure(self, conversation_id: str, email_id: str | None, step: str,
                                   message: str, retryable: bool) -> None:
@@ -372,10 +460,12 @@ class Ledger:
         return rows[0]["watermark_unix"] if rows else None
 
     def set_watermark(self, agent_id: str, watermark_unix: int) -> None:
+        """Only ever forward: two syncs of one agent may finish in either order."""
         with self._lock:
-            self.db["sync_state"].upsert(
-                {"agent_id": agent_id, "watermark_unix": watermark_unix, "updated_at": utc_now()},
-                pk="agent_id")
+            self.db.conn.execute(
+                "insert into sync_state (agent_id, watermark_unix, updated_at) values (?, ?, ?) "
+                "on conflict (agent_id) do update set watermark_unix = max(watermark_unix, excluded.watermark_unix), "
+                "updated_at = excluded.updated_at", [agent_id, watermark_unix, utc_now()])
 
     # --- audit log -----------------------------------------------------
 
@@ -402,19 +492,21 @@ class Ledger:
             ).fetchone()[0]
 
     def mark_interrupted(self) -> int:
-        """Mark conversations left `processing` by a run that died as failed and retryable.
+        """Mark conversations left `processing` by a process that died as failed and retryable.
 
-        Called by a run that holds the run lock, so no live run is working on
-        them: its predecessor was killed (SIGKILL, a reboot) mid-conversation.
-        `run --failed` and `status --status failed` then find them; the stages
-        they finished are kept and skipped when they are resumed.
+        Only those whose claim expired (or that have none: a ledger from before
+        claims): a live claim is another process at work. `run --failed` and
+        `status --status failed` then find them; the stages they finished are
+        kept and skipped when they are resumed.
         """
         with self._lock:
             cursor = self.db.conn.execute(
                 "update conversation_processing set status = 'failed', retryable = 1, updated_at = ?, "
-                "error_message = 'interrupted: the run processing it stopped before finishing; "
-                "run again to resume (finished stages are kept)' where status = 'processing'",
-                [utc_now()])
+                "claimed_by = null, claim_expires_at = null, "
+                "error_message = 'interrupted: the process working on it stopped before finishing; "
+                "run again to resume (finished stages are kept)' "
+                "where status = 'processing' and (claimed_by is null or claim_expires_at < ?)",
+                [utc_now(), utc_now()])
             return cursor.rowcount
 
     def audit(self, row: dict, step: str, event: str, status: str, message: str | None = None,
@@ -487,18 +579,11 @@ def fetched_conversations(path: Path, conversation_ids: set[str]) -> set[str]:
     """Which of these conversations the ledger at ``path`` has fetched (read-only; none without a ledger)."""
     if not conversation_ids or not path.is_file():
         return set()
+    ledger = Ledger(path, read_only=True)
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise explain(exc, path) from exc
-    try:
-        rows = conn.execute("select distinct conversation_id from conversation_processing "
-                            "where conversation_key is not null and transcript_key is not null").fetchall()
-    except sqlite3.Error as exc:
-        raise explain(exc, path) from exc
+        return conversation_ids & ledger.fetched()
     finally:
-        conn.close()
-    return conversation_ids & {row[0] for row in rows}
+        ledger.close()
 
 
 for _name, _method in list(vars(Ledger).items()):

@@ -1,12 +1,12 @@
-"""One processing run: the lock, the ledger, the backends and the run's record.
+"""One processing run: the ledger, this process's claims, the backends and the run's record.
 
-Order matters: the lock is taken before the ledger is opened (opening
-migrates, which writes), and storage is made ready before any conversation.
+Storage is made ready before any conversation. Other processes may use the
+same ledger at the same time: each conversation is claimed before it is
+processed (pipeline/claims.py).
 """
 
 from __future__ import annotations
 
-import gc
 import os
 from typing import Callable
 
@@ -15,7 +15,7 @@ from fedfina_cli.pipeline.batch import run_batch
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import ExitCode
 from fedfina_cli.ledger.ledger import Ledger
-from fedfina_cli.pipeline.lock import RunLock
+from fedfina_cli.pipeline.claims import Claims
 from fedfina_cli.pipeline.stages import Backends, Job, Outcome, Pipeline, RunOptions
 from fedfina_cli.report.render_pool import renderer_for
 
@@ -25,18 +25,18 @@ class Session:
         self.settings = settings
         self.command = command
         self.concurrency = concurrency
-        self.lock = RunLock(settings.db_path)
+        self.claims: Claims | None = None
         self.warnings: list[str] = []
-        self.interrupted = 0  # conversations a dead run had left `processing`
+        self.interrupted = 0  # conversations a dead process had left `processing`
         self.ledger: Ledger | None = None
         self.backends: Backends | None = None
         self._run_id: int | None = None
 
     def __enter__(self) -> "Session":
-        self.lock.acquire(self.command)
         try:
             self.ledger = Ledger(self.settings.db_path, self.settings.redact)
             self.interrupted = self.ledger.mark_interrupted()
+            self.claims = Claims(self.ledger, self.settings.claim_seconds).__enter__()
             self.backends, self.warnings = build_backends(self.settings, self.ledger.record_api_call,
                                                           pool_size=max(self.concurrency, 4))
             self.backends.storage.prepare()
@@ -50,12 +50,9 @@ class Session:
                 on_done: Callable[[Outcome], None]) -> list[Outcome]:
         renderer = renderer_for(len(jobs), self.concurrency) if "report" in options.stages else None
         self.backends.render = renderer
-        # Everything imported and built so far (openai's hundreds of models, the
-        # clients) lives for the whole run: keep the garbage collector from
-        # re-scanning it in every full collection of a long batch.
-        gc.freeze()
         try:
-            return run_batch(Pipeline(self.ledger, self.backends, options), jobs, self.concurrency, on_done)
+            return run_batch(Pipeline(self.ledger, self.backends, options, self.claims), jobs,
+                             self.concurrency, on_done)
         finally:
             if renderer is not None:
                 renderer.close()
@@ -69,10 +66,9 @@ class Session:
         return code
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if self.ledger is not None:
-                if self._run_id is not None:  # ended without finish(): an error or an interrupt
-                    self.ledger.finish_run(self._run_id, 0, 0, int(ExitCode.FAILED))
-                self.ledger.close()
-        finally:
-            self.lock.release()
+        if self.claims is not None:
+            self.claims.__exit__(None, None, None)
+        if self.ledger is not None:
+            if self._run_id is not None:  # ended without finish(): an error or an interrupt
+                self.ledger.finish_run(self._run_id, 0, 0, int(ExitCode.FAILED))
+            self.ledger.close()

@@ -22,6 +22,7 @@ from fedfina_cli.core.accounts import AccountOverrides, AccountSettings
 from fedfina_cli.core.conversation import (AudioUnavailable, Conversation, FetchedConversation, applicant_name,
                            applicant_phone, check_ready, parse_conversation, transcript_text)
 from fedfina_cli.core.errors import InvalidValue, LedgerError, MissingArtifact, StageError
+from fedfina_cli.pipeline.claims import Claims
 from fedfina_cli.core.jsonio import loads
 from fedfina_cli.core.keys import content_type, object_key
 from fedfina_cli.ledger.ledger import STAGES, Ledger
@@ -68,7 +69,7 @@ class Outcome:
     conversation_id: str
     account_id: str | None = None
     email_id: str | None = None
-    status: str = "pending"  # completed | pending (stages left) | failed | duplicate
+    status: str = "pending"  # completed | pending (stages left) | failed | duplicate | elsewhere
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed_stage: str | None = None
@@ -99,6 +100,7 @@ class _Context:
     row: dict
     settings: AccountSettings
     fetched: FetchedConversation | None = None
+    claimed: bool = True
     # Objects this run stored, so a later stage need not download them again.
     stored: dict[str, bytes] = field(default_factory=dict)
 
@@ -115,11 +117,12 @@ class _Context:
 
 
 class Pipeline:
-    def __init__(self, ledger: Ledger, backends: Backends, options: RunOptions,
+    def __init__(self, ledger: Ledger, backends: Backends, options: RunOptions, claims: Claims,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.ledger = ledger
         self.backends = backends
         self.options = options
+        self.claims = claims
         self.now = now
         # Jobs for one conversation never overlap in this process, and one that
         # resolves to an (account, conversation) already handled by this run is
@@ -155,6 +158,11 @@ class Pipeline:
                 return outcome
             ctx = self._open(job, account, email, fetched)
             outcome.account_id, outcome.email_id = ctx.account_id, ctx.row.get("email_id")
+            if not ctx.claimed:
+                ctx = None  # another process's: not ours to record anything on
+                outcome.status = "elsewhere"
+                outcome.error = "in progress elsewhere"
+                return outcome
             if not ctx.row.get("email_id") and "email" in self.options.stages:
                 raise StageError(NO_RECIPIENT)
             _check_zone(ctx)
@@ -189,6 +197,9 @@ class Pipeline:
             raise  # the ledger itself failed: no conversation can be recorded; stop the run
         except Exception as exc:  # one conversation's failure never stops the batch
             self._fail(outcome, ctx, job, stage, exc)
+        finally:
+            if ctx is not None:
+                self.claims.release(ctx.row)
         return outcome
 
     def _resolve(self, job: Job) -> tuple[str, str | None, FetchedConversation | None]:
@@ -242,11 +253,15 @@ class Pipeline:
 
     def _open(self, job: Job, account: str, email: str | None,
               fetched: FetchedConversation | None) -> _Context:
-        """The conversation's ledger row, opened (and marked processing) with its account and settings."""
-        row = self.ledger.open_conversation(job.conversation_id, account, email)
+        """The conversation's ledger row, claimed (and marked processing), with its account's settings.
+
+        When another process holds the claim, the context says so (``claimed`` False) and
+        nothing is written.
+        """
+        row, claimed = self.claims.claim(job.conversation_id, account, email)
         stored = accounts.from_row(self.ledger.account_settings(account))
         settings = AccountSettings().overridden(stored).overridden(self.options.overrides)
-        return _Context(job=job, row=row, settings=settings, fetched=fetched)
+        return _Context(job=job, row=row, settings=settings, fetched=fetched, claimed=claimed)
 
     def _fetch_alongside(self, ctx: _Context) -> _Background:
         """Start the fetch stage; return once the transcript is stored, the audio still downloading.
@@ -433,6 +448,8 @@ class Pipeline:
         message_id = message["Message-ID"]
 
         def on_handover() -> None:
+            # The last moment the message can be taken back: only the claim's holder sends.
+            self.claims.check(row)
             ctx.row = self.ledger.update(row["processing_id"], email_state="sending",
                                          email_message_id=message_id)
 
