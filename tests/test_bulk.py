@@ -198,7 +198,7 @@ def test_stats_in_table_and_json(cli, workspace, batch, elevenlabs):
 def test_plain_lines_for_cron_and_a_progress_bar_for_people(elevenlabs, workspace):
     """The same run prints one line per conversation off a terminal, and a bar on one."""
     from fedfina_cli.cli.output import Terminal
-    from fedfina_cli.pipeline.stages import Outcome
+    from fedfina_cli.pipeline.jobs import Outcome
 
     class TTY(io.StringIO):
         def isatty(self):

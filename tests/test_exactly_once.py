@@ -3,7 +3,7 @@
 import signal
 import subprocess
 
-from fedfina_cli.services.storage.local import atomic_write
+from fedfina_cli.core.files import atomic_write
 
 from .conftest import HINDI, HINDI_ID, hindi_variant, start_fedfina, wait_for
 

@@ -317,7 +317,7 @@ def sync(
     from fedfina_cli.core import validation
     from fedfina_cli.core.config import load_settings
     from fedfina_cli.core.errors import UsageError
-    from fedfina_cli.pipeline.stages import RunOptions
+    from fedfina_cli.pipeline.jobs import RunOptions
     from fedfina_cli.pipeline.session import Session
     from fedfina_cli.ledger.queries import parse_since
 
@@ -370,7 +370,7 @@ def demo(
     [bold]Example[/bold]:  fedfina demo --dir /tmp/fedfina-demo
     """
     from fedfina_cli.pipeline import demo as demo_module
-    from fedfina_cli.pipeline.stages import RunOptions
+    from fedfina_cli.pipeline.jobs import RunOptions
     from fedfina_cli.pipeline.session import Session
 
     settings = demo_module.demo_settings(directory)
@@ -441,7 +441,7 @@ def show(
     [bold]Example[/bold]:  fedfina show conv_7201k4b3qz9fe8st0m5xkcw2hj4n
     """
     from fedfina_cli.core import validation
-    from fedfina_cli.services.backends import storage_for
+    from fedfina_cli.pipeline.backends import storage_for
     from fedfina_cli.ledger.queries import conversation_record
 
     terminal = _terminal()
@@ -604,7 +604,7 @@ def doctor() -> None:
 def _process(stages: tuple[str, ...], selectors: _Selectors, *, command: str, failed: bool = False,
              concurrency: int = DEFAULT_CONCURRENCY, force: bool = False, resend: bool = False,
              json_out: bool = False, quiet: bool = False, overrides=None) -> None:
-    from fedfina_cli.pipeline.stages import Job, RunOptions
+    from fedfina_cli.pipeline.jobs import Job, RunOptions
     from fedfina_cli.pipeline.selectors import Selection, select
     from fedfina_cli.pipeline.session import Session
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:  # the pipeline is not needed by `status` and friends: keep them fast
-    from fedfina_cli.pipeline.stages import Outcome
+    from fedfina_cli.pipeline.jobs import Outcome
     from fedfina_cli.pipeline.selectors import Rejected
 
 STATUS_STYLE = {"completed": "green", "pending": "cyan", "failed": "bold red", "duplicate": "cyan",

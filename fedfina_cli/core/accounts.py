@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from fedfina_cli.mail.compose import DEFAULT_SUBJECT_TEMPLATE
+from fedfina_cli.core.templates import DEFAULT_SUBJECT_TEMPLATE
 
 DEFAULT_TIMEZONE = "Asia/Kolkata"
 MAX_LINK_EXPIRY_SECONDS = 7 * 24 * 3600  # the S3 presigned-URL maximum
@@ -121,7 +121,7 @@ def validated_overrides(*, timezone: str | None = None, cc: list[str] | None = N
     """Overrides from flags, each checked; raises UsageError naming the flag."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from fedfina_cli.mail.compose import check_subject_template
+    from fedfina_cli.core.templates import check_subject_template
     from fedfina_cli.core.errors import InvalidValue, UsageError
     from fedfina_cli.core.validation import email_address
 

@@ -15,22 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from fedfina_cli.core.imports import without
-
-# sqlite-utils imports numpy and pandas, when present, only to accept their values
-# as column data, which fedfina never stores. Without them it loads ~50 ms
-# faster on every command (`fedfina status` must start fast).
-with without("numpy", "pandas"):
-    from sqlite_utils import Database, Migrations
+from sqlite_utils import Database, Migrations
 
 from fedfina_cli.core.errors import LedgerError
 from fedfina_cli.core.metrics import ApiCall, elapsed_ms
-from fedfina_cli.services.storage import StoredObject
-from fedfina_cli.services.storage.local import private_dir, private_file
+from fedfina_cli.core.objects import StoredObject
+from fedfina_cli.core.files import private_dir, private_file
 from fedfina_cli.core.timefmt import utc_now
-
-# The pipeline's stages, in order, as the audit log names them.
-STAGES = ("fetch", "summarize", "report", "email")
 
 migrations = Migrations("fedfina")
 

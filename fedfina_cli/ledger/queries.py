@@ -6,7 +6,8 @@ import math
 from datetime import date, datetime, timezone
 
 from fedfina_cli.core.errors import FedfinaError, UsageError
-from fedfina_cli.ledger.ledger import STAGES, Ledger
+from fedfina_cli.core.objects import STAGES
+from fedfina_cli.ledger.ledger import Ledger
 
 
 def parse_since(value: str | None) -> str | None:

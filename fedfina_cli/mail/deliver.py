@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 from fedfina_cli.core.errors import StageError
-from fedfina_cli.core.keys import outbox_path
+from fedfina_cli.core.objects import outbox_path
 from fedfina_cli.core.metrics import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.services.retry import RetryPolicy
-from fedfina_cli.services.storage.local import atomic_write
+from fedfina_cli.core.files import atomic_write
 
 OUTBOX_SENDER = "reports@fedfina.invalid"
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Callable, Iterable
 
-from fedfina_cli.pipeline.stages import Job, Outcome, Pipeline
+from fedfina_cli.pipeline.jobs import Job, Outcome
+from fedfina_cli.pipeline.stages import Pipeline
 
 DEFAULT_CONCURRENCY = 8
 

@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedfina_cli.services.backends import build_backends
+from fedfina_cli.pipeline.backends import build_backends
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import FedfinaError
 

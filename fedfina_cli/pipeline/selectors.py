@@ -15,7 +15,7 @@ from pathlib import Path
 from fedfina_cli.core import validation
 from fedfina_cli.core.conversation import load_conversation_file
 from fedfina_cli.core.errors import InvalidValue, UsageError
-from fedfina_cli.pipeline.stages import Job
+from fedfina_cli.pipeline.jobs import Job
 
 
 @dataclass(frozen=True)

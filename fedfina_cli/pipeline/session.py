@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from fedfina_cli.services.backends import build_backends
+from fedfina_cli.pipeline.backends import build_backends
 from fedfina_cli.pipeline.batch import run_batch
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import ExitCode
 from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.pipeline.claims import Claims
-from fedfina_cli.pipeline.stages import Backends, Job, Outcome, Pipeline, RunOptions
+from fedfina_cli.pipeline.backends import Backends
+from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
+from fedfina_cli.pipeline.stages import Pipeline
 from fedfina_cli.report.render_pool import renderer_for
 
 
@@ -49,9 +51,8 @@ class Session:
     def process(self, jobs: list[Job], options: RunOptions,
                 on_done: Callable[[Outcome], None]) -> list[Outcome]:
         renderer = renderer_for(len(jobs), self.concurrency) if "report" in options.stages else None
-        self.backends.render = renderer
         try:
-            return run_batch(Pipeline(self.ledger, self.backends, options, self.claims), jobs,
+            return run_batch(Pipeline(self.ledger, self.backends, options, self.claims, render=renderer), jobs,
                              self.concurrency, on_done)
         finally:
             if renderer is not None:

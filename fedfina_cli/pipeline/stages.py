@@ -22,76 +22,20 @@ from fedfina_cli.core.accounts import AccountOverrides, AccountSettings
 from fedfina_cli.core.conversation import (AudioUnavailable, Conversation, FetchedConversation, applicant_name,
                            applicant_phone, check_ready, parse_conversation, transcript_text)
 from fedfina_cli.core.errors import InvalidValue, LedgerError, MissingArtifact, StageError
+from fedfina_cli.pipeline.backends import Backends
 from fedfina_cli.pipeline.claims import Claims
+from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
 from fedfina_cli.core.jsonio import loads
-from fedfina_cli.core.keys import content_type, object_key
-from fedfina_cli.ledger.ledger import STAGES, Ledger
+from fedfina_cli.core.objects import STAGE_ARTIFACT, content_type, object_key
+from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.mail.deliver import Delivery, DeliveryUnknown, Mailer
 from fedfina_cli.services.storage import ObjectMissing, Storage
 from fedfina_cli.services.summarizers import Summarizer
 from fedfina_cli.core.timefmt import local_date, local_time, utc_now, zone
 from fedfina_cli.core.wording import masked_phone
 
-STAGE_ARTIFACT = {"fetch": "transcript", "summarize": "summary", "report": "report"}
 NO_ACCOUNT = "no account id: pass --account-id, or set account_id in the conversation's dynamic variables"
 NO_RECIPIENT = "no recipient: pass --email, or set email_id in the conversation's dynamic variables"
-
-
-class ConversationSource(Protocol):
-    """Where conversations come from: the ElevenLabs API client."""
-
-    def get_conversation(self, conversation_id: str) -> FetchedConversation: ...
-
-    def audio_chunks(self, conversation_id: str) -> Iterator[bytes]:
-        """Stream the MP3; raises AudioUnavailable when there is none."""
-        ...
-
-
-@dataclass(frozen=True)
-class Job:
-    conversation_id: str
-    email_id: str | None = None
-    account_id: str | None = None
-    payload: dict | None = None  # a conversation read from --from-file, instead of the API
-    label: str | None = None  # where the job came from, e.g. "row 7" of a CSV
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    stages: tuple[str, ...] = STAGES
-    force: bool = False
-    resend: bool = False
-    overrides: AccountOverrides = field(default_factory=AccountOverrides)
-
-
-@dataclass
-class Outcome:
-    conversation_id: str
-    account_id: str | None = None
-    email_id: str | None = None
-    status: str = "pending"  # completed | pending (stages left) | failed | duplicate | elsewhere
-    ran: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed_stage: str | None = None
-    error: str | None = None
-    retryable: bool = False
-    exception: BaseException | None = None  # for --debug
-    report: str | None = None  # where the PDF is (path or s3:// name)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "failed"
-
-
-@dataclass
-class Backends:
-    storage: Storage
-    mailer: Mailer
-    summarizer: Summarizer
-    source: ConversationSource | None  # None: no ELEVENLABS_API_KEY
-    description: str
-    render: Callable = None  # ReportInput -> PDF bytes (rendering.py); None: in this process
 
 
 @dataclass
@@ -118,12 +62,17 @@ class _Context:
 
 class Pipeline:
     def __init__(self, ledger: Ledger, backends: Backends, options: RunOptions, claims: Claims,
+                 render: Callable | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        """``render``: ReportInput -> Rendered (report/render_pool.py); None renders in this thread."""
         self.ledger = ledger
         self.backends = backends
         self.options = options
         self.claims = claims
+        self.render = render
         self.now = now
+        self._stages = {"fetch": self._fetch, "summarize": self._summarize, "report": self._report,
+                        "email": self._email}
         # Jobs for one conversation never overlap in this process, and one that
         # resolves to an (account, conversation) already handled by this run is
         # a duplicate: a CSV may name a conversation twice, once with its
@@ -148,7 +97,6 @@ class Pipeline:
     def _process(self, job: Job) -> Outcome:
         outcome = Outcome(job.conversation_id, job.account_id, job.email_id)
         ctx = None
-        stage = "resolve"
         try:
             account, email, fetched = self._resolve(job)
             first = self._first_handled(job, account)
@@ -163,44 +111,62 @@ class Pipeline:
                 outcome.status = "elsewhere"
                 outcome.error = "in progress elsewhere"
                 return outcome
-            if not ctx.row.get("email_id") and "email" in self.options.stages:
-                raise StageError(NO_RECIPIENT)
-            _check_zone(ctx)
-            redo = self.options.force
-            fetching = None  # the fetch stage, still downloading the audio
-            for stage in self.options.stages:
-                # An email already sent goes again only with --resend, whatever was redone.
-                if (stage == "email" or not redo) and self._is_done(stage, ctx):
-                    outcome.skipped.append(stage)
-                    self.ledger.audit(ctx.row, stage, "skipped", "skipped", "already done")
-                    continue
-                if stage == "fetch" and "summarize" in self.options.stages:
-                    fetching = self._fetch_alongside(ctx)
-                    redo = True
-                    continue
-                try:
-                    with self.ledger.stage(ctx.row, stage) as log:
-                        getattr(self, f"_{stage}")(ctx, log)
-                finally:
-                    if fetching is not None:
-                        # Summarize is over (done or failed): the fetch must end
-                        # before anything else. Its failure is the one reported.
-                        running, stage = stage, "fetch"
-                        fetching.result()
-                        fetching, stage = None, running
-                        outcome.ran.append("fetch")
-                        ctx.row = self.ledger.get(ctx.row["processing_id"])
-                outcome.ran.append(stage)
-                redo = True  # later stages depend on this one's fresh output
+            self._run_stages(ctx, outcome)
             self._finish(ctx, outcome)
-        except LedgerError:
-            raise  # the ledger itself failed: no conversation can be recorded; stop the run
-        except Exception as exc:  # one conversation's failure never stops the batch
-            self._fail(outcome, ctx, job, stage, exc)
+        except Exception as exc:
+            stage, cause = (exc.stage, exc.cause) if isinstance(exc, _Failed) else ("resolve", exc)
+            if isinstance(cause, LedgerError):
+                raise cause  # the ledger itself failed: nothing can be recorded; stop the run
+            # One conversation's failure never stops the batch.
+            self._fail(outcome, ctx, job, stage, cause)
         finally:
             if ctx is not None:
                 self.claims.release(ctx.row)
         return outcome
+
+    def _run_stages(self, ctx: _Context, outcome: Outcome) -> None:
+        """The selected stages in order; a failure is raised as _Failed naming its stage."""
+        if not ctx.row.get("email_id") and "email" in self.options.stages:
+            raise _Failed("resolve", StageError(NO_RECIPIENT))
+        try:
+            _check_zone(ctx)
+        except StageError as exc:
+            raise _Failed("resolve", exc) from exc
+        redo = self.options.force
+        fetching = None  # the fetch stage, still downloading the audio while summarize runs
+        for stage in self.options.stages:
+            # An email already sent goes again only with --resend, whatever was redone.
+            if (stage == "email" or not redo) and self._is_done(stage, ctx):
+                outcome.skipped.append(stage)
+                self.ledger.audit(ctx.row, stage, "skipped", "skipped", "already done")
+                continue
+            if stage == "fetch" and "summarize" in self.options.stages:
+                try:
+                    fetching = self._fetch_alongside(ctx)
+                except Exception as exc:
+                    raise _Failed("fetch", exc) from exc
+                redo = True
+                continue
+            failure = None
+            try:
+                with self.ledger.stage(ctx.row, stage) as log:
+                    self._stages[stage](ctx, log)
+            except Exception as exc:
+                failure = _Failed(stage, exc)
+            if fetching is not None:
+                # Summarize is over (done or failed): the fetch must end before anything
+                # else, and its failure is the one reported (the summary needed its output).
+                try:
+                    fetching.result()
+                except Exception as exc:
+                    failure = _Failed("fetch", exc)
+                fetching = None
+                outcome.ran.append("fetch")
+                ctx.row = self.ledger.get(ctx.row["processing_id"])
+            if failure is not None:
+                raise failure from failure.cause
+            outcome.ran.append(stage)
+            redo = True  # later stages depend on this one's fresh output
 
     def _resolve(self, job: Job) -> tuple[str, str | None, FetchedConversation | None]:
         """The job's account and recipient: given, known to the ledger, or the conversation's own."""
@@ -413,7 +379,7 @@ class Pipeline:
         from fedfina_cli.core.summary import SummaryDocument
 
         summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
-        render = self.backends.render or InProcessRenderer()
+        render = self.render or InProcessRenderer()
         rendered = render(ReportInput(
             conversation=self._conversation(ctx), summary=summary, account_id=ctx.account_id,
             email_id=ctx.row.get("email_id"), timezone=ctx.settings.timezone))
@@ -532,6 +498,15 @@ class Pipeline:
             raw = self._artifact(ctx, "conversation", "fetch")
             ctx.fetched = FetchedConversation(parse_conversation(loads(raw)), raw)
         return ctx.fetched.conversation
+
+
+class _Failed(Exception):
+    """A conversation's failure and the stage it is blamed on."""
+
+    def __init__(self, stage: str, cause: Exception):
+        super().__init__(stage)
+        self.stage = stage
+        self.cause = cause
 
 
 class _Background:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from fedfina_cli.services.elevenlabs import ElevenLabsClient, ListedConversation
 from fedfina_cli.ledger.ledger import Ledger
-from fedfina_cli.pipeline.stages import Job, Outcome
+from fedfina_cli.pipeline.jobs import Job, Outcome
 
 PAGE_SIZE = 100
 # A list that never ends (has_more forever, with ever new cursors) stops here:

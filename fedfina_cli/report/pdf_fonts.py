@@ -23,13 +23,9 @@ from functools import cache
 from pathlib import PurePath
 
 from fedfina_cli.report import FONTS
-from fedfina_cli.core.imports import without
 from fedfina_cli.report.font_subset import FontProgram
 
-# fpdf2 pulls in numpy through fontTools' variable-font code (none of our fonts
-# is variable): 12 MB and 50 ms less without it.
-with without("numpy"):
-    from fpdf import FPDF
+from fpdf import FPDF
 
 try:
     from fpdf.fonts import SubsetMap, TTFFont

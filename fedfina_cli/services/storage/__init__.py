@@ -7,18 +7,11 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Protocol
 
 from fedfina_cli.core.errors import StageError
+from fedfina_cli.core.objects import StoredObject
 
 
 class ObjectMissing(StageError):
     """The key is not in storage."""
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    key: str
-    size_bytes: int
-    sha256: str
-    content_type: str
 
 
 class Storage(Protocol):

@@ -1,8 +1,24 @@
-"""Object keys (SPEC "Object keys"): the same layout in MinIO and local storage."""
+"""What is stored: object keys (SPEC "Object keys", the same layout in MinIO and
+local storage), content types, and the record of one stored object."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+
+
+# The pipeline's stages, in order, as the ledger's audit log names them, and the
+# artifact whose presence in storage marks each one done.
+STAGES = ("fetch", "summarize", "report", "email")
+STAGE_ARTIFACT = {"fetch": "transcript", "summarize": "summary", "report": "report"}
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size_bytes: int
+    sha256: str
+    content_type: str
 
 # file_type -> (folder, extension, content type)
 LAYOUT = {

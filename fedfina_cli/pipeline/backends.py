@@ -6,11 +6,35 @@ the offline summariser. Heavy client libraries are imported only when chosen.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Iterator, Protocol
+
 from fedfina_cli.core.config import Settings
-from fedfina_cli.mail.deliver import OutboxMailer
+from fedfina_cli.core.conversation import FetchedConversation
 from fedfina_cli.core.metrics import Metrics
-from fedfina_cli.pipeline.stages import Backends
+from fedfina_cli.mail.deliver import Mailer, OutboxMailer
 from fedfina_cli.services.retry import RetryPolicy
+from fedfina_cli.services.storage import Storage
+from fedfina_cli.services.summarizers import Summarizer
+
+
+class ConversationSource(Protocol):
+    """Where conversations come from: the ElevenLabs API client."""
+
+    def get_conversation(self, conversation_id: str) -> FetchedConversation: ...
+
+    def audio_chunks(self, conversation_id: str) -> Iterator[bytes]:
+        """Stream the MP3; raises AudioUnavailable when there is none."""
+        ...
+
+
+@dataclass
+class Backends:
+    storage: Storage
+    mailer: Mailer
+    summarizer: Summarizer
+    source: ConversationSource | None  # None: no ELEVENLABS_API_KEY
+    description: str
 
 
 def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) -> tuple[Backends, list[str]]:

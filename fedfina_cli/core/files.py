@@ -1,0 +1,88 @@
+"""Files written whole or not at all, readable only by their owner's group.
+
+Transcripts, recordings, summaries, reports, emails and the ledger hold
+applicants' personal data, so nothing here is readable by other users: files
+are created 0640 and folders 0750, less what the umask removes (0600/0700
+under umask 077). Used by local storage, the outbox and the ledger.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import (single-threaded): os.umask can only be read by setting it.
+_UMASK = _read_umask()
+FILE_MODE = 0o640
+DIR_MODE = 0o750
+
+
+def private_dir(path: Path) -> None:
+    """mkdir -p with DIR_MODE for every folder it creates (Path.mkdir gives parents 0777)."""
+    if path.is_dir():
+        return
+    private_dir(path.parent)
+    try:
+        path.mkdir(mode=DIR_MODE)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty with FILE_MODE unless it exists (then its mode is the owner's choice)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+
+
+def atomic_write(target: Path, chunks: Iterable[bytes],
+                 before_rename: Callable[[], None] | None = None) -> None:
+    """Write beside ``target`` and rename: a crash never leaves a partial file
+    under the real name, so "exists" always means "complete"."""
+    private_dir(target.parent)
+    # The writer's pid is in the name, so the sweep below can tell a dead
+    # writer's leftover from a file another writer is still filling.
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".part")
+    try:
+        os.fchmod(fd, FILE_MODE & ~_UMASK)  # mkstemp's 0600, widened to what the umask allows of 0640
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if before_rename is not None:
+            before_rename()
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    # A run killed mid-write (SIGKILL) leaves its temporary file behind; the
+    # next complete write of the same object sweeps it up, but never a file
+    # whose writer is alive (another run, or another thread of this one).
+    for leftover in target.parent.glob(f".{target.name}.*.part"):
+        if not _writer_alive(leftover.name[len(target.name) + 2:]):
+            leftover.unlink(missing_ok=True)
+
+
+def _writer_alive(rest: str) -> bool:
+    """Whether the process named in a temporary file's name (``PID.random.part``) is alive."""
+    pid = rest.split(".", 1)[0]
+    if not pid.isdigit():
+        return False  # an older fedfina's name, without a pid: its writer is long gone
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
