@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fedfina_cli.cli.app import app, state
+from fedfina_cli.cli.app import app
 
 SAMPLES = Path(__file__).parent / "samples"
 HINDI = SAMPLES / "conversation_hindi_loan.json"
@@ -77,8 +77,6 @@ def workspace(tmp_path, monkeypatch) -> Workspace:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FEDFINA_DB", str(tmp_path / "fedfina.db"))
     monkeypatch.setenv("FEDFINA_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setattr(state, "env_file", None)
-    monkeypatch.setattr(state, "debug", False)
     return Workspace(tmp_path)
 
 

@@ -265,7 +265,7 @@ def test_an_unexpected_error_is_one_scrubbed_line_and_its_traceback_only_with_de
     assert err.count("\n") == 1 and "unexpected RuntimeError: a bug that quotes the key ***" in err
     assert "this is a bug in fedfina" in err
 
-    monkeypatch.setattr(cli_module.state, "debug", True)
+    monkeypatch.setattr("sys.argv", ["fedfina", "--debug", "run"])
     with pytest.raises(SystemExit):
         cli_module.main()
     err = capsys.readouterr().err

@@ -12,10 +12,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Callable, Iterable
 
-from fedfina_cli.pipeline.jobs import Job, Outcome
+from fedfina_cli.pipeline.jobs import DEFAULT_CONCURRENCY, Job, Outcome
 from fedfina_cli.pipeline.stages import Pipeline
 
-DEFAULT_CONCURRENCY = 8
 
 
 def run_batch(pipeline: Pipeline, jobs: Iterable[Job], concurrency: int,

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from fedfina_cli.core.accounts import AccountOverrides
 from fedfina_cli.core.objects import STAGES
 
+DEFAULT_CONCURRENCY = 8  # conversations in parallel: the services wait, fedfina's CPU does not
+
 
 @dataclass(frozen=True)
 class Job:

@@ -1,0 +1,70 @@
+"""`fedfina accounts set|show|list`: per-account settings in the ledger."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fedfina_cli.cli.app import Command, accounts_app
+from fedfina_cli.cli.context import chosen_format, ledger_for, new_terminal, user_errors
+from fedfina_cli.cli.options import AccountFlags, CsvOut, Format, JsonOut, grouped
+
+
+@accounts_app.command("set", cls=Command)
+@grouped
+def accounts_set(
+    account_id: Annotated[str, typer.Argument(help="The account to configure.", metavar="ACCOUNT_ID", show_default=False)],
+    settings: AccountFlags = AccountFlags(),
+    output_format: Format = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Store settings for one account (only the flags given change), then show them.
+
+    [bold]Example[/bold]:  fedfina accounts set acc123 --timezone Asia/Kolkata --cc credit@fedfina.in
+    """
+    from fedfina_cli.core import accounts, validation
+    from fedfina_cli.core.errors import UsageError
+
+    terminal = new_terminal()
+    with user_errors(terminal), ledger_for(terminal, read_only=False) as ledger:
+        validation.account_id(account_id)
+        values = accounts.to_row(settings.overrides())
+        if not values:
+            raise UsageError("nothing to set: pass at least one setting, e.g. --timezone Asia/Kolkata")
+        fmt = chosen_format(output_format, json_out)
+        ledger.set_account_settings(account_id, values)
+        _print_account(terminal, ledger, account_id, fmt)
+
+
+@accounts_app.command("show", cls=Command)
+def accounts_show(
+    account_id: Annotated[str, typer.Argument(help="The account to show.", metavar="ACCOUNT_ID", show_default=False)],
+    output_format: Format = None,
+    json_out: JsonOut = False,
+) -> None:
+    """The settings in effect for one account (stored values over the defaults)."""
+    from fedfina_cli.core import validation
+
+    terminal = new_terminal()
+    with user_errors(terminal), ledger_for(terminal, must_exist=False) as ledger:
+        validation.account_id(account_id)
+        _print_account(terminal, ledger, account_id, chosen_format(output_format, json_out))
+
+
+def _print_account(terminal, ledger, account_id: str, fmt: str) -> None:
+    from fedfina_cli.core import accounts
+
+    rows = accounts.described(accounts.from_row(ledger.account_settings(account_id)))
+    terminal.rows(rows, ["setting", "value", "source"], fmt, title=f"account {account_id}")
+
+
+@accounts_app.command("list", cls=Command)
+def accounts_list(output_format: Format = None, json_out: JsonOut = False, csv_out: CsvOut = False) -> None:
+    """Every account with stored settings."""
+    from fedfina_cli.core.accounts import COLUMNS
+
+    terminal = new_terminal()
+    with user_errors(terminal), ledger_for(terminal, must_exist=False) as ledger:
+        terminal.rows(ledger.all_account_settings(), ["account_id", *COLUMNS, "updated_at"],
+                      chosen_format(output_format, json_out, csv_out), title="accounts")

@@ -1,0 +1,136 @@
+"""Reading the ledger: status, show, stats (read-only: they never migrate or write)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fedfina_cli.cli.app import Command, app
+from fedfina_cli.cli.context import chosen_format, ledger_for, new_terminal, settings_for, user_errors
+from fedfina_cli.cli.options import AccountFilter, CsvOut, Format, JsonOut, RecordFormatOption, StatusFilter
+
+
+@app.command(cls=Command)
+def status(
+    account_id: AccountFilter = None,
+    status_filter: Annotated[Optional[StatusFilter], typer.Option(
+        "--status", metavar="STATUS", help="Only conversations with this status: pending, processing, completed or failed.", show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, help="At most this many rows, newest first.")] = 50,
+    output_format: Format = None,
+    json_out: JsonOut = False,
+    csv_out: CsvOut = False,
+) -> None:
+    """List conversations in the ledger, newest first.
+
+    [bold]Examples[/bold]:  fedfina status --status failed    fedfina status -a acc123 --format csv > acc123.csv
+    """
+    from fedfina_cli.core import validation
+
+    terminal = new_terminal()
+    with user_errors(terminal), ledger_for(terminal) as ledger:
+        if account_id is not None:
+            validation.account_id(account_id)
+        rows = ledger.conversations(account_id, status_filter.value if status_filter else None, limit)
+        terminal.rows(rows, ["conversation_id", "account_id", "status", "current_step", "email_id",
+                             "updated_at", "error_message"], chosen_format(output_format, json_out, csv_out),
+                      title=f"{len(rows)} conversation{'' if len(rows) == 1 else 's'} in {ledger.path} (newest first, times UTC)",
+                      droppable=["email_id", "current_step", "account_id"])
+
+
+@app.command(cls=Command)
+def show(
+    conversation_id: Annotated[str, typer.Argument(
+        help="The conversation to show.", metavar="CONVERSATION_ID", show_default=False)],
+    account_id: Annotated[Optional[str], typer.Option(
+        "--account-id", "-a", metavar="ACCOUNT", help="Its account, when it is recorded under several.",
+        show_default=False)] = None,
+    output_format: RecordFormatOption = None,
+    json_out: JsonOut = False,
+) -> None:
+    """One conversation: stages with times, files (fresh links or paths), audit log, last error.
+
+    [bold]Example[/bold]:  fedfina show conv_7201k4b3qz9fe8st0m5xkcw2hj4n
+    """
+    from fedfina_cli.core import validation
+    from fedfina_cli.pipeline.backends import storage_for
+    from fedfina_cli.ledger.queries import conversation_record
+
+    terminal = new_terminal()
+    with user_errors(terminal), ledger_for(terminal) as ledger:
+        validation.conversation_id(conversation_id)
+        if account_id is not None:
+            validation.account_id(account_id)
+        settings = settings_for(terminal)
+        storage = storage_for(settings, metrics=lambda call: None)
+
+        def locate(key: str) -> str:
+            where = storage.locate(key)
+            if not settings.minio_endpoint and not Path(where).exists():
+                # Another data folder than the run's (the demo's, say): say so, not a dead path.
+                return f"{where} (not found: set FEDFINA_DATA_DIR to the folder the run stored into)"
+            return where
+
+        record = conversation_record(ledger, conversation_id, account_id, locate)
+        if chosen_format(output_format, json_out) == "json":
+            terminal.json(record)
+            return
+        _print_record(terminal, record, ledger.path)
+
+
+@app.command(cls=Command)
+def stats(
+    since: Annotated[Optional[str], typer.Option(
+        "--since", metavar="DATE", help="Only activity from this date (e.g. 2026-11-01).",
+        show_default=False)] = None,
+    output_format: RecordFormatOption = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Counts, success rate, stage and API timings, bytes stored and tokens used.
+
+    [bold]Example[/bold]:  fedfina stats --since 2026-11-01 --json
+    """
+    from fedfina_cli.ledger.queries import collect_stats, parse_since
+
+    terminal = new_terminal()
+    with user_errors(terminal), ledger_for(terminal) as ledger:
+        figures = collect_stats(ledger, parse_since(since))
+        if chosen_format(output_format, json_out) == "json":
+            terminal.json(figures)
+            return
+        _print_stats(terminal, figures, ledger.path)
+
+
+def _print_record(terminal, record: dict, ledger_path) -> None:
+    row = record["conversation"]
+    facts = [{"field": k, "value": row[k]} for k in (
+        "conversation_id", "account_id", "email_id", "status", "current_step", "started_at", "completed_at",
+        "summary_method", "model", "prompt_sha256", "email_message_id", "email_sent_at") if row.get(k)]
+    terminal.rows(facts, ["field", "value"], title=f"conversation in {ledger_path} (times UTC)")
+    terminal.rows(record["stages"], ["stage", "state", "attempts", "started_at", "finished_at",
+                                     "duration_ms", "message"], title="stages", droppable=["started_at"])
+    terminal.rows(record["files"], ["file_type", "size_bytes", "object_key", "location"], title="files",
+                  droppable=["object_key"])
+    terminal.rows(record["audit_log"], ["created_at", "step", "event", "attempt", "duration_ms", "message"],
+                  title="audit log")
+    if record["last_error"]:
+        terminal.out.print(f"last error: {terminal.redact(record['last_error'])}", markup=False)
+
+
+def _print_stats(terminal, figures: dict, ledger_path) -> None:
+    counts = figures["conversations"]
+    rate = figures["success_rate"]
+    summary = [{"figure": f"conversations {status}", "value": n} for status, n in counts.items()]
+    summary += [
+        {"figure": "success rate", "value": "-" if rate is None else f"{rate:.1%}"},
+        {"figure": "files stored", "value": figures["files_stored"]},
+        {"figure": "bytes stored", "value": f"{figures['bytes_stored']:,}"},
+        {"figure": "tokens used", "value": f"{figures['tokens_used']:,}"},
+    ]
+    since = f" since {figures['since']}" if figures["since"] else ""
+    terminal.rows(summary, ["figure", "value"], title=f"fedfina stats{since}, {ledger_path}")
+    terminal.rows([{"stage": s, **v} for s, v in figures["stages"].items()],
+                  ["stage", "count", "p50_ms", "p95_ms"], title="stage durations")
+    terminal.rows([{"service": s, **v} for s, v in figures["api"].items()],
+                  ["service", "calls", "errors", "p50_ms", "p95_ms"], title="API calls")

@@ -1,0 +1,318 @@
+"""The processing commands: run, the stage commands, sync and demo."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fedfina_cli.cli.app import Command, app
+from fedfina_cli.cli.context import checked, new_terminal, settings_for, show_debug, user_errors
+from fedfina_cli.cli.options import AccountFlags, AccountId, Batch, Email, Force, FromFile, Resend, Targets, grouped
+from fedfina_cli.core.errors import ExitCode
+from fedfina_cli.core.objects import STAGES
+
+
+@app.command(cls=Command)
+@grouped
+def run(
+    targets: Targets,
+    email: Email = None,
+    from_file: FromFile = None,
+    failed: Annotated[bool, typer.Option(
+        "--failed", help="Also reprocess conversations whose last status is failed "
+                         "(only --account-id's, when given).")] = False,
+    batch: Batch = Batch(),
+    force: Force = False,
+    resend: Resend = False,
+    account: AccountFlags = AccountFlags(),
+) -> None:
+    """Fetch, summarise, report and email, skipping stages already done.
+
+    [bold]Examples[/bold]
+
+      fedfina run -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n -e officer@fedfina.in -a acc123
+
+      fedfina run --csv calls.csv --concurrency 16
+
+      fedfina run --failed --account-id acc123
+
+      fedfina run --from-file webhook.json
+    """
+    overrides = checked(account.overrides)
+    _process(STAGES, targets, batch, command="run", email=email, from_files=from_file, failed=failed,
+             force=force, resend=resend, overrides=overrides)
+
+
+@app.command(cls=Command)
+@grouped
+def fetch(targets: Targets, email: Email = None, from_file: FromFile = None, batch: Batch = Batch(),
+          force: Force = False) -> None:
+    """Store the conversation JSON, transcript and audio (ElevenLabs -> storage).
+
+    [bold]Example[/bold]:  fedfina fetch -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n -a acc123
+    """
+    _process(("fetch",), targets, batch, command="fetch", email=email, from_files=from_file, force=force)
+
+
+def _artifact_stage(stage: str, help_text: str) -> None:
+    """Register a stage command that works from stored artifacts (summarize, report)."""
+
+    def command(targets: Targets, batch: Batch = Batch(), force: Force = False) -> None:
+        _process((stage,), targets, batch, command=stage, force=force)
+
+    command.__doc__ = f"{help_text}\n\n    [bold]Example[/bold]:  fedfina {stage} -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n\n"
+    app.command(name=stage, cls=Command)(grouped(command))
+
+
+_artifact_stage("summarize", "Summarise a fetched transcript into the structured summary JSON.")
+_artifact_stage("report", "Render the PDF report from the summary and the conversation.")
+
+
+@app.command(cls=Command)
+@grouped
+def email(targets: Targets, email: Email = None, batch: Batch = Batch(), resend: Resend = False) -> None:
+    """Email the PDF and summary to the recipient (never twice without --resend).
+
+    [bold]Example[/bold]:  fedfina email -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n --resend
+    """
+    _process(("email",), targets, batch, command="email", email=email, resend=resend)
+
+
+@app.command(cls=Command)
+@grouped
+def sync(
+    agent_id: Annotated[str, typer.Option("--agent-id", metavar="AGENT", help="The ElevenLabs agent whose calls to process.")],
+    since: Annotated[Optional[str], typer.Option(
+        "--since", metavar="DATE", help="Only calls that started after this date (default: the last sync's watermark).",
+        show_default=False)] = None,
+    email: Email = None,
+    account_id: AccountId = None,
+    batch: Batch = Batch(),
+) -> None:
+    """Process an agent's new finished calls (for cron); a not-ready call is picked up next time.
+
+    Email and account come from each call's dynamic variables, else from
+    --email / --account-id.
+
+    [bold]Example[/bold] (crontab, every 15 minutes):
+
+      */15 * * * * cd /srv/fedfina && fedfina sync --agent-id agent_4501k2s8yq0efrpt6ah0v7d3m9xw --quiet
+    """
+    from fedfina_cli.pipeline import sync as syncing
+    from fedfina_cli.core import validation
+    from fedfina_cli.core.errors import UsageError
+    from fedfina_cli.pipeline.jobs import RunOptions
+    from fedfina_cli.pipeline.session import Session
+    from fedfina_cli.ledger.queries import parse_since
+
+    terminal = new_terminal(json_mode=batch.json_out, quiet=batch.quiet)
+    with user_errors(terminal):
+        settings = settings_for(terminal)
+        validation.agent_id(agent_id)
+        if email is not None:
+            validation.email_address(email)
+        if account_id is not None:
+            validation.account_id(account_id)
+        since_iso = parse_since(since)
+        if not settings.elevenlabs_api_key:
+            raise UsageError("sync lists conversations from the ElevenLabs API: set ELEVENLABS_API_KEY")
+        with Session(settings, "sync", batch.concurrency) as session:
+            _announce(terminal, session)
+            previous = session.ledger.watermark(agent_id)
+            if since_iso is not None:
+                from datetime import datetime
+
+                after = int(datetime.fromisoformat(since_iso.replace("Z", "+00:00")).timestamp())
+            else:
+                # Re-list the watermark's own second: calls that started in it may be unfinished.
+                after = previous - 1 if previous is not None else None
+            plan = syncing.plan(session.backends.source, session.ledger, agent_id, after, email, account_id)
+            for warning in plan.warnings:
+                terminal.warn(warning)
+            terminal.info(f"{len(plan.listed)} calls listed: {len(plan.jobs)} to process, "
+                          f"{len(plan.already_completed)} already done, {len(plan.not_ready)} not ready yet")
+            outcomes = _run_jobs(terminal, session, plan.jobs, [], RunOptions())
+            watermark = syncing.next_watermark(plan, outcomes, previous)
+            if watermark is not None and watermark != previous:
+                session.ledger.set_watermark(agent_id, watermark)
+            code = session.finish(outcomes)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command(cls=Command)
+def demo(
+    directory: Annotated[Path, typer.Option(
+        "--dir", metavar="DIR", help="Folder for the demo's data, outbox and ledger.")] = Path("fedfina-demo"),
+) -> None:
+    """Run the whole pipeline offline on a bundled Hindi/English loan interview.
+
+    Needs no keys and no servers, and ignores any configured ones: storage is
+    DIR, the email goes to DIR/outbox, the ledger is DIR/fedfina.db.
+
+    [bold]Example[/bold]:  fedfina demo --dir /tmp/fedfina-demo
+    """
+    from fedfina_cli.pipeline import demo as demo_module
+    from fedfina_cli.pipeline.jobs import RunOptions
+    from fedfina_cli.pipeline.session import Session
+
+    settings = demo_module.demo_settings(directory)
+    terminal = new_terminal()
+    with user_errors(terminal):
+        with Session(settings, "demo") as session:
+            _announce(terminal, session, warn=False)
+            # Every demo run redoes every stage, so it always shows the whole job.
+            outcomes = _run_jobs(terminal, session, [demo_module.demo_job()], [],
+                                 RunOptions(force=True, resend=True))
+            code = session.finish(outcomes)
+    if code:
+        raise typer.Exit(code)
+    terminal.out.print("")
+    for label, path in demo_module.demo_paths(settings, outcomes[0]).items():
+        terminal.out.print(f"{label:<11} {path}", markup=False)
+    import shlex
+
+    db, data = shlex.quote(str(settings.db_path)), shlex.quote(str(settings.data_dir))
+    terminal.out.print(f"\nOpen the PDF and read the .eml. What the ledger recorded:\n"
+                       f"  fedfina --db {db} status\n"
+                       f"  FEDFINA_DATA_DIR={data} fedfina --db {db} show {outcomes[0].conversation_id}\n"
+                       "Then see `fedfina --help` for real runs.", markup=False)
+
+
+# --- plumbing ---------------------------------------------------------------------
+
+
+def _process(stages: tuple[str, ...], targets: Targets, batch: Batch, *, command: str,
+             email: Optional[str] = None, from_files: Optional[list[Path]] = None, failed: bool = False,
+             force: bool = False, resend: bool = False, overrides=None) -> None:
+    from fedfina_cli.pipeline.jobs import Job, RunOptions
+    from fedfina_cli.pipeline.selectors import Selection, select
+    from fedfina_cli.pipeline.session import Session
+
+    terminal = new_terminal(json_mode=batch.json_out, quiet=batch.quiet)
+    options = RunOptions(stages=stages, force=force, resend=resend,
+                         **({"overrides": overrides} if overrides is not None else {}))
+    with user_errors(terminal):
+        settings = settings_for(terminal)
+        selection = select(targets.conversation_id, email, targets.account_id, targets.csv, from_files,
+                           required=not failed, selectors=SELECTORS[command])
+        if selection.empty_csv is not None:
+            terminal.info(f"{selection.empty_csv}: nothing to process")
+            if not selection.jobs and not selection.rejected and not failed:
+                return  # an empty export must not fail cron; nothing is written
+        if "fetch" in stages and not settings.elevenlabs_api_key:
+            _check_fetchable(settings, selection.jobs)
+        with Session(settings, command, batch.concurrency) as session:
+            _announce(terminal, session, warn_offline="summarize" in stages)
+            if failed:
+                known = {(j.conversation_id, j.account_id) for j in selection.jobs}
+                rows = session.ledger.conversations(targets.account_id, "failed")
+                selection = Selection(selection.jobs + [
+                    Job(r["conversation_id"], r["email_id"], r["account_id"] or None, label="--failed")
+                    for r in rows if (r["conversation_id"], r["account_id"] or None) not in known
+                ], selection.rejected)
+                terminal.info(f"{len(rows)} failed conversations to reprocess")
+            outcomes = _run_jobs(terminal, session, selection.jobs, selection.rejected, options)
+            code = session.finish(outcomes, sum(not r.duplicate for r in selection.rejected))
+    if code:
+        raise typer.Exit(code)
+
+
+class _Stopped(KeyboardInterrupt):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _stop_gracefully(terminal):
+    """Ctrl-C or SIGTERM: start no more conversations, let those in flight finish.
+
+    A second signal stops at once; the next run resumes what was left (a
+    conversation left `processing` is marked interrupted and picked up).
+    """
+    import os
+    import signal
+
+    received = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        if len(received) > 1:
+            os._exit(128 + signum)
+        terminal.stop()
+        terminal.error("stopping: finishing the conversations in flight (send the signal again to stop "
+                       "at once)")
+        raise _Stopped(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _run_jobs(terminal, session, jobs, rejected, options):
+    import gc
+    import signal
+
+    terminal.rejected(rejected)
+    started = time.monotonic()
+    terminal.start(len(jobs))
+    try:
+        # Everything imported and built so far (openai's hundreds of models, the
+        # clients) lives for the whole run: keep the garbage collector from
+        # re-scanning it in every full collection of a long batch.
+        gc.freeze()
+        with _stop_gracefully(terminal):
+            outcomes = session.process(jobs, options, terminal.finished)
+    except KeyboardInterrupt as exc:
+        terminal.stop()
+        terminal.error("interrupted: conversations in flight finished; run the same command "
+                       "again to finish the rest (done stages are skipped)")
+        sigterm = isinstance(exc, _Stopped) and exc.signum == signal.SIGTERM
+        raise typer.Exit(ExitCode.TERMINATED if sigterm else ExitCode.INTERRUPTED) from None
+    finally:
+        terminal.stop()
+    terminal.summary(outcomes, rejected, time.monotonic() - started)
+    show_debug(terminal, outcomes)
+    return outcomes
+
+
+# The selectors each processing command takes (its hint names only these).
+SELECTORS = {
+    "run": ("--conversation-id/-c", "--csv FILE", "--from-file FILE", "--failed"),
+    "fetch": ("--conversation-id/-c", "--csv FILE", "--from-file FILE"),
+    "summarize": ("--conversation-id/-c", "--csv FILE"),
+    "report": ("--conversation-id/-c", "--csv FILE"),
+    "email": ("--conversation-id/-c", "--csv FILE"),
+}
+
+
+def _check_fetchable(settings, jobs) -> None:
+    """Without ELEVENLABS_API_KEY, refuse up front (exit 2, nothing written) when any job needs the API."""
+    from fedfina_cli.core.errors import UsageError
+    from fedfina_cli.ledger.ledger import fetched_conversations
+
+    from_api = {job.conversation_id for job in jobs if job.payload is None}
+    needed = from_api - fetched_conversations(settings.db_path, from_api)
+    if needed:
+        raise UsageError(f"ELEVENLABS_API_KEY is not set, and {len(needed)} of the {len(jobs)} selected "
+                         "conversations must be fetched from the ElevenLabs API; set it (see .env.example), "
+                         "or pass saved conversations with --from-file FILE.json")
+
+
+def _announce(terminal, session, warn: bool = True, warn_offline: bool = True) -> None:
+    terminal.info(session.backends.description)
+    for warning in session.warnings if warn else ():
+        if warn_offline or "OPENAI_API_KEY" not in warning:  # only where a summary is written
+            terminal.warn(warning)
+    if session.interrupted:
+        terminal.warn(f"{session.interrupted} conversations were left unfinished by a process that stopped; "
+                      "marked interrupted (status failed), resumed by this run when selected or by "
+                      "`run --failed`")
