@@ -231,8 +231,8 @@ def test_read_only_commands_before_the_first_run_create_nothing(cli, workspace):
 
 def test_reports_rendered_in_worker_processes_match_in_process_ones():
     from fedfina_cli.core.conversation import parse_conversation
-    from fedfina_cli.report.render_pool import InProcessRenderer, PoolRenderer, renderer_for
     from fedfina_cli.report.layout import ReportInput
+    from fedfina_cli.report.render_pool import InProcessRenderer, PoolRenderer, renderer_for
     from fedfina_cli.services.summarizers.offline import OfflineSummarizer
 
     from .conftest import pdf_text

@@ -108,7 +108,7 @@ def test_two_runs_over_the_same_csv_at_once_send_each_email_once(
     csv_file.write_text("conversation_id\n" + "".join(f"conv_bulk{i:08d}\n" for i in range(n)))
     runs = [start_fedfina(fedfina_exe, "run", "--csv", csv_file, "--concurrency", "4") for _ in range(2)]
     outputs = [run.communicate(timeout=120) for run in runs]
-    for run, (stdout, stderr) in zip(runs, outputs):
+    for run, (_, stderr) in zip(runs, outputs):
         assert run.returncode == 0, stderr  # "in progress elsewhere" is not a failure
     assert _emails_per_conversation(smtp_server) == {f"conv_bulk{i:08d}": 1 for i in range(n)}
     rows = workspace.rows("select status, claimed_by from conversation_processing")

@@ -7,11 +7,11 @@ from fontTools.pens.recordingPen import DecomposingRecordingPen
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 
-from fedfina_cli.report import FONTS
 from fedfina_cli.core.conversation import parse_conversation
+from fedfina_cli.report import FONTS
+from fedfina_cli.report.font_subset import FontFormatError, FontProgram
 from fedfina_cli.report.layout import ReportInput, render_report
 from fedfina_cli.services.summarizers.offline import OfflineSummarizer
-from fedfina_cli.report.font_subset import FontFormatError, FontProgram
 
 from .conftest import HINDI, load_sample, pdf_text
 

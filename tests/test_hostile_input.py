@@ -6,8 +6,17 @@ import time
 
 import pytest
 
-from .conftest import (ELEVENLABS_KEY, HINDI, HINDI_ID, OPENAI_KEY, hindi_variant, load_sample, pdf_text,
-                       read_eml, write_json)
+from .conftest import (
+    ELEVENLABS_KEY,
+    HINDI,
+    HINDI_ID,
+    OPENAI_KEY,
+    hindi_variant,
+    load_sample,
+    pdf_text,
+    read_eml,
+    write_json,
+)
 from .fakes.elevenlabs import FakeElevenLabs
 
 AGENT = "agent_4501k2s8yq0efrpt6ah0v7d3m9xw"

@@ -99,7 +99,8 @@ def test_a_re_stored_object_updates_its_file_row(tmp_path):
     try:
         row = ledger.open_conversation("conv_12345678", "acc1", None)
         ledger.record_file(row, "report", StoredObject("acc1/reports/conv_12345678.pdf", 10, "aa", "application/pdf"))
-        ledger.record_file(row, "summary", StoredObject("acc1/summaries/conv_12345678.json", 5, "cc", "application/json"))
+        summary = StoredObject("acc1/summaries/conv_12345678.json", 5, "cc", "application/json")
+        ledger.record_file(row, "summary", summary)
         first_id = ledger.files_for("conv_12345678", "acc1")[0]["id"]
         ledger.record_file(row, "report", StoredObject("acc1/reports/conv_12345678.pdf", 12, "bb", "application/pdf"))
         files = ledger.files_for("conv_12345678", "acc1")

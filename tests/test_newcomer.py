@@ -9,7 +9,6 @@ import pytest
 
 from .conftest import HINDI, HINDI_ID
 
-
 # --- failing early and clearly --------------------------------------------------------
 
 

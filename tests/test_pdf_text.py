@@ -12,7 +12,6 @@ from fedfina_cli.report.pdf_text import TextSetter, has_rtl, needs_shaping
 from .conftest import pdf_text
 
 
-
 def _pdf() -> SharedFontsPDF:
     pdf = SharedFontsPDF()
     pdf.add_shared_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))

@@ -27,7 +27,8 @@ def long_call(turns: int = 220) -> dict:
             continue
         hindi = n % 2 == 0
         text = (f"प्रश्न {n}: आपकी मासिक बिक्री ₹{n},500 है और किराया ₹{n % 7},000 — क्या यह सही है? " * (1 + n % 3)
-                if hindi else f"Answer {n}: yes, the stock costs about ₹{n * 3},000 and we sell 🙏 daily. " * (1 + n % 4))
+                if hindi else
+                f"Answer {n}: yes, the stock costs about ₹{n * 3},000 and we sell 🙏 daily. " * (1 + n % 4))
         transcript.append({"role": "agent" if hindi else "user", "message": text.strip(),
                            "time_in_call_secs": n * 9})
     payload["transcript"] = transcript

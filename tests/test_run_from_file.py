@@ -6,8 +6,19 @@ import re
 
 import pytest
 
-from .conftest import (ENGLISH, ENGLISH_ID, HINDI, HINDI_ID, LIST_PAGE, PROCESSING, WEBHOOK, load_sample,
-                       pdf_text, read_eml, write_json)
+from .conftest import (
+    ENGLISH,
+    ENGLISH_ID,
+    HINDI,
+    HINDI_ID,
+    LIST_PAGE,
+    PROCESSING,
+    WEBHOOK,
+    load_sample,
+    pdf_text,
+    read_eml,
+    write_json,
+)
 from .test_conversation import HINDI_TRANSCRIPT
 
 

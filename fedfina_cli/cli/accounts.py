@@ -14,7 +14,8 @@ from fedfina_cli.cli.options import AccountFlags, CsvOut, Format, JsonOut, group
 @accounts_app.command("set", cls=Command)
 @grouped
 def accounts_set(
-    account_id: Annotated[str, typer.Argument(help="The account to configure.", metavar="ACCOUNT_ID", show_default=False)],
+    account_id: Annotated[str, typer.Argument(
+        help="The account to configure.", metavar="ACCOUNT_ID", show_default=False)],
     settings: AccountFlags = AccountFlags(),
     output_format: Format = None,
     json_out: JsonOut = False,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from fedfina_cli import __version__
-from fedfina_cli.cli.context import Environment, new_terminal, set_environment, scrubbed_traceback, settings_for
+from fedfina_cli.cli.context import Environment, new_terminal, scrubbed_traceback, set_environment, settings_for
 from fedfina_cli.core.errors import ExitCode
 
 
@@ -69,10 +69,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    env_file: Annotated[Optional[Path], typer.Option(
+    env_file: Annotated[Path | None, typer.Option(
         "--env-file", metavar="FILE", help="Read configuration from this file instead of ./.env.",
         show_default=False)] = None,
-    db: Annotated[Optional[Path], typer.Option(
+    db: Annotated[Path | None, typer.Option(
         "--db", metavar="PATH", help="The ledger (SQLite file) to use; default $FEDFINA_DB, else ./fedfina.db.",
         show_default=False)] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,

@@ -8,7 +8,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,8 +18,8 @@ from fedfina_cli.core.errors import FedfinaError
 class Environment:
     """The global options of one invocation."""
 
-    env_file: Optional[Path] = None
-    db: Optional[Path] = None
+    env_file: Path | None = None
+    db: Path | None = None
     debug: bool = False
 
 
@@ -74,7 +73,7 @@ def ledger_for(terminal, *, read_only: bool = True, must_exist: bool = True):
         ledger.close()
 
 
-def chosen_format(output_format: Optional[Enum], json_out: bool, csv_out: bool = False) -> str:
+def chosen_format(output_format: Enum | None, json_out: bool, csv_out: bool = False) -> str:
     """--format, or its shorthands --json and --csv; two different ones are a usage error."""
     chosen = {name for name, given in (("json", json_out), ("csv", csv_out)) if given}
     if output_format is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,9 +15,11 @@ from fedfina_cli.cli.options import AccountFilter, CsvOut, Format, JsonOut, Reco
 @app.command(cls=Command)
 def status(
     account_id: AccountFilter = None,
-    status_filter: Annotated[Optional[StatusFilter], typer.Option(
-        "--status", metavar="STATUS", help="Only conversations with this status: pending, processing, completed or failed.", show_default=False)] = None,
-    limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, help="At most this many rows, newest first.")] = 50,
+    status_filter: Annotated[StatusFilter | None, typer.Option(
+        "--status", metavar="STATUS", show_default=False,
+        help="Only conversations with this status: pending, processing, completed or failed.")] = None,
+    limit: Annotated[int, typer.Option(
+        "--limit", metavar="N", min=1, help="At most this many rows, newest first.")] = 50,
     output_format: Format = None,
     json_out: JsonOut = False,
     csv_out: CsvOut = False,
@@ -35,7 +37,8 @@ def status(
         rows = ledger.conversations(account_id, status_filter.value if status_filter else None, limit)
         terminal.rows(rows, ["conversation_id", "account_id", "status", "current_step", "email_id",
                              "updated_at", "error_message"], chosen_format(output_format, json_out, csv_out),
-                      title=f"{len(rows)} conversation{'' if len(rows) == 1 else 's'} in {ledger.path} (newest first, times UTC)",
+                      title=f"{len(rows)} conversation{'' if len(rows) == 1 else 's'} in {ledger.path} "
+                            "(newest first, times UTC)",
                       droppable=["email_id", "current_step", "account_id"])
 
 
@@ -43,7 +46,7 @@ def status(
 def show(
     conversation_id: Annotated[str, typer.Argument(
         help="The conversation to show.", metavar="CONVERSATION_ID", show_default=False)],
-    account_id: Annotated[Optional[str], typer.Option(
+    account_id: Annotated[str | None, typer.Option(
         "--account-id", "-a", metavar="ACCOUNT", help="Its account, when it is recorded under several.",
         show_default=False)] = None,
     output_format: RecordFormatOption = None,
@@ -54,8 +57,8 @@ def show(
     [bold]Example[/bold]:  fedfina show conv_7201k4b3qz9fe8st0m5xkcw2hj4n
     """
     from fedfina_cli.core import validation
-    from fedfina_cli.pipeline.backends import storage_for
     from fedfina_cli.ledger.queries import conversation_record
+    from fedfina_cli.pipeline.backends import storage_for
 
     terminal = new_terminal()
     with user_errors(terminal), ledger_for(terminal) as ledger:
@@ -81,7 +84,7 @@ def show(
 
 @app.command(cls=Command)
 def stats(
-    since: Annotated[Optional[str], typer.Option(
+    since: Annotated[str | None, typer.Option(
         "--since", metavar="DATE", help="Only activity from this date (e.g. 2026-11-01).",
         show_default=False)] = None,
     output_format: RecordFormatOption = None,

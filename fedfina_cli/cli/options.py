@@ -8,24 +8,24 @@ import inspect
 import typing
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from fedfina_cli.pipeline.jobs import DEFAULT_CONCURRENCY
 
-ConversationIds = Annotated[Optional[list[str]], typer.Option(
+ConversationIds = Annotated[list[str] | None, typer.Option(
     "--conversation-id", "-c", metavar="ID", help="Conversation to process (repeatable).", show_default=False)]
-Email = Annotated[Optional[str], typer.Option(
+Email = Annotated[str | None, typer.Option(
     "--email", "-e", metavar="ADDRESS", help="Recipient (default: the conversation's email_id dynamic variable).",
     show_default=False)]
-AccountId = Annotated[Optional[str], typer.Option(
+AccountId = Annotated[str | None, typer.Option(
     "--account-id", "-a", metavar="ACCOUNT", help="Account folder (default: the conversation's account_id "
                                "dynamic variable).", show_default=False)]
-CsvFile = Annotated[Optional[Path], typer.Option(
+CsvFile = Annotated[Path | None, typer.Option(
     "--csv", metavar="FILE", help="CSV with a header row: conversation_id, email_id (or email), account_id.",
     show_default=False)]
-FromFile = Annotated[Optional[list[Path]], typer.Option(
+FromFile = Annotated[list[Path] | None, typer.Option(
     "--from-file", metavar="FILE", help="A saved conversation JSON or post-call webhook payload, instead of the "
                         "API (repeatable).", show_default=False)]
 Force = Annotated[bool, typer.Option(
@@ -45,37 +45,40 @@ class RecordFormat(str, Enum):  # for output that is not one table (show, stats)
     json = "json"
 
 
-Format = Annotated[Optional[OutputFormat], typer.Option(
-    "--format", metavar="table|json|csv", help="table (people), json (scripts) or csv (spreadsheets).", show_default=False)]
-RecordFormatOption = Annotated[Optional[RecordFormat], typer.Option(
+Format = Annotated[OutputFormat | None, typer.Option(
+    "--format", metavar="table|json|csv", help="table (people), json (scripts) or csv (spreadsheets).",
+    show_default=False)]
+RecordFormatOption = Annotated[RecordFormat | None, typer.Option(
     "--format", metavar="table|json", help="table (people) or json (scripts).", show_default=False)]
 # `status --csv` predates --format (SPEC; users' scripts); kept, out of the help.
 CsvOut = Annotated[bool, typer.Option("--csv", hidden=True, help="Same as --format csv.")]
-AccountFilter = Annotated[Optional[str], typer.Option(
+AccountFilter = Annotated[str | None, typer.Option(
     "--account-id", "-a", metavar="ACCOUNT", help="Only this account's conversations.", show_default=False)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only failures.")]
 Concurrency = Annotated[int, typer.Option(
     "--concurrency", "-j", metavar="N", min=1, max=64, help="Conversations processed in parallel.")]
 
 # Per-account settings; on `run` they override the account's stored values for one run.
-Timezone = Annotated[Optional[str], typer.Option(
-    "--timezone", metavar="ZONE", help="Time zone for times in the report and email, e.g. Asia/Kolkata.", show_default=False)]
-Cc = Annotated[Optional[list[str]], typer.Option(
+Timezone = Annotated[str | None, typer.Option(
+    "--timezone", metavar="ZONE", help="Time zone for times in the report and email, e.g. Asia/Kolkata.",
+    show_default=False)]
+Cc = Annotated[list[str] | None, typer.Option(
     "--cc", metavar="ADDRESS", help="CC address (repeatable, or comma-separated).", show_default=False)]
-Bcc = Annotated[Optional[list[str]], typer.Option(
+Bcc = Annotated[list[str] | None, typer.Option(
     "--bcc", metavar="ADDRESS", help="BCC address (repeatable, or comma-separated).", show_default=False)]
-Subject = Annotated[Optional[str], typer.Option(
+Subject = Annotated[str | None, typer.Option(
     "--subject", metavar="TEMPLATE", help="Email subject template; fields {title} {applicant} {conversation_id} "
                                           "{account_id} {date} (default: Loan interview – {applicant} – {date}).",
     show_default=False)]
-PromptFile = Annotated[Optional[Path], typer.Option(
+PromptFile = Annotated[Path | None, typer.Option(
     "--prompt-file", metavar="FILE", help="System prompt for the summariser.", show_default=False)]
-SummaryLanguage = Annotated[Optional[str], typer.Option(
-    "--summary-language", metavar="LANGUAGE", help="Language the summary is written in (default English).", show_default=False)]
-LinkExpiry = Annotated[Optional[float], typer.Option(
+SummaryLanguage = Annotated[str | None, typer.Option(
+    "--summary-language", metavar="LANGUAGE", help="Language the summary is written in (default English).",
+    show_default=False)]
+LinkExpiry = Annotated[float | None, typer.Option(
     "--link-expiry-hours", metavar="HOURS", help="Lifetime of presigned links in the email (at most 168).",
     show_default=False)]
-AttachmentLimit = Annotated[Optional[float], typer.Option(
+AttachmentLimit = Annotated[float | None, typer.Option(
     "--attachment-limit-mb", metavar="MB", help="Attach the PDF up to this size, else send a link (default 10).",
     show_default=False)]
 

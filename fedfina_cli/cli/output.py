@@ -11,13 +11,16 @@ import csv
 import json
 import os
 import sys
-from typing import IO, TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import IO, TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:  # the pipeline is not needed by `status` and friends: keep them fast
+    from rich.progress import Progress
+
     from fedfina_cli.pipeline.jobs import Outcome
     from fedfina_cli.pipeline.selectors import Rejected
 
@@ -68,7 +71,7 @@ def _kind(name: str) -> str:
 
 
 def _layout(columns: list[str], cells: list[dict[str, str]], width: int,
-            droppable: list[str]) -> dict[str, int]:
+            droppable: list[str] | tuple[str, ...]) -> dict[str, int]:
     """Each shown column's width: identifiers and times whole, free text sharing what is
     left. Where even that is too wide, the ``droppable`` columns go, in that order."""
     widest = {name: max([len(HEADERS.get(name, name))] + [len(c[name]) for c in cells]) for name in columns}
@@ -82,7 +85,7 @@ def _layout(columns: list[str], cells: list[dict[str, str]], width: int,
             break
         shown.remove(name)
     widths = {name: widest[name] for name in shown if _kind(name) == "fixed"}
-    flexible = sorted((name for name in shown if name not in widths), key=widest.get)
+    flexible = sorted((name for name in shown if name not in widths), key=lambda name: widest[name])
     space = width - sum(widths.values()) - _GAP * (len(shown) - 1)
     for left, name in enumerate(flexible):
         widths[name] = max(least(name), min(widest[name], space // (len(flexible) - left)))
@@ -112,7 +115,7 @@ class Terminal:
         self.json_mode = json_mode
         self.quiet = quiet
         self.redact = redact
-        self.progress = None
+        self.progress: Progress | None = None
 
     @property
     def interactive(self) -> bool:
@@ -131,7 +134,7 @@ class Terminal:
     def error(self, message: str) -> None:
         self.err.print(Text("error: ", style="bold red") + Text(self.redact(message)))
 
-    def rejected(self, items: Iterable["Rejected"]) -> None:
+    def rejected(self, items: Iterable[Rejected]) -> None:
         """Input left out before the run (warnings, on stderr); --quiet shows them once, in the summary."""
         if self.quiet:
             return
@@ -154,7 +157,8 @@ class Terminal:
         else:
             self.out.print(self._table(rows, columns, title, droppable))
 
-    def _table(self, rows: list[dict], columns: list[str], title: str | None, droppable: list[str]) -> Table:
+    def _table(self, rows: list[dict], columns: list[str], title: str | None,
+               droppable: list[str] | tuple[str, ...]) -> Table:
         """Identifiers and times stay on one line; free text is cut with …; other values wrap.
 
         Where even that is too wide, the ``droppable`` columns go first (JSON and CSV keep them).
@@ -182,20 +186,27 @@ class Terminal:
 
     def start(self, total: int) -> None:
         if self.interactive and not self.quiet and not self.json_mode and total > 1:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
-            self.progress = Progress(
+            progress = Progress(
                 TextColumn("[bold]processing"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[failed]} failed"),
                 TextColumn("{task.fields[rate]}"),
                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                 console=self.err, transient=False)
-            self._task = self.progress.add_task("run", total=total, failed=0, rate="")
+            self._task = progress.add_task("run", total=total, failed=0, rate="")
             self._done = self._failed = 0
-            self.progress.start()
+            progress.start()
+            self.progress = progress
 
-    def finished(self, outcome: "Outcome") -> None:
+    def finished(self, outcome: Outcome) -> None:
         """One conversation's result, on stdout as it comes (--quiet: in the summary only)."""
         if self.progress is not None:
             self._done += 1
@@ -223,7 +234,7 @@ class Terminal:
             self.progress.stop()
             self.progress = None
 
-    def summary(self, outcomes: list["Outcome"], rejected: list["Rejected"], seconds: float) -> None:
+    def summary(self, outcomes: list[Outcome], rejected: list[Rejected], seconds: float) -> None:
         """The run's result on stdout: the failures (a table) and the counts."""
         failed = [o for o in outcomes if not o.ok]
         invalid = [r for r in rejected if not r.duplicate]
@@ -254,7 +265,7 @@ class Terminal:
         self.out.print(Text(f"{', '.join(counts) or 'nothing processed'} in {seconds:.1f} s",
                             style="bold"))
 
-    def _line(self, outcome: "Outcome") -> Text:
+    def _line(self, outcome: Outcome) -> Text:
         who = f"{outcome.conversation_id} account={outcome.account_id or '?'}"
         if not outcome.ok:
             return (Text("failed ", style=STATUS_STYLE["failed"]) + Text(who)
@@ -273,7 +284,7 @@ class Terminal:
         return (Text(f"{outcome.status} ", style=STATUS_STYLE.get(outcome.status, ""))
                 + Text(who) + Text(" " + "; ".join(details)))
 
-    def _json(self, outcomes: list["Outcome"], rejected: list["Rejected"], seconds: float) -> dict:
+    def _json(self, outcomes: list[Outcome], rejected: list[Rejected], seconds: float) -> dict:
         return {
             "completed": sum(o.status == "completed" for o in outcomes),
             "pending": sum(o.status == "pending" for o in outcomes),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -64,7 +64,8 @@ def _artifact_stage(stage: str, help_text: str) -> None:
     def command(targets: Targets, batch: Batch = Batch(), force: Force = False) -> None:
         _process((stage,), targets, batch, command=stage, force=force)
 
-    command.__doc__ = f"{help_text}\n\n    [bold]Example[/bold]:  fedfina {stage} -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n\n"
+    example = f"fedfina {stage} -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n"
+    command.__doc__ = f"{help_text}\n\n    [bold]Example[/bold]:  {example}\n"
     app.command(name=stage, cls=Command)(grouped(command))
 
 
@@ -85,8 +86,9 @@ def email(targets: Targets, email: Email = None, batch: Batch = Batch(), resend:
 @app.command(cls=Command)
 @grouped
 def sync(
-    agent_id: Annotated[str, typer.Option("--agent-id", metavar="AGENT", help="The ElevenLabs agent whose calls to process.")],
-    since: Annotated[Optional[str], typer.Option(
+    agent_id: Annotated[str, typer.Option(
+        "--agent-id", metavar="AGENT", help="The ElevenLabs agent whose calls to process.")],
+    since: Annotated[str | None, typer.Option(
         "--since", metavar="DATE", help="Only calls that started after this date (default: the last sync's watermark).",
         show_default=False)] = None,
     email: Email = None,
@@ -102,12 +104,12 @@ def sync(
 
       */15 * * * * cd /srv/fedfina && fedfina sync --agent-id agent_4501k2s8yq0efrpt6ah0v7d3m9xw --quiet
     """
-    from fedfina_cli.pipeline import sync as syncing
     from fedfina_cli.core import validation
     from fedfina_cli.core.errors import UsageError
+    from fedfina_cli.ledger.queries import parse_since
+    from fedfina_cli.pipeline import sync as syncing
     from fedfina_cli.pipeline.jobs import RunOptions
     from fedfina_cli.pipeline.session import Session
-    from fedfina_cli.ledger.queries import parse_since
 
     terminal = new_terminal(json_mode=batch.json_out, quiet=batch.quiet)
     with user_errors(terminal):
@@ -123,6 +125,7 @@ def sync(
         with Session(settings, "sync", batch.concurrency) as session:
             _announce(terminal, session)
             previous = session.ledger.watermark(agent_id)
+            after: int | None
             if since_iso is not None:
                 from datetime import datetime
 
@@ -130,7 +133,9 @@ def sync(
             else:
                 # Re-list the watermark's own second: calls that started in it may be unfinished.
                 after = previous - 1 if previous is not None else None
-            plan = syncing.plan(session.backends.source, session.ledger, agent_id, after, email, account_id)
+            source = session.backends.source
+            assert source is not None  # ELEVENLABS_API_KEY is set (checked above)
+            plan = syncing.plan(source, session.ledger, agent_id, after, email, account_id)
             for warning in plan.warnings:
                 terminal.warn(warning)
             terminal.info(f"{len(plan.listed)} calls listed: {len(plan.jobs)} to process, "
@@ -187,7 +192,7 @@ def demo(
 
 
 def _process(stages: tuple[str, ...], targets: Targets, batch: Batch, *, command: str,
-             email: Optional[str] = None, from_files: Optional[list[Path]] = None, failed: bool = False,
+             email: str | None = None, from_files: list[Path] | None = None, failed: bool = False,
              force: bool = False, resend: bool = False, overrides=None) -> None:
     from fedfina_cli.pipeline.jobs import Job, RunOptions
     from fedfina_cli.pipeline.selectors import Selection, select

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from fedfina_cli.core.templates import DEFAULT_SUBJECT_TEMPLATE
 
@@ -26,7 +27,7 @@ class AccountSettings:
     link_expiry_seconds: int = MAX_LINK_EXPIRY_SECONDS
     attachment_limit_bytes: int = 10 * 1024 * 1024
 
-    def overridden(self, overrides: "AccountOverrides") -> "AccountSettings":
+    def overridden(self, overrides: AccountOverrides) -> AccountSettings:
         changes = {f.name: getattr(overrides, f.name) for f in fields(overrides)
                    if getattr(overrides, f.name) is not None}
         return replace(self, **changes)
@@ -62,7 +63,7 @@ COLUMNS = {
 def from_row(row: dict | None) -> AccountOverrides:
     if not row:
         return AccountOverrides()
-    values = {}
+    values: dict[str, Any] = {}
     for column, name in COLUMNS.items():
         value = row.get(column)
         if value is None or value == "":
@@ -121,8 +122,8 @@ def validated_overrides(*, timezone: str | None = None, cc: list[str] | None = N
     """Overrides from flags, each checked; raises UsageError naming the flag."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from fedfina_cli.core.templates import check_subject_template
     from fedfina_cli.core.errors import InvalidValue, UsageError
+    from fedfina_cli.core.templates import check_subject_template
     from fedfina_cli.core.validation import email_address
 
     if timezone is not None:

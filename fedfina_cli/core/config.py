@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from fedfina_cli.core.errors import InvalidValue, UsageError
 from fedfina_cli.core.validation import email_address

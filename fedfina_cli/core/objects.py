@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-
 # The pipeline's stages, in order, as the ledger's audit log names them, and the
 # artifact whose presence in storage marks each one done.
 STAGES = ("fetch", "summarize", "report", "email")

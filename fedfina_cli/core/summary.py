@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -72,7 +72,7 @@ class Summary(BaseModel):
     language: Annotated[str, _clipped(80)] = Field(description="Language(s) the conversation was held in")
 
     @model_validator(mode="after")
-    def _within_budget(self) -> "Summary":
+    def _within_budget(self) -> Summary:
         """At most MAX_CHARACTERS in all: about ten PDF pages.
 
         Without a total, a runaway model (or an instruction injected into the
@@ -98,12 +98,12 @@ class Summary(BaseModel):
 class SummaryDocument(BaseModel):
     summary: Summary
     method: Literal["openai", "offline"]
-    model: Optional[str] = None
-    prompt_sha256: Optional[str] = None
+    model: str | None = None
+    prompt_sha256: str | None = None
     output_language: str = "English"
     generated_at: str
     chunks: int = 1  # > 1 when a long transcript was summarised in parts and merged
-    tokens: Optional[int] = None
+    tokens: int | None = None
 
     @property
     def made_by(self) -> str:
@@ -115,5 +115,5 @@ class SummaryDocument(BaseModel):
         return (self.model_dump_json(indent=2) + "\n").encode("utf-8")
 
     @classmethod
-    def from_json(cls, data: bytes) -> "SummaryDocument":
+    def from_json(cls, data: bytes) -> SummaryDocument:
         return cls.model_validate(json.loads(data))

@@ -36,7 +36,7 @@ def _parsed(template: str):
             continue
         if name not in SUBJECT_FIELDS:
             raise ValueError(f"unknown field {{{name}}}; use any of "
-                             + ", ".join("{%s}" % f for f in SUBJECT_FIELDS))
+                             + ", ".join(f"{{{f}}}" for f in SUBJECT_FIELDS))
         if spec or conversion:
             raise ValueError(f"{{{name}}} takes no format or conversion; write just {{{name}}}")
     return pieces

@@ -21,7 +21,7 @@ _LOCAL_PART = re.compile(rf"{_LOCAL_ATOM}(?:\.{_LOCAL_ATOM})*")
 _DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
-def conversation_id(value: str) -> str:
+def conversation_id(value: object) -> str:
     if not isinstance(value, str) or not CONVERSATION_ID.fullmatch(value):
         raise InvalidValue(
             "conversation_id", value, "expected conv_ followed by 8 to 64 letters or digits"

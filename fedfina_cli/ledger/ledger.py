@@ -11,16 +11,16 @@ import functools
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 from sqlite_utils import Database, Migrations
 
 from fedfina_cli.core.errors import LedgerError
+from fedfina_cli.core.files import private_dir, private_file
 from fedfina_cli.core.metrics import ApiCall, elapsed_ms
 from fedfina_cli.core.objects import StoredObject
-from fedfina_cli.core.files import private_dir, private_file
 from fedfina_cli.core.timefmt import utc_now
 
 migrations = Migrations("fedfina")
@@ -28,7 +28,7 @@ migrations = Migrations("fedfina")
 
 @migrations()
 def m001_initial(db: Database) -> None:
-    db["conversation_processing"].create(
+    db.table("conversation_processing").create(
         {
             "processing_id": int,
             "conversation_id": str,
@@ -58,9 +58,9 @@ def m001_initial(db: Database) -> None:
         not_null={"conversation_id", "account_id", "status"},
         defaults={"status": "pending"},
     )
-    db["conversation_processing"].create_index(["account_id", "conversation_id"], unique=True)
-    db["conversation_processing"].create_index(["status"])
-    db["conversation_files"].create(
+    db.table("conversation_processing").create_index(["account_id", "conversation_id"], unique=True)
+    db.table("conversation_processing").create_index(["status"])
+    db.table("conversation_files").create(
         {
             "id": int,
             "conversation_id": str,
@@ -75,8 +75,8 @@ def m001_initial(db: Database) -> None:
         pk="id",
         not_null={"conversation_id", "account_id", "file_type", "object_key"},
     )
-    db["conversation_files"].create_index(["object_key"], unique=True)
-    db["processing_audit_log"].create(
+    db.table("conversation_files").create_index(["object_key"], unique=True)
+    db.table("processing_audit_log").create(
         {
             "id": int,
             "processing_id": int,
@@ -91,8 +91,8 @@ def m001_initial(db: Database) -> None:
         },
         pk="id",
     )
-    db["processing_audit_log"].create_index(["processing_id"])
-    db["api_usage_metrics"].create(
+    db.table("processing_audit_log").create_index(["processing_id"])
+    db.table("api_usage_metrics").create(
         {
             "id": int,
             "service": str,
@@ -107,8 +107,8 @@ def m001_initial(db: Database) -> None:
         },
         pk="id",
     )
-    db["api_usage_metrics"].create_index(["service", "created_at"])
-    db["account_settings"].create(
+    db.table("api_usage_metrics").create_index(["service", "created_at"])
+    db.table("account_settings").create(
         {
             "account_id": str,
             "timezone": str,
@@ -128,7 +128,7 @@ def m001_initial(db: Database) -> None:
 
 @migrations()
 def m002_runs(db: Database) -> None:
-    db["runs"].create(
+    db.table("runs").create(
         {
             "run_id": int,
             "command": str,
@@ -147,7 +147,7 @@ def m002_runs(db: Database) -> None:
 @migrations()
 def m003_sync_state(db: Database) -> None:
     # sync's watermark: conversations that started at or before it are finished.
-    db["sync_state"].create(
+    db.table("sync_state").create(
         {"agent_id": str, "watermark_unix": int, "updated_at": str},
         pk="agent_id",
     )
@@ -158,17 +158,17 @@ def m004_lookup_indexes(db: Database) -> None:
     # Every conversation from a CSV without account ids is looked up by its id
     # alone, and `show` lists its files: without these, both scanned the whole
     # table, a cost that grew with every run a cron ledger kept.
-    db["conversation_processing"].create_index(["conversation_id"])
-    db["conversation_files"].create_index(["conversation_id", "account_id"])
+    db.table("conversation_processing").create_index(["conversation_id"])
+    db.table("conversation_files").create_index(["conversation_id", "account_id"])
 
 
 @migrations()
 def m005_claims(db: Database) -> None:
     # Per-conversation claims (SPEC "Many processes, one ledger"): which process
     # works on a conversation, and until when its claim holds without renewal.
-    db["conversation_processing"].add_column("claimed_by", str)
-    db["conversation_processing"].add_column("claim_expires_at", str)
-    db["conversation_processing"].create_index(["claimed_by"])
+    db.table("conversation_processing").add_column("claimed_by", str)
+    db.table("conversation_processing").add_column("claim_expires_at", str)
+    db.table("conversation_processing").create_index(["claimed_by"])
 
 
 def explain(exc: BaseException, path: Path | None) -> LedgerError:
@@ -286,7 +286,7 @@ class Ledger:
         if account_id is not None:
             where, args = where + " and account_id = ?", args + [account_id]
         with self._lock:
-            return list(self.db["conversation_processing"].rows_where(where, args))
+            return list(self.db.table("conversation_processing").rows_where(where, args))
 
     def get(self, processing_id: int) -> dict:
         with self._lock:
@@ -377,8 +377,9 @@ class Ledger:
 
     def update(self, processing_id: int, **changes: object) -> dict:
         changes["updated_at"] = utc_now()
-        if isinstance(changes.get("error_message"), str):
-            changes["error_message"] = self._redact(changes["error_message"])
+        message = changes.get("error_message")
+        if isinstance(message, str):
+            changes["error_message"] = self._redact(message)
         assignments = ", ".join(f"{_quoted(column)} = ?" for column in changes)
         with self._lock:
             self.db.conn.execute(f"update conversation_processing set {assignments} where processing_id = ?",
@@ -401,7 +402,7 @@ class Ledger:
     def files_for(self, conversation_id: str, account_id: str) -> list[dict]:
         with self._lock:
             return list(
-                self.db["conversation_files"].rows_where(
+                self.db.table("conversation_files").rows_where(
                     "conversation_id = ? and account_id = ?",
                     [conversation_id, account_id],
                     order_by="id",
@@ -410,7 +411,7 @@ class Ledger:
 
     def account_settings(self, account_id: str) -> dict | None:
         with self._lock:
-            rows = list(self.db["account_settings"].rows_where("account_id = ?", [account_id]))
+            rows = list(self.db.table("account_settings").rows_where("account_id = ?", [account_id]))
         return rows[0] if rows else None
 
     def conversations(self, account_id: str | None = None, status: str | None = None,
@@ -424,14 +425,14 @@ class Ledger:
             where.append("status = ?")
             args.append(status)
         with self._lock:
-            return list(self.db["conversation_processing"].rows_where(
+            return list(self.db.table("conversation_processing").rows_where(
                 " and ".join(where) or None, args, order_by="updated_at desc, processing_id desc",
                 limit=limit))
 
     def set_account_settings(self, account_id: str, values: dict) -> dict:
         now = utc_now()
         with self._lock, self.db.atomic():
-            table = self.db["account_settings"]
+            table = self.db.table("account_settings")
             existing = self.account_settings(account_id)
             row = {"account_id": account_id, "updated_at": now, **values}
             if existing is None:
@@ -441,13 +442,13 @@ class Ledger:
 
     def all_account_settings(self) -> list[dict]:
         with self._lock:
-            return list(self.db["account_settings"].rows_where(order_by="account_id"))
+            return list(self.db.table("account_settings").rows_where(order_by="account_id"))
 
     # --- sync watermark ----------------------------------------------------
 
     def watermark(self, agent_id: str) -> int | None:
         with self._lock:
-            rows = list(self.db["sync_state"].rows_where("agent_id = ?", [agent_id]))
+            rows = list(self.db.table("sync_state").rows_where("agent_id = ?", [agent_id]))
         return rows[0]["watermark_unix"] if rows else None
 
     def set_watermark(self, agent_id: str, watermark_unix: int) -> None:
@@ -461,7 +462,7 @@ class Ledger:
     # --- audit log -----------------------------------------------------
 
     @contextmanager
-    def stage(self, row: dict, step: str) -> Iterator["StageLog"]:
+    def stage(self, row: dict, step: str) -> Iterator[StageLog]:
         """Record one attempt of a stage: started, then completed or failed."""
         log = StageLog(self, row, step, self._attempts(row["processing_id"], step) + 1)
         self.update(row["processing_id"], current_step=step, status="processing")
@@ -517,7 +518,7 @@ class Ledger:
     def audit_log(self, processing_id: int) -> list[dict]:
         with self._lock:
             return list(
-                self.db["processing_audit_log"].rows_where(
+                self.db.table("processing_audit_log").rows_where(
                     "processing_id = ?", [processing_id], order_by="id"
                 )
             )
@@ -553,13 +554,14 @@ class Ledger:
 
     def start_run(self, command: str, backends: str, pid: int) -> int:
         with self._lock:
-            return self.db["runs"].insert(
-                {"command": command, "backends": backends, "pid": pid, "started_at": utc_now()}
-            ).last_pk
+            run_id = self.db.table("runs").insert(
+                {"command": command, "backends": backends, "pid": pid, "started_at": utc_now()}).last_pk
+        assert run_id is not None
+        return int(run_id)
 
     def finish_run(self, run_id: int, succeeded: int, failed: int, exit_code: int) -> None:
         with self._lock:
-            self.db["runs"].update(
+            self.db.table("runs").update(
                 run_id,
                 {"finished_at": utc_now(), "succeeded": succeeded, "failed": failed,
                  "exit_code": exit_code},

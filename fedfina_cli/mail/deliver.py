@@ -15,6 +15,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email import message_from_binary_file
@@ -22,13 +23,13 @@ from email.message import Message
 from email.utils import getaddresses
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
 from fedfina_cli.core.errors import StageError
-from fedfina_cli.core.objects import outbox_path
-from fedfina_cli.core.metrics import ApiCall, Metrics, elapsed_ms
-from fedfina_cli.services.retry import RetryPolicy
 from fedfina_cli.core.files import atomic_write
+from fedfina_cli.core.metrics import ApiCall, Metrics, elapsed_ms
+from fedfina_cli.core.objects import outbox_path
+from fedfina_cli.services.retry import RetryPolicy
 
 OUTBOX_SENDER = "reports@fedfina.invalid"
 
@@ -192,13 +193,14 @@ class SmtpMailer:
         ``connection`` receives the SMTP object before it connects, so that a
         deadline can end even the wait for the server's greeting.
         """
+        smtp: smtplib.SMTP
         if self.security == "ssl":
             smtp = smtplib.SMTP_SSL(timeout=self.timeout, context=self._tls)
         else:
             smtp = smtplib.SMTP(timeout=self.timeout)
         # smtplib keeps the TLS server name from its constructor, which would
         # connect at once; created empty, it needs the name set here.
-        smtp._host = self.host
+        smtp._host = self.host  # type: ignore[attr-defined]
         if connection is not None:
             connection.append(smtp)
         try:

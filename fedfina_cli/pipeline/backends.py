@@ -7,25 +7,17 @@ the offline summariser. Heavy client libraries are imported only when chosen.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import TYPE_CHECKING
 
 from fedfina_cli.core.config import Settings
-from fedfina_cli.core.conversation import FetchedConversation
 from fedfina_cli.core.metrics import Metrics
 from fedfina_cli.mail.deliver import Mailer, OutboxMailer
 from fedfina_cli.services.retry import RetryPolicy
 from fedfina_cli.services.storage import Storage
 from fedfina_cli.services.summarizers import Summarizer
 
-
-class ConversationSource(Protocol):
-    """Where conversations come from: the ElevenLabs API client."""
-
-    def get_conversation(self, conversation_id: str) -> FetchedConversation: ...
-
-    def audio_chunks(self, conversation_id: str) -> Iterator[bytes]:
-        """Stream the MP3; raises AudioUnavailable when there is none."""
-        ...
+if TYPE_CHECKING:  # requests is imported only when the API is configured
+    from fedfina_cli.services.elevenlabs import ElevenLabsClient
 
 
 @dataclass
@@ -33,7 +25,7 @@ class Backends:
     storage: Storage
     mailer: Mailer
     summarizer: Summarizer
-    source: ConversationSource | None  # None: no ELEVENLABS_API_KEY
+    source: ElevenLabsClient | None  # None: no ELEVENLABS_API_KEY
     description: str
 
 
@@ -45,6 +37,7 @@ def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) ->
     # while the summary is stored (pipeline._fetch_alongside).
     storage = storage_for(settings, metrics, 2 * pool_size)
     mailer = _mailer(settings, metrics, retry)
+    summarizer: Summarizer
     if settings.openai_api_key:
         from fedfina_cli.services.summarizers.openai_summarizer import OpenAISummarizer
 
@@ -71,9 +64,12 @@ def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) ->
                     description=description), warnings
 
 
-def storage_for(settings: Settings, metrics: Metrics, pool_size: int = 4):
+def storage_for(settings: Settings, metrics: Metrics, pool_size: int = 4) -> Storage:
     if settings.minio_endpoint:
         from fedfina_cli.services.storage.minio import MinioStorage
+
+        # load_settings refuses an endpoint without both keys.
+        assert settings.minio_access_key is not None and settings.minio_secret_key is not None
 
         return MinioStorage(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
                             settings.minio_bucket, secure=settings.minio_secure,
@@ -88,6 +84,8 @@ def storage_for(settings: Settings, metrics: Metrics, pool_size: int = 4):
 def _mailer(settings: Settings, metrics: Metrics, retry: RetryPolicy):
     if settings.smtp_host:
         from fedfina_cli.mail.deliver import SmtpMailer
+
+        assert settings.smtp_from_email is not None  # load_settings requires it with SMTP_HOST
 
         return SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from_email,
                           security=settings.smtp_security_mode, username=settings.smtp_username,

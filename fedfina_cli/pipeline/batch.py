@@ -9,12 +9,11 @@ instead of cutting a conversation off between two of its writes.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Callable, Iterable
 
-from fedfina_cli.pipeline.jobs import DEFAULT_CONCURRENCY, Job, Outcome
+from fedfina_cli.pipeline.jobs import Job, Outcome
 from fedfina_cli.pipeline.stages import Pipeline
-
 
 
 def run_batch(pipeline: Pipeline, jobs: Iterable[Job], concurrency: int,

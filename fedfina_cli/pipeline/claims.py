@@ -47,7 +47,7 @@ class Claims:
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
-    def __enter__(self) -> "Claims":
+    def __enter__(self) -> Claims:
         self._heartbeat = threading.Thread(target=self._renew, name="fedfina-claims", daemon=True)
         self._heartbeat.start()
         return self

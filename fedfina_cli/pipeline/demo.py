@@ -26,7 +26,7 @@ def demo_job() -> Job:
 
 
 def demo_paths(settings: Settings, outcome: Outcome) -> dict[str, Path]:
-    account, conversation = outcome.account_id, outcome.conversation_id
+    account, conversation = outcome.account_id or "", outcome.conversation_id
     return {
         "PDF report:": settings.data_dir / object_key(account, conversation, "report"),
         "Email:": outbox_path(settings.outbox_dir, account, conversation),

@@ -11,9 +11,11 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedfina_cli.pipeline.backends import build_backends
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import FedfinaError
+from fedfina_cli.mail.deliver import SmtpMailer
+from fedfina_cli.pipeline.backends import build_backends
+from fedfina_cli.services.summarizers.openai_summarizer import OpenAISummarizer
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,14 @@ def run_checks(settings: Settings) -> list[Check]:
     else:
         checks.append(Check("elevenlabs", settings.elevenlabs_base_url, "embedded",
                             "ELEVENLABS_API_KEY not set: only --from-file works"))
-    if settings.openai_api_key:
+    summarizer = backends.summarizer
+    if isinstance(summarizer, OpenAISummarizer):
         checks.append(_attempt("openai", settings.openai_base_url or "https://api.openai.com/v1",
-                               backends.summarizer.check))
+                               summarizer.check))
     else:
         checks.append(Check("openai", "-", "embedded", "OPENAI_API_KEY not set: offline summariser"))
-    if settings.smtp_host:
-        mailer = backends.mailer
+    mailer = backends.mailer
+    if isinstance(mailer, SmtpMailer):
         checks.append(_attempt("smtp", f"{mailer.host}:{mailer.port} ({mailer.security})",
                                mailer.check))
     else:

@@ -8,15 +8,14 @@ processed (pipeline/claims.py).
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
-from fedfina_cli.pipeline.backends import build_backends
-from fedfina_cli.pipeline.batch import run_batch
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import ExitCode
 from fedfina_cli.ledger.ledger import Ledger
+from fedfina_cli.pipeline.backends import Backends, build_backends
+from fedfina_cli.pipeline.batch import run_batch
 from fedfina_cli.pipeline.claims import Claims
-from fedfina_cli.pipeline.backends import Backends
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
 from fedfina_cli.pipeline.stages import Pipeline
 from fedfina_cli.report.render_pool import renderer_for
@@ -27,18 +26,23 @@ class Session:
         self.settings = settings
         self.command = command
         self.concurrency = concurrency
-        self.claims: Claims | None = None
         self.warnings: list[str] = []
         self.interrupted = 0  # conversations a dead process had left `processing`
-        self.ledger: Ledger | None = None
-        self.backends: Backends | None = None
         self._run_id: int | None = None
+        self._entered: list[object] = []  # what __exit__ must close
 
-    def __enter__(self) -> "Session":
+    # Set by __enter__: a Session is used only inside its `with` block.
+    ledger: Ledger
+    claims: Claims
+    backends: Backends
+
+    def __enter__(self) -> Session:
         try:
             self.ledger = Ledger(self.settings.db_path, self.settings.redact)
+            self._entered.append(self.ledger)
             self.interrupted = self.ledger.mark_interrupted()
             self.claims = Claims(self.ledger, self.settings.claim_seconds).__enter__()
+            self._entered.append(self.claims)
             self.backends, self.warnings = build_backends(self.settings, self.ledger.record_api_call,
                                                           pool_size=max(self.concurrency, 4))
             self.backends.storage.prepare()
@@ -62,14 +66,17 @@ class Session:
         """Record the run's end; exit 1 when a conversation failed or an input row was invalid."""
         failed = sum(not o.ok for o in outcomes)
         code = ExitCode.FAILED if failed or invalid_inputs else ExitCode.OK
-        self.ledger.finish_run(self._run_id, len(outcomes) - failed, failed, int(code))
+        if self._run_id is not None:
+            self.ledger.finish_run(self._run_id, len(outcomes) - failed, failed, int(code))
         self._run_id = None
         return code
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self.claims is not None:
-            self.claims.__exit__(None, None, None)
-        if self.ledger is not None:
-            if self._run_id is not None:  # ended without finish(): an error or an interrupt
-                self.ledger.finish_run(self._run_id, 0, 0, int(ExitCode.FAILED))
-            self.ledger.close()
+        # Only what __enter__ got to open (it may have failed half-way), last first.
+        for opened in reversed(self._entered):
+            if isinstance(opened, Claims):
+                opened.__exit__(None, None, None)
+            elif isinstance(opened, Ledger):
+                if self._run_id is not None:  # ended without finish(): an error or an interrupt
+                    opened.finish_run(self._run_id, 0, 0, int(ExitCode.FAILED))
+                opened.close()

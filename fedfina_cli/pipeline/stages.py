@@ -13,26 +13,33 @@ import json
 import threading
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterator, Protocol
 
 from fedfina_cli.core import accounts, validation
-from fedfina_cli.core.accounts import AccountOverrides, AccountSettings
-from fedfina_cli.core.conversation import (AudioUnavailable, Conversation, FetchedConversation, applicant_name,
-                           applicant_phone, check_ready, parse_conversation, transcript_text)
+from fedfina_cli.core.accounts import AccountSettings
+from fedfina_cli.core.conversation import (
+    AudioUnavailable,
+    Conversation,
+    FetchedConversation,
+    applicant_name,
+    applicant_phone,
+    check_ready,
+    parse_conversation,
+    transcript_text,
+)
 from fedfina_cli.core.errors import InvalidValue, LedgerError, MissingArtifact, StageError
+from fedfina_cli.core.jsonio import loads
+from fedfina_cli.core.objects import STAGE_ARTIFACT, content_type, object_key
+from fedfina_cli.core.timefmt import local_date, local_time, utc_now, zone
+from fedfina_cli.core.wording import masked_phone
+from fedfina_cli.ledger.ledger import Ledger
+from fedfina_cli.mail.deliver import Delivery, DeliveryUnknown
 from fedfina_cli.pipeline.backends import Backends
 from fedfina_cli.pipeline.claims import Claims
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
-from fedfina_cli.core.jsonio import loads
-from fedfina_cli.core.objects import STAGE_ARTIFACT, content_type, object_key
-from fedfina_cli.ledger.ledger import Ledger
-from fedfina_cli.mail.deliver import Delivery, DeliveryUnknown, Mailer
-from fedfina_cli.services.storage import ObjectMissing, Storage
-from fedfina_cli.services.summarizers import Summarizer
-from fedfina_cli.core.timefmt import local_date, local_time, utc_now, zone
-from fedfina_cli.core.wording import masked_phone
+from fedfina_cli.services.storage import ObjectMissing
 
 NO_ACCOUNT = "no account id: pass --account-id, or set account_id in the conversation's dynamic variables"
 NO_RECIPIENT = "no recipient: pass --email, or set email_id in the conversation's dynamic variables"
@@ -116,7 +123,7 @@ class Pipeline:
         except Exception as exc:
             stage, cause = (exc.stage, exc.cause) if isinstance(exc, _Failed) else ("resolve", exc)
             if isinstance(cause, LedgerError):
-                raise cause  # the ledger itself failed: nothing can be recorded; stop the run
+                raise cause from cause.__cause__  # the ledger itself failed: nothing can be recorded; stop the run
             # One conversation's failure never stops the batch.
             self._fail(outcome, ctx, job, stage, cause)
         finally:
@@ -350,8 +357,10 @@ class Pipeline:
         if not conversation.has_audio:
             log.note("no audio: ElevenLabs reports has_audio=false for this conversation")
             return None
+        source = self.backends.source
+        assert source is not None  # _load() fetched the conversation from it
         try:
-            chunks = self.backends.source.audio_chunks(ctx.conversation_id)
+            chunks = source.audio_chunks(ctx.conversation_id)
             stored = self.backends.storage.put_stream(ctx.key("audio"), chunks, content_type("audio"))
         except AudioUnavailable as exc:
             log.note(f"no audio: {exc}")
@@ -374,9 +383,9 @@ class Pipeline:
         log.summary = document.made_by
 
     def _report(self, ctx: _Context, log) -> None:
+        from fedfina_cli.core.summary import SummaryDocument
         from fedfina_cli.report.layout import ReportInput
         from fedfina_cli.report.render_pool import InProcessRenderer
-        from fedfina_cli.core.summary import SummaryDocument
 
         summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
         render = self.render or InProcessRenderer()
@@ -432,19 +441,19 @@ class Pipeline:
         log.summary = f"{delivery.message_id} via {delivery.location}"
 
     def _email_content(self, ctx: _Context):
-        from fedfina_cli.mail.compose import EmailContent
         from fedfina_cli.core.summary import SummaryDocument
+        from fedfina_cli.mail.compose import EmailContent
 
         storage, settings = self.backends.storage, ctx.settings
         # Loaded in stage order, so a missing input names the earliest stage to run.
         conversation = self._conversation(ctx)
         summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
-        pdf = self._artifact(ctx, "report", "report")
+        pdf: bytes | None = self._artifact(ctx, "report", "report")
         links = []
-        if len(pdf) > settings.attachment_limit_bytes:
+        if len(pdf or b"") > settings.attachment_limit_bytes:
             if not storage.shareable:
                 raise StageError(
-                    f"the report is {len(pdf)} bytes, over the attachment limit of "
+                    f"the report is {len(pdf or b'')} bytes, over the attachment limit of "
                     f"{settings.attachment_limit_bytes}, and local storage cannot give a link; "
                     "raise the limit with --attachment-limit-mb")
             links.append(("Report (PDF)", storage.locate(ctx.key("report"), settings.link_expiry_seconds)))

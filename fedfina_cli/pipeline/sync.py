@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from fedfina_cli.services.elevenlabs import ElevenLabsClient, ListedConversation
 from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.pipeline.jobs import Job, Outcome
+from fedfina_cli.services.elevenlabs import ElevenLabsClient, ListedConversation
 
 PAGE_SIZE = 100
 # A list that never ends (has_more forever, with ever new cursors) stops here:

@@ -14,14 +14,15 @@ pdf_text.TextSetter.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from fedfina_cli.report import FONTS
 from fedfina_cli.core.conversation import Conversation, applicant_name, applicant_phone
 from fedfina_cli.core.summary import SummaryDocument
 from fedfina_cli.core.timefmt import clock, duration, local_time, local_time_iso
 from fedfina_cli.core.wording import collected_value, masked_phone, readable_name
+from fedfina_cli.report import FONTS
 
 MAIN_FONT = "DejaVu"
 MAIN_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
@@ -121,12 +122,12 @@ def _new_pdf(data: ReportInput):
     families = []
     for fallback, bold in _fallbacks_needed(data):
         _add_font(pdf, fallback.family, "", fallback.regular)
-        if bold:
+        if bold and fallback.bold is not None:
             _add_font(pdf, fallback.family, "B", fallback.bold)
         families.append(fallback.family)
     # exact_match=False: a regular fallback face also serves bold text.
     pdf.set_fallback_fonts(families, exact_match=False)
-    pdf.layout = TextSetter(pdf)
+    pdf.layout = TextSetter(pdf)  # type: ignore[attr-defined]  # the report's own text setter
     return pdf
 
 
@@ -136,7 +137,7 @@ def load_fonts() -> None:
 
     devanagari = FALLBACKS[0]
     faces = [(MAIN_FONT, style, filename) for style, filename in MAIN_FILES.items()]
-    faces += [(devanagari.family, "", devanagari.regular), (devanagari.family, "B", devanagari.bold)]
+    faces += [(devanagari.family, "", devanagari.regular), (devanagari.family, "B", devanagari.bold or "")]
     for family, style, filename in faces:
         load_shared_font(family, style, str(FONTS / filename))
     _coverage(MAIN_FILES[""])
@@ -259,6 +260,8 @@ def _summary(pdf, document: SummaryDocument) -> None:
 
 def _analysis_tables(pdf, conversation: Conversation) -> None:
     analysis = conversation.analysis
+    if analysis is None:
+        return
     if analysis.data_collection:
         _heading(pdf, "Data collected by the voice agent", keep=40)
         _grid(pdf, ("Field", "Value", "Rationale"), (48, 36, pdf.epw - 84), [
@@ -360,7 +363,7 @@ Cell = str | tuple[str, str]  # text, or (text, a muted note below it)
 
 
 def _grid(pdf, headings: tuple[str, ...] | None, widths: tuple[float, ...],
-          rows: list[tuple[Cell, ...]], label_column: bool = False) -> None:
+          rows: Sequence[tuple[Cell, ...]], label_column: bool = False) -> None:
     """A table with wrapping cells. A row never splits across pages; headings repeat.
 
     ``label_column``: the first column is a shaded label (the cover's key/value block).

@@ -22,10 +22,10 @@ from copy import copy
 from functools import cache
 from pathlib import PurePath
 
+from fpdf import FPDF
+
 from fedfina_cli.report import FONTS
 from fedfina_cli.report.font_subset import FontProgram
-
-from fpdf import FPDF
 
 try:
     from fpdf.fonts import SubsetMap, TTFFont

@@ -1,4 +1,6 @@
-"""Text wrapped, measured and drawn straight into an fpdf2 page: fonts chosen per character, HarfBuzz for complex scripts.
+"""Text wrapped, measured and drawn straight into an fpdf2 page.
+
+Fonts are chosen per character, and HarfBuzz shapes complex scripts.
 
 fpdf2's cell() runs a general pipeline for every line it draws (markdown and
 fallback-font parsing character by character, the Unicode bidi algorithm,

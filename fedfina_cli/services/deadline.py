@@ -21,9 +21,9 @@ import io
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 WINDOW_BYTES = 64 * 1024
 
@@ -56,7 +56,7 @@ class Deadline:
         """The socket timeout for the next operation; raises socket.timeout when none is left."""
         left = self.remaining()
         if left <= 0:
-            raise socket.timeout(self.message())
+            raise TimeoutError(self.message())
         return left if base is None else min(base, left)
 
     def message(self) -> str:
@@ -217,7 +217,7 @@ def httpx_transport():
             return timeout
         try:
             return deadline.timeout(timeout)
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             raise error(str(exc)) from None
 
     class BoundedStream(httpcore2.NetworkStream):

@@ -8,20 +8,20 @@ Error messages carry the status and ElevenLabs' detail, never the key.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 from urllib.parse import quote, urlsplit
 
 import requests
 
 from fedfina_cli import __version__
-from fedfina_cli.services import deadline
 from fedfina_cli.core.conversation import MAX_SECONDS, AudioUnavailable, FetchedConversation, parse_conversation
 from fedfina_cli.core.errors import InvalidValue, StageError
 from fedfina_cli.core.jsonio import BadJSON, loads
 from fedfina_cli.core.metrics import ApiCall, Metrics, elapsed_ms
-from fedfina_cli.services.retry import RetryPolicy, parse_retry_after
 from fedfina_cli.core.validation import conversation_id as valid_conversation_id
+from fedfina_cli.services import deadline
+from fedfina_cli.services.retry import RetryPolicy, parse_retry_after
 
 RETRY_STATUSES = {408, 429} | set(range(500, 600))
 AUDIO_CHUNK_BYTES = 256 * 1024

@@ -84,7 +84,7 @@ class FakeHTTPServer:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "FakeHTTPServer":
+    def start(self) -> FakeHTTPServer:
         self.thread.start()
         return self
 

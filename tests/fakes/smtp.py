@@ -48,7 +48,7 @@ class FakeSMTP:
                 kwargs.update(ssl_context=context)
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
 
-    def start(self) -> "FakeSMTP":
+    def start(self) -> FakeSMTP:
         self.controller.start()
         return self
 

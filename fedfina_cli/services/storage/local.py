@@ -5,8 +5,8 @@ Files are written whole or not at all, and private (core/files.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from fedfina_cli.core.errors import UsageError
 from fedfina_cli.core.files import atomic_write, private_dir

@@ -11,8 +11,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import Iterable, Iterator
 
 from fedfina_cli.core.errors import StageError, UsageError
 from fedfina_cli.core.metrics import ApiCall, Metrics, elapsed_ms
@@ -74,7 +74,8 @@ class MinioStorage:
         reader = _ChunkReader(digest.watch(chunks))
         # One part in flight at a time: memory stays at PART_SIZE.
         self._call("put_object_stream", lambda: self.client.put_object(
-            self.bucket, key, reader, -1, content_type=content_type, sse=self.sse,
+            self.bucket, key, reader, -1,  # type: ignore[arg-type]  # it only calls read()
+            content_type=content_type, sse=self.sse,
             part_size=PART_SIZE, num_parallel_uploads=1), nbytes_of=lambda: digest.size)
         return digest.stored(key, content_type)
 

@@ -16,14 +16,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from fedfina_cli.services import deadline
 from fedfina_cli.core.conversation import Conversation
 from fedfina_cli.core.errors import StageError
 from fedfina_cli.core.metrics import ApiCall, Metrics, elapsed_ms
-from fedfina_cli.services.summarizers.prompts import load_prompt
-from fedfina_cli.services.retry import RetryPolicy, parse_retry_after
 from fedfina_cli.core.summary import Summary, SummaryDocument
 from fedfina_cli.core.timefmt import utc_now
+from fedfina_cli.services import deadline
+from fedfina_cli.services.retry import RetryPolicy, parse_retry_after
+from fedfina_cli.services.summarizers.prompts import load_prompt
 
 SCHEMA = Summary.model_json_schema()
 RESPONSE_FORMAT = {"type": "json_schema",
@@ -166,7 +166,8 @@ class OpenAISummarizer:
             started = time.monotonic()
             try:
                 with deadline.limit(self.timeout):
-                    response = self.client.chat.completions.create(
+                    # Plain dicts, as the API takes them (the SDK's TypedDicts say the same).
+                    response = self.client.chat.completions.create(  # type: ignore[call-overload]
                         model=self.model, messages=messages, response_format=response_format)
             except Exception as exc:
                 message, status, retryable = self._explain(exc)
@@ -259,9 +260,11 @@ def _rejects_json_schema(exc: Exception) -> bool:
 def _error_message(exc: Exception) -> str:
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
-        error = body.get("error") if isinstance(body.get("error"), dict) else body
-        if isinstance(error.get("message"), str):
-            return error["message"]
+        inner = body.get("error")
+        error = inner if isinstance(inner, dict) else body
+        message = error.get("message")
+        if isinstance(message, str):
+            return message
     return ""
 
 

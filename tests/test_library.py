@@ -1,0 +1,32 @@
+"""The library API (what the CLI and, next, `fedfina serve` call), without the CLI."""
+
+from pathlib import Path
+
+import fedfina_cli
+
+from .conftest import HINDI, HINDI_ID, load_sample
+
+
+def test_process_runs_the_pipeline_and_records_it(workspace):
+    settings = fedfina_cli.load_settings()
+    job = fedfina_cli.Job(HINDI_ID, payload=load_sample(HINDI), label="test")
+    seen = []
+    outcomes = fedfina_cli.process([job], settings, on_done=seen.append)
+    assert [o.status for o in outcomes] == ["completed"] and seen == outcomes
+    assert outcomes[0].ran == ["fetch", "summarize", "report", "email"]
+    assert workspace.rows("select status, claimed_by from conversation_processing") == [
+        {"status": "completed", "claimed_by": None}]
+    assert workspace.rows("select command from runs") == [{"command": "library"}]
+    again = fedfina_cli.process([job], settings)  # done stages are skipped, no second email
+    assert again[0].skipped == ["fetch", "summarize", "report", "email"] and len(workspace.emails()) == 1
+
+
+def test_the_cli_layers_stay_below_it():
+    """Nothing below cli/ imports typer or rich: the server will use the same library."""
+    root = Path(fedfina_cli.__file__).parent
+    for path in root.rglob("*.py"):
+        if path.parent.name == "cli":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for library in ("typer", "rich"):
+            assert f"import {library}" not in text and f"from {library}" not in text, (path, library)
