@@ -131,6 +131,15 @@ def start_fedfina(fedfina_exe: str, *args) -> subprocess.Popen:
                             text=True, env=dict(os.environ))
 
 
+def emails_per_conversation(smtp_server) -> dict[str, int]:
+    """How many messages the loopback SMTP server received for each conversation."""
+    counts: dict[str, int] = {}
+    for message in smtp_server.messages:
+        key = message.message["X-FedFina-Conversation"]
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def wait_for(condition, timeout: float = 60.0) -> None:
     import time
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import hindi_variant, start_fedfina, wait_for
+from .conftest import emails_per_conversation, hindi_variant, start_fedfina, wait_for
 
 N = 24
 
@@ -64,10 +64,7 @@ def test_sigkill_mid_batch_then_rerun_finishes_with_exactly_one_email_each(
     # The dead runs' conversations were taken over: none is "in progress elsewhere".
     assert "elsewhere" not in final.stdout
 
-    per_conversation = {}
-    for message in smtp_server.messages:
-        key = message.message["X-FedFina-Conversation"]
-        per_conversation[key] = per_conversation.get(key, 0) + 1
+    per_conversation = emails_per_conversation(smtp_server)
     rows = workspace.rows("select conversation_id, status, email_state, error_message from conversation_processing")
     unfinished = [r for r in rows if r["status"] != "completed"]
     # The one window plain SMTP cannot close (README, "Crash safety"): killed after
@@ -90,14 +87,6 @@ def test_sigkill_mid_batch_then_rerun_finishes_with_exactly_one_email_each(
     assert list(workspace.data.rglob("*.part")) == []
 
 
-def _emails_per_conversation(smtp_server) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for message in smtp_server.messages:
-        key = message.message["X-FedFina-Conversation"]
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
 def test_two_runs_over_the_same_csv_at_once_send_each_email_once(
         fedfina_exe, installed, workspace, elevenlabs, smtp_server):
     n = 30
@@ -110,7 +99,7 @@ def test_two_runs_over_the_same_csv_at_once_send_each_email_once(
     outputs = [run.communicate(timeout=120) for run in runs]
     for run, (_, stderr) in zip(runs, outputs):
         assert run.returncode == 0, stderr  # "in progress elsewhere" is not a failure
-    assert _emails_per_conversation(smtp_server) == {f"conv_bulk{i:08d}": 1 for i in range(n)}
+    assert emails_per_conversation(smtp_server) == {f"conv_bulk{i:08d}": 1 for i in range(n)}
     rows = workspace.rows("select status, claimed_by from conversation_processing")
     assert len(rows) == n and all(r == {"status": "completed", "claimed_by": None} for r in rows)
     # Each conversation was done by one run; the other saw it done or in progress elsewhere.

@@ -5,20 +5,12 @@ import subprocess
 
 from fedfina_cli.core.files import atomic_write
 
-from .conftest import HINDI, HINDI_ID, hindi_variant, start_fedfina, wait_for
+from .conftest import HINDI, HINDI_ID, emails_per_conversation, hindi_variant, start_fedfina, wait_for
 
 
 def _csv(path, lines):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def _emails_per_conversation(smtp_server) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for message in smtp_server.messages:
-        key = message.message["X-FedFina-Conversation"]
-        counts[key] = counts.get(key, 0) + 1
-    return counts
 
 
 def test_a_conversation_listed_twice_with_and_without_its_account_sends_one_email(
@@ -33,7 +25,7 @@ def test_a_conversation_listed_twice_with_and_without_its_account_sends_one_emai
     lines += [f"conv_bulk{n:08d},,acc123" for n in range(10)]
     result = cli("run", "--csv", _csv(workspace.root / "calls.csv", lines), "--concurrency", "8")
     assert result.exit_code == 0, result.output
-    assert _emails_per_conversation(smtp_server) == {f"conv_bulk{n:08d}": 1 for n in range(10)}
+    assert emails_per_conversation(smtp_server) == {f"conv_bulk{n:08d}": 1 for n in range(10)}
     assert "10 completed, 10 duplicates" in result.output
     assert "same conversation as row" in result.output
     assert "FileNotFoundError" not in result.output
@@ -121,7 +113,7 @@ def test_sigterm_finishes_the_conversations_in_flight_and_leaves_none_processing
 
     final = installed("run", "--csv", csv_file)
     assert final.exit_code == 0, final.stderr
-    assert _emails_per_conversation(smtp_server) == {f"conv_bulk{n:08d}": 1 for n in range(12)}
+    assert emails_per_conversation(smtp_server) == {f"conv_bulk{n:08d}": 1 for n in range(12)}
 
 
 def test_a_conversation_left_processing_by_a_killed_run_is_interrupted_and_resumed(
@@ -144,7 +136,7 @@ def test_a_conversation_left_processing_by_a_killed_run_is_interrupted_and_resum
     assert result.exit_code == 0, result.stderr
     row, = workspace.rows("select status, error_message from conversation_processing")
     assert row == {"status": "completed", "error_message": None}
-    assert _emails_per_conversation(smtp_server) == {"conv_bulk00000001": 1}
+    assert emails_per_conversation(smtp_server) == {"conv_bulk00000001": 1}
 
 
 def test_ctrl_c_at_a_terminal_stops_cleanly_without_a_worker_traceback(fedfina_exe, workspace, elevenlabs):

@@ -7,6 +7,7 @@ from datetime import date, datetime, timezone
 
 from fedfina_cli.core.errors import FedfinaError, UsageError
 from fedfina_cli.core.objects import STAGES
+from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger.ledger import Ledger
 
 
@@ -23,7 +24,7 @@ def parse_since(value: str | None) -> str | None:
                 moment = moment.replace(tzinfo=timezone.utc)
     except ValueError:
         raise UsageError(f"--since {value!r}: expected a date like 2026-11-01 or 2026-11-01T09:30") from None
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_text(moment)
 
 
 def percentile(values: list[int], fraction: float) -> int | None:

@@ -15,6 +15,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from fedfina_cli.core.errors import StageError
+from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger.ledger import Ledger
 
 DEFAULT_CLAIM_SECONDS = 60.0
@@ -33,8 +34,7 @@ def owner_name() -> str:
 
 
 def _expiry(seconds: float) -> str:
-    moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_text(datetime.now(timezone.utc) + timedelta(seconds=seconds))
 
 
 class Claims:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from fedfina_cli.core.conversation import NOT_READY_STATUSES
 from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.pipeline.jobs import Job, Outcome
 from fedfina_cli.services.elevenlabs import ElevenLabsClient, ListedConversation
@@ -20,7 +21,7 @@ PAGE_SIZE = 100
 # A list that never ends (has_more forever, with ever new cursors) stops here:
 # 2,000 pages are 200,000 calls, more than an agent makes between two syncs.
 MAX_PAGES = 2000
-NOT_READY = ("initiated", "in-progress", "processing")
+NOT_READY = NOT_READY_STATUSES
 
 
 @dataclass

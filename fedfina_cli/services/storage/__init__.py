@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
+from fedfina_cli.core.accounts import MAX_LINK_EXPIRY_SECONDS
 from fedfina_cli.core.errors import StageError
 from fedfina_cli.core.objects import StoredObject
 
@@ -34,7 +35,7 @@ class Storage(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def locate(self, key: str, expires_seconds: int = 7 * 24 * 3600) -> str:
+    def locate(self, key: str, expires_seconds: int = MAX_LINK_EXPIRY_SECONDS) -> str:
         """Where a person can fetch the object: a local path or a presigned URL."""
         ...
 

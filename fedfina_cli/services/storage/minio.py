@@ -14,12 +14,13 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
+from fedfina_cli.core.accounts import MAX_LINK_EXPIRY_SECONDS
 from fedfina_cli.core.errors import StageError, UsageError
 from fedfina_cli.core.metrics import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.services.storage import Digest, ObjectMissing, StoredObject, describe
 
 PART_SIZE = 8 * 1024 * 1024
-MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+MAX_PRESIGN_SECONDS = MAX_LINK_EXPIRY_SECONDS
 MISSING_CODES = ("NoSuchKey", "NoSuchObject", "NotFound")
 
 
