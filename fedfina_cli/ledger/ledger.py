@@ -198,8 +198,8 @@ def explain(exc: BaseException, path: Path | None) -> LedgerError:
 
 @contextmanager
 def _migration_lock(path: Path | None) -> Iterator[None]:
-    """Migrations run once, under a short exclusive lock: processes that open a new
-    ledger together would otherwise each create its tables."""
+    """Setting up a new ledger (WAL, migrations) runs once, under a short exclusive lock:
+    processes that open a new ledger together would otherwise each create its tables."""
     if path is None:
         yield
         return
@@ -260,7 +260,8 @@ class Ledger:
                     self.db.execute("select count(*) from sqlite_master")  # a damaged file says so here
                     return
                 if path is not None and self.db.journal_mode != "wal":
-                    self.db.enable_wal()
+                    with _migration_lock(path):
+                        self._enable_wal()
                 # With WAL, NORMAL loses nothing when the process dies (kill -9): only
                 # a power cut can drop the last commits. It saves an fsync per write.
                 self.db.execute("PRAGMA synchronous = NORMAL")
@@ -269,6 +270,20 @@ class Ledger:
                         migrations.apply(self.db)  # re-checks: another process may have applied them
         except (sqlite3.Error, OSError) as exc:
             raise explain(exc, path) from exc
+
+    def _enable_wal(self) -> None:
+        """Switch a new ledger to WAL. SQLite answers "database is locked" at once, without
+        waiting its busy timeout, while another process reads the file: try again until it
+        has looked away (processes that open a new ledger together all get here)."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                self.db.enable_wal()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def close(self) -> None:
         self.db.close()
