@@ -8,7 +8,7 @@ EXPECTED = {
         "error_message", "conversation_key", "transcript_key", "audio_key", "summary_key",
         "report_key", "email_message_id", "email_sent_at", "email_state", "model", "prompt_sha256",
         "summary_method", "retryable", "started_at", "completed_at", "created_at", "updated_at",
-        "claimed_by", "claim_expires_at",
+        "claimed_by", "claim_expires_at", "queued_at", "source",
     ],
     "conversation_files": [
         "id", "conversation_id", "account_id", "file_type", "object_key", "size_bytes", "sha256",
@@ -41,7 +41,8 @@ def test_blank_database_gets_every_table_with_exact_columns(tmp_path):
         for table, columns in EXPECTED.items():
             assert [c.name for c in ledger.db[table].columns] == columns, table
         applied = [m["name"] for m in ledger.db["_sqlite_migrations"].rows]
-        assert applied == ["m001_initial", "m002_runs", "m003_sync_state", "m004_lookup_indexes", "m005_claims"]
+        assert applied == ["m001_initial", "m002_runs", "m003_sync_state", "m004_lookup_indexes", "m005_claims",
+                           "m006_queue"]
         assert ledger.db.journal_mode == "wal"
     finally:
         ledger.close()
@@ -51,7 +52,7 @@ def test_migrating_twice_is_a_no_op(tmp_path):
     Ledger(tmp_path / "l.db").close()
     ledger = Ledger(tmp_path / "l.db")
     try:
-        assert ledger.db["_sqlite_migrations"].count == 5
+        assert ledger.db["_sqlite_migrations"].count == 6
     finally:
         ledger.close()
 

@@ -34,6 +34,12 @@ def object_key(account_id: str, conversation_id: str, file_type: str) -> str:
     return f"{account_id}/{folder}/{conversation_id}.{extension}"
 
 
+def incoming_audio_key(conversation_id: str) -> str:
+    """Where a post_call_audio webhook's recording waits when it came before the transcription
+    (whose dynamic variables name the account). No account id starts with "_"."""
+    return f"_incoming/audio/{conversation_id}.mp3"
+
+
 def content_type(file_type: str) -> str:
     return LAYOUT[file_type][2]
 

@@ -55,8 +55,19 @@ def local_date(unix_secs: int, zone_name: str) -> tuple[str, str]:
 
 
 def local_time_iso(iso: str, zone_name: str) -> str | None:
+    moment = parse_utc(iso)
+    return None if moment is None else local_time(int(moment.timestamp()), zone_name)
+
+
+def parse_utc(text: str) -> datetime | None:
+    """A time in the ledger's format (None: not one)."""
     try:
-        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
         return None
-    return local_time(int(moment.timestamp()), zone_name)
+
+
+def seconds_between(start: str, end: str) -> float | None:
+    """Seconds from one ledger time to another (None when either is not a time)."""
+    first, last = parse_utc(start), parse_utc(end)
+    return None if first is None or last is None else (last - first).total_seconds()

@@ -21,7 +21,7 @@ from fedfina_cli.core.errors import LedgerError
 from fedfina_cli.core.files import private_dir, private_file
 from fedfina_cli.core.metrics import ApiCall, elapsed_ms
 from fedfina_cli.core.objects import StoredObject
-from fedfina_cli.core.timefmt import utc_now
+from fedfina_cli.core.timefmt import seconds_between, utc_now
 
 migrations = Migrations("fedfina")
 
@@ -169,6 +169,18 @@ def m005_claims(db: Database) -> None:
     db.table("conversation_processing").add_column("claimed_by", str)
     db.table("conversation_processing").add_column("claim_expires_at", str)
     db.table("conversation_processing").create_index(["claimed_by"])
+
+
+@migrations()
+def m006_queue(db: Database) -> None:
+    # The queue of `serve` and `worker` (SPEC "Serving"): a conversation accepted over
+    # HTTP is recorded `queued` before the reply; ``queued_at`` orders the queue and
+    # stays set until a worker finishes it, so work a dead worker held is resumed.
+    # ``source``: where the conversation comes from (api: the ElevenLabs API;
+    # webhook: its post-call webhook put it in storage, no API call needed).
+    db.table("conversation_processing").add_column("queued_at", str)
+    db.table("conversation_processing").add_column("source", str)
+    db.table("conversation_processing").create_index(["queued_at"])
 
 
 def explain(exc: BaseException, path: Path | None) -> LedgerError:
@@ -362,6 +374,62 @@ class Ledger:
                 "update conversation_processing set claimed_by = null, claim_expires_at = null "
                 "where processing_id = ? and claimed_by = ?", [processing_id, owner])
 
+    # --- the queue (serve, worker) --------------------------------------------
+
+    def enqueue(self, conversation_id: str, account_id: str, email_id: str | None,
+                source: str) -> tuple[dict, bool]:
+        """Queue the conversation for the workers: (its row, whether it was queued now).
+
+        A conversation already completed, queued, or being processed is left as it is
+        (a duplicate webhook or request is processed once); any other is queued,
+        a failed one included (asking again is how a failure is retried).
+        """
+        processing_id = self._ensure_row(conversation_id, account_id)
+        now = utc_now()
+        email = ", email_id = ?" if email_id else ""
+        with self._lock:
+            cursor = self.db.conn.execute(
+                f"update conversation_processing set status = 'queued', queued_at = ?, source = ?, "
+                f"updated_at = ?, error_message = null, retryable = null{email} "
+                "where processing_id = ? and status not in ('completed', 'queued') "
+                "and not (status = 'processing' and claimed_by is not null and claim_expires_at >= ?)",
+                [now, source, now, *([email_id] if email_id else []), processing_id, now])
+            return self.get(processing_id), cursor.rowcount == 1
+
+    def claim_next_queued(self, owner: str, expires_at: str) -> dict | None:
+        """Claim the oldest queued conversation for ``owner`` (None: the queue is empty).
+
+        A conversation a dead worker held (its claim expired, ``queued_at`` still set)
+        is taken over like a queued one. One UPDATE picks and claims, so two workers
+        never take the same row.
+        """
+        now = utc_now()
+        unclaimed = "(claimed_by is null or claim_expires_at < ?)"
+        with self._lock:
+            row = self.db.conn.execute(
+                "update conversation_processing set claimed_by = ?, claim_expires_at = ?, status = 'processing', "
+                "started_at = ?, updated_at = ?, error_message = null, retryable = null "
+                "where processing_id = (select processing_id from conversation_processing "
+                f"where queued_at is not null and status in ('queued', 'processing') and {unclaimed} "
+                f"order by queued_at, processing_id limit 1) and {unclaimed} returning processing_id",
+                [owner, expires_at, now, now, now, now]).fetchone()
+        return None if row is None else self.get(row[0])
+
+    def queue_depth(self) -> int:
+        """Conversations queued and not yet claimed by a worker."""
+        with self._lock:
+            return self.db.conn.execute(
+                "select count(*) from conversation_processing where status = 'queued'").fetchone()[0]
+
+    def recent_seconds(self, limit: int = 20) -> float | None:
+        """Mean processing time of the last ``limit`` conversations completed (an estimate's base)."""
+        with self._lock:
+            rows = self.db.conn.execute(
+                "select started_at, completed_at from conversation_processing where completed_at is not null "
+                "and started_at is not null order by completed_at desc limit ?", [limit]).fetchall()
+        spans = [s for start, end in rows if (s := seconds_between(start, end)) is not None and s >= 0]
+        return sum(spans) / len(spans) if spans else None
+
     def _ensure_row(self, conversation_id: str, account_id: str) -> int:
         """The row's processing_id, inserted (pending) when new. Race-free across processes:
         the unique (account_id, conversation_id) index lets only one insert win."""
@@ -502,7 +570,8 @@ class Ledger:
         """Mark conversations left `processing` by a process that died as failed and retryable.
 
         Only those whose claim expired (or that have none: a ledger from before
-        claims): a live claim is another process at work. `run --failed` and
+        claims): a live claim is another process at work. Queued work a dead worker
+        held is not marked: the queue's workers take it over (claim_next_queued). `run --failed` and
         `status --status failed` then find them; the stages they finished are
         kept and skipped when they are resumed.
         """
@@ -512,7 +581,8 @@ class Ledger:
                 "claimed_by = null, claim_expires_at = null, "
                 "error_message = 'interrupted: the process working on it stopped before finishing; "
                 "run again to resume (finished stages are kept)' "
-                "where status = 'processing' and (claimed_by is null or claim_expires_at < ?)",
+                "where status = 'processing' and queued_at is null "
+                "and (claimed_by is null or claim_expires_at < ?)",
                 [utc_now(), utc_now()])
             return cursor.rowcount
 

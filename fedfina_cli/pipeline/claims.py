@@ -61,6 +61,10 @@ class Claims:
         """(the conversation's row, whether this process now holds it)."""
         return self.ledger.claim(conversation_id, account_id, email_id, self.owner, _expiry(self.seconds))
 
+    def claim_next_queued(self) -> dict | None:
+        """The oldest queued conversation, claimed for this process (None: the queue is empty)."""
+        return self.ledger.claim_next_queued(self.owner, _expiry(self.seconds))
+
     def check(self, row: dict) -> None:
         """Raise ClaimLost unless this process still holds ``row`` (before an irreversible step)."""
         if not self.ledger.holds_claim(row["processing_id"], self.owner):

@@ -17,6 +17,9 @@ class Job:
     account_id: str | None = None
     payload: dict | None = None  # a conversation read from --from-file, instead of the API
     label: str | None = None  # where the job came from, e.g. "row 7" of a CSV
+    # The conversation is in storage already (a post-call webhook brought it, or the
+    # server's sweep fetched it): it is read from there, not from the API.
+    prefetched: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Outcome:
     exception: BaseException | None = None  # for --debug
     report: str | None = None  # where the PDF is (path or s3:// name)
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # each stage that ran
 
     @property
     def ok(self) -> bool:

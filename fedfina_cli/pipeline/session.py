@@ -8,10 +8,12 @@ processed (pipeline/claims.py).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import ExitCode
+from fedfina_cli.core.metrics import ApiCall, Metrics
 from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.pipeline.backends import Backends, build_backends
 from fedfina_cli.pipeline.batch import run_batch
@@ -22,8 +24,11 @@ from fedfina_cli.report.render_pool import renderer_for
 
 
 class Session:
-    def __init__(self, settings: Settings, command: str, concurrency: int = 1):
+    def __init__(self, settings: Settings, command: str, concurrency: int = 1,
+                 on_api_call: Metrics | None = None):
+        """``on_api_call``: told of every external call too (the server's metrics)."""
         self.settings = settings
+        self.on_api_call = on_api_call
         self.command = command
         self.concurrency = concurrency
         self.warnings: list[str] = []
@@ -43,7 +48,7 @@ class Session:
             self.interrupted = self.ledger.mark_interrupted()
             self.claims = Claims(self.ledger, self.settings.claim_seconds).__enter__()
             self._entered.append(self.claims)
-            self.backends, self.warnings = build_backends(self.settings, self.ledger.record_api_call,
+            self.backends, self.warnings = build_backends(self.settings, self._record_api_call,
                                                           pool_size=max(self.concurrency, 4))
             self.backends.storage.prepare()
             self._run_id = self.ledger.start_run(self.command, self.backends.description, os.getpid())
@@ -54,13 +59,24 @@ class Session:
 
     def process(self, jobs: list[Job], options: RunOptions,
                 on_done: Callable[[Outcome], None]) -> list[Outcome]:
-        renderer = renderer_for(len(jobs), self.concurrency) if "report" in options.stages else None
+        with self.pipeline(options, len(jobs)) as pipeline:
+            return run_batch(pipeline, jobs, self.concurrency, on_done)
+
+    @contextmanager
+    def pipeline(self, options: RunOptions, jobs: int, *, once_per_run: bool = True) -> Iterator[Pipeline]:
+        """A pipeline on this session, with a report renderer sized for ``jobs`` conversations."""
+        renderer = renderer_for(jobs, self.concurrency) if "report" in options.stages else None
         try:
-            return run_batch(Pipeline(self.ledger, self.backends, options, self.claims, render=renderer), jobs,
-                             self.concurrency, on_done)
+            yield Pipeline(self.ledger, self.backends, options, self.claims, render=renderer,
+                           once_per_run=once_per_run)
         finally:
             if renderer is not None:
                 renderer.close()
+
+    def _record_api_call(self, call: ApiCall) -> None:
+        self.ledger.record_api_call(call)
+        if self.on_api_call is not None:
+            self.on_api_call(call)
 
     def finish(self, outcomes: list[Outcome], invalid_inputs: int = 0) -> ExitCode:
         """Record the run's end; exit 1 when a conversation failed or an input row was invalid."""

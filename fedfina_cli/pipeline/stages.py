@@ -13,7 +13,8 @@ import json
 import threading
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -31,7 +32,7 @@ from fedfina_cli.core.conversation import (
 )
 from fedfina_cli.core.errors import InvalidValue, LedgerError, MissingArtifact, StageError
 from fedfina_cli.core.jsonio import loads
-from fedfina_cli.core.objects import STAGE_ARTIFACT, content_type, object_key
+from fedfina_cli.core.objects import STAGE_ARTIFACT, StoredObject, content_type, incoming_audio_key, object_key
 from fedfina_cli.core.timefmt import local_date, local_time, utc_now, zone
 from fedfina_cli.core.wording import masked_phone
 from fedfina_cli.ledger.ledger import Ledger
@@ -39,7 +40,7 @@ from fedfina_cli.mail.deliver import Delivery, DeliveryUnknown
 from fedfina_cli.pipeline.backends import Backends
 from fedfina_cli.pipeline.claims import Claims
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
-from fedfina_cli.services.storage import ObjectMissing
+from fedfina_cli.services.storage import ObjectMissing, describe
 
 NO_ACCOUNT = "no account id: pass --account-id, or set account_id in the conversation's dynamic variables"
 NO_RECIPIENT = "no recipient: pass --email, or set email_id in the conversation's dynamic variables"
@@ -70,8 +71,14 @@ class _Context:
 class Pipeline:
     def __init__(self, ledger: Ledger, backends: Backends, options: RunOptions, claims: Claims,
                  render: Callable | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
-        """``render``: ReportInput -> Rendered (report/render_pool.py); None renders in this thread."""
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), *,
+                 once_per_run: bool = True):
+        """``render``: ReportInput -> Rendered (report/render_pool.py); None renders in this thread.
+
+        ``once_per_run``: a job for a conversation this pipeline already handled is a
+        duplicate (a batch); a queue's workers (serve, worker) see a conversation again
+        when it is asked for again, and process it again.
+        """
         self.ledger = ledger
         self.backends = backends
         self.options = options
@@ -85,8 +92,8 @@ class Pipeline:
         # a duplicate: a CSV may name a conversation twice, once with its
         # account left blank, and only resolving tells that they are the same.
         self._guard = threading.Lock()
-        self._conversation_locks: dict[str, threading.Lock] = {}
-        self._handled: dict[tuple[str, str], str] = {}
+        self._conversation_locks: dict[str, tuple[threading.Lock, int]] = {}  # lock, jobs holding or waiting
+        self._handled: dict[tuple[str, str], str] | None = {} if once_per_run else None
 
     # --- one conversation ------------------------------------------------
 
@@ -97,9 +104,23 @@ class Pipeline:
         outcome.seconds = time.monotonic() - started
         return outcome
 
-    def _conversation_lock(self, conversation_id: str) -> threading.Lock:
+    @contextmanager
+    def _conversation_lock(self, conversation_id: str) -> Iterator[None]:
+        """Held while this process works on the conversation; forgotten when no job needs it
+        (a server runs for months: the map must not keep every conversation it saw)."""
         with self._guard:
-            return self._conversation_locks.setdefault(conversation_id, threading.Lock())
+            lock, users = self._conversation_locks.get(conversation_id, (threading.Lock(), 0))
+            self._conversation_locks[conversation_id] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._conversation_locks[conversation_id]
+                if users == 1:
+                    del self._conversation_locks[conversation_id]
+                else:
+                    self._conversation_locks[conversation_id] = (lock, users - 1)
 
     def _process(self, job: Job) -> Outcome:
         outcome = Outcome(job.conversation_id, job.account_id, job.email_id)
@@ -155,11 +176,13 @@ class Pipeline:
                 redo = True
                 continue
             failure = None
+            stage_started = time.monotonic()
             try:
                 with self.ledger.stage(ctx.row, stage) as log:
                     self._stages[stage](ctx, log)
             except Exception as exc:
                 failure = _Failed(stage, exc)
+            outcome.stage_seconds[stage] = time.monotonic() - stage_started
             if fetching is not None:
                 # Summarize is over (done or failed): the fetch must end before anything
                 # else, and its failure is the one reported (the summary needed its output).
@@ -167,6 +190,7 @@ class Pipeline:
                     fetching.result()
                 except Exception as exc:
                     failure = _Failed("fetch", exc)
+                outcome.stage_seconds["fetch"] = fetching.seconds
                 fetching = None
                 outcome.ran.append("fetch")
                 ctx.row = self.ledger.get(ctx.row["processing_id"])
@@ -204,7 +228,7 @@ class Pipeline:
     def _conversation_for(self, job: Job, account: str | None) -> FetchedConversation:
         """The conversation, to read its dynamic variables: from the job, the API, or storage."""
         if job.payload is not None or "fetch" in self.options.stages:
-            return self._load(job)
+            return self._load(job, account)
         if account is not None:
             try:
                 raw = self.backends.storage.get_bytes(object_key(account, job.conversation_id, "conversation"))
@@ -217,6 +241,8 @@ class Pipeline:
 
     def _first_handled(self, job: Job, account: str) -> str | None:
         """Where this run first met (account, conversation), when this job is not the first."""
+        if self._handled is None:
+            return None
         key = (account, job.conversation_id)
         with self._guard:
             if key in self._handled:
@@ -277,6 +303,10 @@ class Pipeline:
             row.get(f"{a}_key") for a in ("conversation", "transcript", "summary", "report"))
         changes: dict = {"status": "completed" if complete else "pending",
                          "error_message": None, "retryable": None}
+        if complete:
+            changes["queued_at"] = None  # off the queue
+        elif row.get("queued_at"):
+            changes["status"] = "queued"  # a stage command ran on it: the workers still owe the rest
         if complete and outcome.ran:
             changes["completed_at"] = utc_now()
         ctx.row = self.ledger.update(row["processing_id"], **changes)
@@ -294,8 +324,9 @@ class Pipeline:
         outcome.retryable = getattr(exc, "retryable", False)
         outcome.exception = exc
         if ctx is not None:
+            # Off the queue too: asking again (a request, a webhook, the sweep, `run --failed`) retries it.
             self.ledger.update(ctx.row["processing_id"], status="failed", current_step=stage,
-                               error_message=message, retryable=int(outcome.retryable))
+                               error_message=message, retryable=int(outcome.retryable), queued_at=None)
         elif isinstance(exc, MissingArtifact):
             pass  # a stage command run before the stage it needs: nothing was attempted, nothing to record
         else:
@@ -305,8 +336,11 @@ class Pipeline:
 
     # --- stages ------------------------------------------------------------
 
-    def _load(self, job: Job) -> FetchedConversation:
-        if job.payload is not None:
+    def _load(self, job: Job, account: str | None) -> FetchedConversation:
+        if job.prefetched and account is not None:
+            raw = self.backends.storage.get_bytes(object_key(account, job.conversation_id, "conversation"))
+            fetched = FetchedConversation(parse_conversation(loads(raw)), raw)
+        elif job.payload is not None:
             conversation = parse_conversation(job.payload)
             raw = json.dumps(job.payload, ensure_ascii=False, indent=2).encode("utf-8")
             fetched = FetchedConversation(conversation, raw)
@@ -321,7 +355,7 @@ class Pipeline:
         return fetched
 
     def _fetch(self, ctx: _Context, log, transcript_stored: Callable[[], None] = lambda: None) -> None:
-        fetched = ctx.fetched or self._load(ctx.job)
+        fetched = ctx.fetched or self._load(ctx.job, ctx.account_id)
         ctx.fetched = fetched
         conversation = fetched.conversation
         # Checked here, not when loading: a call that is not ready yet still names its
@@ -335,6 +369,9 @@ class Pipeline:
         self._store(ctx, "transcript", transcript.encode("utf-8"))
         transcript_stored()
         audio_key = self._fetch_audio(ctx, log, conversation)
+        if audio_key is None and ctx.job.prefetched:
+            # An audio webhook may have stored it while this ran: keep what it recorded.
+            audio_key = self.ledger.get(ctx.row["processing_id"]).get("audio_key")
         ctx.row = self.ledger.update(ctx.row["processing_id"], conversation_key=ctx.key("conversation"),
                                      transcript_key=ctx.key("transcript"), audio_key=audio_key)
         log.summary = f"{len(conversation.spoken_turns)} turns, audio {'stored' if audio_key else 'none'}"
@@ -351,7 +388,17 @@ class Pipeline:
             ctx.row = self.ledger.update(ctx.row["processing_id"], email_id=email)
 
     def _fetch_audio(self, ctx: _Context, log, conversation: Conversation) -> str | None:
-        if ctx.job.payload is not None:
+        if ctx.job.prefetched:
+            stored = self._webhook_audio(ctx)
+            if stored is not None:
+                log.note(f"audio from the post_call_audio webhook: {stored.size_bytes} bytes")
+                self.ledger.record_file(ctx.row, "audio", stored)
+                return stored.key
+            if self.backends.source is None or not conversation.has_audio:
+                log.note("no audio yet: the post_call_audio webhook stores it when it comes")
+                return None
+            # Else from the API, like any conversation (the audio webhook may be off).
+        elif ctx.job.payload is not None:
             log.note("no audio: the conversation was read from a file, not the API")
             return None
         if not conversation.has_audio:
@@ -367,6 +414,19 @@ class Pipeline:
             return None
         self.ledger.record_file(ctx.row, "audio", stored)
         return stored.key
+
+    def _webhook_audio(self, ctx: _Context) -> StoredObject | None:
+        """The audio a post_call_audio webhook stored: in the account's folder, or, when it came
+        before the transcription (its account unknown then), in the holding area, moved now."""
+        storage, key = self.backends.storage, ctx.key("audio")
+        held = incoming_audio_key(ctx.conversation_id)
+        if storage.exists(held):
+            stored = storage.put_bytes(key, storage.get_bytes(held), content_type("audio"))
+            storage.delete(held)
+            return stored
+        if storage.exists(key):
+            return describe(storage.get_bytes(key), key, content_type("audio"))
+        return None
 
     def _summarize(self, ctx: _Context, log) -> None:
         transcript = self._artifact(ctx, "transcript", "fetch").decode("utf-8")
@@ -523,6 +583,8 @@ class _Background:
 
     def __init__(self, call: Callable[[], None]):
         self._error: BaseException | None = None
+        self._started = time.monotonic()
+        self.seconds = 0.0  # how long the call took, once it ended
         self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
         self._thread.start()
 
@@ -531,6 +593,8 @@ class _Background:
             call()
         except BaseException as exc:  # handed to the caller by result()
             self._error = exc
+        finally:
+            self.seconds = time.monotonic() - self._started
 
     def done(self) -> bool:
         return not self._thread.is_alive()

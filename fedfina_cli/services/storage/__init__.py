@@ -35,6 +35,10 @@ class Storage(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def delete(self, key: str) -> None:
+        """Remove the object (none there: nothing to do)."""
+        ...
+
     def locate(self, key: str, expires_seconds: int = MAX_LINK_EXPIRY_SECONDS) -> str:
         """Where a person can fetch the object: a local path or a presigned URL."""
         ...

@@ -47,6 +47,9 @@ class LocalStorage:
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
     def locate(self, key: str, expires_seconds: int = 0) -> str:
         return str(self.path(key).resolve())
 

@@ -115,6 +115,9 @@ class MinioStorage:
 
         return self._call("stat_object", stat)
 
+    def delete(self, key: str) -> None:
+        self._call("remove_object", lambda: self.client.remove_object(self.bucket, key))
+
     def locate(self, key: str, expires_seconds: int = MAX_PRESIGN_SECONDS) -> str:
         seconds = max(1, min(int(expires_seconds), MAX_PRESIGN_SECONDS))
         return self._call("presign", lambda: self.client.presigned_get_object(
@@ -141,7 +144,7 @@ class MinioStorage:
         """Write and delete a tiny probe object (doctor)."""
         key = f".fedfina-doctor/probe-{os.getpid()}-{time.time_ns()}"
         self.put_bytes(key, b"fedfina doctor probe\n", "text/plain")
-        self._call("remove_object", lambda: self.client.remove_object(self.bucket, key))
+        self.delete(key)
 
     def bucket_exists(self) -> bool:
         return self._call("bucket_exists", lambda: self.client.bucket_exists(self.bucket))

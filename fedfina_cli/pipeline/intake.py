@@ -1,0 +1,152 @@
+"""Taking conversations in for the queue (SPEC "Serving").
+
+A post-call webhook, the server's sweep and `POST /api/v1/postprocess/conversation`
+all end here: what they bring is recorded durably (the conversation in storage,
+the ledger row `queued`) before anyone is told it was accepted, so nothing
+accepted is lost when a process dies. The workers (pipeline/queue.py) do the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from fedfina_cli.core import validation
+from fedfina_cli.core.conversation import parse_conversation
+from fedfina_cli.core.errors import InvalidValue
+from fedfina_cli.core.objects import content_type, incoming_audio_key, object_key
+from fedfina_cli.ledger.ledger import Ledger
+from fedfina_cli.services.storage import Storage
+
+NO_ACCOUNT = ("no account id: the conversation's dynamic variables have no account_id (or account); "
+              "set it in the agent's call, or run `fedfina run -c {id} --account-id A --email E`")
+NO_RECIPIENT = ("no recipient: the conversation's dynamic variables have no email_id (or email); "
+                "set it in the agent's call, or run `fedfina run -c {id} --email E`")
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What became of one conversation brought in."""
+
+    conversation_id: str
+    status: str  # queued | completed | processing | failed
+    message: str
+    row: dict | None = None  # its ledger row (None: it failed before an account was known)
+    queued_now: bool = False
+
+
+def accept_request(ledger: Ledger, conversation_id: str, account_id: str, email_id: str) -> Intake:
+    """`POST /api/v1/postprocess/conversation`: queue it; the workers fetch it from the API."""
+    row, queued = ledger.enqueue(conversation_id, account_id, email_id, "api")
+    return _intake(row, queued)
+
+
+def accept_conversation(ledger: Ledger, storage: Storage, payload: dict, source: str) -> Intake:
+    """A whole conversation (a post_call_transcription webhook's ``data``, or one the sweep
+    fetched): store it and queue it, so no worker asks the API for it again.
+
+    Raises FedfinaError (StageError, InvalidValue) when the payload is not a usable
+    conversation; one without an account or recipient is recorded failed, with the reason.
+    """
+    conversation = parse_conversation(payload)
+    conversation_id = validation.conversation_id(conversation.conversation_id)
+    known = [r for r in ledger.rows_for(conversation_id) if r["account_id"]]
+    account = _dynamic(conversation, ("account_id", "account"), validation.account_id) \
+        or (known[0]["account_id"] if len(known) == 1 else None)
+    email = _dynamic(conversation, ("email_id", "email"), validation.email_address) \
+        or (known[0]["email_id"] if len(known) == 1 else None)
+    if account is None:
+        message = NO_ACCOUNT.format(id=conversation_id)
+        ledger.record_unresolved_failure(conversation_id, email, "resolve", message, retryable=False)
+        return Intake(conversation_id, "failed", message)
+    current = ledger.rows_for(conversation_id, account)
+    if current and _settled(current[0]):
+        return _intake(current[0], False)  # a duplicate delivery: processed once
+    raw = json.dumps(payload, ensure_ascii=False, indent=2).encode("utf-8")
+    stored = storage.put_bytes(object_key(account, conversation_id, "conversation"), raw,
+                               content_type("conversation"))
+    if email is None:
+        row = ledger.open_conversation(conversation_id, account, None)
+        ledger.record_file(row, "conversation", stored)
+        message = NO_RECIPIENT.format(id=conversation_id)
+        row = ledger.update(row["processing_id"], status="failed", current_step="resolve",
+                            error_message=message, retryable=0)
+        ledger.audit(row, "resolve", "failed", "failed", message)
+        return Intake(conversation_id, "failed", message, row)
+    row, queued = ledger.enqueue(conversation_id, account, email, source)
+    ledger.record_file(row, "conversation", stored)
+    if queued:
+        ledger.audit(row, "queue", "queued", "queued", f"from {source}")
+    return _intake(row, queued)
+
+
+def accept_audio(ledger: Ledger, storage: Storage, conversation_id: str, audio: bytes) -> list[str]:
+    """A post_call_audio webhook's recording: stored as the conversation's audio object.
+
+    Before the transcription has named the account, it waits in a holding area
+    (core/objects.incoming_audio_key) and the fetch stage moves it. Returns the keys written.
+    """
+    rows = [r for r in ledger.rows_for(conversation_id) if r["account_id"]]
+    if not rows:
+        key = incoming_audio_key(conversation_id)
+        storage.put_bytes(key, audio, content_type("audio"))
+        return [key]
+    keys = []
+    for row in rows:
+        key = object_key(row["account_id"], conversation_id, "audio")
+        stored = storage.put_bytes(key, audio, content_type("audio"))
+        ledger.record_file(row, "audio", stored)
+        ledger.update(row["processing_id"], audio_key=key)
+        ledger.audit(row, "fetch", "note", "note", f"audio from the post_call_audio webhook: {len(audio)} bytes")
+        keys.append(key)
+    return keys
+
+
+def record_initiation_failure(ledger: Ledger, data: dict) -> str | None:
+    """A call_initiation_failure webhook: the call never started. Recorded as a failed
+    conversation (nothing to process, nothing to retry) where it names a valid id."""
+    try:
+        conversation_id = validation.conversation_id(str(data.get("conversation_id") or ""))
+    except InvalidValue:
+        return None
+    reason = str(data.get("failure_reason") or "no reason given")[:500]
+    account = ""
+    client_data = data.get("conversation_initiation_client_data")
+    variables = client_data.get("dynamic_variables") if isinstance(client_data, dict) else None
+    if isinstance(variables, dict):
+        for name in ("account_id", "account"):
+            try:
+                account = validation.account_id(str(variables[name]))
+                break
+            except (KeyError, InvalidValue):
+                continue
+    message = f"the call never started (call_initiation_failure: {reason})"
+    row = ledger.open_conversation(conversation_id, account, None)
+    row = ledger.update(row["processing_id"], status="failed", current_step="call", error_message=message,
+                        retryable=0)
+    ledger.audit(row, "call", "call_initiation_failure", "failed", message)
+    return conversation_id
+
+
+def _settled(row: dict) -> bool:
+    """Completed, or already on the queue: a second delivery changes nothing."""
+    return row["status"] in ("completed", "queued", "processing") and (
+        row["status"] != "processing" or row.get("claimed_by") is not None)
+
+
+def _intake(row: dict, queued_now: bool) -> Intake:
+    status = row["status"]
+    message = {"queued": "Conversation processing started" if queued_now else "Conversation already queued",
+               "processing": "Conversation is being processed",
+               "completed": "Conversation already processed"}.get(status, f"Conversation is {status}")
+    return Intake(row["conversation_id"], status, message, row, queued_now)
+
+
+def _dynamic(conversation, names: tuple[str, ...], check) -> str | None:
+    value = conversation.dynamic(*names)
+    if value is None:
+        return None
+    try:
+        return check(value)
+    except InvalidValue:
+        return None

@@ -1,0 +1,156 @@
+"""The workers of `fedfina serve` and `fedfina worker`: they process the ledger's queue.
+
+A conversation is queued in the ledger (pipeline/intake.py) by any process;
+each worker thread claims the oldest queued one (one UPDATE, so no two workers
+on any host take the same) and runs it through the pipeline of `run`. A worker
+that dies leaves its claims to expire; ``queued_at`` stays set until the
+conversation is finished, so another worker takes it over. Workers of this
+process are woken at once when it queues something; others look every
+``poll_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from fedfina_cli.core.errors import FedfinaError
+from fedfina_cli.pipeline import sync as syncing
+from fedfina_cli.pipeline.intake import accept_conversation
+from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
+from fedfina_cli.pipeline.session import Session
+
+log = logging.getLogger("fedfina.worker")
+
+POLL_SECONDS = 1.0
+# After the ledger itself failed (a database restart): wait this long, then try again.
+LEDGER_RETRY_SECONDS = 2.0
+
+
+class QueueWorkers:
+    """``concurrency`` threads that process queued conversations until stopped."""
+
+    def __init__(self, session: Session, concurrency: int, on_done: Callable[[Outcome], None] = lambda o: None,
+                 poll_seconds: float = POLL_SECONDS):
+        self.session = session
+        self.concurrency = max(1, concurrency)
+        self.on_done = on_done
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Condition()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._pipeline_context = session.pipeline(RunOptions(), self.concurrency, once_per_run=False)
+        self._pipeline = self._pipeline_context.__enter__()
+        self.busy = 0  # conversations in flight (for /metrics)
+
+    def start(self) -> QueueWorkers:
+        for number in range(self.concurrency):
+            thread = threading.Thread(target=self._work, name=f"fedfina-worker-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def wake(self) -> None:
+        """Something was queued by this process: a sleeping worker takes it now."""
+        with self._wake:
+            self._wake.notify()
+
+    def stop(self) -> None:
+        """Start no more conversations; return when those in flight have finished (their claims released)."""
+        self._stopping.set()
+        with self._wake:
+            self._wake.notify_all()
+        for thread in self._threads:
+            thread.join()
+        self._pipeline_context.__exit__(None, None, None)
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                row = self.session.claims.claim_next_queued()
+            except FedfinaError as exc:  # the ledger is away (a database restart): try again soon
+                log.error("cannot read the queue: %s", exc)
+                self._stopping.wait(LEDGER_RETRY_SECONDS)
+                continue
+            if row is None:
+                with self._wake:
+                    self._wake.wait(self.poll_seconds)
+                continue
+            job = Job(row["conversation_id"], row["email_id"], row["account_id"] or None, label="queue",
+                      prefetched=row.get("source") in ("webhook", "sweep"))
+            self.busy += 1
+            try:
+                outcome = self._pipeline.process(job)
+            except FedfinaError as exc:  # the ledger failed mid-way: the claim expires, another takes it over
+                log.error("%s: the ledger failed (%s); it stays queued", job.conversation_id, exc)
+                self._stopping.wait(LEDGER_RETRY_SECONDS)
+                continue
+            finally:
+                self.busy -= 1
+            self.on_done(outcome)
+
+
+class Sweeper:
+    """`serve --sweep-agent-id`: a periodic sync that queues the calls whose webhook never came."""
+
+    def __init__(self, session: Session, agent_id: str, every_seconds: float, on_queued: Callable[[], None]):
+        self.session = session
+        self.agent_id = agent_id
+        self.every_seconds = every_seconds
+        self.on_queued = on_queued
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="fedfina-sweep", daemon=True)
+
+    def start(self) -> Sweeper:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                queued = self.sweep_once()
+                log.info("sweep of %s: %d conversations queued", self.agent_id, queued)
+            except Exception as exc:  # noqa: BLE001 - the next sweep tries again; the server stays up
+                log.error("sweep of %s failed: %s", self.agent_id, exc)
+            self._stopping.wait(self.every_seconds)
+
+    def sweep_once(self) -> int:
+        """List the agent's calls since the watermark; queue those not yet done. Returns how many."""
+        ledger, backends = self.session.ledger, self.session.backends
+        source = backends.source
+        assert source is not None  # serve refuses --sweep-agent-id without ELEVENLABS_API_KEY
+        previous = ledger.watermark(self.agent_id)
+        plan = syncing.plan(source, ledger, self.agent_id, previous, None, None)
+        outcomes, queued = [], 0
+        for job in plan.jobs:
+            if self._stopping.is_set():
+                break
+            outcome = Outcome(job.conversation_id, status="failed", retryable=True)
+            try:
+                intake = accept_conversation(ledger, backends.storage,
+                                             _raw(source.get_conversation(job.conversation_id)), "sweep")
+            except FedfinaError as exc:
+                log.warning("sweep: %s: %s", job.conversation_id, exc)
+            else:
+                # Queued (or done, or failed for a reason a retry cannot mend): the queue has it now.
+                outcome.status, outcome.retryable = intake.status, False
+                queued += intake.queued_now
+            outcomes.append(outcome)
+        if queued:
+            self.on_queued()
+        watermark = syncing.next_watermark(plan, outcomes, previous, now=time.time())
+        if watermark is not None and watermark != previous:
+            ledger.set_watermark(self.agent_id, watermark)
+        return queued
+
+
+def _raw(fetched) -> dict:
+    from fedfina_cli.core.jsonio import loads
+
+    return loads(fetched.raw)
