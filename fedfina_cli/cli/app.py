@@ -99,4 +99,4 @@ def main() -> None:
 
 
 # Registers the commands on `app` (they import it from here).
-from fedfina_cli.cli import accounts, doctor, ledger_views, processing  # noqa: E402, F401
+from fedfina_cli.cli import accounts, doctor, ledger_views, processing, serving  # noqa: E402, F401

@@ -54,6 +54,10 @@ class Settings:
     # How long a conversation stays claimed by a process that stopped renewing
     # (it died): after this, another process takes it over.
     claim_seconds: float = 60.0
+    # `fedfina serve` (SPEC "Serving")
+    api_key: str | None = field(default=None, repr=False)  # FEDFINA_API_KEY
+    webhook_secret: str | None = field(default=None, repr=False)  # ELEVENLABS_WEBHOOK_SECRET
+    max_body_mb: float = 50.0
 
     def secret_values(self) -> list[str]:
         """Values that must never be printed, logged or stored."""
@@ -64,6 +68,8 @@ class Settings:
             self.openai_api_key,
             self.minio_secret_key,
             self.smtp_password,
+            self.api_key,
+            self.webhook_secret,
         ]
         # Very short values would redact ordinary words; no real key is that short.
         return [v for v in candidates if v and len(v) >= 4]
@@ -140,6 +146,9 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         summary_chunk_chars=int(_number("FEDFINA_SUMMARY_CHUNK_CHARS", get("FEDFINA_SUMMARY_CHUNK_CHARS"),
                                         60_000, minimum=1000)),
         claim_seconds=_number("FEDFINA_CLAIM_SECONDS", get("FEDFINA_CLAIM_SECONDS"), 60.0, minimum=1),
+        api_key=get("FEDFINA_API_KEY"),
+        webhook_secret=get("ELEVENLABS_WEBHOOK_SECRET"),
+        max_body_mb=_number("FEDFINA_MAX_BODY_MB", get("FEDFINA_MAX_BODY_MB"), 50.0, minimum=0.01),
     )
     _check_combinations(settings)
     return settings

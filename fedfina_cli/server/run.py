@@ -1,0 +1,153 @@
+"""Running `fedfina serve` and `fedfina worker`: the process around the app and the workers.
+
+Order of a clean stop (SIGTERM, or Ctrl-C): uvicorn stops accepting and
+answers the requests in flight; then the workers start no more conversations
+and finish those they hold (their claims released), the sweep stops, the
+ledger closes. A second signal ends the process at once: nothing is lost
+either way, since every accepted conversation is in the ledger, queued, and
+an unfinished claim expires and is taken over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from fedfina_cli.core.config import Settings
+from fedfina_cli.core.errors import ExitCode
+from fedfina_cli.pipeline.queue import QueueWorkers, Sweeper
+from fedfina_cli.pipeline.session import Session
+
+log = logging.getLogger("fedfina.server")
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object a line: what log collectors parse. Secrets are scrubbed from every message."""
+
+    converter = staticmethod(time.gmtime)  # times in UTC, as in the ledger
+
+    def __init__(self, redact: Callable[[str], str]):
+        super().__init__()
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z"
+        entry = {"time": stamp, "level": record.levelname.lower(),
+                 "logger": record.name, "message": self.redact(record.getMessage())}
+        entry.update(getattr(record, "fields", {}))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines(settings.redact))
+    for name in ("fedfina", "uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+@contextmanager
+def _signals() -> Iterator[list[int]]:
+    """Record SIGTERM/SIGINT instead of dying; a second one ends the process at once."""
+    received: list[int] = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        if len(received) > 1:
+            os._exit(128 + signum)
+        log.info("stopping: finishing the conversations in flight (signal again to stop at once)")
+
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _exit_code(received: list[int]) -> int:
+    # SIGTERM is how a service manager stops a service: a clean stop, 0. Ctrl-C: 130, as elsewhere.
+    return int(ExitCode.INTERRUPTED) if signal.SIGINT in received else int(ExitCode.OK)
+
+
+def _log_outcome(metrics_outcome: Callable | None) -> Callable:
+    def on_done(outcome) -> None:
+        if metrics_outcome is not None:
+            metrics_outcome(outcome)
+        fields = {"conversation_id": outcome.conversation_id, "account_id": outcome.account_id,
+                  "status": outcome.status, "seconds": round(outcome.seconds, 3)}
+        if outcome.status == "failed":
+            fields.update(stage=outcome.failed_stage, retryable=outcome.retryable)
+            log.warning("conversation failed: %s", outcome.error, extra={"fields": fields})
+        else:
+            log.info("conversation %s", outcome.status, extra={"fields": fields})
+    return on_done
+
+
+def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agent_id: str | None,
+          sweep_every_minutes: float) -> int:
+    import uvicorn
+
+    from fedfina_cli.server.app import Service, create_app
+    from fedfina_cli.server.metrics import ServerMetrics
+
+    configure_logging(settings)
+    with _signals() as received:
+        holder: dict = {}
+        metrics = ServerMetrics(queue_depth=lambda: holder["session"].ledger.queue_depth(),
+                                in_flight=lambda: holder["workers"].busy)
+        with Session(settings, "serve", concurrency, on_api_call=metrics.api_call) as session:
+            holder["session"] = session
+            for warning in session.warnings:
+                log.warning(warning)
+            workers = QueueWorkers(session, concurrency, on_done=_log_outcome(metrics.outcome)).start()
+            holder["workers"] = workers
+            sweeper = Sweeper(session, sweep_agent_id, sweep_every_minutes * 60, workers.wake).start() \
+                if sweep_agent_id else None
+            app = create_app(Service(settings, session, workers, metrics))
+            server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                                                   timeout_graceful_shutdown=30, server_header=False))
+            log.info("serving on http://%s:%d with %d workers; %s", host, port, workers.concurrency,
+                     session.backends.description)
+            try:
+                if not received:  # a signal during start-up: do not start serving
+                    server.run()  # returns after a graceful stop (SIGTERM/SIGINT land in our handler too)
+            except SystemExit:  # uvicorn's way to say it could not bind (it logged why)
+                pass
+            finally:
+                if sweeper is not None:
+                    sweeper.stop()
+                workers.stop()
+            session.finish([])
+            if not server.started and not received:
+                log.error("could not listen on %s:%d (see above); choose another --port or stop what uses it",
+                          host, port)
+                return int(ExitCode.USAGE)
+    log.info("stopped")
+    return _exit_code(received)
+
+
+def work(settings: Settings, concurrency: int) -> int:
+    """`fedfina worker`: the queue's workers, without HTTP, until SIGTERM or Ctrl-C."""
+    configure_logging(settings)
+    with _signals() as received, Session(settings, "worker", concurrency) as session:
+        for warning in session.warnings:
+            log.warning(warning)
+        workers = QueueWorkers(session, concurrency, on_done=_log_outcome(None)).start()
+        log.info("working on the queue with %d workers; %s", workers.concurrency, session.backends.description)
+        stop = threading.Event()
+        while not received:
+            stop.wait(0.2)  # signal handlers run in this (the main) thread between waits
+        workers.stop()
+        session.finish([])
+    log.info("stopped")
+    return _exit_code(received)

@@ -1,0 +1,483 @@
+"""`fedfina serve` and `fedfina worker`, run for real: uvicorn on a loopback port, the fakes behind it."""
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from fedfina_cli.server.signature import sign
+
+from .conftest import SECRETS, emails_per_conversation, hindi_variant, wait_for
+
+API_KEY = "fedfina-api-key-5b8e2c9d7a41"
+WEBHOOK_SECRET = "wsec_2f7c1e9a4b6d8e0f3a5c"
+WEBHOOK = "/api/v1/webhooks/elevenlabs"
+POSTPROCESS = "/api/v1/postprocess/conversation"
+
+
+class Server:
+    """One `fedfina serve` (or `worker`) process; its JSON log lines go to a file."""
+
+    def __init__(self, fedfina_exe: str, log_path: Path, *args: str, command: str = "serve"):
+        self.port = _free_port()
+        self.log_path = log_path
+        self.url = f"http://127.0.0.1:{self.port}"
+        extra = ["--port", str(self.port)] if command == "serve" else []
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen([fedfina_exe, command, *extra, *args], stdout=subprocess.DEVNULL,
+                                            stderr=log, env=dict(os.environ))
+        if command == "serve":
+            wait_for(self._up, timeout=30)
+
+    def _up(self) -> bool:
+        assert self.process.poll() is None, self.log()
+        try:
+            return self.get("/healthz")[0] == 200
+        except OSError:
+            return False
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def get(self, path: str, headers: dict | None = None):
+        return self.request("GET", path, headers=headers)
+
+    def json(self, method: str, path: str, payload=None, headers: dict | None = None):
+        body = None if payload is None else json.dumps(payload).encode()
+        status, raw = self.request(method, path, body, {"Content-Type": "application/json", **(headers or {})})
+        return status, json.loads(raw)
+
+    def webhook(self, event: dict, *, timestamp: int | None = None, secret: str = WEBHOOK_SECRET,
+                signature: str | None = None):
+        body = json.dumps(event).encode()
+        header = signature if signature is not None else sign(secret, body, timestamp or int(time.time()))
+        headers = {"Content-Type": "application/json"}
+        if header:
+            headers["ElevenLabs-Signature"] = header
+        status, raw = self.request("POST", WEBHOOK, body, headers)
+        return status, json.loads(raw)
+
+    def stop(self, signum=signal.SIGTERM, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        return self.process.wait(timeout=timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def transcription(number: int, **variant) -> dict:
+    return {"type": "post_call_transcription", "event_timestamp": int(time.time()),
+            "data": hindi_variant(number, **variant)}
+
+
+def audio_event(number: int, audio: bytes) -> dict:
+    return {"type": "post_call_audio", "event_timestamp": int(time.time()),
+            "data": {"agent_id": "agent_4501k2s8yq0efrpt6ah0v7d3m9xw", "conversation_id": f"conv_bulk{number:08d}",
+                     "full_audio": base64.b64encode(audio).decode()}}
+
+
+KEY = {"X-API-Key": API_KEY}
+
+
+@pytest.fixture
+def serving(monkeypatch, fedfina_exe, workspace):
+    """Start `fedfina serve` with the test's environment; stopped (SIGKILL if need be) afterwards."""
+    monkeypatch.setenv("FEDFINA_API_KEY", API_KEY)
+    monkeypatch.setenv("ELEVENLABS_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    started: list[Server] = []
+
+    def start(*args: str, command: str = "serve") -> Server:
+        server = Server(fedfina_exe, workspace.root / f"{command}-{len(started)}.log", *args, command=command)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+def _statuses(workspace) -> dict[str, str]:
+    if not workspace.db.exists():
+        return {}
+    return {r["conversation_id"]: r["status"]
+            for r in workspace.rows("select conversation_id, status from conversation_processing")}
+
+
+# --- starting --------------------------------------------------------------------------------------
+
+
+def test_serve_refuses_to_start_without_an_api_key(installed, monkeypatch, workspace):
+    monkeypatch.delenv("FEDFINA_API_KEY", raising=False)
+    result = installed("serve", "--port", str(_free_port()), timeout=30)
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0 and "FEDFINA_API_KEY is not set" in result.stderr
+    assert not workspace.db.exists()
+
+
+# --- the seed's API -------------------------------------------------------------------------------
+
+
+def test_postprocess_queues_processes_and_reports_the_conversation(serving, elevenlabs, smtp_server, workspace):
+    elevenlabs.add(hindi_variant(1), audio=b"ID3" + b"\x01" * 4000)
+    server = serving("--concurrency", "2")
+    request = {"conversation_id": "conv_bulk00000001", "account_id": "acc123",
+               "email_id": "loans.officer@example.com"}
+
+    status, body = server.json("POST", POSTPROCESS, request, KEY)
+    assert status == 202, body
+    assert body["success"] is True and body["message"] == "Conversation processing started"
+    data = body["data"]
+    assert data["conversation_id"] == "conv_bulk00000001" and data["status"] == "queued"
+    assert isinstance(data["processing_id"], int) and data["estimated_completion"].endswith("Z")
+
+    wait_for(lambda: _statuses(workspace).get("conv_bulk00000001") == "completed", timeout=30)
+    assert emails_per_conversation(smtp_server) == {"conv_bulk00000001": 1}
+    status, body = server.json("GET", f"{POSTPROCESS}/conv_bulk00000001", headers=KEY)
+    assert status == 200 and body["success"] is True
+    view = body["data"]
+    assert {k: view[k] for k in ("conversation_id", "account_id", "email_id", "status", "current_step")} == {
+        "conversation_id": "conv_bulk00000001", "account_id": "acc123", "email_id": "loans.officer@example.com",
+        "status": "completed", "current_step": "email"}
+    assert view["processing_id"] == data["processing_id"] and view["error_message"] is None
+    assert sorted(f["file_type"] for f in view["files"]) == ["audio", "conversation", "report", "summary",
+                                                              "transcript"]
+    assert all(f["url"] is None and f["object_key"].startswith("acc123/") for f in view["files"])
+
+    # Asked again: already completed, nothing redone.
+    status, body = server.json("POST", POSTPROCESS, request, KEY)
+    assert status == 200 and body["data"]["status"] == "completed"
+    assert body["message"] == "Conversation already processed"
+    time.sleep(0.5)
+    assert emails_per_conversation(smtp_server) == {"conv_bulk00000001": 1}
+    assert server.stop() == 0
+
+
+def test_presigned_links_with_minio(serving, elevenlabs, s3, smtp_server, workspace):
+    elevenlabs.add(hindi_variant(2))
+    server = serving()
+    status, _ = server.json("POST", POSTPROCESS, {"conversation_id": "conv_bulk00000002", "account_id": "acc123",
+                                                   "email_id": "loans.officer@example.com"}, KEY)
+    assert status == 202
+    wait_for(lambda: _statuses(workspace).get("conv_bulk00000002") == "completed", timeout=30)
+    _, body = server.json("GET", f"{POSTPROCESS}/conv_bulk00000002?account_id=acc123", headers=KEY)
+    report = next(f for f in body["data"]["files"] if f["file_type"] == "report")
+    assert report["url"].startswith(f"http://{s3.endpoint}/{s3.bucket}/acc123/reports/conv_bulk00000002.pdf?")
+    with urllib.request.urlopen(report["url"]) as response:
+        assert response.read().startswith(b"%PDF")
+
+
+def test_the_api_refuses_what_it_must(serving, workspace, monkeypatch):
+    monkeypatch.setenv("FEDFINA_MAX_BODY_MB", "0.01")  # about 10 KB
+    server = serving()
+    good = {"conversation_id": "conv_bulk00000003", "account_id": "acc123", "email_id": "a@example.com"}
+
+    for headers in ({}, {"X-API-Key": "wrong"}, {"X-API-Key": API_KEY + "x"}):
+        status, body = server.json("POST", POSTPROCESS, good, headers)
+        assert (status, body) == (401, {"success": False, "message": "missing or wrong X-API-Key"})
+        status, body = server.json("GET", f"{POSTPROCESS}/conv_bulk00000003", headers=headers)
+        assert status == 401 and body["success"] is False
+
+    status, body = server.json("POST", POSTPROCESS, {"conversation_id": "conv_../../etc", "account_id": "../x",
+                                                      "email_id": "a@example.com\r\nBcc: b@evil.test"}, KEY)
+    assert status == 422 and body["success"] is False and body["message"] == "invalid request"
+    assert [e["field"] for e in body["errors"]] == ["conversation_id", "account_id", "email_id"]
+    assert all(e["message"] for e in body["errors"])
+    status, body = server.json("POST", POSTPROCESS, {"conversation_id": "conv_bulk00000003"}, KEY)
+    assert status == 422 and body["errors"] == [{"field": "account_id", "message": "required"},
+                                                {"field": "email_id", "message": "required"}]
+    status, raw = server.request("POST", POSTPROCESS, b"{not json", {**KEY, "Content-Type": "application/json"})
+    assert status == 422 and json.loads(raw)["errors"][0]["field"] == "body"
+
+    big = {**good, "padding": "x" * 20_000}
+    status, body = server.json("POST", POSTPROCESS, big, KEY)
+    assert status == 413 and body["success"] is False and "FEDFINA_MAX_BODY_MB" in body["message"]
+    status, body = server.webhook({"type": "post_call_audio", "data": {"full_audio": "A" * 20_000}})
+    assert status == 413
+
+    status, body = server.json("GET", f"{POSTPROCESS}/conv_bulk00000099", headers=KEY)
+    assert status == 404 and body["success"] is False and "conv_bulk00000099" in body["message"]
+    status, body = server.json("GET", "/no/such/route")
+    assert (status, body) == (404, {"success": False, "message": "not found"})
+    assert _statuses(workspace) == {}  # nothing refused was recorded
+    assert server.stop() == 0
+    log = server.log()
+    assert not any(secret in log for secret in (*SECRETS, API_KEY, WEBHOOK_SECRET))
+    assert "padding" not in log and "Bcc" not in log  # no bodies in the log
+    lines = [json.loads(line) for line in log.splitlines()]
+    assert {"method": "POST", "path": POSTPROCESS, "status": 413} in [
+        {k: line.get(k) for k in ("method", "path", "status")} for line in lines]
+
+
+# --- ElevenLabs' webhooks -----------------------------------------------------------------------
+
+
+def test_a_signed_transcription_is_processed_without_asking_the_api_for_it(
+        serving, elevenlabs, smtp_server, workspace):
+    server = serving()
+    status, body = server.webhook(transcription(4))
+    assert status == 200 and body["success"] is True, body
+    wait_for(lambda: _statuses(workspace).get("conv_bulk00000004") == "completed", timeout=30)
+    assert elevenlabs.count("/v1/convai/conversations/conv_bulk00000004") == 0
+    assert emails_per_conversation(smtp_server) == {"conv_bulk00000004": 1}
+    stored = json.loads(workspace.object("acc123", "conversations", "conv_bulk00000004.json").read_text())
+    assert stored == hindi_variant(4)
+    assert "AI:" in workspace.object("acc123", "transcripts", "conv_bulk00000004.txt").read_text()
+    assert server.stop() == 0
+
+
+def test_bad_missing_stale_and_future_signatures_are_refused_and_nothing_is_queued(serving, workspace):
+    server = serving()
+    now = int(time.time())
+    event = transcription(5)
+    cases = {
+        "missing": dict(signature=""),
+        "wrong secret": dict(secret="not-the-secret"),
+        "garbage": dict(signature="t=abc,v0=zz"),
+        "no timestamp": dict(signature="v0=" + "0" * 64),
+        "stale (31 minutes)": dict(timestamp=now - 31 * 60),
+        "future (6 minutes)": dict(timestamp=now + 6 * 60),
+    }
+    for name, how in cases.items():
+        status, body = server.webhook(event, **how)
+        assert status == 401, name
+        assert body["success"] is False and body["message"].startswith("invalid webhook signature"), name
+    # A body changed after signing: the signature is over the raw bytes.
+    body = json.dumps(event).encode()
+    header = sign(WEBHOOK_SECRET, body, now)
+    status, _ = server.request("POST", WEBHOOK, body.replace(b"acc123", b"acc999"), {"ElevenLabs-Signature": header})
+    assert status == 401
+    # Within the bounds: 29 minutes old and 4 minutes ahead are accepted.
+    assert server.webhook(transcription(6), timestamp=now - 29 * 60)[0] == 200
+    assert server.webhook(transcription(7), timestamp=now + 4 * 60)[0] == 200
+    assert "conv_bulk00000005" not in _statuses(workspace)
+    assert not list(workspace.data.rglob("conv_bulk00000005*"))
+
+
+def test_the_webhook_answers_404_without_a_secret(serving, monkeypatch):
+    monkeypatch.delenv("ELEVENLABS_WEBHOOK_SECRET")
+    server = serving()
+    status, body = server.webhook(transcription(8))
+    assert status == 404 and "ELEVENLABS_WEBHOOK_SECRET" in body["message"]
+
+
+def test_a_duplicate_delivery_gives_one_email(serving, smtp_server, workspace):
+    server = serving()
+    event = transcription(9)
+    for _ in range(3):
+        assert server.webhook(event)[0] == 200
+    wait_for(lambda: _statuses(workspace).get("conv_bulk00000009") == "completed", timeout=30)
+    assert server.webhook(event) == (200, {"success": True,
+                                           "message": "conv_bulk00000009: Conversation already processed"})
+    time.sleep(1)
+    assert emails_per_conversation(smtp_server) == {"conv_bulk00000009": 1}
+
+
+@pytest.mark.parametrize("audio_first", [True, False])
+def test_an_audio_webhook_stores_its_bytes_before_or_after_the_transcription(
+        serving, smtp_server, workspace, audio_first):
+    server = serving()
+    audio = b"ID3" + bytes(range(256)) * 40
+    if audio_first:
+        assert server.webhook(audio_event(10, audio))[0] == 200
+        assert (workspace.data / "_incoming" / "audio" / "conv_bulk00000010.mp3").read_bytes() == audio
+    assert server.webhook(transcription(10))[0] == 200
+    wait_for(lambda: _statuses(workspace).get("conv_bulk00000010") == "completed", timeout=30)
+    if not audio_first:
+        assert server.webhook(audio_event(10, audio))[0] == 200
+    assert workspace.object("acc123", "audio", "conv_bulk00000010.mp3").read_bytes() == audio
+    assert not (workspace.data / "_incoming" / "audio" / "conv_bulk00000010.mp3").exists()
+    rows = workspace.rows("select audio_key from conversation_processing where conversation_id = ?",
+                          "conv_bulk00000010")
+    assert rows == [{"audio_key": "acc123/audio/conv_bulk00000010.mp3"}]
+    files = workspace.rows("select file_type, size_bytes from conversation_files where file_type = 'audio'")
+    assert files == [{"file_type": "audio", "size_bytes": len(audio)}]
+
+
+def test_conversation_level_problems_answer_200_and_are_recorded(serving, workspace):
+    server = serving()
+    no_account = transcription(11, account=None)
+    status, body = server.webhook(no_account)
+    assert status == 200 and "recorded as failed" in body["message"] and "no account id" in body["message"]
+    no_email = transcription(12, email=None)
+    status, body = server.webhook(no_email)
+    assert status == 200 and "no recipient" in body["message"]
+    status, body = server.webhook({"type": "post_call_transcription", "data": {"no": "conversation"}})
+    assert status == 200 and "not processed" in body["message"]
+    status, body = server.webhook({"type": "call_initiation_failure", "event_timestamp": int(time.time()),
+                                   "data": {"agent_id": "agent_x", "conversation_id": "conv_bulk00000013",
+                                            "failure_reason": "busy"}})
+    assert status == 200
+    status, body = server.webhook({"type": "voice_removal_notice", "data": {}})
+    assert (status, body["message"]) == (200, "event type ignored")
+    status, _ = server.request("POST", WEBHOOK, b"[]", {"ElevenLabs-Signature": sign(WEBHOOK_SECRET, b"[]",
+                                                                                     int(time.time()))})
+    assert status == 422
+    rows = {r["conversation_id"]: r for r in workspace.rows(
+        "select conversation_id, account_id, status, error_message from conversation_processing")}
+    assert rows["conv_bulk00000011"]["status"] == "failed" and "no account id" in rows["conv_bulk00000011"][
+        "error_message"]
+    assert rows["conv_bulk00000012"]["status"] == "failed" and rows["conv_bulk00000012"]["account_id"] == "acc123"
+    assert "never started" in rows["conv_bulk00000013"]["error_message"]
+    audit = workspace.rows("select event from processing_audit_log where conversation_id = 'conv_bulk00000013'")
+    assert audit == [{"event": "call_initiation_failure"}]
+
+
+def test_sixty_webhooks_from_eight_threads_are_answered_before_they_are_processed(
+        serving, openai_server, smtp_server, workspace):
+    openai_server.delay = 0.3  # 60 summaries over 4 workers: about 5 s of processing
+    server = serving("--concurrency", "4")
+    answers: list[tuple[int, float]] = []
+    lock = threading.Lock()
+
+    def deliver(numbers):
+        for n in numbers:
+            started = time.monotonic()
+            status, _ = server.webhook(transcription(100 + n))
+            with lock:
+                answers.append((status, time.monotonic() - started))
+
+    threads = [threading.Thread(target=deliver, args=(range(i, 60, 8),)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    emails_when_answered = len(smtp_server.messages)
+    assert [status for status, _ in answers] == [200] * 60
+    # Answered once recorded, not once processed: most were still waiting for a worker.
+    assert emails_when_answered < 30, emails_when_answered
+    wait_for(lambda: len(smtp_server.messages) >= 60, timeout=120)
+    time.sleep(0.5)
+    assert emails_per_conversation(smtp_server) == {f"conv_bulk{100 + n:08d}": 1 for n in range(60)}
+    slowest = max(seconds for _, seconds in answers)
+    print(f"60 webhooks: slowest answer {slowest * 1000:.0f} ms")
+    assert server.stop() == 0
+
+
+def test_sigkill_right_after_the_last_reply_loses_nothing(serving, openai_server, smtp_server, workspace,
+                                                          monkeypatch):
+    monkeypatch.setenv("FEDFINA_CLAIM_SECONDS", "2")  # the killed server's claims expire in 2 s
+    openai_server.delay = 0.5
+    server = serving("--concurrency", "2")
+    for n in range(20):
+        assert server.webhook(transcription(200 + n))[0] == 200
+    server.process.kill()
+    server.process.wait()
+    assert len(smtp_server.messages) < 20
+    statuses = _statuses(workspace)
+    assert len(statuses) == 20 and set(statuses.values()) <= {"queued", "processing", "completed"}
+
+    restarted = serving("--concurrency", "4")
+    wait_for(lambda: len(smtp_server.messages) >= 20, timeout=120)
+    time.sleep(1)
+    assert emails_per_conversation(smtp_server) == {f"conv_bulk{200 + n:08d}": 1 for n in range(20)}
+    assert set(_statuses(workspace).values()) == {"completed"}
+    assert restarted.stop() == 0
+
+
+def test_sigterm_finishes_the_conversations_in_flight_and_exits_0(serving, openai_server, smtp_server, workspace):
+    openai_server.delay = 1.0
+    server = serving("--concurrency", "2")
+    for n in range(2):
+        assert server.webhook(transcription(300 + n))[0] == 200
+    wait_for(lambda: len(openai_server.completions()) >= 1)  # a summary is being written
+    assert server.stop(signal.SIGTERM) == 0
+    rows = workspace.rows("select status, claimed_by from conversation_processing")
+    assert rows == [{"status": "completed", "claimed_by": None}] * 2
+    assert '"message": "stopped"' in server.log()
+
+
+def test_metrics_parse_with_prometheus_clients_parser(serving, smtp_server, workspace):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    server = serving()
+    assert server.webhook(transcription(400))[0] == 200
+    server.webhook(transcription(401), secret="wrong")
+    wait_for(lambda: _statuses(workspace).get("conv_bulk00000400") == "completed", timeout=30)
+    status, raw = server.get("/metrics")
+    assert status == 200
+    families = {f.name: f for f in text_string_to_metric_families(raw.decode())}
+    assert {"fedfina_conversations", "fedfina_queue_depth", "fedfina_stage_seconds", "fedfina_api_calls",
+            "fedfina_webhooks"} <= set(families)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+    assert samples[("fedfina_conversations_total", (("status", "completed"),))] == 1
+    assert samples[("fedfina_queue_depth", ())] == 0
+    assert samples[("fedfina_stage_seconds_count", (("stage", "report"),))] == 1
+    assert samples[("fedfina_api_calls_total", (("service", "smtp"), ("status", "250")))] >= 1
+    assert samples[("fedfina_webhooks_total", (("result", "bad_signature"), ("type", "unknown")))] == 1
+    assert samples[("fedfina_webhooks_total", (("result", "recorded"), ("type", "post_call_transcription")))] == 1
+
+
+def test_readyz_says_which_backend_does_not_answer(serving, monkeypatch):
+    server = serving()
+    assert server.json("GET", "/readyz") == (200, {"status": "ready"})
+    assert server.json("GET", "/healthz") == (200, {"status": "ok"})
+    server.stop()
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(_free_port()))  # nothing listens there
+    monkeypatch.setenv("SMTP_FROM_EMAIL", "reports@fedfina.example")
+    server = serving()
+    status, body = server.json("GET", "/readyz")
+    assert status == 503 and [f["backend"] for f in body["failed"]] == ["smtp"]
+    assert server.json("GET", "/healthz")[0] == 200
+
+
+def test_the_sweep_queues_calls_whose_webhook_never_came(serving, elevenlabs, smtp_server, workspace):
+    for n in range(3):
+        elevenlabs.add(hindi_variant(500 + n))
+    server = serving("--sweep-agent-id", "agent_4501k2s8yq0efrpt6ah0v7d3m9xw", "--sweep-every", "0.01")
+    wait_for(lambda: len(smtp_server.messages) >= 3, timeout=60)
+    time.sleep(1.5)  # more sweeps: nothing is queued twice
+    assert emails_per_conversation(smtp_server) == {f"conv_bulk{500 + n:08d}": 1 for n in range(3)}
+    watermark = workspace.rows("select watermark_unix from sync_state")
+    assert watermark == [{"watermark_unix": hindi_variant(502)["metadata"]["start_time_unix_secs"]}]
+    # Each conversation was fetched once, by the sweep; the workers read it from storage.
+    assert [elevenlabs.count(f"/v1/convai/conversations/conv_bulk{500 + n:08d}") for n in range(3)] == [1, 1, 1]
+    assert server.stop() == 0
+
+
+def test_a_worker_without_http_processes_the_queue_and_stops_on_sigterm(serving, elevenlabs, smtp_server,
+                                                                       workspace):
+    for n in range(5):
+        elevenlabs.add(hindi_variant(600 + n))
+    server = serving("--concurrency", "1")
+    server.stop()  # the ledger now exists; the serve process is gone
+    for n in range(5):
+        _enqueue(workspace, f"conv_bulk{600 + n:08d}")
+    worker = serving("--concurrency", "3", command="worker")
+    wait_for(lambda: len(smtp_server.messages) >= 5, timeout=60)
+    assert worker.stop(signal.SIGTERM) == 0
+    assert emails_per_conversation(smtp_server) == {f"conv_bulk{600 + n:08d}": 1 for n in range(5)}
+    assert set(_statuses(workspace).values()) == {"completed"}
+
+
+def _enqueue(workspace, conversation_id: str) -> None:
+    from fedfina_cli.ledger.ledger import Ledger
+
+    ledger = Ledger(workspace.db)
+    try:
+        ledger.enqueue(conversation_id, "acc123", "loans.officer@example.com", "api")
+    finally:
+        ledger.close()
