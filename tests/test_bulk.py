@@ -180,7 +180,7 @@ def test_stats_in_table_and_json(cli, workspace, batch, elevenlabs):
     cli("run", "--csv", batch)
     cli("run", "-c", "conv_bulk00000099")
     figures = json.loads(cli("stats", "--json").stdout)
-    assert figures["conversations"] == {"completed": GOOD, "pending": 0, "processing": 0, "failed": 1}
+    assert figures["conversations"] == {"completed": GOOD, "queued": 0, "pending": 0, "processing": 0, "failed": 1}
     assert figures["success_rate"] == round(GOOD / (GOOD + 1), 4)
     assert figures["stages"]["report"]["count"] == GOOD
     assert figures["stages"]["report"]["p50_ms"] <= figures["stages"]["report"]["p95_ms"]

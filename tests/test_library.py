@@ -22,7 +22,7 @@ def test_process_runs_the_pipeline_and_records_it(workspace):
 
 
 def test_the_cli_layers_stay_below_it():
-    """Nothing below cli/ imports typer or rich: the server will use the same library."""
+    """Nothing below cli/ imports typer or rich: the server uses the same library."""
     root = Path(fedfina_cli.__file__).parent
     for path in root.rglob("*.py"):
         if path.parent.name == "cli":
@@ -30,3 +30,16 @@ def test_the_cli_layers_stay_below_it():
         text = path.read_text(encoding="utf-8")
         for library in ("typer", "rich"):
             assert f"import {library}" not in text and f"from {library}" not in text, (path, library)
+
+
+def test_other_commands_do_not_import_the_server_libraries():
+    """FastAPI, uvicorn and prometheus-client cost start-up time: only `serve` imports them."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom fedfina_cli.cli.app import app\n"
+            "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('fastapi', 'uvicorn', 'prometheus_client', 'starlette')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -217,6 +217,9 @@ def test_the_api_refuses_what_it_must(serving, workspace, monkeypatch):
     status, body = server.webhook({"type": "post_call_audio", "data": {"full_audio": "A" * 20_000}})
     assert status == 413
 
+    # Without ELEVENLABS_API_KEY the API cannot fetch what it is asked for: said at once, not after a 202.
+    status, body = server.json("POST", POSTPROCESS, good, KEY)
+    assert status == 503 and "ELEVENLABS_API_KEY is not set" in body["message"]
     status, body = server.json("GET", f"{POSTPROCESS}/conv_bulk00000099", headers=KEY)
     assert status == 404 and body["success"] is False and "conv_bulk00000099" in body["message"]
     status, body = server.json("GET", "/no/such/route")

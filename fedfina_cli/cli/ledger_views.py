@@ -17,7 +17,7 @@ def status(
     account_id: AccountFilter = None,
     status_filter: Annotated[StatusFilter | None, typer.Option(
         "--status", metavar="STATUS", show_default=False,
-        help="Only conversations with this status: pending, processing, completed or failed.")] = None,
+        help="Only conversations with this status: queued, pending, processing, completed or failed.")] = None,
     limit: Annotated[int, typer.Option(
         "--limit", metavar="N", min=1, help="At most this many rows, newest first.")] = 50,
     output_format: Format = None,

@@ -84,6 +84,7 @@ AttachmentLimit = Annotated[float | None, typer.Option(
 
 
 class StatusFilter(str, Enum):
+    queued = "queued"
     pending = "pending"
     processing = "processing"
     completed = "completed"

@@ -60,7 +60,7 @@ def collect_stats(ledger: Ledger, since: str | None) -> dict:
     return {
         "since": since,
         "conversations": {status: statuses.get(status, 0)
-                          for status in ("completed", "pending", "processing", "failed")},
+                          for status in ("completed", "queued", "pending", "processing", "failed")},
         "success_rate": round(completed / (completed + failed), 4) if completed + failed else None,
         "stages": {stage: {"count": len(values), "p50_ms": percentile(values, 0.5),
                            "p95_ms": percentile(values, 0.95)}

@@ -103,6 +103,9 @@ def create_app(service: Service) -> FastAPI:
         _check_api_key(request, service.settings)
         body = await _json_body(request, service.max_body_bytes)
         fields = _request_fields(body)
+        if service.session.backends.source is None:
+            raise _Refused(503, "this server cannot fetch conversations from ElevenLabs: ELEVENLABS_API_KEY "
+                                "is not set (its post-call webhooks still work)")
         result = await run_in_threadpool(intake.accept_request, service.session.ledger, *fields)
         if result.queued_now:
             service.workers.wake()

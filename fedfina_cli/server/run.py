@@ -109,6 +109,11 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
             holder["session"] = session
             for warning in session.warnings:
                 log.warning(warning)
+            if session.backends.source is None:
+                log.warning("ELEVENLABS_API_KEY is not set: POST /api/v1/postprocess/conversation answers 503; "
+                            "webhooks work (they bring the conversation)")
+            if not settings.webhook_secret:
+                log.warning("ELEVENLABS_WEBHOOK_SECRET is not set: /api/v1/webhooks/elevenlabs answers 404")
             workers = QueueWorkers(session, concurrency, on_done=_log_outcome(metrics.outcome)).start()
             holder["workers"] = workers
             sweeper = Sweeper(session, sweep_agent_id, sweep_every_minutes * 60, workers.wake).start() \
