@@ -412,6 +412,23 @@ def test_sigterm_finishes_the_conversations_in_flight_and_exits_0(serving, opena
     assert '"message": "stopped"' in server.log()
 
 
+def test_a_passing_failure_is_tried_again_from_the_queue(serving, openai_server, smtp_server, workspace,
+                                                          monkeypatch):
+    monkeypatch.setenv("FEDFINA_QUEUE_RETRY_SECONDS", "0.5")
+    # OpenAI answers 503 to every attempt of the first try (FEDFINA_RETRY_ATTEMPTS=3), then recovers.
+    openai_server.fault("/v1/chat/completions", times=3, status=503,
+                        body={"error": {"message": "overloaded", "type": "server_error"}})
+    server = serving()
+    assert server.webhook(transcription(450))[0] == 200
+    wait_for(lambda: _statuses(workspace).get("conv_bulk00000450") == "completed", timeout=60)
+    assert emails_per_conversation(smtp_server) == {"conv_bulk00000450": 1}
+    events = workspace.rows("select step, event, message from processing_audit_log "
+                            "where step in ('queue', 'summarize') and event in ('retry', 'failed', 'completed')")
+    assert [(e["step"], e["event"]) for e in events] == [("summarize", "failed"), ("queue", "retry"),
+                                                         ("summarize", "completed")]
+    assert events[1]["message"].startswith("retry 1 of 4 in 0.5 s after:")
+
+
 def test_metrics_parse_with_prometheus_clients_parser(serving, smtp_server, workspace):
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -448,14 +465,16 @@ def test_readyz_says_which_backend_does_not_answer(serving, monkeypatch):
 
 
 def test_the_sweep_queues_calls_whose_webhook_never_came(serving, elevenlabs, smtp_server, workspace):
+    recent = int(time.time()) - 3600
     for n in range(3):
-        elevenlabs.add(hindi_variant(500 + n))
+        elevenlabs.add(hindi_variant(500 + n, start=recent + n * 60))
+    elevenlabs.add(hindi_variant(510, start=recent - 3 * 24 * 3600))  # before the server: history, not missed
     server = serving("--sweep-agent-id", "agent_4501k2s8yq0efrpt6ah0v7d3m9xw", "--sweep-every", "0.01")
     wait_for(lambda: len(smtp_server.messages) >= 3, timeout=60)
     time.sleep(1.5)  # more sweeps: nothing is queued twice
     assert emails_per_conversation(smtp_server) == {f"conv_bulk{500 + n:08d}": 1 for n in range(3)}
     watermark = workspace.rows("select watermark_unix from sync_state")
-    assert watermark == [{"watermark_unix": hindi_variant(502)["metadata"]["start_time_unix_secs"]}]
+    assert watermark == [{"watermark_unix": recent + 2 * 60}]
     # Each conversation was fetched once, by the sweep; the workers read it from storage.
     assert [elevenlabs.count(f"/v1/convai/conversations/conv_bulk{500 + n:08d}") for n in range(3)] == [1, 1, 1]
     assert server.stop() == 0

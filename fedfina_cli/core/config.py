@@ -58,6 +58,9 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)  # FEDFINA_API_KEY
     webhook_secret: str | None = field(default=None, repr=False)  # ELEVENLABS_WEBHOOK_SECRET
     max_body_mb: float = 50.0
+    # A queued conversation that failed for a passing reason (a 503, a timeout) is
+    # tried again after this, then 4x, 16x and 64x as long (30 s: about 42 minutes in all).
+    queue_retry_seconds: float = 30.0
 
     def secret_values(self) -> list[str]:
         """Values that must never be printed, logged or stored."""
@@ -149,6 +152,8 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         api_key=get("FEDFINA_API_KEY"),
         webhook_secret=get("ELEVENLABS_WEBHOOK_SECRET"),
         max_body_mb=_number("FEDFINA_MAX_BODY_MB", get("FEDFINA_MAX_BODY_MB"), 50.0, minimum=0.01),
+        queue_retry_seconds=_number("FEDFINA_QUEUE_RETRY_SECONDS", get("FEDFINA_QUEUE_RETRY_SECONDS"), 30.0,
+                                    minimum=0.1),
     )
     _check_combinations(settings)
     return settings

@@ -410,10 +410,26 @@ class Ledger:
                 "update conversation_processing set claimed_by = ?, claim_expires_at = ?, status = 'processing', "
                 "started_at = ?, updated_at = ?, error_message = null, retryable = null "
                 "where processing_id = (select processing_id from conversation_processing "
-                f"where queued_at is not null and status in ('queued', 'processing') and {unclaimed} "
-                f"order by queued_at, processing_id limit 1) and {unclaimed} returning processing_id",
-                [owner, expires_at, now, now, now, now]).fetchone()
+                f"where queued_at is not null and queued_at <= ? and status in ('queued', 'processing') "
+                f"and {unclaimed} order by queued_at, processing_id limit 1) and {unclaimed} "
+                "returning processing_id",
+                [owner, expires_at, now, now, now, now, now]).fetchone()
         return None if row is None else self.get(row[0])
+
+    def retry_later(self, processing_id: int, not_before: str, reason: str) -> None:
+        """Put a conversation that failed for a passing reason back on the queue, not before then."""
+        with self._lock:
+            changed = self.db.conn.execute(
+                "update conversation_processing set status = 'queued', queued_at = ?, updated_at = ? "
+                "where processing_id = ? and status = 'failed'", [not_before, utc_now(), processing_id]).rowcount
+        if changed:
+            self.audit(self.get(processing_id), "queue", "retry", "queued", reason)
+
+    def queue_retries(self, processing_id: int) -> int:
+        with self._lock:
+            return self.db.conn.execute(
+                "select count(*) from processing_audit_log where processing_id = ? and step = 'queue' "
+                "and event = 'retry'", [processing_id]).fetchone()[0]
 
     def queue_depth(self) -> int:
         """Conversations queued and not yet claimed by a worker."""

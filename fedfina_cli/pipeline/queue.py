@@ -15,8 +15,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 from fedfina_cli.core.errors import FedfinaError
+from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.pipeline import sync as syncing
 from fedfina_cli.pipeline.intake import accept_conversation
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
@@ -25,6 +27,12 @@ from fedfina_cli.pipeline.session import Session
 log = logging.getLogger("fedfina.worker")
 
 POLL_SECONDS = 1.0
+# A conversation that failed for a passing reason is queued again this many times,
+# after settings.queue_retry_seconds x 1, 4, 16, 64; then it stays failed for `run --failed`.
+QUEUE_RETRIES = 4
+# Without a watermark (the first sweep of an agent), calls older than this are history,
+# not missed webhooks: `fedfina sync --since DATE` processes them on purpose.
+FIRST_SWEEP_SECONDS = 24 * 3600
 # After the ledger itself failed (a database restart): wait this long, then try again.
 LEDGER_RETRY_SECONDS = 2.0
 
@@ -89,7 +97,22 @@ class QueueWorkers:
                 continue
             finally:
                 self.busy -= 1
+            if outcome.status == "failed" and outcome.retryable and outcome.account_id == row["account_id"]:
+                self._retry_later(row["processing_id"], outcome)
             self.on_done(outcome)
+
+    def _retry_later(self, processing_id: int, outcome: Outcome) -> None:
+        ledger = self.session.ledger
+        try:
+            retries = ledger.queue_retries(processing_id)
+            if retries >= QUEUE_RETRIES:
+                return
+            delay = self.session.settings.queue_retry_seconds * 4 ** retries
+            not_before = utc_text(datetime.now(timezone.utc) + timedelta(seconds=delay))
+            ledger.retry_later(processing_id, not_before, f"retry {retries + 1} of {QUEUE_RETRIES} in "
+                                                          f"{delay:g} s after: {outcome.error}")
+        except FedfinaError as exc:
+            log.error("%s: could not queue it again (%s); `fedfina run --failed` will", outcome.conversation_id, exc)
 
 
 class Sweeper:
@@ -126,7 +149,9 @@ class Sweeper:
         source = backends.source
         assert source is not None  # serve refuses --sweep-agent-id without ELEVENLABS_API_KEY
         previous = ledger.watermark(self.agent_id)
-        plan = syncing.plan(source, ledger, self.agent_id, previous, None, None)
+        # Re-list the watermark's own second, as `sync` does: calls that started in it may be unfinished.
+        after = previous - 1 if previous is not None else int(time.time()) - FIRST_SWEEP_SECONDS
+        plan = syncing.plan(source, ledger, self.agent_id, after, None, None)
         outcomes, queued = [], 0
         for job in plan.jobs:
             if self._stopping.is_set():
