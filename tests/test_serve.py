@@ -137,6 +137,17 @@ def test_serve_refuses_to_start_without_an_api_key(installed, monkeypatch, works
     assert not workspace.db.exists()
 
 
+def test_a_port_in_use_is_said_in_one_line_before_anything_starts(installed, monkeypatch, workspace):
+    monkeypatch.setenv("FEDFINA_API_KEY", API_KEY)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = installed("serve", "--port", str(taken.getsockname()[1]), timeout=30)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "Address already in use; choose another --port" in result.stderr
+    assert not workspace.db.exists()  # no worker started, nothing processed
+
+
 # --- the seed's API -------------------------------------------------------------------------------
 
 

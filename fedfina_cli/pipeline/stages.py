@@ -337,9 +337,9 @@ class Pipeline:
     # --- stages ------------------------------------------------------------
 
     def _load(self, job: Job, account: str | None) -> FetchedConversation:
-        if job.prefetched and account is not None:
-            raw = self.backends.storage.get_bytes(object_key(account, job.conversation_id, "conversation"))
-            fetched = FetchedConversation(parse_conversation(loads(raw)), raw)
+        stored = self._stored_conversation(job, account) if job.prefetched and account is not None else None
+        if stored is not None:
+            fetched = stored
         elif job.payload is not None:
             conversation = parse_conversation(job.payload)
             raw = json.dumps(job.payload, ensure_ascii=False, indent=2).encode("utf-8")
@@ -353,6 +353,18 @@ class Pipeline:
             raise StageError(f"the conversation JSON is for {fetched.conversation.conversation_id}, "
                              f"not {job.conversation_id}")
         return fetched
+
+    def _stored_conversation(self, job: Job, account: str) -> FetchedConversation | None:
+        """The conversation a webhook (or the sweep) stored; None when it is gone and the API can say."""
+        try:
+            raw = self.backends.storage.get_bytes(object_key(account, job.conversation_id, "conversation"))
+        except ObjectMissing:
+            if self.backends.source is not None:
+                return None  # removed from storage since: ask the API, like any other
+            raise StageError(f"the conversation its webhook brought is no longer in storage, and "
+                             f"ELEVENLABS_API_KEY is not set to fetch it again; set it and run "
+                             f"`fedfina run -c {job.conversation_id}`") from None
+        return FetchedConversation(parse_conversation(loads(raw)), raw)
 
     def _fetch(self, ctx: _Context, log, transcript_stored: Callable[[], None] = lambda: None) -> None:
         fetched = ctx.fetched or self._load(ctx.job, ctx.account_id)

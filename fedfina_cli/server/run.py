@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from fedfina_cli.core.config import Settings
-from fedfina_cli.core.errors import ExitCode
+from fedfina_cli.core.errors import ExitCode, UsageError
 from fedfina_cli.pipeline.queue import QueueWorkers, Sweeper
 from fedfina_cli.pipeline.session import Session
 
@@ -101,7 +102,8 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
     from fedfina_cli.server.metrics import ServerMetrics
 
     configure_logging(settings)
-    with _signals() as received:
+    listening = _listen(host, port)  # before anything starts: a port in use is a usage error
+    with listening, _signals() as received:
         holder: dict = {}
         metrics = ServerMetrics(queue_depth=lambda: holder["session"].ledger.queue_depth(),
                                 in_flight=lambda: holder["workers"].busy)
@@ -125,20 +127,32 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
                      session.backends.description)
             try:
                 if not received:  # a signal during start-up: do not start serving
-                    server.run()  # returns after a graceful stop (SIGTERM/SIGINT land in our handler too)
-            except SystemExit:  # uvicorn's way to say it could not bind (it logged why)
-                pass
+                    server.run(sockets=[listening])  # returns after a graceful stop (signals reach us too)
             finally:
                 if sweeper is not None:
                     sweeper.stop()
                 workers.stop()
             session.finish([])
-            if not server.started and not received:
-                log.error("could not listen on %s:%d (see above); choose another --port or stop what uses it",
-                          host, port)
-                return int(ExitCode.USAGE)
     log.info("stopped")
     return _exit_code(received)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        listening = socket.socket(address[0], socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc}; pass --host with an address of this "
+                         "machine, e.g. 127.0.0.1") from None
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(address[4])
+        listening.listen(2048)
+    except OSError as exc:
+        listening.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port, "
+                         "or stop what uses it") from None
+    return listening
 
 
 def work(settings: Settings, concurrency: int) -> int:
