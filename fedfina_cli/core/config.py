@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from fedfina_cli.core.errors import InvalidValue, UsageError
 from fedfina_cli.core.validation import email_address
@@ -42,6 +43,8 @@ class Settings:
     smtp_from_email: str | None = None
     smtp_security: str | None = None
     db_path: Path = Path("fedfina.db")
+    # postgresql://user:password@host:5432/db: the ledger on PostgreSQL instead of db_path.
+    database_url: str | None = field(default=None, repr=False)
     data_dir: Path = Path("fedfina-data")
     prompt_file: Path | None = None
     # Tuning (not in the SPEC's table; defaults suit production).
@@ -73,6 +76,7 @@ class Settings:
             self.smtp_password,
             self.api_key,
             self.webhook_secret,
+            password_of(self.database_url),
         ]
         # Very short values would redact ordinary words; no real key is that short.
         return [v for v in candidates if v and len(v) >= 4]
@@ -105,6 +109,37 @@ def load_settings(env_file: Path | None = None, environ: Mapping[str, str] | Non
         values.update(_read_dotenv(Path(".env")))
     values.update(environ)
     return _settings_from(values)
+
+
+def _database_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise UsageError(f"DATABASE_URL {without_password(value)!r} is not a PostgreSQL URL: expected "
+                         "postgresql://user:password@host:5432/database (unset it for the SQLite ledger)")
+    return value
+
+
+def without_password(url: str) -> str:
+    """The URL as it may be shown: postgresql://fedfina:***@db:5432/fedfina."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(a DATABASE_URL that cannot be parsed)"
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def password_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -140,6 +175,7 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         smtp_from_email=get("SMTP_FROM_EMAIL"),
         smtp_security=_choice("SMTP_SECURITY", get("SMTP_SECURITY"), SMTP_SECURITY_MODES),
         db_path=Path(get("FEDFINA_DB") or "fedfina.db"),
+        database_url=_database_url(get("DATABASE_URL")),
         data_dir=Path(get("FEDFINA_DATA_DIR") or "fedfina-data"),
         prompt_file=Path(p) if (p := get("FEDFINA_PROMPT_FILE")) else None,
         http_timeout=_number("FEDFINA_HTTP_TIMEOUT", get("FEDFINA_HTTP_TIMEOUT"), 60.0),

@@ -40,7 +40,14 @@ class InvalidValue(UsageError):
 
 
 class LedgerError(UsageError):
-    """The ledger cannot be opened, read or written: the run stops (exit 2), naming the file."""
+    """The ledger cannot be opened, read or written: the run stops (exit 2), naming the file.
+
+    ``retryable``: the database went away for a while (a restart): trying again may succeed.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class StageError(FedfinaError):

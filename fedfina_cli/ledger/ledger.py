@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,11 +21,19 @@ from fedfina_cli.core.files import private_dir, private_file
 from fedfina_cli.core.metrics import ApiCall, elapsed_ms
 from fedfina_cli.core.objects import StoredObject
 from fedfina_cli.core.timefmt import seconds_between, utc_now
+from fedfina_cli.ledger.database import Sql, SqliteSql, one, value
 
 migrations = Migrations("fedfina")
+# The same list, for PostgreSQL (ledger/schema.py runs it there).
+MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = []
 
 
-@migrations()
+def migration(function: Callable[[Database], None]) -> Callable[[Database], None]:
+    MIGRATIONS.append((function.__name__, function))
+    return migrations()(function)
+
+
+@migration
 def m001_initial(db: Database) -> None:
     db.table("conversation_processing").create(
         {
@@ -126,7 +133,7 @@ def m001_initial(db: Database) -> None:
     )
 
 
-@migrations()
+@migration
 def m002_runs(db: Database) -> None:
     db.table("runs").create(
         {
@@ -144,7 +151,7 @@ def m002_runs(db: Database) -> None:
     )
 
 
-@migrations()
+@migration
 def m003_sync_state(db: Database) -> None:
     # sync's watermark: conversations that started at or before it are finished.
     db.table("sync_state").create(
@@ -153,7 +160,7 @@ def m003_sync_state(db: Database) -> None:
     )
 
 
-@migrations()
+@migration
 def m004_lookup_indexes(db: Database) -> None:
     # Every conversation from a CSV without account ids is looked up by its id
     # alone, and `show` lists its files: without these, both scanned the whole
@@ -162,7 +169,7 @@ def m004_lookup_indexes(db: Database) -> None:
     db.table("conversation_files").create_index(["conversation_id", "account_id"])
 
 
-@migrations()
+@migration
 def m005_claims(db: Database) -> None:
     # Per-conversation claims (SPEC "Many processes, one ledger"): which process
     # works on a conversation, and until when its claim holds without renewal.
@@ -171,7 +178,7 @@ def m005_claims(db: Database) -> None:
     db.table("conversation_processing").create_index(["claimed_by"])
 
 
-@migrations()
+@migration
 def m006_queue(db: Database) -> None:
     # The queue of `serve` and `worker` (SPEC "Serving"): a conversation accepted over
     # HTTP is recorded `queued` before the reply; ``queued_at`` orders the queue and
@@ -208,6 +215,40 @@ def explain(exc: BaseException, path: Path | None) -> LedgerError:
     return LedgerError(f"{where} failed: {message}")
 
 
+def _is_postgres_error(exc: BaseException) -> bool:
+    module = type(exc).__module__
+    return module.startswith("psycopg")
+
+
+def explain_postgres(exc: BaseException, where: str, password: str | None = None) -> LedgerError:
+    """One line for a user about a PostgreSQL ledger: what is wrong and what to do; never the password."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if password:
+        message = message.replace(password, "***")
+    lowered = message.lower()
+    ledger = f"the ledger database {where}"
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return LedgerError(f"{ledger} refused the user name or password in DATABASE_URL; check them")
+    if "does not exist" in lowered and "database" in lowered:
+        return LedgerError(f"{ledger} does not exist; create it (createdb) or fix the name in DATABASE_URL")
+    if "refused" in lowered or "could not translate host name" in lowered or "name or service not known" in lowered \
+            or "timeout expired" in lowered or "no route to host" in lowered:
+        return LedgerError(f"cannot reach {ledger} ({message}); check the host and port in DATABASE_URL "
+                           "and that PostgreSQL is running")
+    if "invalid dsn" in lowered or "invalid connection option" in lowered or "missing \"=\"" in lowered \
+            or "invalid integer value" in lowered or "invalid port" in lowered:
+        return LedgerError(f"DATABASE_URL is not a valid PostgreSQL URL ({message}); expected "
+                           "postgresql://user:password@host:5432/database")
+    if type(exc).__name__ == "PoolTimeout" or "server closed the connection" in lowered \
+            or "terminating connection" in lowered or "connection is lost" in lowered \
+            or "consuming input failed" in lowered or "the connection is closed" in lowered:
+        return LedgerError(f"{ledger} is not answering ({message}); check that PostgreSQL is running, then run "
+                           "again (finished stages are kept)", retryable=True)
+    if "read-only transaction" in lowered:
+        return LedgerError(f"{ledger} was opened read-only ({message})")
+    return LedgerError(f"{ledger} failed: {message}")
+
+
 @contextmanager
 def _migration_lock(path: Path | None) -> Iterator[None]:
     """Setting up a new ledger (WAL, migrations) runs once, under a short exclusive lock:
@@ -227,7 +268,7 @@ def _migration_lock(path: Path | None) -> Iterator[None]:
 
 
 def _translated(method):
-    """A Ledger method whose sqlite3 failures become one LedgerError naming the file."""
+    """A Ledger method whose database failures become one LedgerError naming the ledger."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -235,6 +276,10 @@ def _translated(method):
             return method(self, *args, **kwargs)
         except sqlite3.Error as exc:
             raise explain(exc, self.path) from exc
+        except Exception as exc:
+            if _is_postgres_error(exc):
+                raise explain_postgres(exc, self.sql.description) from exc
+            raise
 
     return wrapper
 
@@ -244,16 +289,43 @@ class Ledger:
     busy_timeout_ms = 30_000
 
     def __init__(self, path: Path | None, redact: Callable[[str], str] = lambda s: s, *,
-                 read_only: bool = False):
+                 read_only: bool = False, url: str | None = None, pool_size: int = 8):
         """``path`` None: an empty ledger in memory (read-only commands before the first run).
 
+        ``url``: a PostgreSQL ledger (DATABASE_URL) instead of the SQLite file ``path``,
+        with a pool of ``pool_size`` connections.
         ``read_only``: for `status`, `show` and `stats`, which never migrate or write
         (the file may be read-only, or another process's to change).
         """
-        self.path = path
+        self.path = None if url else path
         self.read_only = read_only
         self._redact = redact
-        self._lock = threading.RLock()
+        self.db: Database | None = None  # sqlite-utils, on SQLite only (migrations, tests)
+        self.sql: Sql
+        if url:
+            self._open_postgres(url, read_only, pool_size)
+        else:
+            self._open_sqlite(path, read_only)
+
+    def _open_postgres(self, url: str, read_only: bool, pool_size: int) -> None:
+        from fedfina_cli.core.config import without_password
+        from fedfina_cli.ledger.database import PostgresSql
+        from fedfina_cli.ledger.schema import migrate_postgres
+
+        try:
+            self.sql = PostgresSql(url, pool_size, read_only=read_only)
+        except Exception as exc:
+            raise explain_postgres(exc, without_password(url)) from None
+        try:
+            if not read_only:
+                migrate_postgres(self.sql.pool, MIGRATIONS)
+        except Exception as exc:
+            self.sql.close()
+            if _is_postgres_error(exc):
+                raise explain_postgres(exc, self.sql.description) from None
+            raise
+
+    def _open_sqlite(self, path: Path | None, read_only: bool) -> None:
         try:
             if path is None:
                 conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
@@ -265,65 +337,69 @@ class Ledger:
                 private_file(path)  # the ledger names applicants and officers: not for every user
                 conn = sqlite3.connect(str(path), check_same_thread=False,
                                        timeout=self.busy_timeout_ms / 1000, isolation_level=None)
-            self.db = Database(conn)
-            with self._lock:
-                self.db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-                if read_only:
-                    self.db.execute("select count(*) from sqlite_master")  # a damaged file says so here
+            self.sql = SqliteSql(conn, str(path))
+            db = self.db = Database(conn)
+            with self.sql.lock:
+                db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+                if read_only and path is not None:
+                    db.execute("select count(*) from sqlite_master")  # a damaged file says so here
                     return
-                if path is not None and self.db.journal_mode != "wal":
+                if path is not None and db.journal_mode != "wal":
                     with _migration_lock(path):
-                        self._enable_wal()
+                        self._enable_wal(db)
                 # With WAL, NORMAL loses nothing when the process dies (kill -9): only
                 # a power cut can drop the last commits. It saves an fsync per write.
-                self.db.execute("PRAGMA synchronous = NORMAL")
-                if migrations.pending(self.db):
+                db.execute("PRAGMA synchronous = NORMAL")
+                if migrations.pending(db):
                     with _migration_lock(path):
-                        migrations.apply(self.db)  # re-checks: another process may have applied them
+                        migrations.apply(db)  # re-checks: another process may have applied them
         except (sqlite3.Error, OSError) as exc:
             raise explain(exc, path) from exc
 
-    def _enable_wal(self) -> None:
+    def _enable_wal(self, db: Database) -> None:
         """Switch a new ledger to WAL. SQLite answers "database is locked" at once, without
         waiting its busy timeout, while another process reads the file: try again until it
         has looked away (processes that open a new ledger together all get here)."""
         deadline = time.monotonic() + self.busy_timeout_ms / 1000
         while True:
             try:
-                self.db.enable_wal()
+                db.enable_wal()
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)
 
+    @property
+    def description(self) -> str:
+        """Which ledger, for people: the file, or the database URL without its password."""
+        return self.sql.description
+
+    def ping(self) -> None:
+        """Raise LedgerError unless the ledger answers (doctor, /readyz)."""
+        self.sql.rows("select 1 as ok")
+
     def close(self) -> None:
-        self.db.close()
+        self.sql.close()
 
     # --- conversations -------------------------------------------------
 
     def fetched(self) -> set[str]:
-        with self._lock:
-            return {row[0] for row in self.db.conn.execute(
-                "select distinct conversation_id from conversation_processing "
-                "where conversation_key is not null and transcript_key is not null")}
+        return {row["conversation_id"] for row in self.sql.rows(
+            "select distinct conversation_id from conversation_processing "
+            "where conversation_key is not null and transcript_key is not null")}
 
     def rows_for(self, conversation_id: str, account_id: str | None = None) -> list[dict]:
         where, args = "conversation_id = ?", [conversation_id]
         if account_id is not None:
             where, args = where + " and account_id = ?", args + [account_id]
-        with self._lock:
-            return list(self.db.table("conversation_processing").rows_where(where, args))
+        return self.sql.rows(f"select * from conversation_processing where {where} order by processing_id", args)
 
     def get(self, processing_id: int) -> dict:
-        with self._lock:
-            cursor = self.db.conn.execute(
-                "select * from conversation_processing where processing_id = ?", [processing_id])
-            names = [column[0] for column in cursor.description]
-            row = cursor.fetchone()
+        row = one(self.sql, "select * from conversation_processing where processing_id = ?", [processing_id])
         if row is None:
             raise KeyError(f"no conversation_processing row {processing_id}")
-        return dict(zip(names, row))
+        return row
 
     def open_conversation(self, conversation_id: str, account_id: str, email_id: str | None) -> dict:
         """The conversation's row, created when new; marks it processing (no claim: a failure
@@ -346,33 +422,27 @@ class Ledger:
         processing_id = self._ensure_row(conversation_id, account_id)
         now = utc_now()
         email = ", email_id = ?" if email_id else ""
-        with self._lock:
-            cursor = self.db.conn.execute(
-                "update conversation_processing set claimed_by = ?, claim_expires_at = ?, status = 'processing', "
-                f"started_at = ?, updated_at = ?, error_message = null, retryable = null{email} "
-                "where processing_id = ? and (claimed_by is null or claimed_by = ? or claim_expires_at < ?)",
-                [owner, expires_at, now, now, *([email_id] if email_id else []), processing_id, owner, now])
-            return self.get(processing_id), cursor.rowcount == 1
+        changed = self.sql.run(
+            "update conversation_processing set claimed_by = ?, claim_expires_at = ?, status = 'processing', "
+            f"started_at = ?, updated_at = ?, error_message = null, retryable = null{email} "
+            "where processing_id = ? and (claimed_by is null or claimed_by = ? or claim_expires_at < ?)",
+            [owner, expires_at, now, now, *([email_id] if email_id else []), processing_id, owner, now])
+        return self.get(processing_id), changed == 1
 
     def renew_claims(self, owner: str, expires_at: str) -> int:
         """Push back the expiry of every claim ``owner`` holds (its heartbeat)."""
-        with self._lock:
-            return self.db.conn.execute(
-                "update conversation_processing set claim_expires_at = ? where claimed_by = ?",
-                [expires_at, owner]).rowcount
+        return self.sql.run("update conversation_processing set claim_expires_at = ? where claimed_by = ?",
+                            [expires_at, owner])
 
     def holds_claim(self, processing_id: int, owner: str) -> bool:
         """Whether ``owner`` still holds this conversation (checked before the email goes out)."""
-        with self._lock:
-            return self.db.conn.execute(
-                "select 1 from conversation_processing where processing_id = ? and claimed_by = ? "
-                "and claim_expires_at >= ?", [processing_id, owner, utc_now()]).fetchone() is not None
+        return bool(self.sql.rows(
+            "select 1 as held from conversation_processing where processing_id = ? and claimed_by = ? "
+            "and claim_expires_at >= ?", [processing_id, owner, utc_now()]))
 
     def release(self, processing_id: int, owner: str) -> None:
-        with self._lock:
-            self.db.conn.execute(
-                "update conversation_processing set claimed_by = null, claim_expires_at = null "
-                "where processing_id = ? and claimed_by = ?", [processing_id, owner])
+        self.sql.run("update conversation_processing set claimed_by = null, claim_expires_at = null "
+                     "where processing_id = ? and claimed_by = ?", [processing_id, owner])
 
     # --- the queue (serve, worker) --------------------------------------------
 
@@ -387,84 +457,77 @@ class Ledger:
         processing_id = self._ensure_row(conversation_id, account_id)
         now = utc_now()
         email = ", email_id = ?" if email_id else ""
-        with self._lock:
-            cursor = self.db.conn.execute(
-                f"update conversation_processing set status = 'queued', queued_at = ?, source = ?, "
-                f"updated_at = ?, error_message = null, retryable = null{email} "
-                "where processing_id = ? and status not in ('completed', 'queued') "
-                "and not (status = 'processing' and claimed_by is not null and claim_expires_at >= ?)",
-                [now, source, now, *([email_id] if email_id else []), processing_id, now])
-            return self.get(processing_id), cursor.rowcount == 1
+        changed = self.sql.run(
+            f"update conversation_processing set status = 'queued', queued_at = ?, source = ?, "
+            f"updated_at = ?, error_message = null, retryable = null{email} "
+            "where processing_id = ? and status not in ('completed', 'queued') "
+            "and not (status = 'processing' and claimed_by is not null and claim_expires_at >= ?)",
+            [now, source, now, *([email_id] if email_id else []), processing_id, now])
+        return self.get(processing_id), changed == 1
 
     def claim_next_queued(self, owner: str, expires_at: str) -> dict | None:
         """Claim the oldest queued conversation for ``owner`` (None: the queue is empty).
 
         A conversation a dead worker held (its claim expired, ``queued_at`` still set)
         is taken over like a queued one. One UPDATE picks and claims, so two workers
-        never take the same row.
+        never take the same row; on PostgreSQL the pick skips rows another worker
+        is claiming at that moment instead of waiting for it.
         """
         now = utc_now()
         unclaimed = "(claimed_by is null or claim_expires_at < ?)"
-        with self._lock:
-            row = self.db.conn.execute(
-                "update conversation_processing set claimed_by = ?, claim_expires_at = ?, status = 'processing', "
-                "started_at = ?, updated_at = ?, error_message = null, retryable = null "
-                "where processing_id = (select processing_id from conversation_processing "
-                f"where queued_at is not null and queued_at <= ? and status in ('queued', 'processing') "
-                f"and {unclaimed} order by queued_at, processing_id limit 1) and {unclaimed} "
-                "returning processing_id",
-                [owner, expires_at, now, now, now, now, now]).fetchone()
-        return None if row is None else self.get(row[0])
+        skip_locked = " for update skip locked" if self.sql.dialect == "postgresql" else ""
+        row = one(self.sql,
+                  "update conversation_processing set claimed_by = ?, claim_expires_at = ?, status = 'processing', "
+                  "started_at = ?, updated_at = ?, error_message = null, retryable = null "
+                  "where processing_id = (select processing_id from conversation_processing "
+                  f"where queued_at is not null and queued_at <= ? and status in ('queued', 'processing') "
+                  f"and {unclaimed} order by queued_at, processing_id limit 1{skip_locked}) and {unclaimed} "
+                  "returning processing_id",
+                  [owner, expires_at, now, now, now, now, now])
+        return None if row is None else self.get(row["processing_id"])
 
     def retry_later(self, processing_id: int, not_before: str, reason: str) -> None:
         """Put a conversation that failed for a passing reason back on the queue, not before then."""
-        with self._lock:
-            changed = self.db.conn.execute(
-                "update conversation_processing set status = 'queued', queued_at = ?, updated_at = ? "
-                "where processing_id = ? and status = 'failed'", [not_before, utc_now(), processing_id]).rowcount
+        changed = self.sql.run(
+            "update conversation_processing set status = 'queued', queued_at = ?, updated_at = ? "
+            "where processing_id = ? and status = 'failed'", [not_before, utc_now(), processing_id])
         if changed:
             self.audit(self.get(processing_id), "queue", "retry", "queued", reason)
 
     def queue_retries(self, processing_id: int) -> int:
-        with self._lock:
-            return self.db.conn.execute(
-                "select count(*) from processing_audit_log where processing_id = ? and step = 'queue' "
-                "and event = 'retry'", [processing_id]).fetchone()[0]
+        return int(value(self.sql, "select count(*) as n from processing_audit_log where processing_id = ? "
+                                   "and step = 'queue' and event = 'retry'", [processing_id]))
 
     def queue_depth(self) -> int:
         """Conversations queued and not yet claimed by a worker."""
-        with self._lock:
-            return self.db.conn.execute(
-                "select count(*) from conversation_processing where status = 'queued'").fetchone()[0]
+        return int(value(self.sql, "select count(*) as n from conversation_processing where status = 'queued'"))
 
     def recent_seconds(self, limit: int = 20) -> float | None:
         """Mean processing time of the last ``limit`` conversations completed (an estimate's base)."""
-        with self._lock:
-            rows = self.db.conn.execute(
-                "select started_at, completed_at from conversation_processing where completed_at is not null "
-                "and started_at is not null order by completed_at desc limit ?", [limit]).fetchall()
-        spans = [s for start, end in rows if (s := seconds_between(start, end)) is not None and s >= 0]
+        rows = self.sql.rows(
+            "select started_at, completed_at from conversation_processing where completed_at is not null "
+            "and started_at is not null order by completed_at desc limit ?", [limit])
+        spans = [s for r in rows if (s := seconds_between(r["started_at"], r["completed_at"])) is not None
+                 and s >= 0]
         return sum(spans) / len(spans) if spans else None
 
     def _ensure_row(self, conversation_id: str, account_id: str) -> int:
         """The row's processing_id, inserted (pending) when new. Race-free across processes:
         the unique (account_id, conversation_id) index lets only one insert win."""
         now = utc_now()
-        with self._lock:
-            if account_id:
-                # A failure recorded before the account was known is adopted, once.
-                self.db.conn.execute(
-                    "update conversation_processing set account_id = ?, updated_at = ? "
-                    "where conversation_id = ? and account_id = '' and claimed_by is null and not exists "
-                    "(select 1 from conversation_processing where conversation_id = ? and account_id = ?)",
-                    [account_id, now, conversation_id, conversation_id, account_id])
-            self.db.conn.execute(
-                "insert into conversation_processing (conversation_id, account_id, status, created_at, updated_at) "
-                "values (?, ?, 'pending', ?, ?) on conflict (account_id, conversation_id) do nothing",
-                [conversation_id, account_id, now, now])
-            return self.db.conn.execute(
-                "select processing_id from conversation_processing where conversation_id = ? and account_id = ?",
-                [conversation_id, account_id]).fetchone()[0]
+        if account_id:
+            # A failure recorded before the account was known is adopted, once.
+            self.sql.run(
+                "update conversation_processing set account_id = ?, updated_at = ? "
+                "where conversation_id = ? and account_id = '' and claimed_by is null and not exists "
+                "(select 1 from conversation_processing where conversation_id = ? and account_id = ?)",
+                [account_id, now, conversation_id, conversation_id, account_id])
+        self.sql.run(
+            "insert into conversation_processing (conversation_id, account_id, status, created_at, updated_at) "
+            "values (?, ?, 'pending', ?, ?) on conflict (account_id, conversation_id) do nothing",
+            [conversation_id, account_id, now, now])
+        return int(value(self.sql, "select processing_id from conversation_processing "
+                                   "where conversation_id = ? and account_id = ?", [conversation_id, account_id]))
 
     def record_unresolved_failure(self, conversation_id: str, email_id: str | None, step: str,
                                   message: str, retryable: bool) -> None:
@@ -480,10 +543,9 @@ class Ledger:
         if isinstance(message, str):
             changes["error_message"] = self._redact(message)
         assignments = ", ".join(f"{_quoted(column)} = ?" for column in changes)
-        with self._lock:
-            self.db.conn.execute(f"update conversation_processing set {assignments} where processing_id = ?",
-                                 [*changes.values(), processing_id])
-            return self.get(processing_id)
+        self.sql.run(f"update conversation_processing set {assignments} where processing_id = ?",
+                     [*changes.values(), processing_id])
+        return self.get(processing_id)
 
     def record_file(self, row: dict, file_type: str, obj: StoredObject) -> None:
         # One row per object key (a unique index): a re-stored object updates its row.
@@ -499,64 +561,57 @@ class Ledger:
         }, conflict="object_key")
 
     def files_for(self, conversation_id: str, account_id: str) -> list[dict]:
-        with self._lock:
-            return list(
-                self.db.table("conversation_files").rows_where(
-                    "conversation_id = ? and account_id = ?",
-                    [conversation_id, account_id],
-                    order_by="id",
-                )
-            )
+        return self.sql.rows("select * from conversation_files where conversation_id = ? and account_id = ? "
+                             "order by id", [conversation_id, account_id])
 
     def account_settings(self, account_id: str) -> dict | None:
-        with self._lock:
-            rows = list(self.db.table("account_settings").rows_where("account_id = ?", [account_id]))
-        return rows[0] if rows else None
+        return one(self.sql, "select * from account_settings where account_id = ?", [account_id])
 
     def conversations(self, account_id: str | None = None, status: str | None = None,
                       limit: int | None = None) -> list[dict]:
         """Newest first, optionally filtered (for `status` and `run --failed`)."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         if account_id is not None:
             where.append("account_id = ?")
             args.append(account_id)
         if status is not None:
             where.append("status = ?")
             args.append(status)
-        with self._lock:
-            return list(self.db.table("conversation_processing").rows_where(
-                " and ".join(where) or None, args, order_by="updated_at desc, processing_id desc",
-                limit=limit))
+        sql = "select * from conversation_processing"
+        if where:
+            sql += " where " + " and ".join(where)
+        sql += " order by updated_at desc, processing_id desc"
+        if limit is not None:
+            sql += " limit ?"
+            args.append(limit)
+        return self.sql.rows(sql, args)
 
     def set_account_settings(self, account_id: str, values: dict) -> dict:
         now = utc_now()
-        with self._lock, self.db.atomic():
-            table = self.db.table("account_settings")
-            existing = self.account_settings(account_id)
-            row = {"account_id": account_id, "updated_at": now, **values}
-            if existing is None:
-                row["created_at"] = now
-            table.upsert(row, pk="account_id")
-            return table.get(account_id)
+        row = {"account_id": account_id, **values, "created_at": now, "updated_at": now}
+        # One statement: created_at is written only by the insert, the rest by either.
+        self._insert("account_settings", row, conflict="account_id", keep=("created_at",))
+        settings = self.account_settings(account_id)
+        assert settings is not None
+        return settings
 
     def all_account_settings(self) -> list[dict]:
-        with self._lock:
-            return list(self.db.table("account_settings").rows_where(order_by="account_id"))
+        return self.sql.rows("select * from account_settings order by account_id")
 
     # --- sync watermark ----------------------------------------------------
 
     def watermark(self, agent_id: str) -> int | None:
-        with self._lock:
-            rows = list(self.db.table("sync_state").rows_where("agent_id = ?", [agent_id]))
-        return rows[0]["watermark_unix"] if rows else None
+        return value(self.sql, "select watermark_unix from sync_state where agent_id = ?", [agent_id])
 
     def set_watermark(self, agent_id: str, watermark_unix: int) -> None:
         """Only ever forward: two syncs of one agent may finish in either order."""
-        with self._lock:
-            self.db.conn.execute(
-                "insert into sync_state (agent_id, watermark_unix, updated_at) values (?, ?, ?) "
-                "on conflict (agent_id) do update set watermark_unix = max(watermark_unix, excluded.watermark_unix), "
-                "updated_at = excluded.updated_at", [agent_id, watermark_unix, utc_now()])
+        self.sql.run(
+            "insert into sync_state (agent_id, watermark_unix, updated_at) values (?, ?, ?) "
+            "on conflict (agent_id) do update set watermark_unix = case "
+            "when excluded.watermark_unix > sync_state.watermark_unix then excluded.watermark_unix "
+            "else sync_state.watermark_unix end, updated_at = excluded.updated_at",
+            [agent_id, watermark_unix, utc_now()])
 
     # --- audit log -----------------------------------------------------
 
@@ -575,32 +630,27 @@ class Ledger:
         log.event("completed", "completed", log.summary, elapsed_ms(started))
 
     def _attempts(self, processing_id: int, step: str) -> int:
-        with self._lock:
-            return self.db.execute(
-                "select count(*) from processing_audit_log "
-                "where processing_id = ? and step = ? and event = 'started'",
-                [processing_id, step],
-            ).fetchone()[0]
+        return int(value(self.sql, "select count(*) as n from processing_audit_log "
+                                   "where processing_id = ? and step = ? and event = 'started'",
+                         [processing_id, step]))
 
     def mark_interrupted(self) -> int:
         """Mark conversations left `processing` by a process that died as failed and retryable.
 
         Only those whose claim expired (or that have none: a ledger from before
         claims): a live claim is another process at work. Queued work a dead worker
-        held is not marked: the queue's workers take it over (claim_next_queued). `run --failed` and
-        `status --status failed` then find them; the stages they finished are
-        kept and skipped when they are resumed.
+        held is not marked: the queue's workers take it over (claim_next_queued).
+        `run --failed` and `status --status failed` then find them; the stages they
+        finished are kept and skipped when they are resumed.
         """
-        with self._lock:
-            cursor = self.db.conn.execute(
-                "update conversation_processing set status = 'failed', retryable = 1, updated_at = ?, "
-                "claimed_by = null, claim_expires_at = null, "
-                "error_message = 'interrupted: the process working on it stopped before finishing; "
-                "run again to resume (finished stages are kept)' "
-                "where status = 'processing' and queued_at is null "
-                "and (claimed_by is null or claim_expires_at < ?)",
-                [utc_now(), utc_now()])
-            return cursor.rowcount
+        return self.sql.run(
+            "update conversation_processing set status = 'failed', retryable = 1, updated_at = ?, "
+            "claimed_by = null, claim_expires_at = null, "
+            "error_message = 'interrupted: the process working on it stopped before finishing; "
+            "run again to resume (finished stages are kept)' "
+            "where status = 'processing' and queued_at is null "
+            "and (claimed_by is null or claim_expires_at < ?)",
+            [utc_now(), utc_now()])
 
     def audit(self, row: dict, step: str, event: str, status: str, message: str | None = None,
               duration_ms: int | None = None, attempt: int | None = None) -> None:
@@ -617,12 +667,8 @@ class Ledger:
         })
 
     def audit_log(self, processing_id: int) -> list[dict]:
-        with self._lock:
-            return list(
-                self.db.table("processing_audit_log").rows_where(
-                    "processing_id = ?", [processing_id], order_by="id"
-                )
-            )
+        return self.sql.rows("select * from processing_audit_log where processing_id = ? order by id",
+                             [processing_id])
 
     # --- API usage and runs ----------------------------------------------
 
@@ -639,34 +685,23 @@ class Ledger:
             "created_at": utc_now(),
         })
 
-    def _insert(self, table: str, row: dict, conflict: str | None = None) -> None:
-        """Insert ``row``; with ``conflict`` (a unique column), update the row that has its value.
-
-        Plain SQL on the hot paths (dozens of writes per conversation):
-        sqlite-utils' insert() and upsert() re-read the schema on every call.
-        """
+    def _insert(self, table: str, row: dict, conflict: str | None = None, keep: tuple[str, ...] = ()) -> None:
+        """Insert ``row``; with ``conflict`` (a unique column), update the row that has its value
+        (all columns but ``keep``)."""
         columns = ", ".join(_quoted(column) for column in row)
         sql = f"insert into {_quoted(table)} ({columns}) values ({', '.join('?' * len(row))})"
         if conflict:
             sql += f" on conflict({_quoted(conflict)}) do update set " + ", ".join(
-                f"{_quoted(c)} = excluded.{_quoted(c)}" for c in row if c != conflict)
-        with self._lock:
-            self.db.conn.execute(sql, list(row.values()))
+                f"{_quoted(c)} = excluded.{_quoted(c)}" for c in row if c != conflict and c not in keep)
+        self.sql.run(sql, list(row.values()))
 
     def start_run(self, command: str, backends: str, pid: int) -> int:
-        with self._lock:
-            run_id = self.db.table("runs").insert(
-                {"command": command, "backends": backends, "pid": pid, "started_at": utc_now()}).last_pk
-        assert run_id is not None
-        return int(run_id)
+        return int(value(self.sql, "insert into runs (command, backends, pid, started_at) values (?, ?, ?, ?) "
+                                   "returning run_id", [command, backends, pid, utc_now()]))
 
     def finish_run(self, run_id: int, succeeded: int, failed: int, exit_code: int) -> None:
-        with self._lock:
-            self.db.table("runs").update(
-                run_id,
-                {"finished_at": utc_now(), "succeeded": succeeded, "failed": failed,
-                 "exit_code": exit_code},
-            )
+        self.sql.run("update runs set finished_at = ?, succeeded = ?, failed = ?, exit_code = ? where run_id = ?",
+                     [utc_now(), succeeded, failed, exit_code, run_id])
 
 
 def fetched_conversations(path: Path, conversation_ids: set[str]) -> set[str]:

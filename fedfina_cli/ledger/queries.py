@@ -36,27 +36,27 @@ def percentile(values: list[int], fraction: float) -> int | None:
 
 
 def collect_stats(ledger: Ledger, since: str | None) -> dict:
-    db = ledger.db
+    sql = ledger.sql
     cutoff = since or ""
-    statuses = {row["status"]: row["n"] for row in db.query(
+    statuses = {row["status"]: row["n"] for row in sql.rows(
         "select status, count(*) as n from conversation_processing where updated_at >= ? group by status",
         [cutoff])}
     completed, failed = statuses.get("completed", 0), statuses.get("failed", 0)
     stage_durations: dict[str, list[int]] = {stage: [] for stage in STAGES}
-    for row in db.query("select step, duration_ms from processing_audit_log "
+    for row in sql.rows("select step, duration_ms from processing_audit_log "
                         "where event = 'completed' and created_at >= ?", [cutoff]):
         stage_durations.setdefault(row["step"], []).append(row["duration_ms"])
     services: dict[str, dict] = {}
-    for row in db.query("select service, status_code, duration_ms, error from api_usage_metrics "
+    for row in sql.rows("select service, status_code, duration_ms, error from api_usage_metrics "
                         "where created_at >= ?", [cutoff]):
         entry = services.setdefault(row["service"], {"calls": 0, "errors": 0, "durations": []})
         entry["calls"] += 1
         entry["errors"] += bool(row["error"]) or (row["status_code"] or 0) >= 400
         entry["durations"].append(row["duration_ms"])
-    stored = db.execute("select count(*), coalesce(sum(size_bytes), 0) from conversation_files "
-                        "where created_at >= ?", [cutoff]).fetchone()
-    tokens = db.execute("select coalesce(sum(tokens), 0) from api_usage_metrics where created_at >= ?",
-                        [cutoff]).fetchone()[0]
+    stored = sql.rows("select count(*) as files, coalesce(sum(size_bytes), 0) as bytes from conversation_files "
+                      "where created_at >= ?", [cutoff])[0]
+    tokens = sql.rows("select coalesce(sum(tokens), 0) as tokens from api_usage_metrics where created_at >= ?",
+                      [cutoff])[0]["tokens"]
     return {
         "since": since,
         "conversations": {status: statuses.get(status, 0)
@@ -69,9 +69,9 @@ def collect_stats(ledger: Ledger, since: str | None) -> dict:
                           "p50_ms": percentile(entry["durations"], 0.5),
                           "p95_ms": percentile(entry["durations"], 0.95)}
                 for service, entry in sorted(services.items())},
-        "files_stored": stored[0],
-        "bytes_stored": stored[1],
-        "tokens_used": tokens,
+        "files_stored": int(stored["files"]),
+        "bytes_stored": int(stored["bytes"]),
+        "tokens_used": int(tokens),
     }
 
 

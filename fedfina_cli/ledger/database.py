@@ -1,0 +1,109 @@
+"""The ledger's two databases behind one small interface: SQLite (embedded) and PostgreSQL.
+
+The ledger's SQL is written once, in the subset both understand: ``?``
+placeholders, ``insert … on conflict … do``, ``update … returning``, ``case``.
+What differs is said here and nowhere else: how to connect, placeholders
+(``%s`` for psycopg), the one clause only PostgreSQL has (``for update skip
+locked``), and the DDL the migrations produce (ledger/schema.py).
+
+SQLite: one connection per process, guarded by a lock; WAL lets readers in.
+PostgreSQL: a pool of connections, sized to the work's concurrency, checked on
+each use so that a database restart costs a reconnect, not the process.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from fedfina_cli.core.config import without_password
+
+
+class Sql(Protocol):
+    dialect: str  # "sqlite" | "postgresql"
+    description: str  # for messages: a path, or the URL without its password
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Execute; the number of rows changed."""
+        ...
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict]: ...
+
+    def close(self) -> None: ...
+
+
+def one(sql: Sql, statement: str, params: Sequence[Any] = ()) -> dict | None:
+    found = sql.rows(statement, params)
+    return found[0] if found else None
+
+
+def value(sql: Sql, statement: str, params: Sequence[Any] = ()) -> Any:
+    row = one(sql, statement, params)
+    return None if row is None else next(iter(row.values()))
+
+
+class SqliteSql:
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection, description: str):
+        self.conn = conn
+        self.description = description
+        self.lock = threading.RLock()
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self.lock:
+            return self.conn.execute(sql, list(params)).rowcount
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict]:
+        with self.lock:
+            cursor = self.conn.execute(sql, list(params))
+            names = [column[0] for column in cursor.description or ()]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class PostgresSql:
+    dialect = "postgresql"
+
+    def __init__(self, url: str, pool_size: int, read_only: bool = False, connect_timeout: float = 10):
+        import psycopg
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        self.description = without_password(url)
+        options = "-c default_transaction_read_only=on" if read_only else None
+        # One plain connection first: a wrong URL, password or host fails now with
+        # PostgreSQL's own reason (a pool would retry it until its timeout, then say less).
+        psycopg.connect(url, connect_timeout=int(connect_timeout)).close()
+        self.pool = ConnectionPool(
+            url, min_size=1, max_size=max(2, pool_size), open=False, timeout=connect_timeout,
+            kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": int(connect_timeout),
+                    **({"options": options} if options else {})},
+            check=ConnectionPool.check_connection,  # a connection the server dropped is replaced, not used
+            reconnect_timeout=connect_timeout)
+        self.pool.open(wait=True, timeout=connect_timeout)
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self.pool.connection() as conn:
+            return conn.execute(_placeholders(sql), list(params)).rowcount
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict]:
+        with self.pool.connection() as conn:
+            cursor = conn.execute(_placeholders(sql), list(params))
+            return list(cursor.fetchall()) if cursor.description else []  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+_QUESTION = re.compile(r"\?")
+
+
+def _placeholders(sql: str) -> str:
+    """``?`` (the ledger's SQL) as psycopg's ``%s``; a literal % doubled first."""
+    return _QUESTION.sub("%s", sql.replace("%", "%%"))
