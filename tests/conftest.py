@@ -315,3 +315,24 @@ def smtp_server(monkeypatch):
 def services(elevenlabs, openai_server, s3, smtp_server):
     """Every external service configured against its loopback server."""
     return dict(elevenlabs=elevenlabs, openai=openai_server, s3=s3, smtp=smtp_server)
+
+
+# --- a real PostgreSQL server (the ledger on DATABASE_URL) ------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from .postgres import start_postgres, stop_postgres
+
+    server = start_postgres()
+    yield server
+    stop_postgres(server)
+
+
+@pytest.fixture
+def postgres(postgres_server, monkeypatch):
+    """A fresh database on the loopback PostgreSQL; DATABASE_URL points at it."""
+    database = postgres_server.new_database()
+    monkeypatch.setenv("DATABASE_URL", postgres_server.url(database))
+    postgres_server.database = database
+    return postgres_server

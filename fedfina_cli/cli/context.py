@@ -57,16 +57,17 @@ def ledger_for(terminal, *, read_only: bool = True, must_exist: bool = True):
     read-only command reads an empty ledger in memory rather than creating files.
     """
     from fedfina_cli.core.errors import UsageError
-    from fedfina_cli.ledger.ledger import Ledger
+    from fedfina_cli.ledger.ledger import Ledger, ledger_exists, open_ledger
 
     settings = settings_for(terminal)
-    missing = read_only and not settings.db_path.exists()
+    missing = read_only and not ledger_exists(settings)
     if missing and must_exist:
         raise UsageError(f"no ledger at {settings.db_path.absolute()}: nothing was processed with it yet; "
                          "pass --db PATH or set FEDFINA_DB to the ledger to read (the demo's is "
                          "fedfina-demo/fedfina.db)")
     # Reading never migrates or writes: another process may be at work on the file, or it may be read-only.
-    ledger = Ledger(None if missing else settings.db_path, settings.redact, read_only=read_only)
+    ledger = Ledger(None, settings.redact, read_only=True) if missing \
+        else open_ledger(settings, read_only=read_only, pool_size=2)
     try:
         yield ledger
     finally:

@@ -37,7 +37,7 @@ def status(
         rows = ledger.conversations(account_id, status_filter.value if status_filter else None, limit)
         terminal.rows(rows, ["conversation_id", "account_id", "status", "current_step", "email_id",
                              "updated_at", "error_message"], chosen_format(output_format, json_out, csv_out),
-                      title=f"{len(rows)} conversation{'' if len(rows) == 1 else 's'} in {ledger.path} "
+                      title=f"{len(rows)} conversation{'' if len(rows) == 1 else 's'} in {ledger.description} "
                             "(newest first, times UTC)",
                       droppable=["email_id", "current_step", "account_id"])
 
@@ -79,7 +79,7 @@ def show(
         if chosen_format(output_format, json_out) == "json":
             terminal.json(record)
             return
-        _print_record(terminal, record, ledger.path)
+        _print_record(terminal, record, ledger.description)
 
 
 @app.command(cls=Command)
@@ -102,7 +102,7 @@ def stats(
         if chosen_format(output_format, json_out) == "json":
             terminal.json(figures)
             return
-        _print_stats(terminal, figures, ledger.path)
+        _print_stats(terminal, figures, ledger.description)
 
 
 def _print_record(terminal, record: dict, ledger_path) -> None:

@@ -305,7 +305,7 @@ def _check_fetchable(settings, jobs) -> None:
     from fedfina_cli.ledger.ledger import fetched_conversations
 
     from_api = {job.conversation_id for job in jobs if job.payload is None}
-    needed = from_api - fetched_conversations(settings.db_path, from_api)
+    needed = from_api - fetched_conversations(settings, from_api)
     if needed:
         raise UsageError(f"ELEVENLABS_API_KEY is not set, and {len(needed)} of the {len(jobs)} selected "
                          "conversations must be fetched from the ElevenLabs API; set it (see .env.example), "

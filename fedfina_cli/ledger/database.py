@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -69,6 +70,7 @@ class SqliteSql:
 
 class PostgresSql:
     dialect = "postgresql"
+    reconnect_seconds = 30.0  # a restart takes seconds; longer is an outage: say so
 
     def __init__(self, url: str, pool_size: int, read_only: bool = False, connect_timeout: float = 10):
         import psycopg
@@ -89,13 +91,35 @@ class PostgresSql:
         self.pool.open(wait=True, timeout=connect_timeout)
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self.pool.connection() as conn:
-            return conn.execute(_placeholders(sql), list(params)).rowcount
+        return self._retrying(lambda conn: conn.execute(_placeholders(sql), list(params)).rowcount)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict]:
-        with self.pool.connection() as conn:
+        def query(conn) -> list[dict]:
             cursor = conn.execute(_placeholders(sql), list(params))
-            return list(cursor.fetchall()) if cursor.description else []  # type: ignore[arg-type]
+            return list(cursor.fetchall()) if cursor.description else []
+
+        return self._retrying(query)
+
+    def _retrying(self, call):
+        """Run ``call`` on a pooled connection; while the server is away (a restart, a
+        fail-over) wait and try again on a new connection, for up to ``reconnect_seconds``.
+
+        Every statement of the ledger may run twice safely: updates are conditional,
+        inserts of a row with a key do nothing the second time, and a repeated audit
+        line is the worst case.
+        """
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        deadline = time.monotonic() + self.reconnect_seconds
+        while True:
+            try:
+                with self.pool.connection() as conn:
+                    return call(conn)
+            except (psycopg.OperationalError, PoolTimeout):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def close(self) -> None:
         self.pool.close()

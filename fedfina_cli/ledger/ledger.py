@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
+from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import LedgerError
 from fedfina_cli.core.files import private_dir, private_file
 from fedfina_cli.core.metrics import ApiCall, elapsed_ms
@@ -337,7 +338,7 @@ class Ledger:
                 private_file(path)  # the ledger names applicants and officers: not for every user
                 conn = sqlite3.connect(str(path), check_same_thread=False,
                                        timeout=self.busy_timeout_ms / 1000, isolation_level=None)
-            self.sql = SqliteSql(conn, str(path))
+            self.sql = SqliteSql(conn, str(path) if path is not None else "(no ledger yet)")
             db = self.db = Database(conn)
             with self.sql.lock:
                 db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
@@ -704,11 +705,23 @@ class Ledger:
                      [utc_now(), succeeded, failed, exit_code, run_id])
 
 
-def fetched_conversations(path: Path, conversation_ids: set[str]) -> set[str]:
-    """Which of these conversations the ledger at ``path`` has fetched (read-only; none without a ledger)."""
-    if not conversation_ids or not path.is_file():
+def open_ledger(settings: Settings, *, read_only: bool = False, pool_size: int = 8) -> Ledger:
+    """The ledger the settings name: PostgreSQL with DATABASE_URL, else the SQLite file FEDFINA_DB."""
+    if settings.database_url:
+        return Ledger(None, settings.redact, read_only=read_only, url=settings.database_url, pool_size=pool_size)
+    return Ledger(settings.db_path, settings.redact, read_only=read_only)
+
+
+def ledger_exists(settings: Settings) -> bool:
+    """Whether there is a ledger to read (a PostgreSQL ledger is asked when opened)."""
+    return bool(settings.database_url) or settings.db_path.exists()
+
+
+def fetched_conversations(settings: Settings, conversation_ids: set[str]) -> set[str]:
+    """Which of these conversations the ledger has fetched (read-only; none without a ledger)."""
+    if not conversation_ids or not (settings.database_url or settings.db_path.is_file()):
         return set()
-    ledger = Ledger(path, read_only=True)
+    ledger = open_ledger(settings, read_only=True, pool_size=1)
     try:
         return conversation_ids & ledger.fetched()
     finally:

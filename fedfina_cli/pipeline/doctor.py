@@ -32,7 +32,7 @@ class Check:
 
 def run_checks(settings: Settings) -> list[Check]:
     backends, _ = build_backends(settings, metrics=lambda call: None, pool_size=1)
-    checks = [_ledger(settings.db_path)]
+    checks = [_postgres_ledger(settings) if settings.database_url else _ledger(settings.db_path)]
     storage = backends.storage
     if settings.minio_endpoint:
         checks.append(_attempt("storage", f"minio {settings.minio_endpoint}/{settings.minio_bucket}",
@@ -80,6 +80,29 @@ def _ledger(path: Path) -> Check:
         except sqlite3.Error as exc:
             return Check("ledger", str(path), "failed", f"not a fedfina ledger ({exc})")
     return _writable("ledger", path.parent, "will be created on the first run", target=str(path))
+
+
+def _postgres_ledger(settings: Settings) -> Check:
+    from fedfina_cli.core.config import without_password
+    from fedfina_cli.ledger.ledger import open_ledger
+    from fedfina_cli.ledger.schema import pending_postgres
+
+    target = without_password(settings.database_url or "")
+    try:
+        ledger = open_ledger(settings, read_only=True, pool_size=1)
+    except FedfinaError as exc:
+        return Check("ledger", target, "failed", str(exc))
+    try:
+        from fedfina_cli.ledger.ledger import MIGRATIONS
+
+        waiting = pending_postgres(ledger.sql.pool, MIGRATIONS)  # type: ignore[attr-defined]
+    except Exception as exc:  # noqa: BLE001 - a check reports, never crashes the table
+        return Check("ledger", target, "failed", settings.redact(f"{type(exc).__name__}: {exc}"))
+    finally:
+        ledger.close()
+    if waiting:
+        return Check("ledger", target, "ok", f"PostgreSQL answers; {len(waiting)} migrations will run on the first run")
+    return Check("ledger", target, "ok", f"PostgreSQL answers; {len(MIGRATIONS)} migrations applied")
 
 
 def _writable(backend: str, folder: Path, what: str, target: str | None = None) -> Check:

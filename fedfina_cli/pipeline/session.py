@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import ExitCode
 from fedfina_cli.core.metrics import ApiCall, Metrics
-from fedfina_cli.ledger.ledger import Ledger
+from fedfina_cli.ledger.ledger import Ledger, open_ledger
 from fedfina_cli.pipeline.backends import Backends, build_backends
 from fedfina_cli.pipeline.batch import run_batch
 from fedfina_cli.pipeline.claims import Claims
@@ -43,7 +43,8 @@ class Session:
 
     def __enter__(self) -> Session:
         try:
-            self.ledger = Ledger(self.settings.db_path, self.settings.redact)
+            # Connections for each worker, the claims' heartbeat and (serve) the HTTP handlers.
+            self.ledger = open_ledger(self.settings, pool_size=self.concurrency + 4)
             self._entered.append(self.ledger)
             self.interrupted = self.ledger.mark_interrupted()
             self.claims = Claims(self.ledger, self.settings.claim_seconds).__enter__()

@@ -1,0 +1,164 @@
+"""The ledger on a real PostgreSQL server (DATABASE_URL): the same commands, many processes, restarts."""
+
+import json
+import signal
+import threading
+import time
+
+from .conftest import emails_per_conversation, hindi_variant, start_fedfina, wait_for, write_json
+from .postgres import PASSWORD
+from .test_serve import API_KEY, KEY, POSTPROCESS, WEBHOOK_SECRET, transcription
+
+
+def _csv(workspace, numbers) -> str:
+    path = workspace.root / "calls.csv"
+    path.write_text("conversation_id\n" + "".join(f"conv_bulk{n:08d}\n" for n in numbers))
+    return str(path)
+
+
+def _everything(postgres) -> str:
+    """Every table of the ledger as text (to look for what must not be there)."""
+    tables = ["conversation_processing", "conversation_files", "processing_audit_log", "api_usage_metrics",
+              "account_settings", "runs", "sync_state", "fedfina_migrations"]
+    return json.dumps({t: postgres.query(postgres.database, f"select * from {t}") for t in tables}, default=str)
+
+
+def test_a_csv_run_writes_its_rows_to_postgresql_and_no_sqlite_file(installed, postgres, elevenlabs, workspace):
+    for n in range(3):
+        elevenlabs.add(hindi_variant(n))
+    result = installed("run", "--csv", _csv(workspace, range(3)))
+    assert result.exit_code == 0, result.stderr
+    rows = postgres.query(postgres.database, "select conversation_id, status, claimed_by from conversation_processing "
+                                             "order by conversation_id")
+    assert rows == [{"conversation_id": f"conv_bulk{n:08d}", "status": "completed", "claimed_by": None}
+                    for n in range(3)]
+    assert postgres.query(postgres.database, "select count(*) as n from conversation_files")[0]["n"] == 12
+    assert not workspace.db.exists() and not list(workspace.root.rglob("*.db"))
+    assert len(workspace.emails()) == 3
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_the_read_commands_accounts_and_doctor_work_on_postgresql(installed, postgres, elevenlabs, workspace):
+    elevenlabs.add(hindi_variant(7))
+    assert installed("run", "-c", "conv_bulk00000007").exit_code == 0
+    shown = installed("status")
+    assert shown.exit_code == 0 and "conv_bulk00000007" in shown.stdout and "completed" in shown.stdout
+    assert f"127.0.0.1:{postgres.port}/{postgres.database}" in shown.stdout + shown.stderr
+    record = json.loads(installed("show", "conv_bulk00000007", "--format", "json").stdout)
+    assert record["conversation"]["status"] == "completed" and len(record["files"]) == 4
+    stats = json.loads(installed("stats", "--format", "json").stdout)
+    assert stats["conversations"]["completed"] == 1 and stats["files_stored"] == 4
+    assert installed("accounts", "set", "acc123", "--timezone", "Asia/Kolkata").exit_code == 0
+    listed = installed("accounts", "list")
+    assert "acc123" in listed.stdout and "Asia/Kolkata" in listed.stdout
+    doctor = installed("doctor")
+    assert "PostgreSQL answers; 6 migrations applied" in doctor.stdout
+    for output in (shown, listed, doctor):
+        assert PASSWORD not in output.stdout + output.stderr
+
+
+def test_connection_problems_are_one_line_exit_2_and_never_show_the_password(installed, postgres, monkeypatch,
+                                                                            workspace):
+    port = postgres.port
+    saved = write_json(workspace.root / "call.json", hindi_variant(1))
+    cases = {
+        "refused": (f"postgresql://fedfina:{PASSWORD}@127.0.0.1:1/x", "cannot reach the ledger database"),
+        "bad password": (f"postgresql://fedfina:wrong-{PASSWORD}@127.0.0.1:{port}/{postgres.database}",
+                         "refused the user name or password"),
+        "missing database": (f"postgresql://fedfina:{PASSWORD}@127.0.0.1:{port}/no_such_db", "does not exist"),
+        "not a URL": (f"postgresql://fedfina:{PASSWORD}@127.0.0.1:notaport/x", "not a valid PostgreSQL URL"),
+        "not postgresql": (f"mysql://fedfina:{PASSWORD}@127.0.0.1/x", "is not a PostgreSQL URL"),
+    }
+    for name, (url, expected) in cases.items():
+        monkeypatch.setenv("DATABASE_URL", url)
+        result = installed("run", "--from-file", saved, timeout=60)
+        assert result.exit_code == 2, (name, result.stderr)
+        lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1 and expected in lines[0], (name, result.stderr)
+        assert PASSWORD not in result.stdout + result.stderr, name
+        status = installed("status", timeout=60)
+        assert status.exit_code == 2 and PASSWORD not in status.stdout + status.stderr, name
+
+
+def test_workers_and_a_server_share_one_postgresql_ledger_and_one_bucket(
+        fedfina_exe, installed, postgres, s3, smtp_server, workspace, monkeypatch, tmp_path):
+    """Three workers and a server on one ledger, 200 conversations; one worker killed mid-way."""
+    from .test_serve import Server
+
+    monkeypatch.setenv("FEDFINA_API_KEY", API_KEY)
+    monkeypatch.setenv("ELEVENLABS_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv("FEDFINA_CLAIM_SECONDS", "2")
+    server = Server(fedfina_exe, tmp_path / "serve.log", "--concurrency", "2")
+    workers = [Server(fedfina_exe, tmp_path / f"worker-{i}.log", "--concurrency", "4", command="worker")
+               for i in range(3)]
+    try:
+        total = 200
+        senders = [threading.Thread(target=lambda part: [server.webhook(transcription(1000 + n)) for n in part],
+                                    args=(range(i, total, 4),)) for i in range(4)]
+        for sender in senders:
+            sender.start()
+        wait_for(lambda: len(smtp_server.messages) >= 40, timeout=120)
+        workers[0].process.send_signal(signal.SIGKILL)  # mid-way: its claims expire, the others take them
+        workers[0].process.wait()
+        for sender in senders:
+            sender.join()
+        wait_for(lambda: len(smtp_server.messages) >= total, timeout=240)
+        time.sleep(1)
+        assert emails_per_conversation(smtp_server) == {f"conv_bulk{1000 + n:08d}": 1 for n in range(total)}
+        rows = postgres.query(postgres.database, "select status, count(*) as n from conversation_processing "
+                                                 "group by status")
+        assert rows == [{"status": "completed", "n": total}]
+        done_by = postgres.query(postgres.database, "select count(distinct pid) as n from runs "
+                                                    "where command in ('worker', 'serve')")
+        assert done_by[0]["n"] == 4
+        assert len([k for k in s3.keys() if k.endswith(".pdf")]) == total
+        for process in (server, *workers[1:]):
+            assert process.stop() == 0
+        logs = "".join(p.log() for p in (server, *workers))
+        assert PASSWORD not in logs and PASSWORD not in _everything(postgres)
+    finally:
+        for process in (server, *workers):
+            if process.process.poll() is None:
+                process.process.kill()
+
+
+def test_a_database_restart_mid_run_is_recovered(fedfina_exe, installed, postgres, elevenlabs,
+                                                           smtp_server, workspace, monkeypatch):
+    monkeypatch.setenv("FEDFINA_CLAIM_SECONDS", "2")
+    n = 30
+    elevenlabs.delay = 0.1
+    for i in range(n):
+        elevenlabs.add(hindi_variant(i))
+    csv_file = _csv(workspace, range(n))
+    run = start_fedfina(fedfina_exe, "run", "--csv", csv_file, "--concurrency", "4")
+    wait_for(lambda: len(smtp_server.messages) >= 5 or run.poll() is not None)
+    postgres.restart()
+    stdout, stderr = run.communicate(timeout=180)
+    # The pool reconnects and the statements the restart cut off are tried again: the run goes on.
+    assert run.returncode == 0, stderr
+    assert PASSWORD not in stdout + stderr
+    again = installed("run", "--csv", csv_file, "--concurrency", "4")
+    assert again.exit_code == 0, again.stderr
+    assert emails_per_conversation(smtp_server) == {f"conv_bulk{i:08d}": 1 for i in range(n)}
+
+
+def test_postprocess_api_on_postgresql(fedfina_exe, postgres, elevenlabs, smtp_server, monkeypatch, tmp_path):
+    from .test_serve import Server
+
+    monkeypatch.setenv("FEDFINA_API_KEY", API_KEY)
+    elevenlabs.add(hindi_variant(9))
+    server = Server(fedfina_exe, tmp_path / "serve.log")
+    try:
+        status, body = server.json("POST", POSTPROCESS, {"conversation_id": "conv_bulk00000009",
+                                                         "account_id": "acc123",
+                                                         "email_id": "loans.officer@example.com"}, KEY)
+        assert status == 202, body
+        wait_for(lambda: len(smtp_server.messages) >= 1, timeout=30)
+        wait_for(lambda: server.json("GET", f"{POSTPROCESS}/conv_bulk00000009", headers=KEY)[1]["data"]["status"]
+                 == "completed", timeout=30)
+        status, raw = server.get("/readyz")
+        assert status == 200, raw
+        assert server.stop() == 0
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
