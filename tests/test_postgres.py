@@ -162,3 +162,37 @@ def test_postprocess_api_on_postgresql(fedfina_exe, postgres, elevenlabs, smtp_s
     finally:
         if server.process.poll() is None:
             server.process.kill()
+
+
+def test_ledger_copy_moves_a_sqlite_ledger_into_postgresql_and_is_idempotent(
+        installed, postgres_server, elevenlabs, workspace, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    for n in range(4):
+        elevenlabs.add(hindi_variant(n))
+    assert installed("run", "--csv", _csv(workspace, range(4))).exit_code == 0
+    assert installed("accounts", "set", "acc123", "--timezone", "Asia/Kolkata").exit_code == 0
+    database = postgres_server.new_database()
+    url = postgres_server.url(database)
+
+    first = installed("ledger", "copy", "--to", url)
+    assert first.exit_code == 0, first.stderr
+    assert "conversation_processing        4 copied       0 already there" in first.stdout
+    second = installed("ledger", "copy", "--to", url)
+    assert second.exit_code == 0
+    assert all(" 0 copied" in line for line in second.stdout.splitlines()), second.stdout
+    assert PASSWORD not in first.stdout + first.stderr + second.stdout + second.stderr
+
+    source = workspace.rows("select conversation_id, account_id, status, email_state, email_message_id "
+                            "from conversation_processing order by conversation_id")
+    target = postgres_server.query(database, "select conversation_id, account_id, status, email_state, "
+                                             "email_message_id from conversation_processing order by conversation_id")
+    assert target == source
+    for table in ("conversation_files", "processing_audit_log", "api_usage_metrics", "runs", "account_settings"):
+        assert postgres_server.query(database, f"select count(*) as n from {table}")[0]["n"] == \
+            workspace.rows(f"select count(*) as n from {table}")[0]["n"], table
+    # The copied ledger carries on where the old one stopped: nothing is sent again.
+    monkeypatch.setenv("DATABASE_URL", url)
+    again = installed("run", "--csv", _csv(workspace, range(4)))
+    assert again.exit_code == 0
+    assert again.stdout.count("skipped fetch,summarize,report,email (done before)") == 4
+    assert len(workspace.emails()) == 4

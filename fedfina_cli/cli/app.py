@@ -59,6 +59,9 @@ app = typer.Typer(
 accounts_app = typer.Typer(cls=Group, help="Per-account settings: time zone, CC/BCC, subject, prompt, language, "
                                 "link expiry, attachment limit.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
+ledger_app = typer.Typer(cls=Group, help="The ledger itself: copy a SQLite ledger into PostgreSQL.",
+                         no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
 
 
 def _version(value: bool) -> None:
@@ -99,4 +102,4 @@ def main() -> None:
 
 
 # Registers the commands on `app` (they import it from here).
-from fedfina_cli.cli import accounts, doctor, ledger_views, processing, serving  # noqa: E402, F401
+from fedfina_cli.cli import accounts, doctor, ledger_copy, ledger_views, processing, serving  # noqa: E402, F401
