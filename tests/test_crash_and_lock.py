@@ -197,3 +197,28 @@ def test_read_commands_never_migrate_an_older_ledger(cli, workspace):
         assert cli(*args).exit_code == 0, args
     assert hashlib.sha256(workspace.db.read_bytes()).hexdigest() == before
     assert [m.name for m in migrations.pending(Ledger(workspace.db, read_only=True).db)] == ["m005_claims"]
+
+
+def test_a_process_that_lost_its_claim_leaves_the_row_to_the_process_that_took_it(workspace, monkeypatch):
+    """Stalled past its claim at the email's handover: it sends nothing and writes nothing on the row."""
+    import fedfina_cli
+    from fedfina_cli.ledger.ledger import Ledger
+    from fedfina_cli.pipeline.claims import Claims
+
+    from .conftest import HINDI, HINDI_ID, load_sample
+
+    original = Claims.check
+
+    def taken_over(self, row):
+        other = Ledger(workspace.db)  # another process, after this one's claim expired
+        other.update(row["processing_id"], claimed_by="elsewhere:1", claim_expires_at="2999-01-01T00:00:00.000Z",
+                     status="completed", email_state="sent")
+        other.close()
+        return original(self, row)
+
+    monkeypatch.setattr(Claims, "check", taken_over)
+    outcomes = fedfina_cli.process([fedfina_cli.Job(HINDI_ID, payload=load_sample(HINDI))], fedfina_cli.load_settings())
+    assert outcomes[0].status == "elsewhere" and "took it over" in outcomes[0].error
+    assert workspace.emails() == []
+    assert workspace.rows("select status, email_state, claimed_by from conversation_processing") == [
+        {"status": "completed", "email_state": "sent", "claimed_by": "elsewhere:1"}]

@@ -105,9 +105,15 @@ def test_workers_and_a_server_share_one_postgresql_ledger_and_one_bucket(
         wait_for(lambda: len(smtp_server.messages) >= total, timeout=240)
         time.sleep(1)
         assert emails_per_conversation(smtp_server) == {f"conv_bulk{1000 + n:08d}": 1 for n in range(total)}
-        rows = postgres.query(postgres.database, "select status, count(*) as n from conversation_processing "
-                                                 "group by status")
-        assert rows == [{"status": "completed", "n": total}]
+        rows = postgres.query(postgres.database, "select conversation_id, status, email_state, error_message "
+                                                 "from conversation_processing")
+        assert len(rows) == total
+        # The one window plain SMTP cannot close (README, "Crash safety"): the killed worker
+        # handed a message over and died before the server's answer. Its conversation is held
+        # for a person to check, never sent again (here the message did arrive, once).
+        held = [r for r in rows if r["status"] != "completed"]
+        assert len(held) <= 1 and all(r["email_state"] == "sending" and "may have been delivered"
+                                      in r["error_message"] for r in held), held
         done_by = postgres.query(postgres.database, "select count(distinct pid) as n from runs "
                                                     "where command in ('worker', 'serve')")
         assert done_by[0]["n"] == 4

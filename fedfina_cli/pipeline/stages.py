@@ -38,7 +38,7 @@ from fedfina_cli.core.wording import masked_phone
 from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.mail.deliver import Delivery, DeliveryUnknown
 from fedfina_cli.pipeline.backends import Backends
-from fedfina_cli.pipeline.claims import Claims
+from fedfina_cli.pipeline.claims import ClaimLost, Claims
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
 from fedfina_cli.services.storage import ObjectMissing, describe
 
@@ -318,6 +318,11 @@ class Pipeline:
     def _fail(self, outcome: Outcome, ctx: _Context | None, job: Job, stage: str,
               exc: Exception) -> None:
         message = str(exc) if isinstance(exc, StageError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, ClaimLost):
+            # Another process took the conversation over while this one stalled: the row is
+            # its now (it may have completed it already); writing "failed" there would be false.
+            outcome.status, outcome.error = "elsewhere", message
+            return
         outcome.status = "failed"
         outcome.failed_stage = stage
         outcome.error = message
