@@ -142,6 +142,38 @@ def batch(services: Services, name: str, count: int, concurrency: int, workdir: 
     return result
 
 
+def postgres_workers(services: Services, workers: int, count: int, concurrency: int, workdir: Path,
+                     postgres) -> dict:
+    """``count`` conversations queued in a fresh PostgreSQL ledger, processed by ``workers``
+    `fedfina worker` processes of ``concurrency`` each: seconds from their start to the last email."""
+    import signal
+
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.ledger.ledger import open_ledger
+
+    name = f"pg{workers}w"
+    ids = services.add_conversations(name, count, audio_bytes=1_000_000)
+    env = {**services.env(workdir / name, f"bench-{name}"),
+           "DATABASE_URL": postgres.url(postgres.new_database())}
+    ledger = open_ledger(load_settings(environ=env))
+    for conversation_id in ids:
+        ledger.enqueue(conversation_id, "acc123", "officer@fedfina.example", "api")
+    ledger.close()
+    sent_before = len(services.smtp.messages)
+    started = time.perf_counter()
+    processes = [subprocess.Popen([fedfina_exe(), "worker", "--concurrency", str(concurrency)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
+    deadline = started + 600
+    while len(services.smtp.messages) - sent_before < count and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    wall = time.perf_counter() - started
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait()
+    return {"wall": wall, "emails": len(services.smtp.messages) - sent_before}
+
+
 def startup(command: list[str], env: dict, repeats: int = 10) -> float:
     times = []
     for _ in range(repeats):
@@ -158,11 +190,30 @@ def eager_import_seconds(repeats: int = 5) -> float:
                                                   text=True).stdout) for _ in range(repeats))
 
 
+def postgres_rows(services: Services, total: int, workdir: Path) -> list[tuple[str, str, str]]:
+    from tests.postgres import start_postgres, stop_postgres
+
+    services.elevenlabs.audio_delay = 0.2
+    postgres = start_postgres()
+    try:
+        runs = {n: postgres_workers(services, n, total, 8, workdir, postgres) for n in (1, 2, 4)}
+    finally:
+        stop_postgres(postgres)
+    one = runs[1]["wall"]
+    rows = [(f"PostgreSQL: {n} worker{'s' if n > 1 else ''} x concurrency 8",
+             f"{r['wall']:.1f} s for {total} ({r['emails']} emails)",
+             f"I/O ideal {total * OVERLAPPED_IO / (8 * n):.1f} s") for n, r in runs.items()]
+    rows += [("  throughput, 2 workers over 1", f"{one / runs[2]['wall']:.2f}x", ">= 1.9x"),
+             ("  throughput, 4 workers over 1", f"{one / runs[4]['wall']:.2f}x", ">= 3.6x")]
+    return rows
+
+
 def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request log
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="80 conversations instead of 400")
     parser.add_argument("--skip-memory", action="store_true", help="skip the 300 MB audio run")
+    parser.add_argument("--skip-postgres", action="store_true", help="skip the worker processes on PostgreSQL")
     options = parser.parse_args()
     total = 80 if options.quick else 400
     sequential = 8 if options.quick else 40
@@ -193,6 +244,8 @@ def main() -> None:
             rss, info = peak_rss_mb(["run", "-c", big], services.env(workdir / "big", "bench-big"))
             note = "" if info["status"] == 0 else f" (exit status {info['status']})"
             rows.append(("peak RSS, run with 300 MB audio", f"{rss:.0f} MB{note}", "<= 150 MB"))
+        if not options.skip_postgres:
+            rows += postgres_rows(services, total, workdir)
         empty = services.env(workdir / "empty", "bench-empty")
         rows += [
             ("start-up: fedfina --help (median of 10)", f"{startup(['--help'], empty):.3f} s", "<= 0.3 s"),

@@ -48,7 +48,7 @@ app = typer.Typer(
     cls=Group,
     name="fedfina",
     help="Post-process ElevenLabs loan-interview calls: transcript, summary, PDF report, email, "
-         "all recorded in a SQLite ledger.\n\n"
+         "all recorded in a ledger (SQLite, or PostgreSQL with DATABASE_URL).\n\n"
          "Try it with no keys and no servers:  fedfina demo",
     no_args_is_help=True,
     add_completion=False,
