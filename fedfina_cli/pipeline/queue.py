@@ -51,7 +51,12 @@ class QueueWorkers:
         self._threads: list[threading.Thread] = []
         self._pipeline_context = session.pipeline(RunOptions(), self.concurrency, once_per_run=False)
         self._pipeline = self._pipeline_context.__enter__()
-        self.busy = 0  # conversations in flight (for /metrics)
+        self._in_flight: set[str] = set()  # conversations being processed (for /metrics)
+
+    @property
+    def busy(self) -> int:
+        """Conversations in flight (set operations are atomic under the GIL; a count += is not)."""
+        return len(self._in_flight)
 
     def start(self) -> QueueWorkers:
         for number in range(self.concurrency):
@@ -88,7 +93,7 @@ class QueueWorkers:
                 continue
             job = Job(row["conversation_id"], row["email_id"], row["account_id"] or None, label="queue",
                       prefetched=row.get("source") in ("webhook", "sweep"))
-            self.busy += 1
+            self._in_flight.add(job.conversation_id)
             try:
                 outcome = self._pipeline.process(job)
             except FedfinaError as exc:  # the ledger failed mid-way: the claim expires, another takes it over
@@ -96,7 +101,7 @@ class QueueWorkers:
                 self._stopping.wait(LEDGER_RETRY_SECONDS)
                 continue
             finally:
-                self.busy -= 1
+                self._in_flight.discard(job.conversation_id)
             if outcome.status == "failed" and outcome.retryable and outcome.account_id == row["account_id"]:
                 self._retry_later(row["processing_id"], outcome)
             self.on_done(outcome)
