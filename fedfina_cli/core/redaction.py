@@ -1,0 +1,184 @@
+"""Masking Indian personal identifiers in Hindi/English text (SPEC "Privacy").
+
+``redact(text)`` finds Aadhaar, PAN, GSTIN, IFSC, UPI ids, mobile numbers, card
+numbers, bank account numbers (where the text speaks of an account), email
+addresses, voter IDs (EPIC) and passport numbers, written with spaces, hyphens
+or Devanagari digits, and replaces each by ``[TYPE ••••LAST4]``. Checksums come
+from python-stdnum (Verhoeff for Aadhaar, GSTIN's check character, Luhn for
+cards), so a twelve-digit amount or a reference number that fails its checksum
+stays. Offline and fast: a few regular expressions over the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+from fedfina_cli.core.conversation import Conversation
+
+MODES = ("none", "llm", "stored")
+DEFAULT_MODE = "llm"
+
+# Devanagari digits have the same length as ASCII ones: matching on the
+# translated text keeps every position valid in the original.
+_DIGITS = str.maketrans("०१२३४५६७८९", "0123456789")
+
+_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+# A UPI id: a handle at a payment provider, which has no dot (name@okicici, 9876543210@ybl).
+_UPI = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._-]{1,255}@[A-Za-z][A-Za-z0-9]{1,63}\b(?![.@-]\w)")
+_GSTIN = re.compile(r"\b\d{2}[A-Z]{5}\d{4}[A-Z][1-9A-Z]Z[0-9A-Z]\b")
+_PAN = re.compile(r"\b[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z]\b")
+_IFSC = re.compile(r"\b[A-Z]{4}0[A-Z0-9]{6}\b")
+_VOTER_ID = re.compile(r"\b[A-Z]{3}\d{7}\b")
+_PASSPORT = re.compile(r"\b[A-PR-WY][1-9]\d\s?\d{4}[1-9]\b")
+# Digits in groups of any size separated by one space or hyphen, with an optional
+# +91 / 91 / 0 in front (a phone number's trunk prefix).
+_NUMBER = re.compile(r"(?<![\d.,₹/])(?:\+91[\s-]?|\b91[\s-]|\b0)?\d(?:[ -]?\d){7,18}(?![\d]|[.,/]\d)")
+# Where a bank account number is spoken of: the words before the digits.
+_ACCOUNT_CONTEXT = re.compile(
+    r"(?:account|a/c|acct|acc\.?\s*no|खाता|खाते|अकाउंट|एकाउंट)\W*(?:\w+\W+){0,5}$", re.IGNORECASE)
+
+# Words of money just before a number: it is an amount, whatever its digits.
+_CURRENCY = re.compile(r"(?:₹|\brs\.?|\binr|rupees?|रुपये|रुपए|रु\.)\s*$", re.IGNORECASE)
+
+_GROUPS = {
+    "AADHAAR": {(12,), (4, 4, 4)},
+    "PHONE": {(10,), (5, 5), (3, 3, 4), (4, 3, 3), (3, 4, 3), (2, 4, 4)},
+    "CARD": {(16,), (4, 4, 4, 4), (15,), (4, 6, 5), (19,), (4, 4, 4, 4, 3), (13,), (14,)},
+}
+
+
+@dataclass(frozen=True)
+class Redacted:
+    text: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def placeholder(kind: str, value: str) -> str:
+    if kind == "EMAIL":
+        return "[EMAIL]"
+    tail = re.sub(r"[^0-9A-Za-z]", "", value.translate(_DIGITS))[-4:]
+    return f"[{kind} ••••{tail}]"
+
+
+def redact(text: str) -> Redacted:
+    """The text with every identifier masked, and how many of each type."""
+    if not text:
+        return Redacted(text)
+    plain = text.translate(_DIGITS)
+    found: list[tuple[int, int, str]] = []  # start, end, type: the first detector to claim a span wins
+
+    def claim(start: int, end: int, kind: str) -> None:
+        if all(end <= s or start >= e for s, e, _ in found):
+            found.append((start, end, kind))
+
+    for match in _EMAIL.finditer(plain):
+        claim(match.start(), match.end(), "EMAIL")
+    for match in _UPI.finditer(plain):
+        claim(match.start(), match.end(), "UPI")
+    for pattern, kind, valid in ((_GSTIN, "GSTIN", _gstin), (_PAN, "PAN", _pan), (_IFSC, "IFSC", None),
+                                 (_VOTER_ID, "VOTER_ID", None), (_PASSPORT, "PASSPORT", None)):
+        for match in pattern.finditer(plain):
+            if valid is None or valid(match.group()):
+                claim(match.start(), match.end(), kind)
+    for match in _NUMBER.finditer(plain):
+        number_kind = _number_kind(match.group(), plain[max(0, match.start() - 60):match.start()])
+        if number_kind:
+            claim(match.start(), match.end(), number_kind)
+
+    if not found:
+        return Redacted(text)
+    pieces, last = [], 0
+    for start, end, kind in sorted(found):
+        pieces += [text[last:start], placeholder(kind, text[start:end])]
+        last = end
+    pieces.append(text[last:])
+    return Redacted("".join(pieces), dict(Counter(kind for _, _, kind in found)))
+
+
+def merge(*counts: dict[str, int]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for count in counts:
+        total.update(count)
+    return dict(sorted(total.items()))
+
+
+def _number_kind(value: str, before: str) -> str | None:
+    if _CURRENCY.search(before):
+        return None  # an amount: "₹ 8000 9000 2500", "Rs 1200 3400 5600"
+    groups = [g for g in re.split(r"[\s-]", value.lstrip("+")) if g]
+    if len(groups) > 1 and all(g.endswith("00") for g in groups):
+        return None  # round figures side by side ("rent 8000 9000 2500"), never one identifier
+    digits = re.sub(r"\D", "", value)
+    shape = tuple(len(g) for g in groups)
+    if value.startswith("+"):
+        return "PHONE" if _phone(value, digits, shape) else None  # +91: a phone, whatever else it resembles
+    if shape in _GROUPS["AADHAAR"] and _aadhaar(digits):
+        return "AADHAAR"
+    if shape in _GROUPS["CARD"] and _luhn(digits):
+        return "CARD"
+    if _phone(value, digits, shape):
+        return "PHONE"
+    if 9 <= len(digits) <= 18 and _ACCOUNT_CONTEXT.search(before):
+        return "ACCOUNT"
+    return None
+
+
+def _phone(value: str, digits: str, shape: tuple[int, ...]) -> bool:
+    """A mobile number: ten digits from 6-9, plainly grouped, or any grouping after +91 / 91 / 0."""
+    if len(digits) == 12 and digits.startswith("91") and (value.startswith("+") or shape[0] == 2):
+        return digits[2] in "6789"
+    if len(digits) == 11 and digits.startswith("0"):
+        return digits[1] in "6789"
+    return len(digits) == 10 and digits[0] in "6789" and shape in _GROUPS["PHONE"]
+
+
+def _aadhaar(digits: str) -> bool:
+    from stdnum.in_ import aadhaar
+
+    return aadhaar.is_valid(digits)
+
+
+def _luhn(digits: str) -> bool:
+    from stdnum import luhn
+
+    return luhn.is_valid(digits)
+
+
+def _pan(value: str) -> bool:
+    from stdnum.in_ import pan
+
+    return pan.is_valid(value)
+
+
+def _gstin(value: str) -> bool:
+    from stdnum.in_ import gstin
+
+    return gstin.is_valid(value)
+
+
+def redact_conversation(conversation: Conversation) -> tuple[Conversation, dict[str, int]]:
+    """A copy whose words are masked: the turns, ElevenLabs' analysis and the collected values
+    (not the dynamic variables: they route the report, and are never shown as text)."""
+    counts: list[dict[str, int]] = []
+
+    def masked(text: str | None) -> str | None:
+        if not text:
+            return text
+        result = redact(text)
+        counts.append(result.counts)
+        return result.text
+
+    turns = tuple(replace(turn, text=masked(turn.text) or "") for turn in conversation.turns)
+    analysis = conversation.analysis
+    if analysis is not None:
+        analysis = replace(
+            analysis,
+            transcript_summary=masked(analysis.transcript_summary),
+            call_summary_title=masked(analysis.call_summary_title),
+            evaluation=tuple(replace(c, rationale=masked(c.rationale)) for c in analysis.evaluation),
+            data_collection=tuple(replace(v, rationale=masked(v.rationale),
+                                          value=masked(v.value) if isinstance(v.value, str) else v.value)
+                                  for v in analysis.data_collection))
+    return replace(conversation, turns=turns, analysis=analysis), merge(*counts)
