@@ -8,7 +8,7 @@ EXPECTED = {
         "error_message", "conversation_key", "transcript_key", "audio_key", "summary_key",
         "report_key", "email_message_id", "email_sent_at", "email_state", "model", "prompt_sha256",
         "summary_method", "retryable", "started_at", "completed_at", "created_at", "updated_at",
-        "claimed_by", "claim_expires_at", "queued_at", "source",
+        "claimed_by", "claim_expires_at", "queued_at", "source", "redactions", "unsupported_figures",
     ],
     "conversation_files": [
         "id", "conversation_id", "account_id", "file_type", "object_key", "size_bytes", "sha256",
@@ -25,7 +25,7 @@ EXPECTED = {
     "account_settings": [
         "account_id", "timezone", "cc_addresses", "bcc_addresses", "email_subject_template",
         "prompt_file", "summary_language", "link_expiry_seconds", "attachment_limit_bytes",
-        "created_at", "updated_at",
+        "created_at", "updated_at", "redact",
     ],
     "runs": [
         "run_id", "command", "backends", "pid", "started_at", "finished_at", "succeeded", "failed",
@@ -42,7 +42,7 @@ def test_blank_database_gets_every_table_with_exact_columns(tmp_path):
             assert [c.name for c in ledger.db[table].columns] == columns, table
         applied = [m["name"] for m in ledger.db["_sqlite_migrations"].rows]
         assert applied == ["m001_initial", "m002_runs", "m003_sync_state", "m004_lookup_indexes", "m005_claims",
-                           "m006_queue"]
+                           "m006_queue", "m007_privacy_and_trust"]
         assert ledger.db.journal_mode == "wal"
     finally:
         ledger.close()
@@ -52,7 +52,7 @@ def test_migrating_twice_is_a_no_op(tmp_path):
     Ledger(tmp_path / "l.db").close()
     ledger = Ledger(tmp_path / "l.db")
     try:
-        assert ledger.db["_sqlite_migrations"].count == 6
+        assert ledger.db["_sqlite_migrations"].count == 7
     finally:
         ledger.close()
 

@@ -52,7 +52,7 @@ def test_the_read_commands_accounts_and_doctor_work_on_postgresql(installed, pos
     listed = installed("accounts", "list")
     assert "acc123" in listed.stdout and "Asia/Kolkata" in listed.stdout
     doctor = installed("doctor")
-    assert "PostgreSQL answers; 6 migrations applied" in doctor.stdout
+    assert "PostgreSQL answers; 7 migrations applied" in doctor.stdout
     for output in (shown, listed, doctor):
         assert PASSWORD not in output.stdout + output.stderr
 

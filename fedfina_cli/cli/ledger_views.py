@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -110,6 +111,10 @@ def _print_record(terminal, record: dict, ledger_path) -> None:
     facts = [{"field": k, "value": row[k]} for k in (
         "conversation_id", "account_id", "email_id", "status", "current_step", "started_at", "completed_at",
         "summary_method", "model", "prompt_sha256", "email_message_id", "email_sent_at") if row.get(k)]
+    if row.get("redactions") is not None:
+        counts = json.loads(row["redactions"])
+        facts.append({"field": "redactions", "value": ", ".join(f"{n} {kind}" for kind, n in counts.items())
+                      or "none found"})
     terminal.rows(facts, ["field", "value"], title=f"conversation in {ledger_path} (times UTC)")
     terminal.rows(record["stages"], ["stage", "state", "attempts", "started_at", "finished_at",
                                      "duration_ms", "message"], title="stages", droppable=["started_at"])

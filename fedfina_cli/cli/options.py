@@ -82,6 +82,11 @@ AttachmentLimit = Annotated[float | None, typer.Option(
     "--attachment-limit-mb", metavar="MB", help="Attach the PDF up to this size, else send a link (default 10).",
     show_default=False)]
 
+Redact = Annotated[str | None, typer.Option(
+    "--redact", metavar="none|llm|stored", help="Mask identifiers before the summariser (llm), also in the "
+    "stored transcript, PDF and email (stored), or not at all (none). Default $FEDFINA_REDACT, else llm.",
+    show_default=False)]
+
 
 class StatusFilter(str, Enum):
     queued = "queued"
@@ -124,6 +129,7 @@ class AccountFlags:
     summary_language: SummaryLanguage = None
     link_expiry_hours: LinkExpiry = None
     attachment_limit_mb: AttachmentLimit = None
+    redact: Redact = None
 
     def overrides(self):
         """The values given, validated (UsageError naming the flag)."""
@@ -132,7 +138,8 @@ class AccountFlags:
         return validated_overrides(
             timezone=self.timezone, cc=self.cc, bcc=self.bcc, subject_template=self.subject,
             prompt_file=self.prompt_file, summary_language=self.summary_language,
-            link_expiry_hours=self.link_expiry_hours, attachment_limit_mb=self.attachment_limit_mb)
+            link_expiry_hours=self.link_expiry_hours, attachment_limit_mb=self.attachment_limit_mb,
+            redact=self.redact)
 
 
 def grouped(func):

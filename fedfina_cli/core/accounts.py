@@ -26,6 +26,7 @@ class AccountSettings:
     summary_language: str = "English"
     link_expiry_seconds: int = MAX_LINK_EXPIRY_SECONDS
     attachment_limit_bytes: int = 10 * 1024 * 1024
+    redact: str = "llm"  # none | llm | stored (SPEC "Privacy"); FEDFINA_REDACT sets the default
 
     def overridden(self, overrides: AccountOverrides) -> AccountSettings:
         changes = {f.name: getattr(overrides, f.name) for f in fields(overrides)
@@ -45,6 +46,7 @@ class AccountOverrides:
     summary_language: str | None = None
     link_expiry_seconds: int | None = None
     attachment_limit_bytes: int | None = None
+    redact: str | None = None
 
 
 # account_settings column -> AccountOverrides field
@@ -57,6 +59,7 @@ COLUMNS = {
     "summary_language": "summary_language",
     "link_expiry_seconds": "link_expiry_seconds",
     "attachment_limit_bytes": "attachment_limit_bytes",
+    "redact": "redact",
 }
 
 
@@ -100,12 +103,13 @@ _SHOWN = {
     "summary_language": ("summary_language", lambda v: v),
     "link_expiry_seconds": ("link_expiry_hours", lambda v: f"{v / 3600:g}"),
     "attachment_limit_bytes": ("attachment_limit_mb", lambda v: f"{v / (1024 * 1024):g}"),
+    "redact": ("redact", lambda v: v),
 }
 
 
-def described(stored: AccountOverrides) -> list[dict]:
+def described(stored: AccountOverrides, defaults: AccountSettings | None = None) -> list[dict]:
     """The settings in effect, one row each: setting (its flag's name), value, source."""
-    effective = AccountSettings().overridden(stored)
+    effective = (defaults or AccountSettings()).overridden(stored)
     rows = []
     for field in fields(AccountSettings):
         name, show = _SHOWN[field.name]
@@ -118,7 +122,7 @@ def validated_overrides(*, timezone: str | None = None, cc: list[str] | None = N
                         bcc: list[str] | None = None, subject_template: str | None = None,
                         prompt_file: Path | None = None, summary_language: str | None = None,
                         link_expiry_hours: float | None = None,
-                        attachment_limit_mb: float | None = None) -> AccountOverrides:
+                        attachment_limit_mb: float | None = None, redact: str | None = None) -> AccountOverrides:
     """Overrides from flags, each checked; raises UsageError naming the flag."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -156,6 +160,10 @@ def validated_overrides(*, timezone: str | None = None, cc: list[str] | None = N
         raise UsageError("--link-expiry-hours: expected more than 0 and at most 168 (7 days)")
     if attachment_limit_mb is not None and attachment_limit_mb <= 0:
         raise UsageError("--attachment-limit-mb: expected a size in MB above 0")
+    if redact is not None:
+        redact = redact.lower()
+        if redact not in ("none", "llm", "stored"):
+            raise UsageError(f"--redact {redact!r}: expected none, llm or stored")
     return AccountOverrides(
         timezone=timezone,
         cc=addresses("--cc", cc),
@@ -166,4 +174,5 @@ def validated_overrides(*, timezone: str | None = None, cc: list[str] | None = N
         link_expiry_seconds=int(link_expiry_hours * 3600) if link_expiry_hours is not None else None,
         attachment_limit_bytes=int(attachment_limit_mb * 1024 * 1024) if attachment_limit_mb is not None
         else None,
+        redact=redact,
     )

@@ -20,6 +20,7 @@ DEFAULT_ELEVENLABS_BASE_URL = "https://api.elevenlabs.io"
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 DEFAULT_BUCKET = "fedfina-reports"
 SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
+REDACTION_MODES = ("none", "llm", "stored")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class Settings:
     # How long a conversation stays claimed by a process that stopped renewing
     # (it died): after this, another process takes it over.
     claim_seconds: float = 60.0
+    # Identifiers masked before the summariser (llm), and in everything shown (stored): SPEC "Privacy".
+    redaction: str = "llm"
     # `fedfina serve` (SPEC "Serving")
     api_key: str | None = field(default=None, repr=False)  # FEDFINA_API_KEY
     webhook_secret: str | None = field(default=None, repr=False)  # ELEVENLABS_WEBHOOK_SECRET
@@ -186,6 +189,7 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         summary_chunk_chars=int(_number("FEDFINA_SUMMARY_CHUNK_CHARS", get("FEDFINA_SUMMARY_CHUNK_CHARS"),
                                         60_000, minimum=1000)),
         claim_seconds=_number("FEDFINA_CLAIM_SECONDS", get("FEDFINA_CLAIM_SECONDS"), 60.0, minimum=1),
+        redaction=_choice("FEDFINA_REDACT", get("FEDFINA_REDACT"), REDACTION_MODES) or "llm",
         api_key=get("FEDFINA_API_KEY"),
         webhook_secret=get("ELEVENLABS_WEBHOOK_SECRET"),
         max_body_mb=_number("FEDFINA_MAX_BODY_MB", get("FEDFINA_MAX_BODY_MB"), 50.0, minimum=0.01),

@@ -104,12 +104,31 @@ class SummaryDocument(BaseModel):
     generated_at: str
     chunks: int = 1  # > 1 when a long transcript was summarised in parts and merged
     tokens: int | None = None
+    # SPEC "Privacy" and "Trust": how identifiers were masked, and the summary's figures
+    # that the call does not support ([{"figure", "where"}]; none for a faithful summary).
+    redaction: str | None = None
+    figures_checked: int | None = None
+    unsupported_figures: list[dict[str, str]] = Field(default_factory=list)
 
     @property
     def made_by(self) -> str:
         if self.method == "offline":
             return "offline summary (no AI model)"
         return f"AI summary by {self.model}"
+
+    @property
+    def provenance(self) -> str:
+        """How this summary was made, in one line: model, prompt, redaction, figure check."""
+        bits = [self.made_by]
+        if self.prompt_sha256:
+            bits.append(f"prompt sha256 {self.prompt_sha256[:12]}")
+        if self.redaction:
+            bits.append(f"identifiers masked: {self.redaction}")
+        if self.figures_checked is not None:
+            to_check = len(self.unsupported_figures)
+            bits.append(f"figures: {self.figures_checked} checked, all supported by the call" if not to_check
+                        else f"figures: {self.figures_checked} checked, {to_check} to check")
+        return "; ".join(bits)
 
     def to_json(self) -> bytes:
         return (self.model_dump_json(indent=2) + "\n").encode("utf-8")

@@ -216,6 +216,16 @@ def explain(exc: BaseException, path: Path | None) -> LedgerError:
     return LedgerError(f"{where} failed: {message}")
 
 
+@migration
+def m007_privacy_and_trust(db: Database) -> None:
+    # SPEC "Privacy": an account's redaction mode, and how many identifiers of each
+    # type were masked in a conversation (a JSON object, type -> count).
+    # SPEC "Trust": how many of the summary's figures the call does not support.
+    db.table("account_settings").add_column("redact", str)
+    db.table("conversation_processing").add_column("redactions", str)
+    db.table("conversation_processing").add_column("unsupported_figures", int)
+
+
 def _is_postgres_error(exc: BaseException) -> bool:
     module = type(exc).__module__
     return module.startswith("psycopg")

@@ -15,6 +15,7 @@ from email.mime.text import MIMEText
 from email.policy import Compat32
 from email.utils import format_datetime, formataddr, make_msgid
 
+from fedfina_cli.core.figures import to_check
 from fedfina_cli.core.summary import SummaryDocument
 from fedfina_cli.core.templates import DEFAULT_SUBJECT_TEMPLATE, render_template
 
@@ -133,6 +134,9 @@ def text_body(content: EmailContent) -> str:
     lines = [summary.title, "", _context_line(content), ""]
     if content.summary.method == "offline":
         lines += ["Note: offline summary, not an AI summary. Read the transcript before deciding.", ""]
+    figures = to_check(content.summary)
+    if figures:
+        lines += ["Check these figures (the call does not support them):"] + [f"- {f}" for f in figures] + [""]
     lines += ["Overview", summary.overview, ""]
     for section in summary.sections:
         lines += [section.heading] + [f"- {p}" for p in section.points] + [""]
@@ -161,6 +165,11 @@ def html_body(content: EmailContent) -> str:
     if content.summary.method == "offline":
         parts.append('<p style="background:#fff3cd;padding:8px 10px;margin:0 0 12px 0;font-size:13px;">'
                      "Offline summary: this is not an AI summary. Read the transcript before deciding.</p>")
+    figures = to_check(content.summary)
+    if figures:
+        parts.append('<div style="background:#fff3cd;padding:8px 10px;margin:0 0 12px 0;font-size:13px;">'
+                     "<strong>Check these figures</strong> (the call does not support them):"
+                     + _html_list("ul", figures) + "</div>")
     parts.append(_html_heading("Overview") + f'<p style="margin:0 0 12px 0;">{e(summary.overview)}</p>')
     for section in summary.sections:
         parts.append(_html_heading(section.heading) + _html_list("ul", section.points))
@@ -181,7 +190,7 @@ def _context_line(content: EmailContent) -> str:
     bits += [f"conversation {content.conversation_id}", f"account {content.account_id}"]
     if content.call_time:
         bits.append(f"call {content.call_time}")
-    bits.append(content.summary.made_by)
+    bits.append(content.summary.provenance)
     return " · ".join(bits)
 
 

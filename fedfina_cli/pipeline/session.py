@@ -69,7 +69,7 @@ class Session:
         renderer = renderer_for(jobs, self.concurrency) if "report" in options.stages else None
         try:
             yield Pipeline(self.ledger, self.backends, options, self.claims, render=renderer,
-                           once_per_run=once_per_run)
+                           once_per_run=once_per_run, redaction=self.settings.redaction)
         finally:
             if renderer is not None:
                 renderer.close()

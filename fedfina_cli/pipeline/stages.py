@@ -53,6 +53,7 @@ class _Context:
     settings: AccountSettings
     fetched: FetchedConversation | None = None
     claimed: bool = True
+    masked: Conversation | None = None  # the conversation with identifiers masked (SPEC "Privacy")
     # Objects this run stored, so a later stage need not download them again.
     stored: dict[str, bytes] = field(default_factory=dict)
 
@@ -72,14 +73,16 @@ class Pipeline:
     def __init__(self, ledger: Ledger, backends: Backends, options: RunOptions, claims: Claims,
                  render: Callable | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), *,
-                 once_per_run: bool = True):
+                 once_per_run: bool = True, redaction: str = "llm"):
         """``render``: ReportInput -> Rendered (report/render_pool.py); None renders in this thread.
 
         ``once_per_run``: a job for a conversation this pipeline already handled is a
         duplicate (a batch); a queue's workers (serve, worker) see a conversation again
         when it is asked for again, and process it again.
+        ``redaction``: the default mode (FEDFINA_REDACT); an account's own wins.
         """
         self.ledger = ledger
+        self.redaction = redaction
         self.backends = backends
         self.options = options
         self.claims = claims
@@ -259,7 +262,7 @@ class Pipeline:
         """
         row, claimed = self.claims.claim(job.conversation_id, account, email)
         stored = accounts.from_row(self.ledger.account_settings(account))
-        settings = AccountSettings().overridden(stored).overridden(self.options.overrides)
+        settings = AccountSettings(redact=self.redaction).overridden(stored).overridden(self.options.overrides)
         return _Context(job=job, row=row, settings=settings, fetched=fetched, claimed=claimed)
 
     def _fetch_alongside(self, ctx: _Context) -> _Background:
@@ -379,8 +382,8 @@ class Pipeline:
         # account, so its failure is recorded where `run --failed -a` will find it.
         check_ready(conversation)
         self._adopt_recipient(ctx, conversation)
-        self._store(ctx, "conversation", fetched.raw)
-        transcript = transcript_text(conversation)
+        self._store(ctx, "conversation", fetched.raw)  # the raw JSON is kept as fetched, whatever the mode
+        transcript = transcript_text(self._shown(ctx))
         if not transcript:
             log.note("the conversation has no spoken turns; the transcript is empty")
         self._store(ctx, "transcript", transcript.encode("utf-8"))
@@ -446,18 +449,38 @@ class Pipeline:
         return None
 
     def _summarize(self, ctx: _Context, log) -> None:
-        transcript = self._artifact(ctx, "transcript", "fetch").decode("utf-8")
-        conversation = self._conversation(ctx)
+        self._artifact(ctx, "transcript", "fetch")  # fetch first (the summary is made from the call's words)
+        if ctx.settings.redact == "none":
+            conversation = self._conversation(ctx)
+        else:
+            conversation = self._masked(ctx)  # nothing identifying goes to the model
+            log.note(f"identifiers masked before summarising: {_counted(ctx.row.get('redactions'))}")
+        transcript = transcript_text(conversation)
         document = self.backends.summarizer.summarize(conversation, transcript,
                                                       ctx.settings.summary_language,
                                                       ctx.settings.prompt_file)
+        document = self._checked(ctx, document, log)
         self._store(ctx, "summary", document.to_json())
         if document.chunks > 1:
             log.note(f"long transcript: summarised in {document.chunks} parts and merged")
         ctx.row = self.ledger.update(ctx.row["processing_id"], summary_key=ctx.key("summary"),
                                      model=document.model, prompt_sha256=document.prompt_sha256,
-                                     summary_method=document.method)
+                                     summary_method=document.method,
+                                     unsupported_figures=len(document.unsupported_figures))
         log.summary = document.made_by
+
+    def _checked(self, ctx: _Context, document, log):
+        """The summary's figures against the call as spoken (SPEC "Trust"), recorded in the document."""
+        from fedfina_cli.core import figures
+
+        conversation = self._conversation(ctx)
+        unsupported = figures.check(document.summary, transcript_text(conversation), figures.call_facts(conversation))
+        checked = len(figures.summary_figures(document.summary))
+        if unsupported:
+            log.note(f"{len(unsupported)} of {checked} figures not found in the call: "
+                     + ", ".join(u.figure for u in unsupported[:10]))
+        return document.model_copy(update={"redaction": ctx.settings.redact, "figures_checked": checked,
+                                           "unsupported_figures": [u.as_dict() for u in unsupported]})
 
     def _report(self, ctx: _Context, log) -> None:
         from fedfina_cli.core.summary import SummaryDocument
@@ -467,7 +490,7 @@ class Pipeline:
         summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
         render = self.render or InProcessRenderer()
         rendered = render(ReportInput(
-            conversation=self._conversation(ctx), summary=summary, account_id=ctx.account_id,
+            conversation=self._shown(ctx), summary=summary, account_id=ctx.account_id,
             email_id=ctx.row.get("email_id"), timezone=ctx.settings.timezone))
         if rendered.missing:
             shown = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in rendered.missing[:10])
@@ -523,7 +546,7 @@ class Pipeline:
 
         storage, settings = self.backends.storage, ctx.settings
         # Loaded in stage order, so a missing input names the earliest stage to run.
-        conversation = self._conversation(ctx)
+        conversation = self._shown(ctx)
         summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
         pdf: bytes | None = self._artifact(ctx, "report", "report")
         links = []
@@ -579,6 +602,19 @@ class Pipeline:
             raise MissingArtifact(f"no {file_type} for {ctx.conversation_id} in storage; "
                                   f"run `fedfina {producer} -c {ctx.conversation_id}` first") from None
 
+    def _masked(self, ctx: _Context) -> Conversation:
+        """The conversation with its identifiers masked; the counts recorded on its row once."""
+        if ctx.masked is None:
+            from fedfina_cli.core.redaction import redact_conversation
+
+            ctx.masked, counts = redact_conversation(self._conversation(ctx))
+            ctx.row = self.ledger.update(ctx.row["processing_id"], redactions=json.dumps(counts, sort_keys=True))
+        return ctx.masked
+
+    def _shown(self, ctx: _Context) -> Conversation:
+        """What people are shown (transcript, PDF, email): masked under `stored`, else as fetched."""
+        return self._masked(ctx) if ctx.settings.redact == "stored" else self._conversation(ctx)
+
     def _conversation(self, ctx: _Context) -> Conversation:
         if ctx.fetched is None:
             raw = self._artifact(ctx, "conversation", "fetch")
@@ -620,6 +656,11 @@ class _Background:
         self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+def _counted(redactions: str | None) -> str:
+    counts = json.loads(redactions) if redactions else {}
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "none found"
 
 
 def _check_zone(ctx: _Context) -> None:

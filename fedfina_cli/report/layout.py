@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from fedfina_cli.core.conversation import Conversation, applicant_name, applicant_phone
+from fedfina_cli.core.figures import to_check
 from fedfina_cli.core.summary import SummaryDocument
 from fedfina_cli.core.timefmt import clock, duration, local_time, local_time_iso
 from fedfina_cli.core.wording import collected_value, masked_phone, readable_name
@@ -204,6 +205,10 @@ def _cover(pdf, data: ReportInput) -> None:
         _notice(pdf, "Offline summary: this is not an AI summary. It was assembled without a "
                      "language model from the transcript and ElevenLabs' own analysis; read the "
                      "transcript before deciding.")
+    figures = to_check(summary)
+    if figures:
+        _notice(pdf, "Check these figures: the call does not support them (not said, nor derived from what "
+                     "was said). " + "; ".join(figures) + ".")
     _grid(pdf, None, (30, pdf.epw - 30), _cover_facts(data), label_column=True)
     pdf.ln(4)
 
@@ -238,7 +243,7 @@ def _cover_facts(data: ReportInput) -> list[tuple[str, str]]:
         if how:
             facts.append(("Phone call", how))
     made = local_time_iso(summary.generated_at, data.timezone)
-    facts.append(("Summary", f"{summary.made_by}, {made}" if made else summary.made_by))
+    facts.append(("Summary", f"{summary.provenance}; {made}" if made else summary.provenance))
     return facts
 
 

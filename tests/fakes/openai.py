@@ -68,7 +68,8 @@ def summary_for(body: dict) -> dict:
     merging = "summaries of consecutive parts" in system
     return {
         "title": "Merged summary" if merging else "Loan interview summary",
-        "overview": f"Summary of {len(lines)} transcript lines.",
+        # Words, not a count: a count the transcript never says would be an unsupported figure.
+        "overview": "Summary of the transcript." if lines else "Summary of an empty transcript.",
         "sections": [{"heading": "Loan request", "points": amounts or ["No amounts stated."]}],
         "action_items": ["Verify the stated figures."],
         "sentiment": "positive",

@@ -1,0 +1,228 @@
+"""Checking a summary's figures against the call (SPEC "Trust").
+
+Every figure in the summary (amounts, percentages, counts, durations, dates) is
+looked for in what the call supports: the numbers said in the transcript, in
+digits or words (दो लाख, पचास हज़ार, ढाई लाख, "two lakh"), in any notation (₹ / Rs /
+rupees / रुपये, lakh / crore / thousand / हज़ार, Indian or Western grouping,
+Devanagari digits), and the call's own facts (its date, length, turns). A figure
+derived from stated ones by a simple rule counts as supported and says how:
+daily × 30, monthly × 12, or the sum of up to four stated amounts. What is left
+is listed for the officer to check. Offline and fast: a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_DIGITS = str.maketrans("०१२३४५६७८९", "0123456789")
+_MULTIPLIERS = {
+    "thousand": 1e3, "k": 1e3, "हज़ार": 1e3, "हजार": 1e3,
+    "lakh": 1e5, "lakhs": 1e5, "lac": 1e5, "lacs": 1e5, "लाख": 1e5,
+    "million": 1e6, "crore": 1e7, "crores": 1e7, "cr": 1e7, "करोड़": 1e7, "करोड": 1e7,
+}
+_WORDS = {
+    # Hindi
+    "एक": 1, "दो": 2, "तीन": 3, "चार": 4, "पांच": 5, "पाँच": 5, "छह": 6, "छः": 6, "सात": 7, "आठ": 8,
+    "नौ": 9, "दस": 10, "ग्यारह": 11, "बारह": 12, "पंद्रह": 15, "बीस": 20, "पच्चीस": 25, "तीस": 30,
+    "चालीस": 40, "पचास": 50, "साठ": 60, "सत्तर": 70, "अस्सी": 80, "नब्बे": 90, "सौ": 100,
+    "डेढ़": 1.5, "डेढ": 1.5, "ढाई": 2.5,
+    # English
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20, "twenty-five": 25, "thirty": 30, "forty": 40,
+    "fifty": 50, "sixty": 60, "hundred": 100, "half": 0.5,
+}
+# साढ़े X = X + ½, सवा X = X + ¼, पौने X = X − ¼
+_FRACTIONS = {"साढ़े": 0.5, "साढे": 0.5, "सवा": 0.25, "पौने": -0.25}
+# Nukta letters come precomposed (ज़, U+095B) or as two code points (ज + ़); NFC makes both the
+# second, in the text and in these words alike.
+_MULTIPLIERS = {unicodedata.normalize("NFC", k): v for k, v in _MULTIPLIERS.items()}
+_WORDS = {unicodedata.normalize("NFC", k): v for k, v in _WORDS.items()}
+_FRACTIONS = {unicodedata.normalize("NFC", k): v for k, v in _FRACTIONS.items()}
+
+_MULTIPLIER = "|".join(sorted(map(re.escape, _MULTIPLIERS), key=len, reverse=True))
+_AMOUNT = r"\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?"  # Indian or Western grouping, or none
+_NUMBER = re.compile(
+    rf"(?:(?:₹|\brs\.?|\binr)\s*)?(?<![\w.,])({_AMOUNT})(?:\s*(?:–|-|to|से)\s*(?:₹\s*)?({_AMOUNT}))?"
+    rf"(?:\s*({_MULTIPLIER})(?![\w]))?",
+    re.IGNORECASE)
+_WORD = re.compile(
+    r"(?:(" + "|".join(map(re.escape, _FRACTIONS)) + r")\s+)?(" +
+    "|".join(sorted(map(re.escape, _WORDS), key=len, reverse=True)) + rf")(?:\s+({_MULTIPLIER}))?(?![\w])",
+    re.IGNORECASE)
+# Not figures: mm:ss offsets into the call, the masks of identifiers, list numbering, and the
+# multipliers of the rules below when a summary shows its working ("daily × 30").
+_IGNORED = re.compile(r"\[?\b\d{1,2}:\d{2}\b\]?|\[[A-Z_]+ ••••\w{0,4}\]|^\s*\d+[.)]\s|[×*]\s?(?:30|12)\b")
+_MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+_DATE = re.compile(r"\b(?:(?P<day>\d{1,2})\s+(?P<month>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?"
+                   r"\s+(?P<year>\d{4})|(?P<iso>\d{4}-\d{2}-\d{2}))\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Figure:
+    text: str  # as written in the summary
+    value: float
+    where: str  # the summary field, e.g. "overview", "sections[1].points[0]"
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    figure: str
+    where: str
+
+    def as_dict(self) -> dict:
+        return {"figure": self.figure, "where": self.where}
+
+
+def normalised(text: str) -> str:
+    """Devanagari digits as ASCII, nukta letters in one form (NFC)."""
+    return unicodedata.normalize("NFC", text).translate(_DIGITS)
+
+
+def numbers(text: str) -> list[tuple[str, float]]:
+    """Every figure in ``text``: (as written, value). A range gives both ends."""
+    text = _IGNORED.sub(" ", normalised(text))
+    found: list[tuple[str, float]] = []
+    taken: list[tuple[int, int]] = []
+    for match in _NUMBER.finditer(text):
+        scale = _MULTIPLIERS.get((match.group(3) or "").lower(), 1)
+        for group in (1, 2):
+            if match.group(group):
+                found.append((match.group(0).strip(), float(match.group(group).replace(",", "")) * scale))
+        taken.append(match.span())
+    for match in _WORD.finditer(text):
+        if any(s <= match.start() < e for s, e in taken):
+            continue
+        value = _WORDS[match.group(2).lower()] + _FRACTIONS.get(match.group(1) or "", 0)
+        found.append((match.group(0).strip(), value * _MULTIPLIERS.get((match.group(3) or "").lower(), 1)))
+    return found
+
+
+def summary_figures(summary) -> list[Figure]:
+    """The figures of a Summary (core/summary.py), each with the field it is in."""
+    found = []
+    for where, content in _fields(summary):
+        found += [Figure(text, 0.0, where) for _, text in dates(content)]
+        found += [Figure(text, value, where) for text, value in numbers(_DATE.sub(" ", normalised(content)))]
+    return found
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """What the call itself says besides its words, each fact with the words that ask for it:
+    a figure is supported by the call's length only where the summary speaks of time, and so on."""
+
+    dates: frozenset[tuple[int, int, int]] = frozenset()  # (year, month, day): UTC and India
+    turns: frozenset[float] = frozenset()
+    duration: frozenset[float] = frozenset()
+
+
+_TURN_WORDS = re.compile(r"turn|applicant|spoke|बार", re.IGNORECASE)
+_TIME_WORDS = re.compile(r"\b(?:min|minutes?|s|sec|seconds?|duration|lasted|long)\b|मिनट|सेकंड", re.IGNORECASE)
+
+
+def call_facts(conversation) -> CallFacts:
+    from datetime import datetime, timezone
+
+    spoken = conversation.spoken_turns
+    turns = {len(spoken), sum(1 for t in spoken if t.role == "user"), sum(1 for t in spoken if t.role == "agent")}
+    seconds = conversation.metadata.call_duration_secs
+    duration = {seconds, seconds // 60, seconds % 60, round(seconds / 60)} if seconds else set()
+    dates = set()
+    start = conversation.metadata.start_time_unix_secs
+    if start:
+        for offset_hours in (0, 5.5):  # UTC and India: the report shows the account's zone
+            moment = datetime.fromtimestamp(start + offset_hours * 3600, tz=timezone.utc)
+            dates.add((moment.year, moment.month, moment.day))
+    return CallFacts(frozenset(dates), frozenset(map(float, turns)), frozenset(map(float, duration)))
+
+
+def check(summary, transcript: str, facts: CallFacts | None = None) -> list[Unsupported]:
+    """The summary's figures the call does not support (none: a faithful summary)."""
+    facts = facts or CallFacts()
+    support = _supported(transcript)
+    spoken_dates = {d for d, _ in dates(transcript)}
+    unsupported: list[Unsupported] = []
+
+    def flag(text: str, where: str) -> None:
+        if Unsupported(text, where) not in unsupported:
+            unsupported.append(Unsupported(text, where))
+
+    for where, content in _fields(summary):
+        for date, text in dates(content):
+            if date not in facts.dates and date not in spoken_dates:
+                flag(text, where)
+        for text, value in numbers(_DATE.sub(" ", normalised(content))):
+            key = round(value, 6)
+            if key in support or (key in facts.turns and _TURN_WORDS.search(content)) \
+                    or (key in facts.duration and _TIME_WORDS.search(content)):
+                continue
+            flag(text, where)
+    return unsupported
+
+
+def dates(text: str) -> list[tuple[tuple[int, int, int], str]]:
+    """Dates written as 18 Nov 2025, 18 November 2025 or 2025-11-18: ((year, month, day), as written)."""
+    found = []
+    for match in _DATE.finditer(normalised(text)):
+        if match.group("iso"):
+            year, month, day = (int(x) for x in match.group("iso").split("-"))
+        else:
+            day, month, year = int(match.group("day")), _MONTHS[match.group("month")[:3].lower()], \
+                int(match.group("year"))
+        found.append(((year, month, day), match.group(0)))
+    return found
+
+
+def _fields(summary) -> list[tuple[str, str]]:
+    fields: list[tuple[str, str]] = [("title", summary.title), ("overview", summary.overview)]
+    for i, section in enumerate(summary.sections):
+        fields.append((f"sections[{i}].heading", section.heading))
+        fields += [(f"sections[{i}].points[{j}]", point) for j, point in enumerate(section.points)]
+    fields += [(f"action_items[{k}]", item) for k, item in enumerate(summary.action_items)]
+    return fields
+
+
+_DAILY = re.compile(r"daily|per day|a day|every day|रोज़|रोज|रोजाना|रोज़ाना|प्रतिदिन|दिन का|दिन में", re.IGNORECASE)
+
+
+_MONTHLY = re.compile(r"monthly|per month|a month|every month|महीने|महीना|मासिक|rent|किराया|किराए|salary|तनख्वाह|"
+                      r"वेतन|emi|expenses?|खर्च|bills?|बिल|बिजली", re.IGNORECASE)
+
+
+def _supported(transcript: str) -> set[float]:
+    """What the call supports: every value said, and the sums of the amounts said together in one
+    turn (a list of expenses); × 30 where that turn speaks of a day, × 12 where it speaks of a month."""
+    support: set[float] = set()
+    for line in normalised(transcript).splitlines():
+        said = [value for _, value in numbers(line)]
+        support.update(said)
+        amounts = list(dict.fromkeys(v for v in said if v >= 100))[:12]
+        together = {sum(c) for size in range(2, min(len(amounts), 4) + 1)
+                    for c in itertools.combinations(amounts, size)}
+        support.update(together)
+        if _MONTHLY.search(line):
+            support.update(v * 12 for v in (*amounts, *together))  # monthly -> annual
+        if _DAILY.search(line):
+            support.update(v * 30 for v in amounts)  # daily -> monthly
+    return {round(v, 6) for v in support}
+
+
+def where_shown(summary, where: str) -> str:
+    """A summary field's path as an officer reads it: "Loan request, point 2", "overview"."""
+    found = re.fullmatch(r"sections\[(\d+)\]\.(heading|points\[(\d+)\])", where)
+    if found and int(found.group(1)) < len(summary.sections):
+        heading = summary.sections[int(found.group(1))].heading
+        return heading if found.group(2) == "heading" else f"{heading}, point {int(found.group(3)) + 1}"
+    found = re.fullmatch(r"action_items\[(\d+)\]", where)
+    if found:
+        return f"action item {int(found.group(1)) + 1}"
+    return where
+
+
+def to_check(document) -> list[str]:
+    """The unsupported figures of a SummaryDocument, each with where it is, for the PDF and the email."""
+    return [f"{u['figure']} ({where_shown(document.summary, u['where'])})" for u in document.unsupported_figures]

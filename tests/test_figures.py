@@ -1,0 +1,169 @@
+"""The figure check (SPEC "Trust"): faithful summaries get no flag, planted figures are all flagged.
+
+20 faithful summaries state the call's figures in other notations than the
+transcript (lakh, k, Western grouping, Devanagari digits, words, derived
+monthly/annual figures and sums); 20 plant a figure the call never supports.
+"""
+
+import pytest
+
+from fedfina_cli.core import figures
+from fedfina_cli.core.conversation import parse_conversation, transcript_text
+from fedfina_cli.core.summary import Section, Summary
+
+from .conftest import HINDI, load_sample
+
+EXTRA = [
+    "दुकान में दो लोग काम करते हैं।",
+    "ब्याज 14% ठीक है।",
+    "दुकान में ढाई लाख का स्टॉक है।",
+    "EMI 24 महीने में चुका दूंगा।",
+    "पिछले साल का टर्नओवर 45 लाख था।",
+    "पचास हज़ार की FD भी है।",
+]
+
+
+@pytest.fixture(scope="module")
+def call():
+    payload = load_sample(HINDI)
+    for n, line in enumerate(EXTRA):
+        payload["transcript"].append({"role": "user", "message": line, "time_in_call_secs": 60 + n})
+    conversation = parse_conversation(payload)
+    return transcript_text(conversation), figures.call_facts(conversation)
+
+
+def summary(point: str) -> Summary:
+    return Summary(title="Grocery shop loan interview", overview="Ramesh Kumar runs a grocery shop.",
+                   sections=[Section(heading="Loan request", points=[point])], action_items=["Verify documents."],
+                   sentiment="positive", language="Hindi and English")
+
+
+FAITHFUL = [
+    "Requested a loan of ₹2 lakh.",
+    "Loan of Rs 200,000 for a refrigerator.",
+    "Needs two lakh rupees.",
+    "दो लाख का लोन चाहिए।",
+    "Daily sales ₹12k–15k.",
+    "Monthly sales about ₹3.6–4.5 lakh (daily × 30).",
+    "Monthly expenses about ₹19,500.",
+    "Annual expenses about ₹2,34,000.",
+    "In business for 8 years.",
+    "Rent Rs. 8000, salary ₹9k, electricity ₹2.5 thousand.",
+    "Accepts an interest rate of 14%.",
+    "Stock worth ₹2.5 lakh.",
+    "Wants to repay over 24 months.",
+    "Last year's turnover was ₹45 lakh.",
+    "Has a fixed deposit of ₹50,000.",
+    "Employs 2 people.",
+    "Loan amount ₹२,००,०००.",
+    "Turnover ₹4,500,000 last year.",
+    "Call on 18 Nov 2025, 1 min 11 s.",
+    "Annual rent ₹96,000.",
+]
+
+PLANTED = [
+    "Requested a loan of ₹3 lakh.",
+    "In business for 6 years.",
+    "Rent ₹10,000 a month.",
+    "Daily sales ₹25,000.",
+    "Accepts an interest rate of 18%.",
+    "Turnover ₹60 lakh last year.",
+    "Employs 5 people.",
+    "Wants to repay over 36 months.",
+    "Has a fixed deposit of ₹75,000.",
+    "Stock worth ₹4 lakh.",
+    "Monthly expenses ₹32,000.",
+    "Electricity bill ₹5,000.",
+    "Helper's salary ₹12,500.",
+    "Turnover of ₹1.2 crore.",
+    "Savings of ₹99,000.",
+    "Annual expenses ₹3,00,000.",
+    "Processing fee 3.5%.",
+    "Monthly sales ₹6 lakh.",
+    "Has 7 years of GST returns.",
+    "Owes ₹35,000 to a supplier.",
+]
+
+
+@pytest.mark.parametrize("point", FAITHFUL)
+def test_a_faithful_summary_gets_no_flag(call, point):
+    transcript, facts = call
+    assert figures.check(summary(point), transcript, facts) == []
+
+
+@pytest.mark.parametrize("point", PLANTED)
+def test_a_planted_figure_is_flagged_with_where_it_is(call, point):
+    transcript, facts = call
+    flagged = figures.check(summary(point), transcript, facts)
+    assert flagged and all(u.where == "sections[0].points[0]" for u in flagged), flagged
+    assert figures.where_shown(summary(point), flagged[0].where) == "Loan request, point 1"
+
+
+def test_the_figures_of_the_test_set(call, capsys):
+    transcript, facts = call
+    false_flags = sum(bool(figures.check(summary(p), transcript, facts)) for p in FAITHFUL)
+    caught = sum(bool(figures.check(summary(p), transcript, facts)) for p in PLANTED)
+    with capsys.disabled():
+        print(f"\nfigure check: {caught}/{len(PLANTED)} planted figures flagged, "
+              f"{false_flags}/{len(FAITHFUL)} faithful summaries flagged")
+    assert len(FAITHFUL) >= 20 and len(PLANTED) >= 20
+    assert caught == len(PLANTED) and false_flags == 0
+
+
+def test_hindi_number_words_and_notations_have_their_values():
+    values = [v for _, v in figures.numbers("दो लाख, पचास हज़ार, ढाई लाख, साढ़े तीन लाख, डेढ़ करोड़, ₹1,23,456, "
+                                            "Rs 2.5 lakh, ८,०००, 12k, two lakh")]
+    assert values == [123456, 250000, 8000, 12000, 200000, 50000, 250000, 350000, 15000000, 200000]
+
+
+def test_mm_ss_offsets_and_masked_identifiers_are_not_figures():
+    assert figures.numbers("[00:22] आठ साल हो गए [AADHAAR ••••2346]") == [("आठ", 8)]
+
+
+# --- through the CLI, with the loopback OpenAI fake --------------------------------------------
+
+
+def _planted(amount: str) -> str:
+    import json
+
+    return json.dumps({"title": "Grocery shop loan interview", "overview": f"Requested a loan of {amount}.",
+                       "sections": [{"heading": "Loan request", "points": [f"Loan amount {amount}",
+                                                                            "In business for 8 years"]}],
+                       "action_items": ["Verify the documents."], "sentiment": "positive",
+                       "language": "Hindi and English"})
+
+
+def test_planted_figures_are_in_the_pdf_the_email_and_the_ledger(installed, elevenlabs, openai_server, workspace):
+    from .conftest import hindi_variant, pdf_text, read_eml
+
+    elevenlabs.add(hindi_variant(1))
+    openai_server.replies.append(_planted("₹3,50,000"))
+    assert installed("run", "-c", "conv_bulk00000001").exit_code == 0
+    import json
+
+    document = json.loads(workspace.object("acc123", "summaries", "conv_bulk00000001.json").read_text())
+    assert document["unsupported_figures"] == [{"figure": "₹3,50,000", "where": "overview"},
+                                               {"figure": "₹3,50,000", "where": "sections[0].points[0]"}]
+    assert document["figures_checked"] == 3 and document["redaction"] == "llm"
+    assert workspace.rows("select unsupported_figures from conversation_processing") == [{"unsupported_figures": 2}]
+    text = pdf_text(workspace.object("acc123", "reports", "conv_bulk00000001.pdf"))
+    assert "Check these figures" in text and "₹3,50,000 (Loan request, point 1)" in text.replace("\n", " ")
+    assert "figures: 3 checked, 2 to check" in text.replace("\n", " ")
+    message = read_eml(workspace.eml("acc123", "conv_bulk00000001"))
+    plain = message.get_body(("plain",)).get_content()
+    assert "Check these figures (the call does not support them):\n- ₹3,50,000 (overview)" in plain
+    assert "Check these figures" in message.get_body(("html",)).get_content()
+
+
+def test_a_faithful_summary_gets_no_box(installed, elevenlabs, openai_server, workspace):
+    from .conftest import hindi_variant, pdf_text, read_eml
+
+    elevenlabs.add(hindi_variant(2))
+    openai_server.replies.append(_planted("₹2 lakh"))  # the call's ₹2,00,000, in another notation
+    assert installed("run", "-c", "conv_bulk00000002").exit_code == 0
+    assert workspace.rows("select unsupported_figures from conversation_processing") == [{"unsupported_figures": 0}]
+    text = pdf_text(workspace.object("acc123", "reports", "conv_bulk00000002.pdf")).replace("\n", " ")
+    assert "Check these figures" not in text and "figures: 3 checked, all supported by the call" in text
+    assert "prompt sha256 " in text and "identifiers masked: llm" in text
+    message = read_eml(workspace.eml("acc123", "conv_bulk00000002"))
+    assert "Check these figures" not in message.get_body(("plain",)).get_content()

@@ -1,0 +1,90 @@
+"""Redaction through the CLI (SPEC "Privacy"): what the model receives, and what is stored and sent."""
+
+import json
+
+import pytest
+
+from .conftest import hindi_variant, pdf_text, read_eml
+
+AADHAAR, PAN, PHONE = "2341 2341 2346", "ABCPE1234F", "98765 43210"
+RAW = (AADHAAR, PAN, PHONE, "2341", "ABCPE")
+
+
+def with_identifiers(number: int) -> dict:
+    payload = hindi_variant(number)
+    payload["transcript"].insert(2, {
+        "role": "user", "time_in_call_secs": 9, "source_medium": "audio",
+        "message": f"मेरा आधार {AADHAAR} है, PAN {PAN}, और मेरा नंबर {PHONE}."})
+    payload["analysis"]["transcript_summary"] += f" Applicant's PAN is {PAN}."
+    return payload
+
+
+def _sent_to_model(openai_server) -> str:
+    return json.dumps(openai_server.completions(), ensure_ascii=False)
+
+
+def _ledger_counts(workspace, conversation_id: str):
+    rows = workspace.rows("select redactions from conversation_processing where conversation_id = ?",
+                          conversation_id)
+    return json.loads(rows[0]["redactions"]) if rows[0]["redactions"] else None
+
+
+def test_by_default_the_model_never_sees_an_identifier(installed, elevenlabs, openai_server, workspace):
+    elevenlabs.add(with_identifiers(1))
+    result = installed("run", "-c", "conv_bulk00000001")
+    assert result.exit_code == 0, result.stderr
+    sent = _sent_to_model(openai_server)
+    assert not any(raw in sent for raw in RAW)
+    assert "[AADHAAR ••••2346]" in sent and "[PAN ••••234F]" in sent and "[PHONE ••••3210]" in sent
+    assert _ledger_counts(workspace, "conv_bulk00000001") == {"AADHAAR": 1, "PAN": 2, "PHONE": 1}
+    # llm: what is stored and shown keeps the words as spoken (only the model's input is masked).
+    transcript = workspace.object("acc123", "transcripts", "conv_bulk00000001.txt").read_text()
+    assert AADHAAR in transcript
+    shown = installed("show", "conv_bulk00000001")
+    assert "1 AADHAAR, 2 PAN, 1 PHONE" in shown.stdout
+
+
+def test_none_sends_the_words_as_spoken(installed, elevenlabs, openai_server, workspace, monkeypatch):
+    monkeypatch.setenv("FEDFINA_REDACT", "none")
+    elevenlabs.add(with_identifiers(2))
+    assert installed("run", "-c", "conv_bulk00000002").exit_code == 0
+    sent = _sent_to_model(openai_server)
+    assert AADHAAR in sent and PAN in sent and PHONE in sent
+    assert _ledger_counts(workspace, "conv_bulk00000002") is None
+
+
+def test_stored_masks_the_transcript_pdf_and_email_but_keeps_the_raw_json(
+        installed, elevenlabs, openai_server, workspace):
+    elevenlabs.add(with_identifiers(3))
+    assert installed("accounts", "set", "acc123", "--redact", "stored").exit_code == 0
+    result = installed("run", "-c", "conv_bulk00000003")
+    assert result.exit_code == 0, result.stderr
+    assert not any(raw in _sent_to_model(openai_server) for raw in RAW)
+    transcript = workspace.object("acc123", "transcripts", "conv_bulk00000003.txt").read_text()
+    assert "[AADHAAR ••••2346]" in transcript and not any(raw in transcript for raw in RAW)
+    text = pdf_text(workspace.object("acc123", "reports", "conv_bulk00000003.pdf"))
+    assert "AADHAAR" in text and not any(raw.replace(" ", "") in text.replace(" ", "") for raw in RAW[:3])
+    message = read_eml(workspace.eml("acc123", "conv_bulk00000003"))
+    bodies = "".join(part.get_content() for part in message.walk() if part.get_content_type().startswith("text/"))
+    assert not any(raw in bodies for raw in RAW)
+    raw_json = workspace.object("acc123", "conversations", "conv_bulk00000003.json").read_text()
+    assert AADHAAR in raw_json and PAN in raw_json  # the raw conversation is kept as fetched
+    summary = workspace.object("acc123", "summaries", "conv_bulk00000003.json").read_text()
+    assert not any(raw in summary for raw in RAW)
+
+
+def test_the_offline_summariser_obeys_the_mode(installed, elevenlabs, workspace):
+    elevenlabs.add(with_identifiers(4))
+    assert installed("run", "-c", "conv_bulk00000004").exit_code == 0
+    summary = workspace.object("acc123", "summaries", "conv_bulk00000004.json").read_text()
+    assert not any(raw in summary for raw in RAW)
+    assert _ledger_counts(workspace, "conv_bulk00000004") == {"AADHAAR": 1, "PAN": 2, "PHONE": 1}
+
+
+@pytest.mark.parametrize("value", ["all", "masked"])
+def test_a_bad_mode_is_a_usage_error(installed, monkeypatch, value):
+    result = installed("accounts", "set", "acc123", "--redact", value)
+    assert result.exit_code == 2 and "--redact" in result.stderr
+    monkeypatch.setenv("FEDFINA_REDACT", value)
+    result = installed("status")
+    assert result.exit_code == 2 and "FEDFINA_REDACT" in result.stderr
