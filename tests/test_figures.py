@@ -167,3 +167,15 @@ def test_a_faithful_summary_gets_no_box(installed, elevenlabs, openai_server, wo
     assert "prompt sha256 " in text and "identifiers masked: llm" in text
     message = read_eml(workspace.eml("acc123", "conv_bulk00000002"))
     assert "Check these figures" not in message.get_body(("plain",)).get_content()
+
+
+def test_a_derived_figure_says_how(call):
+    transcript, facts = call
+    point = "Monthly expenses ₹19,500; annual ₹2,34,000; monthly sales up to ₹4.5 lakh."
+    result = figures.check_all(summary(point), transcript, facts)
+    assert result.unsupported == []
+    assert {d["figure"]: d["how"] for d in result.derived} == {
+        "₹19,500": "sum of ₹8,000 + ₹9,000 + ₹2,500",
+        "₹2,34,000": "(sum of ₹8,000 + ₹9,000 + ₹2,500) a month × 12",
+        "₹4.5 lakh": "₹15,000 a day × 30",
+    }

@@ -140,12 +140,24 @@ def call_facts(conversation) -> CallFacts:
     return CallFacts(frozenset(dates), frozenset(map(float, turns)), frozenset(map(float, duration)))
 
 
+@dataclass(frozen=True)
+class Checked:
+    unsupported: list[Unsupported]
+    derived: list[dict]  # supported by a rule, not said as such: {"figure", "where", "how"}
+
+
 def check(summary, transcript: str, facts: CallFacts | None = None) -> list[Unsupported]:
     """The summary's figures the call does not support (none: a faithful summary)."""
+    return check_all(summary, transcript, facts).unsupported
+
+
+def check_all(summary, transcript: str, facts: CallFacts | None = None) -> Checked:
+    """The unsupported figures, and how each derived one was derived from what was said."""
     facts = facts or CallFacts()
     support = _supported(transcript)
     spoken_dates = {d for d, _ in dates(transcript)}
     unsupported: list[Unsupported] = []
+    derived: list[dict] = []
 
     def flag(text: str, where: str) -> None:
         if Unsupported(text, where) not in unsupported:
@@ -157,11 +169,16 @@ def check(summary, transcript: str, facts: CallFacts | None = None) -> list[Unsu
                 flag(text, where)
         for text, value in numbers(_DATE.sub(" ", normalised(content))):
             key = round(value, 6)
-            if key in support or (key in facts.turns and _TURN_WORDS.search(content)) \
+            if key in support:
+                how = support[key]
+                if how and {"figure": text, "where": where, "how": how} not in derived:
+                    derived.append({"figure": text, "where": where, "how": how})
+                continue
+            if (key in facts.turns and _TURN_WORDS.search(content)) \
                     or (key in facts.duration and _TIME_WORDS.search(content)):
                 continue
             flag(text, where)
-    return unsupported
+    return Checked(unsupported, derived)
 
 
 def dates(text: str) -> list[tuple[tuple[int, int, int], str]]:
@@ -193,22 +210,48 @@ _MONTHLY = re.compile(r"monthly|per month|a month|every month|महीने|�
                       r"वेतन|emi|expenses?|खर्च|bills?|बिल|बिजली", re.IGNORECASE)
 
 
-def _supported(transcript: str) -> set[float]:
-    """What the call supports: every value said, and the sums of the amounts said together in one
-    turn (a list of expenses); × 30 where that turn speaks of a day, × 12 where it speaks of a month."""
-    support: set[float] = set()
+def _supported(transcript: str) -> dict[float, str | None]:
+    """What the call supports, each value with how it follows from what was said (None: said).
+
+    Every value said, and the sums of the amounts said together in one turn (a list of
+    expenses); × 30 where that turn speaks of a day, × 12 where it speaks of a month.
+    """
+    support: dict[float, str | None] = {}
+
+    def add(value: float, how: str | None) -> None:
+        key = round(value, 6)
+        if key not in support or (how is None and support[key] is not None):
+            support[key] = how
+
     for line in normalised(transcript).splitlines():
         said = [value for _, value in numbers(line)]
-        support.update(said)
+        for value in said:
+            add(value, None)
         amounts = list(dict.fromkeys(v for v in said if v >= 100))[:12]
-        together = {sum(c) for size in range(2, min(len(amounts), 4) + 1)
-                    for c in itertools.combinations(amounts, size)}
-        support.update(together)
+        together = {sum(c): "sum of " + " + ".join(_rupees(v) for v in c)
+                    for size in range(2, min(len(amounts), 4) + 1) for c in itertools.combinations(amounts, size)}
+        for value, how in together.items():
+            add(value, how)
         if _MONTHLY.search(line):
-            support.update(v * 12 for v in (*amounts, *together))  # monthly -> annual
+            for value in amounts:
+                add(value * 12, f"{_rupees(value)} a month × 12")
+            for value, how in together.items():
+                add(value * 12, f"({how}) a month × 12")
         if _DAILY.search(line):
-            support.update(v * 30 for v in amounts)  # daily -> monthly
-    return {round(v, 6) for v in support}
+            for value in amounts:
+                add(value * 30, f"{_rupees(value)} a day × 30")
+    return support
+
+
+def _rupees(value: float) -> str:
+    """₹19,500 or ₹2,00,000: Indian grouping, as the call says it."""
+    whole = int(round(value))
+    text = str(whole)
+    if len(text) > 3:
+        head, tail = text[:-3], text[-3:]
+        head = ",".join([head[max(0, i - 2):i] for i in range(len(head), 0, -2)][::-1])
+        text = f"{head},{tail}"
+    return f"₹{text}"
 
 
 def where_shown(summary, where: str) -> str:

@@ -109,6 +109,7 @@ class SummaryDocument(BaseModel):
     redaction: str | None = None
     figures_checked: int | None = None
     unsupported_figures: list[dict[str, str]] = Field(default_factory=list)
+    derived_figures: list[dict[str, str]] = Field(default_factory=list)  # {"figure", "where", "how"}
 
     @property
     def made_by(self) -> str:

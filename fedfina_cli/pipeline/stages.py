@@ -474,13 +474,15 @@ class Pipeline:
         from fedfina_cli.core import figures
 
         conversation = self._conversation(ctx)
-        unsupported = figures.check(document.summary, transcript_text(conversation), figures.call_facts(conversation))
+        result = figures.check_all(document.summary, transcript_text(conversation), figures.call_facts(conversation))
+        unsupported = result.unsupported
         checked = len(figures.summary_figures(document.summary))
         if unsupported:
             log.note(f"{len(unsupported)} of {checked} figures not found in the call: "
                      + ", ".join(u.figure for u in unsupported[:10]))
         return document.model_copy(update={"redaction": ctx.settings.redact, "figures_checked": checked,
-                                           "unsupported_figures": [u.as_dict() for u in unsupported]})
+                                           "unsupported_figures": [u.as_dict() for u in unsupported],
+                                           "derived_figures": result.derived})
 
     def _report(self, ctx: _Context, log) -> None:
         from fedfina_cli.core.summary import SummaryDocument
