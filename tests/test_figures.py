@@ -179,3 +179,10 @@ def test_a_derived_figure_says_how(call):
         "₹2,34,000": "(sum of ₹8,000 + ₹9,000 + ₹2,500) a month × 12",
         "₹4.5 lakh": "₹15,000 a day × 30",
     }
+
+
+def test_english_words_alone_are_not_figures_in_a_summary(call):
+    transcript, facts = call
+    assert figures.check(summary("Someone at one point asked for two lakh; no one else spoke."), transcript,
+                         facts) == []
+    assert [v for _, v in figures.numbers("someone often")] == []

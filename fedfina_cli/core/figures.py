@@ -49,7 +49,7 @@ _NUMBER = re.compile(
     rf"(?:\s*({_MULTIPLIER})(?![\w]))?",
     re.IGNORECASE)
 _WORD = re.compile(
-    r"(?:(" + "|".join(map(re.escape, _FRACTIONS)) + r")\s+)?(" +
+    r"(?<!\w)(?:(" + "|".join(map(re.escape, _FRACTIONS)) + r")\s+)?(" +
     "|".join(sorted(map(re.escape, _WORDS), key=len, reverse=True)) + rf")(?:\s+({_MULTIPLIER}))?(?![\w])",
     re.IGNORECASE)
 # Not figures: mm:ss offsets into the call, the masks of identifiers, list numbering, and the
@@ -82,8 +82,12 @@ def normalised(text: str) -> str:
     return unicodedata.normalize("NFC", text).translate(_DIGITS)
 
 
-def numbers(text: str) -> list[tuple[str, float]]:
-    """Every figure in ``text``: (as written, value). A range gives both ends."""
+def numbers(text: str, english_words: bool = True) -> list[tuple[str, float]]:
+    """Every figure in ``text``: (as written, value). A range gives both ends.
+
+    ``english_words`` False: an English number word counts only with its multiplier
+    ("two lakh"); alone ("one helper", "at one point") it is not a figure in a summary.
+    """
     text = _IGNORED.sub(" ", normalised(text))
     found: list[tuple[str, float]] = []
     taken: list[tuple[int, int]] = []
@@ -96,6 +100,8 @@ def numbers(text: str) -> list[tuple[str, float]]:
     for match in _WORD.finditer(text):
         if any(s <= match.start() < e for s, e in taken):
             continue
+        if not english_words and match.group(2).isascii() and not match.group(3):
+            continue
         value = _WORDS[match.group(2).lower()] + _FRACTIONS.get(match.group(1) or "", 0)
         found.append((match.group(0).strip(), value * _MULTIPLIERS.get((match.group(3) or "").lower(), 1)))
     return found
@@ -106,7 +112,8 @@ def summary_figures(summary) -> list[Figure]:
     found = []
     for where, content in _fields(summary):
         found += [Figure(text, 0.0, where) for _, text in dates(content)]
-        found += [Figure(text, value, where) for text, value in numbers(_DATE.sub(" ", normalised(content)))]
+        found += [Figure(text, value, where)
+                  for text, value in numbers(_DATE.sub(" ", normalised(content)), english_words=False)]
     return found
 
 
@@ -167,7 +174,7 @@ def check_all(summary, transcript: str, facts: CallFacts | None = None) -> Check
         for date, text in dates(content):
             if date not in facts.dates and date not in spoken_dates:
                 flag(text, where)
-        for text, value in numbers(_DATE.sub(" ", normalised(content))):
+        for text, value in numbers(_DATE.sub(" ", normalised(content)), english_words=False):
             key = round(value, 6)
             if key in support:
                 how = support[key]
