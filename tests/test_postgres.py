@@ -202,3 +202,14 @@ def test_ledger_copy_moves_a_sqlite_ledger_into_postgresql_and_is_idempotent(
     assert again.exit_code == 0
     assert again.stdout.count("skipped fetch,summarize,report,email (done before)") == 4
     assert len(workspace.emails()) == 4
+
+
+def test_reading_an_empty_database_says_there_is_no_ledger_yet(installed, postgres):
+    result = installed("status")
+    assert result.exit_code == 2 and "no ledger in postgresql://fedfina:***@" in result.stderr
+    assert "nothing was processed with it yet" in result.stderr and PASSWORD not in result.stderr
+    doctor = installed("doctor")
+    assert "PostgreSQL answers; 7 migrations will run on the first run" in doctor.stdout
+    # Reading created nothing: the first run does.
+    assert postgres.query(postgres.database, "select to_regclass('fedfina_migrations') is null as empty") == [
+        {"empty": True}]

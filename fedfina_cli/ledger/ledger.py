@@ -321,7 +321,7 @@ class Ledger:
     def _open_postgres(self, url: str, read_only: bool, pool_size: int) -> None:
         from fedfina_cli.core.config import without_password
         from fedfina_cli.ledger.database import PostgresSql
-        from fedfina_cli.ledger.schema import migrate_postgres
+        from fedfina_cli.ledger.schema import migrate_postgres, pending_postgres
 
         try:
             self.sql = PostgresSql(url, pool_size, read_only=read_only)
@@ -330,6 +330,12 @@ class Ledger:
         try:
             if not read_only:
                 migrate_postgres(self.sql.pool, MIGRATIONS)
+            elif len(pending_postgres(self.sql.pool, MIGRATIONS)) == len(MIGRATIONS):
+                self.sql.close()
+                raise LedgerError(f"no ledger in {self.sql.description}: nothing was processed with it yet "
+                                  "(fedfina creates its tables on the first run); check DATABASE_URL")
+        except LedgerError:
+            raise
         except Exception as exc:
             self.sql.close()
             if _is_postgres_error(exc):

@@ -83,23 +83,23 @@ def _ledger(path: Path) -> Check:
 
 
 def _postgres_ledger(settings: Settings) -> Check:
-    from fedfina_cli.core.config import without_password
-    from fedfina_cli.ledger.ledger import open_ledger
+    from fedfina_cli.core.config import password_of, without_password
+    from fedfina_cli.ledger.database import PostgresSql
+    from fedfina_cli.ledger.ledger import MIGRATIONS, explain_postgres
     from fedfina_cli.ledger.schema import pending_postgres
 
-    target = without_password(settings.database_url or "")
+    url = settings.database_url or ""
+    target = without_password(url)
     try:
-        ledger = open_ledger(settings, read_only=True, pool_size=1)
-    except FedfinaError as exc:
-        return Check("ledger", target, "failed", str(exc))
-    try:
-        from fedfina_cli.ledger.ledger import MIGRATIONS
-
-        waiting = pending_postgres(ledger.sql.pool, MIGRATIONS)  # type: ignore[attr-defined]
+        sql = PostgresSql(url, 1, read_only=True)
     except Exception as exc:  # noqa: BLE001 - a check reports, never crashes the table
+        return Check("ledger", target, "failed", str(explain_postgres(exc, target, password_of(url))))
+    try:
+        waiting = pending_postgres(sql.pool, MIGRATIONS)
+    except Exception as exc:  # noqa: BLE001
         return Check("ledger", target, "failed", settings.redact(f"{type(exc).__name__}: {exc}"))
     finally:
-        ledger.close()
+        sql.close()
     if waiting:
         return Check("ledger", target, "ok", f"PostgreSQL answers; {len(waiting)} migrations will run on the first run")
     return Check("ledger", target, "ok", f"PostgreSQL answers; {len(MIGRATIONS)} migrations applied")
