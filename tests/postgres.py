@@ -10,12 +10,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from .fakes.smtp import free_port
 
 SUPERUSER_PASSWORD = "pg-super-7c2e9b41d0"
 USER = "fedfina"
@@ -29,11 +30,6 @@ def _bindir() -> Path | None:
     versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
     return Path(versions[-1]) if versions else None
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -97,7 +93,7 @@ def start_postgres() -> PostgresServer:
                            "which installs Debian's postgresql package")
     root = Path(tempfile.mkdtemp(prefix="fedfina-pg-"))
     os.chmod(root, 0o755)
-    server = PostgresServer(bindir, root, _free_port())
+    server = PostgresServer(bindir, root, free_port())
     server.data.mkdir()
     (root / "pwfile").write_text(SUPERUSER_PASSWORD + "\n")
     if os.geteuid() == 0:

@@ -17,6 +17,7 @@ import pytest
 from fedfina_cli.server.signature import sign
 
 from .conftest import SECRETS, emails_per_conversation, hindi_variant, wait_for
+from .fakes.smtp import free_port
 
 API_KEY = "fedfina-api-key-5b8e2c9d7a41"
 WEBHOOK_SECRET = "wsec_2f7c1e9a4b6d8e0f3a5c"
@@ -28,7 +29,7 @@ class Server:
     """One `fedfina serve` (or `worker`) process; its JSON log lines go to a file."""
 
     def __init__(self, fedfina_exe: str, log_path: Path, *args: str, command: str = "serve"):
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = log_path
         self.url = f"http://127.0.0.1:{self.port}"
         extra = ["--port", str(self.port)] if command == "serve" else []
@@ -80,11 +81,6 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def transcription(number: int, **variant) -> dict:
     return {"type": "post_call_transcription", "event_timestamp": int(time.time()),
@@ -131,7 +127,7 @@ def _statuses(workspace) -> dict[str, str]:
 
 def test_serve_refuses_to_start_without_an_api_key(installed, monkeypatch, workspace):
     monkeypatch.delenv("FEDFINA_API_KEY", raising=False)
-    result = installed("serve", "--port", str(_free_port()), timeout=30)
+    result = installed("serve", "--port", str(free_port()), timeout=30)
     assert result.exit_code == 2
     assert result.stderr.strip().count("\n") == 0 and "FEDFINA_API_KEY is not set" in result.stderr
     assert not workspace.db.exists()
@@ -467,7 +463,7 @@ def test_readyz_says_which_backend_does_not_answer(serving, monkeypatch):
     assert server.json("GET", "/healthz") == (200, {"status": "ok"})
     server.stop()
     monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("SMTP_PORT", str(_free_port()))  # nothing listens there
+    monkeypatch.setenv("SMTP_PORT", str(free_port()))  # nothing listens there
     monkeypatch.setenv("SMTP_FROM_EMAIL", "reports@fedfina.example")
     server = serving()
     status, body = server.json("GET", "/readyz")

@@ -26,7 +26,7 @@ def ledger_copy(
     """
     from dataclasses import replace
 
-    from fedfina_cli.core.config import database_url, without_password
+    from fedfina_cli.core.config import checked_database_url, without_password
     from fedfina_cli.core.errors import UsageError
     from fedfina_cli.ledger.copy import copy_ledger
     from fedfina_cli.ledger.ledger import Ledger, open_ledger
@@ -34,7 +34,7 @@ def ledger_copy(
     terminal = new_terminal()
     with user_errors(terminal):
         settings = settings_for(terminal)
-        url = database_url(to)
+        url = checked_database_url(to)
         assert url is not None
         if not settings.db_path.is_file():
             raise UsageError(f"no ledger at {settings.db_path.absolute()} to copy; pass --db PATH")

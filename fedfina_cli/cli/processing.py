@@ -131,8 +131,7 @@ def sync(
 
                 after = int(datetime.fromisoformat(since_iso.replace("Z", "+00:00")).timestamp())
             else:
-                # Re-list the watermark's own second: calls that started in it may be unfinished.
-                after = previous - 1 if previous is not None else None
+                after = syncing.listing_start(previous)
             source = session.backends.source
             assert source is not None  # ELEVENLABS_API_KEY is set (checked above)
             plan = syncing.plan(source, session.ledger, agent_id, after, email, account_id)

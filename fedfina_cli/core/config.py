@@ -114,7 +114,7 @@ def load_settings(env_file: Path | None = None, environ: Mapping[str, str] | Non
     return _settings_from(values)
 
 
-def database_url(value: str | None) -> str | None:
+def checked_database_url(value: str | None) -> str | None:
     """A DATABASE_URL (or `ledger copy --to`), checked; None stays None."""
     if value is None:
         return None
@@ -179,7 +179,7 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         smtp_from_email=get("SMTP_FROM_EMAIL"),
         smtp_security=_choice("SMTP_SECURITY", get("SMTP_SECURITY"), SMTP_SECURITY_MODES),
         db_path=Path(get("FEDFINA_DB") or "fedfina.db"),
-        database_url=database_url(get("DATABASE_URL")),
+        database_url=checked_database_url(get("DATABASE_URL")),
         data_dir=Path(get("FEDFINA_DATA_DIR") or "fedfina-data"),
         prompt_file=Path(p) if (p := get("FEDFINA_PROMPT_FILE")) else None,
         http_timeout=_number("FEDFINA_HTTP_TIMEOUT", get("FEDFINA_HTTP_TIMEOUT"), 60.0),

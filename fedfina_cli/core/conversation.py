@@ -168,6 +168,25 @@ def load_conversation_file(path: Path) -> tuple[Conversation, dict]:
         raise UsageError(f"--from-file {path}: {exc}") from None
 
 
+def routing_variable(conversation: Conversation, field_name: str) -> str | None:
+    """The conversation's own account_id or email_id (its dynamic variables), validated.
+
+    None when absent; StageError naming the variable when it is there but invalid.
+    """
+    from fedfina_cli.core import validation
+    from fedfina_cli.core.errors import InvalidValue
+
+    names, check = {"account_id": (("account_id", "account"), validation.account_id),
+                    "email_id": (("email_id", "email"), validation.email_address)}[field_name]
+    value = conversation.dynamic(*names)
+    if value is None:
+        return None
+    try:
+        return check(value)
+    except InvalidValue as exc:
+        raise StageError(f"the conversation's dynamic variable {field_name}: {exc}") from None
+
+
 def applicant_name(conversation: Conversation) -> str | None:
     """The applicant's name when the widget or the agent's data collection gives it."""
     names = ("applicant_name", "customer_name", "name", "user_name")

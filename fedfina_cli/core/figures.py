@@ -17,7 +17,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-_DIGITS = str.maketrans("०१२३४५६७८९", "0123456789")
+from fedfina_cli.core.digits import ascii_digits
+
 _MULTIPLIERS = {
     "thousand": 1e3, "k": 1e3, "हज़ार": 1e3, "हजार": 1e3,
     "lakh": 1e5, "lakhs": 1e5, "lac": 1e5, "lacs": 1e5, "लाख": 1e5,
@@ -62,13 +63,6 @@ _DATE = re.compile(r"\b(?:(?P<day>\d{1,2})\s+(?P<month>jan|feb|mar|apr|may|jun|j
 
 
 @dataclass(frozen=True)
-class Figure:
-    text: str  # as written in the summary
-    value: float
-    where: str  # the summary field, e.g. "overview", "sections[1].points[0]"
-
-
-@dataclass(frozen=True)
 class Unsupported:
     figure: str
     where: str
@@ -78,8 +72,8 @@ class Unsupported:
 
 
 def normalised(text: str) -> str:
-    """Devanagari digits as ASCII, nukta letters in one form (NFC)."""
-    return unicodedata.normalize("NFC", text).translate(_DIGITS)
+    """Digits of India's scripts as ASCII, nukta letters in one form (NFC)."""
+    return ascii_digits(unicodedata.normalize("NFC", text))
 
 
 def numbers(text: str, english_words: bool = True) -> list[tuple[str, float]]:
@@ -104,16 +98,6 @@ def numbers(text: str, english_words: bool = True) -> list[tuple[str, float]]:
             continue
         value = _WORDS[match.group(2).lower()] + _FRACTIONS.get(match.group(1) or "", 0)
         found.append((match.group(0).strip(), value * _MULTIPLIERS.get((match.group(3) or "").lower(), 1)))
-    return found
-
-
-def summary_figures(summary) -> list[Figure]:
-    """The figures of a Summary (core/summary.py), each with the field it is in."""
-    found = []
-    for where, content in _fields(summary):
-        found += [Figure(text, 0.0, where) for _, text in dates(content)]
-        found += [Figure(text, value, where)
-                  for text, value in numbers(_DATE.sub(" ", normalised(content)), english_words=False)]
     return found
 
 
@@ -149,6 +133,7 @@ def call_facts(conversation) -> CallFacts:
 
 @dataclass(frozen=True)
 class Checked:
+    checked: int  # figures in the summary
     unsupported: list[Unsupported]
     derived: list[dict]  # supported by a rule, not said as such: {"figure", "where", "how"}
 
@@ -165,6 +150,7 @@ def check_all(summary, transcript: str, facts: CallFacts | None = None) -> Check
     spoken_dates = {d for d, _ in dates(transcript)}
     unsupported: list[Unsupported] = []
     derived: list[dict] = []
+    checked = 0
 
     def flag(text: str, where: str) -> None:
         if Unsupported(text, where) not in unsupported:
@@ -172,9 +158,11 @@ def check_all(summary, transcript: str, facts: CallFacts | None = None) -> Check
 
     for where, content in _fields(summary):
         for date, text in dates(content):
+            checked += 1
             if date not in facts.dates and date not in spoken_dates:
                 flag(text, where)
         for text, value in numbers(_DATE.sub(" ", normalised(content)), english_words=False):
+            checked += 1
             key = round(value, 6)
             if key in support:
                 how = support[key]
@@ -185,7 +173,7 @@ def check_all(summary, transcript: str, facts: CallFacts | None = None) -> Check
                     or (key in facts.duration and _TIME_WORDS.search(content)):
                 continue
             flag(text, where)
-    return Checked(unsupported, derived)
+    return Checked(checked, unsupported, derived)
 
 
 def dates(text: str) -> list[tuple[tuple[int, int, int], str]]:

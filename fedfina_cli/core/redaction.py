@@ -3,7 +3,7 @@
 ``redact(text)`` finds Aadhaar, PAN, GSTIN, IFSC, UPI ids, mobile numbers, card
 numbers, bank account numbers (where the text speaks of an account), email
 addresses, voter IDs (EPIC) and passport numbers, written with spaces, hyphens
-or Devanagari digits, and replaces each by ``[TYPE ••••LAST4]``. Checksums come
+or the digits of India's scripts (०–९, ০–৯, ௦–௯ …), and replaces each by ``[TYPE ••••LAST4]``. Checksums come
 from python-stdnum (Verhoeff for Aadhaar, GSTIN's check character, Luhn for
 cards), so a twelve-digit amount or a reference number that fails its checksum
 stays. Offline and fast: a few regular expressions over the text.
@@ -16,13 +16,11 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from fedfina_cli.core.conversation import Conversation
+from fedfina_cli.core.digits import ascii_digits
 
 MODES = ("none", "llm", "stored")
 DEFAULT_MODE = "llm"
 
-# Devanagari digits have the same length as ASCII ones: matching on the
-# translated text keeps every position valid in the original.
-_DIGITS = str.maketrans("०१२३४५६७८९", "0123456789")
 
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 # A UPI id: a handle at a payment provider, which has no dot (name@okicici, 9876543210@ybl).
@@ -58,7 +56,7 @@ class Redacted:
 def placeholder(kind: str, value: str) -> str:
     if kind == "EMAIL":
         return "[EMAIL]"
-    tail = re.sub(r"[^0-9A-Za-z]", "", value.translate(_DIGITS))[-4:]
+    tail = re.sub(r"[^0-9A-Za-z]", "", ascii_digits(value))[-4:]
     return f"[{kind} ••••{tail}]"
 
 
@@ -66,7 +64,7 @@ def redact(text: str) -> Redacted:
     """The text with every identifier masked, and how many of each type."""
     if not text:
         return Redacted(text)
-    plain = text.translate(_DIGITS)
+    plain = ascii_digits(text)  # the same length: positions found in it hold in the original
     found: list[tuple[int, int, str]] = []  # start, end, type: the first detector to claim a span wins
 
     def claim(start: int, end: int, kind: str) -> None:

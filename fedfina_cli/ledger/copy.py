@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fedfina_cli.ledger.database import quoted
 from fedfina_cli.ledger.ledger import Ledger
 
 _NOT_COPIED = {"processing_id", "id", "run_id", "claimed_by", "claim_expires_at"}
@@ -33,15 +34,13 @@ def copy_ledger(source: Ledger, target: Ledger) -> Copied:
     ids: dict[int, int] = {}
     for row in source.sql.rows("select * from conversation_processing order by processing_id"):
         values = {k: v for k, v in row.items() if k not in _NOT_COPIED}
-        inserted = _insert(target, "conversation_processing", values, "on conflict (account_id, conversation_id) "
-                                                                       "do nothing")
+        inserted = target.insert("conversation_processing", values, ("account_id", "conversation_id"), if_new=True)
         copied.count("conversation_processing", inserted)
         found = target.rows_for(row["conversation_id"], row["account_id"])
         ids[row["processing_id"]] = found[0]["processing_id"]
     for row in source.sql.rows("select * from conversation_files order by id"):
         values = {k: v for k, v in row.items() if k not in _NOT_COPIED}
-        copied.count("conversation_files", _insert(target, "conversation_files", values,
-                                                   "on conflict (object_key) do nothing"))
+        copied.count("conversation_files", target.insert("conversation_files", values, "object_key", if_new=True))
     for table, order in (("processing_audit_log", "id"), ("api_usage_metrics", "id"), ("runs", "run_id")):
         seen: dict[tuple, int] = {}
         for row in source.sql.rows(f"select * from {table} order by {order}"):
@@ -52,8 +51,7 @@ def copy_ledger(source: Ledger, target: Ledger) -> Copied:
             seen[key] = seen.get(key, 0) + 1
             copied.count(table, _insert_missing(target, table, values, seen[key]))
     for row in source.sql.rows("select * from account_settings order by account_id"):
-        copied.count("account_settings", _insert(target, "account_settings", row,
-                                                 "on conflict (account_id) do nothing"))
+        copied.count("account_settings", target.insert("account_settings", row, "account_id", if_new=True))
     for row in source.sql.rows("select * from sync_state order by agent_id"):
         before = target.watermark(row["agent_id"])
         target.set_watermark(row["agent_id"], row["watermark_unix"])
@@ -61,20 +59,9 @@ def copy_ledger(source: Ledger, target: Ledger) -> Copied:
     return copied
 
 
-def _insert(target: Ledger, table: str, values: dict, conflict: str) -> bool:
-    columns = ", ".join(f'"{c}"' for c in values)
-    return target.sql.run(f'insert into "{table}" ({columns}) values ({", ".join("?" * len(values))}) {conflict}',
-                          list(values.values())) == 1
-
-
 def _insert_missing(target: Ledger, table: str, values: dict, nth: int) -> bool:
     """Insert the ``nth`` copy of a row with no key of its own unless the target has that many
     already (two identical audit lines stay two; a second copy adds none)."""
-    same = " and ".join(f'"{c}" is not distinct from ?' for c in values)
-    have = target.sql.rows(f'select count(*) as n from "{table}" where {same}', list(values.values()))[0]["n"]
-    if have >= nth:
-        return False
-    columns = ", ".join(f'"{c}"' for c in values)
-    target.sql.run(f'insert into "{table}" ({columns}) values ({", ".join("?" * len(values))})',
-                   list(values.values()))
-    return True
+    same = " and ".join(f"{quoted(c)} is not distinct from ?" for c in values)
+    have = target.sql.rows(f"select count(*) as n from {quoted(table)} where {same}", list(values.values()))[0]["n"]
+    return have < nth and target.insert(table, values)

@@ -36,6 +36,11 @@ class Sql(Protocol):
     def close(self) -> None: ...
 
 
+def quoted(identifier: str) -> str:
+    """An identifier (table, column, index) as SQL, on either database."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
 def one(sql: Sql, statement: str, params: Sequence[Any] = ()) -> dict | None:
     found = sql.rows(statement, params)
     return found[0] if found else None

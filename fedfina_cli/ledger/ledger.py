@@ -22,7 +22,7 @@ from fedfina_cli.core.files import private_dir, private_file
 from fedfina_cli.core.metrics import ApiCall, elapsed_ms
 from fedfina_cli.core.objects import StoredObject
 from fedfina_cli.core.timefmt import seconds_between, utc_now
-from fedfina_cli.ledger.database import Sql, SqliteSql, one, value
+from fedfina_cli.ledger.database import Sql, SqliteSql, one, quoted, value
 
 migrations = Migrations("fedfina")
 # The same list, for PostgreSQL (ledger/schema.py runs it there).
@@ -559,14 +559,14 @@ class Ledger:
         message = changes.get("error_message")
         if isinstance(message, str):
             changes["error_message"] = self._redact(message)
-        assignments = ", ".join(f"{_quoted(column)} = ?" for column in changes)
+        assignments = ", ".join(f"{quoted(column)} = ?" for column in changes)
         self.sql.run(f"update conversation_processing set {assignments} where processing_id = ?",
                      [*changes.values(), processing_id])
         return self.get(processing_id)
 
     def record_file(self, row: dict, file_type: str, obj: StoredObject) -> None:
         # One row per object key (a unique index): a re-stored object updates its row.
-        self._insert("conversation_files", {
+        self.insert("conversation_files", {
             "conversation_id": row["conversation_id"],
             "account_id": row["account_id"],
             "file_type": file_type,
@@ -608,7 +608,7 @@ class Ledger:
         now = utc_now()
         row = {"account_id": account_id, **values, "created_at": now, "updated_at": now}
         # One statement: created_at is written only by the insert, the rest by either.
-        self._insert("account_settings", row, conflict="account_id", keep=("created_at",))
+        self.insert("account_settings", row, conflict="account_id", keep=("created_at",))
         settings = self.account_settings(account_id)
         assert settings is not None
         return settings
@@ -671,7 +671,7 @@ class Ledger:
 
     def audit(self, row: dict, step: str, event: str, status: str, message: str | None = None,
               duration_ms: int | None = None, attempt: int | None = None) -> None:
-        self._insert("processing_audit_log", {
+        self.insert("processing_audit_log", {
             "processing_id": row["processing_id"],
             "conversation_id": row["conversation_id"],
             "step": step,
@@ -690,7 +690,7 @@ class Ledger:
     # --- API usage and runs ----------------------------------------------
 
     def record_api_call(self, call: ApiCall) -> None:
-        self._insert("api_usage_metrics", {
+        self.insert("api_usage_metrics", {
             "service": call.service,
             "operation": call.operation,
             "status_code": call.status_code,
@@ -702,15 +702,21 @@ class Ledger:
             "created_at": utc_now(),
         })
 
-    def _insert(self, table: str, row: dict, conflict: str | None = None, keep: tuple[str, ...] = ()) -> None:
-        """Insert ``row``; with ``conflict`` (a unique column), update the row that has its value
-        (all columns but ``keep``)."""
-        columns = ", ".join(_quoted(column) for column in row)
-        sql = f"insert into {_quoted(table)} ({columns}) values ({', '.join('?' * len(row))})"
+    def insert(self, table: str, row: dict, conflict: str | tuple[str, ...] | None = None,
+               keep: tuple[str, ...] = (), if_new: bool = False) -> bool:
+        """Insert ``row``; True when a row was written.
+
+        With ``conflict`` (a unique column or columns): the row that has those values is
+        updated (all columns but ``keep``), or, ``if_new``, left as it is.
+        """
+        columns = ", ".join(quoted(column) for column in row)
+        sql = f"insert into {quoted(table)} ({columns}) values ({', '.join('?' * len(row))})"
         if conflict:
-            sql += f" on conflict({_quoted(conflict)}) do update set " + ", ".join(
-                f"{_quoted(c)} = excluded.{_quoted(c)}" for c in row if c != conflict and c not in keep)
-        self.sql.run(sql, list(row.values()))
+            unique = (conflict,) if isinstance(conflict, str) else conflict
+            sql += f" on conflict ({', '.join(quoted(c) for c in unique)}) do "
+            sql += "nothing" if if_new else "update set " + ", ".join(
+                f"{quoted(c)} = excluded.{quoted(c)}" for c in row if c not in unique and c not in keep)
+        return self.sql.run(sql, list(row.values())) == 1
 
     def start_run(self, command: str, backends: str, pid: int) -> int:
         return int(value(self.sql, "insert into runs (command, backends, pid, started_at) values (?, ?, ?, ?) "
@@ -747,10 +753,6 @@ def fetched_conversations(settings: Settings, conversation_ids: set[str]) -> set
 for _name, _method in list(vars(Ledger).items()):
     if callable(_method) and not _name.startswith("__") and _name != "stage":
         setattr(Ledger, _name, _translated(_method))
-
-
-def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 class StageLog:

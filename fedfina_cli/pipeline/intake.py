@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 
 from fedfina_cli.core import validation
-from fedfina_cli.core.conversation import parse_conversation
-from fedfina_cli.core.errors import InvalidValue
+from fedfina_cli.core.conversation import parse_conversation, routing_variable
+from fedfina_cli.core.errors import InvalidValue, StageError
 from fedfina_cli.core.objects import content_type, incoming_audio_key, object_key
 from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.services.storage import Storage
@@ -51,9 +51,9 @@ def accept_conversation(ledger: Ledger, storage: Storage, payload: dict, source:
     conversation = parse_conversation(payload)
     conversation_id = validation.conversation_id(conversation.conversation_id)
     known = [r for r in ledger.rows_for(conversation_id) if r["account_id"]]
-    account = _dynamic(conversation, ("account_id", "account"), validation.account_id) \
+    account = _routing(conversation, "account_id") \
         or (known[0]["account_id"] if len(known) == 1 else None)
-    email = _dynamic(conversation, ("email_id", "email"), validation.email_address) \
+    email = _routing(conversation, "email_id") \
         or (known[0]["email_id"] if len(known) == 1 else None)
     if account is None:
         message = NO_ACCOUNT.format(id=conversation_id)
@@ -142,11 +142,9 @@ def _intake(row: dict, queued_now: bool) -> Intake:
     return Intake(row["conversation_id"], status, message, row, queued_now)
 
 
-def _dynamic(conversation, names: tuple[str, ...], check) -> str | None:
-    value = conversation.dynamic(*names)
-    if value is None:
-        return None
+def _routing(conversation, field_name: str) -> str | None:
+    """The conversation's own account or recipient; an invalid one counts as missing (recorded as such)."""
     try:
-        return check(value)
-    except InvalidValue:
+        return routing_variable(conversation, field_name)
+    except StageError:
         return None

@@ -154,8 +154,7 @@ class Sweeper:
         source = backends.source
         assert source is not None  # serve refuses --sweep-agent-id without ELEVENLABS_API_KEY
         previous = ledger.watermark(self.agent_id)
-        # Re-list the watermark's own second, as `sync` does: calls that started in it may be unfinished.
-        after = previous - 1 if previous is not None else int(time.time()) - FIRST_SWEEP_SECONDS
+        after = syncing.listing_start(previous, first=int(time.time()) - FIRST_SWEEP_SECONDS)
         plan = syncing.plan(source, ledger, self.agent_id, after, None, None)
         outcomes, queued = [], 0
         for job in plan.jobs:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from fedfina_cli.core import accounts, validation
+from fedfina_cli.core import accounts
 from fedfina_cli.core.accounts import AccountSettings
 from fedfina_cli.core.conversation import (
     AudioUnavailable,
@@ -28,11 +28,12 @@ from fedfina_cli.core.conversation import (
     applicant_phone,
     check_ready,
     parse_conversation,
+    routing_variable,
     transcript_text,
 )
-from fedfina_cli.core.errors import InvalidValue, LedgerError, MissingArtifact, StageError
+from fedfina_cli.core.errors import LedgerError, MissingArtifact, StageError
 from fedfina_cli.core.jsonio import loads
-from fedfina_cli.core.objects import STAGE_ARTIFACT, StoredObject, content_type, incoming_audio_key, object_key
+from fedfina_cli.core.objects import STAGE_ARTIFACT, content_type, incoming_audio_key, object_key
 from fedfina_cli.core.timefmt import local_date, local_time, utc_now, zone
 from fedfina_cli.core.wording import masked_phone
 from fedfina_cli.ledger.ledger import Ledger
@@ -40,7 +41,7 @@ from fedfina_cli.mail.deliver import Delivery, DeliveryUnknown
 from fedfina_cli.pipeline.backends import Backends
 from fedfina_cli.pipeline.claims import ClaimLost, Claims
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
-from fedfina_cli.services.storage import ObjectMissing, describe
+from fedfina_cli.services.storage import ObjectMissing
 
 NO_ACCOUNT = "no account id: pass --account-id, or set account_id in the conversation's dynamic variables"
 NO_RECIPIENT = "no recipient: pass --email, or set email_id in the conversation's dynamic variables"
@@ -218,10 +219,8 @@ class Pipeline:
         needs_email = "email" in self.options.stages
         if account is None or (email is None and needs_email):
             fetched = self._conversation_for(job, account)
-            account = account or _from_dynamic(fetched.conversation, "account_id",
-                                               ("account_id", "account"), validation.account_id)
-            email = email or _from_dynamic(fetched.conversation, "email_id",
-                                           ("email_id", "email"), validation.email_address)
+            account = account or routing_variable(fetched.conversation, "account_id")
+            email = email or routing_variable(fetched.conversation, "email_id")
         if account is None:
             # Both at once when both are missing: one run tells the whole fix.
             raise StageError("; ".join([NO_ACCOUNT] + ([NO_RECIPIENT] if email is None and needs_email
@@ -401,7 +400,7 @@ class Pipeline:
         if ctx.row.get("email_id"):
             return
         try:
-            email = _from_dynamic(conversation, "email_id", ("email_id", "email"), validation.email_address)
+            email = routing_variable(conversation, "email_id")
         except StageError:
             return  # an invalid address: the email stage reports it, fetching need not fail
         if email:
@@ -409,11 +408,9 @@ class Pipeline:
 
     def _fetch_audio(self, ctx: _Context, log, conversation: Conversation) -> str | None:
         if ctx.job.prefetched:
-            stored = self._webhook_audio(ctx)
-            if stored is not None:
-                log.note(f"audio from the post_call_audio webhook: {stored.size_bytes} bytes")
-                self.ledger.record_file(ctx.row, "audio", stored)
-                return stored.key
+            key = self._webhook_audio(ctx, log)
+            if key is not None:
+                return key
             if self.backends.source is None or not conversation.has_audio:
                 log.note("no audio yet: the post_call_audio webhook stores it when it comes")
                 return None
@@ -435,18 +432,20 @@ class Pipeline:
         self.ledger.record_file(ctx.row, "audio", stored)
         return stored.key
 
-    def _webhook_audio(self, ctx: _Context) -> StoredObject | None:
-        """The audio a post_call_audio webhook stored: in the account's folder, or, when it came
-        before the transcription (its account unknown then), in the holding area, moved now."""
+    def _webhook_audio(self, ctx: _Context, log) -> str | None:
+        """The key of the audio a post_call_audio webhook stored: in the account's folder (stored
+        and recorded by the webhook: pipeline/intake.py), or, when it came before the transcription
+        (its account unknown then), in the holding area, moved now."""
         storage, key = self.backends.storage, ctx.key("audio")
         held = incoming_audio_key(ctx.conversation_id)
         if storage.exists(held):
             stored = storage.put_bytes(key, storage.get_bytes(held), content_type("audio"))
             storage.delete(held)
-            return stored
-        if storage.exists(key):
-            return describe(storage.get_bytes(key), key, content_type("audio"))
-        return None
+            self.ledger.record_file(ctx.row, "audio", stored)
+            log.note(f"audio from the post_call_audio webhook, moved into the account's folder: "
+                     f"{stored.size_bytes} bytes")
+            return key
+        return key if storage.exists(key) else None
 
     def _summarize(self, ctx: _Context, log) -> None:
         self._artifact(ctx, "transcript", "fetch")  # fetch first (the summary is made from the call's words)
@@ -475,8 +474,7 @@ class Pipeline:
 
         conversation = self._conversation(ctx)
         result = figures.check_all(document.summary, transcript_text(conversation), figures.call_facts(conversation))
-        unsupported = result.unsupported
-        checked = len(figures.summary_figures(document.summary))
+        unsupported, checked = result.unsupported, result.checked
         if unsupported:
             log.note(f"{len(unsupported)} of {checked} figures not found in the call: "
                      + ", ".join(u.figure for u in unsupported[:10]))
@@ -672,14 +670,3 @@ def _check_zone(ctx: _Context) -> None:
     except ValueError as exc:
         raise StageError(f"account {ctx.account_id}'s time zone: {exc}; fix it with "
                          f"`fedfina accounts set {ctx.account_id} --timezone Asia/Kolkata`") from None
-
-
-def _from_dynamic(conversation: Conversation, field_name: str, names: tuple[str, ...],
-                  check: Callable[[str], str]) -> str | None:
-    value = conversation.dynamic(*names)
-    if value is None:
-        return None
-    try:
-        return check(value)
-    except InvalidValue as exc:
-        raise StageError(f"the conversation's dynamic variable {field_name}: {exc}") from None

@@ -68,6 +68,12 @@ def plan(client: ElevenLabsClient, ledger: Ledger, agent_id: str, after_unix: in
     return result
 
 
+def listing_start(previous: int | None, first: int | None = None) -> int | None:
+    """Where the next listing starts: the watermark's own second again (calls that started
+    in it may have been unfinished), or ``first`` when there is no watermark yet."""
+    return previous - 1 if previous is not None else first
+
+
 def next_watermark(sync: SyncPlan, outcomes: list[Outcome], previous: int | None,
                    now: float | None = None) -> int | None:
     """The start time of the last conversation in the finished prefix of the listing.

@@ -15,7 +15,7 @@ STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 
 
 class ServerMetrics:
-    def __init__(self, queue_depth: Callable[[], int], in_flight: Callable[[], int]):
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.conversations = Counter("fedfina_conversations", "Conversations finished by this process, by outcome",
                                      ["status"], registry=self.registry)
@@ -25,12 +25,16 @@ class ServerMetrics:
                                  ["service", "status"], registry=self.registry)
         self.webhooks = Counter("fedfina_webhooks", "ElevenLabs webhook deliveries, by event type and result",
                                 ["type", "result"], registry=self.registry)
-        depth = Gauge("fedfina_queue_depth", "Conversations queued in the ledger, not yet claimed",
-                      registry=self.registry)
-        depth.set_function(lambda: _or_nan(queue_depth))
-        busy = Gauge("fedfina_conversations_in_flight", "Conversations this process is working on",
-                     registry=self.registry)
-        busy.set_function(lambda: _or_nan(in_flight))
+        self._depth = Gauge("fedfina_queue_depth", "Conversations queued in the ledger, not yet claimed",
+                            registry=self.registry)
+        self._busy = Gauge("fedfina_conversations_in_flight", "Conversations this process is working on",
+                           registry=self.registry)
+
+    def watch(self, queue_depth: Callable[[], int], in_flight: Callable[[], int]) -> None:
+        """Read these gauges when scraped (the ledger and the workers exist only after the
+        metrics do: the session reports its API calls here from the start)."""
+        self._depth.set_function(lambda: _or_nan(queue_depth))
+        self._busy.set_function(lambda: _or_nan(in_flight))
 
     def outcome(self, outcome: Outcome) -> None:
         self.conversations.labels(outcome.status).inc()

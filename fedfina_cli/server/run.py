@@ -104,11 +104,8 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
     configure_logging(settings)
     listening = _listen(host, port)  # before anything starts: a port in use is a usage error
     with listening, _signals() as received:
-        holder: dict = {}
-        metrics = ServerMetrics(queue_depth=lambda: holder["session"].ledger.queue_depth(),
-                                in_flight=lambda: holder["workers"].busy)
+        metrics = ServerMetrics()
         with Session(settings, "serve", concurrency, on_api_call=metrics.api_call) as session:
-            holder["session"] = session
             for warning in session.warnings:
                 log.warning(warning)
             if session.backends.source is None:
@@ -117,7 +114,7 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
             if not settings.webhook_secret:
                 log.warning("ELEVENLABS_WEBHOOK_SECRET is not set: /api/v1/webhooks/elevenlabs answers 404")
             workers = QueueWorkers(session, concurrency, on_done=_log_outcome(metrics.outcome)).start()
-            holder["workers"] = workers
+            metrics.watch(queue_depth=session.ledger.queue_depth, in_flight=lambda: workers.busy)
             sweeper = Sweeper(session, sweep_agent_id, sweep_every_minutes * 60, workers.wake).start() \
                 if sweep_agent_id else None
             app = create_app(Service(settings, session, workers, metrics))
