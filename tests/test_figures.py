@@ -186,3 +186,13 @@ def test_english_words_alone_are_not_figures_in_a_summary(call):
     assert figures.check(summary("Someone at one point asked for two lakh; no one else spoke."), transcript,
                          facts) == []
     assert [v for _, v in figures.numbers("someone often")] == []
+
+
+def test_number_words_and_digits_of_tamil_and_bengali_calls():
+    """A Tamil call saying எட்டு ஆண்டுகள் supports "8 years" (it was flagged before)."""
+    tamil = "எட்டு ஆண்டுகள் ஆகிறது. எனக்கு இரண்டு லட்சம் வேண்டும். மாதம் ௫௦,௦௦௦ விற்பனை."
+    bengali = "আট বছর হলো। আমার দুই লাখ টাকা দরকার। মাসে ৫০,০০০ বিক্রি।"
+    point = "In business for 8 years; needs ₹2 lakh; sales ₹50,000 a month."
+    for transcript in (tamil, bengali):
+        assert figures.check(summary(point), transcript) == []
+        assert figures.check(summary("In business for 9 years."), transcript) != []

@@ -2,7 +2,8 @@
 
 Every figure in the summary (amounts, percentages, counts, durations, dates) is
 looked for in what the call supports: the numbers said in the transcript, in
-digits or words (दो लाख, पचास हज़ार, ढाई लाख, "two lakh"), in any notation (₹ / Rs /
+digits or words (दो लाख, पचास हज़ार, ढाई लाख, "two lakh"; the common ones in Tamil
+and Bengali too: எட்டு, দুই লাখ), in any notation (₹ / Rs /
 rupees / रुपये, lakh / crore / thousand / हज़ार, Indian or Western grouping,
 Devanagari digits), and the call's own facts (its date, length, turns). A figure
 derived from stated ones by a simple rule counts as supported and says how:
@@ -23,6 +24,8 @@ _MULTIPLIERS = {
     "thousand": 1e3, "k": 1e3, "हज़ार": 1e3, "हजार": 1e3,
     "lakh": 1e5, "lakhs": 1e5, "lac": 1e5, "lacs": 1e5, "लाख": 1e5,
     "million": 1e6, "crore": 1e7, "crores": 1e7, "cr": 1e7, "करोड़": 1e7, "करोड": 1e7,
+    # Tamil, Bengali
+    "ஆயிரம்": 1e3, "லட்சம்": 1e5, "கோடி": 1e7, "হাজার": 1e3, "লাখ": 1e5, "লক্ষ": 1e5, "কোটি": 1e7,
 }
 _WORDS = {
     # Hindi
@@ -30,6 +33,12 @@ _WORDS = {
     "नौ": 9, "दस": 10, "ग्यारह": 11, "बारह": 12, "पंद्रह": 15, "बीस": 20, "पच्चीस": 25, "तीस": 30,
     "चालीस": 40, "पचास": 50, "साठ": 60, "सत्तर": 70, "अस्सी": 80, "नब्बे": 90, "सौ": 100,
     "डेढ़": 1.5, "डेढ": 1.5, "ढाई": 2.5,
+    # Tamil
+    "ஒன்று": 1, "இரண்டு": 2, "மூன்று": 3, "நான்கு": 4, "ஐந்து": 5, "ஆறு": 6, "ஏழு": 7, "எட்டு": 8,
+    "ஒன்பது": 9, "பத்து": 10, "இருபது": 20, "முப்பது": 30, "நாற்பது": 40, "ஐம்பது": 50, "நூறு": 100,
+    # Bengali
+    "এক": 1, "দুই": 2, "তিন": 3, "চার": 4, "পাঁচ": 5, "ছয়": 6, "সাত": 7, "আট": 8, "নয়": 9, "দশ": 10,
+    "বিশ": 20, "ত্রিশ": 30, "চল্লিশ": 40, "পঞ্চাশ": 50, "একশ": 100, "দেড়": 1.5, "আড়াই": 2.5,
     # English
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
     "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20, "twenty-five": 25, "thirty": 30, "forty": 40,
