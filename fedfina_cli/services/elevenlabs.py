@@ -22,8 +22,13 @@ from fedfina_cli.core.metrics import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.core.validation import conversation_id as valid_conversation_id
 from fedfina_cli.services import deadline
 from fedfina_cli.services.retry import RetryPolicy, parse_retry_after
+from fedfina_cli.services.throttle import Throttle
 
 RETRY_STATUSES = {408, 429} | set(range(500, 600))
+# Requests per second before a 429 has been seen (a conversation and its
+# recording for 16 conversations a second); doubled every second while
+# callers queue for it. See throttle.py.
+START_RATE = 32.0
 AUDIO_CHUNK_BYTES = 256 * 1024
 CONNECT_TIMEOUT = 10.0
 
@@ -99,6 +104,7 @@ class ElevenLabsClient:
         self.host = urlsplit(self.base_url).netloc
         self.metrics = metrics
         self.retry = retry
+        self.throttle = Throttle(START_RATE)
         self.total_timeout = timeout  # one attempt, connect to last byte (FEDFINA_HTTP_TIMEOUT)
         self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
         self.session = _Session()
@@ -202,6 +208,7 @@ class ElevenLabsClient:
                  record_success: bool = True) -> requests.Response:
         url = self.base_url + path
         for attempt in range(1, self.retry.attempts + 1):
+            self.throttle.wait()
             started = time.monotonic()
             try:
                 # A stream (the recording) has a window instead: it may take
@@ -225,6 +232,8 @@ class ElevenLabsClient:
                                      conversation_id=conversation_id))
             if ok:
                 return response
+            if response.status_code == 429:
+                self.throttle.limited()
             if response.status_code in RETRY_STATUSES and attempt < self.retry.attempts:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 response.close()

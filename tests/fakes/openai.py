@@ -7,7 +7,9 @@ given, so tests can check that the whole transcript reached the model.
 from __future__ import annotations
 
 import json
+import math
 import re
+import threading
 import time
 
 from .http_base import FakeHTTPServer, Request, Response, json_response
@@ -22,6 +24,14 @@ class FakeOpenAI(FakeHTTPServer):
         self.delay = 0.0  # seconds per completion (benchmarks)
         self.models: set[str] | None = None  # the models it has (None: any)
         self.serves_model_lookup = True  # False: like gateways without GET /models/{id}
+        self.quota_exhausted = False  # 429 insufficient_quota, as for an account out of credit
+        self.accepted: list[float] = []  # arrival times of the completions answered (rate limit)
+        self.refused = 0  # completions answered 429
+        self._bucket: TokenBucket | None = None
+
+    def limit_rate(self, per_second: float) -> None:
+        """Allow ``per_second`` completions a second (a one-second burst), 429 beyond, as OpenAI does."""
+        self._bucket = TokenBucket(per_second)
 
     def completions(self) -> list[dict]:
         return [json.loads(r.body) for r in self.requests if r.path.endswith("/chat/completions")]
@@ -39,6 +49,25 @@ class FakeOpenAI(FakeHTTPServer):
             return json_response({"id": model, "object": "model", "owned_by": "fake"})
         if request.path != "/v1/chat/completions":
             return json_response({"error": {"message": "Not found", "type": "invalid_request_error"}}, 404)
+        if self.quota_exhausted:
+            return json_response({"error": {
+                "message": "You exceeded your current quota, please check your plan and billing details.",
+                "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}, 429)
+        if self._bucket is not None:
+            wait = self._bucket.take()
+            if wait:
+                with self._lock:
+                    self.refused += 1
+                limit = round(self._bucket.rate * 60)
+                return json_response({"error": {
+                    "message": f"Rate limit reached for gpt-bench in organization org-fake on requests per "
+                               f"min (RPM): Limit {limit}, Used {limit}, Requested 1. Please try again in "
+                               f"{wait * 1000:.0f}ms.",
+                    "type": "requests", "param": None, "code": "rate_limit_exceeded"}}, 429,
+                    headers={"Retry-After": str(math.ceil(wait)),
+                             "x-ratelimit-limit-requests": str(limit)})
+            with self._lock:
+                self.accepted.append(request.at)
         body = json.loads(request.body)
         if self.delay:
             time.sleep(self.delay)
@@ -75,3 +104,22 @@ def summary_for(body: dict) -> dict:
         "sentiment": "positive",
         "language": "Hindi and English" if re.search(r"[\u0900-\u097F]", text) else "English",
     }
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``rate`` saved up (a one-second burst)."""
+
+    def __init__(self, rate: float):
+        self.rate, self.tokens, self.at = rate, rate, time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 when a token was taken; else the seconds until one will be there."""
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
