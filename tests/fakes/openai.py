@@ -29,9 +29,10 @@ class FakeOpenAI(FakeHTTPServer):
         self.refused = 0  # completions answered 429
         self._bucket: TokenBucket | None = None
 
-    def limit_rate(self, per_second: float) -> None:
-        """Allow ``per_second`` completions a second (a one-second burst), 429 beyond, as OpenAI does."""
-        self._bucket = TokenBucket(per_second)
+    def limit_rate(self, per_second: float | None) -> None:
+        """Allow ``per_second`` completions a second (a one-second burst), 429 beyond, as OpenAI
+        does; None lifts the limit."""
+        self._bucket = TokenBucket(per_second) if per_second else None
 
     def completions(self) -> list[dict]:
         return [json.loads(r.body) for r in self.requests if r.path.endswith("/chat/completions")]

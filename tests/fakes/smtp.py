@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime
 import socket
 import ssl
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -18,6 +19,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    at: float = field(default_factory=time.monotonic)  # when it was accepted (benchmarks)
 
     @property
     def message(self):
