@@ -1,14 +1,17 @@
-"""fedfina benchmark: bulk speed against the I/O limit, CPU and memory per conversation, start-up.
+"""fedfina benchmark: bulk speed against the I/O limit, a rate-limited provider,
+call end to inbox through `fedfina serve`, workers on PostgreSQL, CPU, memory, start-up.
 
-    python bench/run.py            # the full scenario (under 2 minutes)
-    python bench/run.py --quick    # 80 conversations, for trying a change
+    python bench/run.py                      # every scenario (about 9 minutes)
+    python bench/run.py --quick              # 80 conversations, 15 s of webhooks, for trying a change
+    python bench/run.py --only limited,serve # some scenarios
 
 Starts loopback servers in this process: a fake ElevenLabs (100 ms per
 conversation JSON, 200 ms per 1 MB audio), a fake OpenAI (1,000 ms per
-completion), moto's S3 server and aiosmtpd; then runs the installed `fedfina`
-as a subprocess against them and prints every figure beside its target, all
-from one run. Nothing here asserts: machines are noisy, the table is the
-result.
+completion; 8 completions a second in the rate-limited scenario), moto's S3
+server, aiosmtpd and (for the worker rows) PostgreSQL; then runs the installed
+`fedfina` as a subprocess against them and prints every figure beside its
+target, all from one run. Nothing here asserts: machines are noisy, the table
+is the result.
 """
 
 from __future__ import annotations

@@ -147,7 +147,8 @@ def test_openai_out_of_quota_is_not_retried_and_says_so(openai_server):
 def test_elevenlabs_429s_slow_the_client_down(elevenlabs):
     elevenlabs.add(load_sample(HINDI))
     elevenlabs.fault(CONVERSATION_PATH + HINDI_ID, status=429, headers={"Retry-After": "0"},
-                body={"detail": {"status": "too_many_concurrent_requests", "message": "Too many requests"}})
+                     body={"detail": {"type": "rate_limit_error", "code": "concurrent_limit_exceeded",
+                                      "message": "Too many concurrent requests"}})
     client = ElevenLabsClient(ELEVENLABS_KEY, elevenlabs.url, metrics=lambda call: None,
                               retry=RetryPolicy(attempts=3, base_seconds=0.01))
     for _ in range(5):
