@@ -255,3 +255,21 @@ def test_reports_rendered_in_worker_processes_match_in_process_ones():
         pool.close()
     in_process = InProcessRenderer()(data)
     assert pdf_text(pooled.pdf) == pdf_text(in_process.pdf) and pooled.missing == in_process.missing == ()
+
+
+def test_concurrency_bounds_the_conversations_at_the_providers_not_their_reports_and_emails(
+        cli, workspace, elevenlabs, smtp_server, openai_server):
+    """--concurrency 1: one conversation at a time at ElevenLabs and the model, while the
+    one before it is still being emailed (pipeline/slots.py)."""
+    for n in range(4):
+        elevenlabs.add(hindi_variant(n), audio=b"ID3" + bytes([n]) * 1000)
+    openai_server.delay = 0.3
+    smtp_server.accept_delay = 1.0
+    calls = _csv(workspace.root / "calls.csv", ["conversation_id"] + [f"conv_bulk{n:08d}" for n in range(4)])
+    result = cli("run", "--csv", calls, "--concurrency", "1")
+    assert result.exit_code == 0, result.output
+    assert len(smtp_server.messages) == 4
+    assert openai_server.most_in_flight == 1
+    asked = [r.at for r in openai_server.requests if r.path.endswith("/chat/completions")]
+    # An email takes a second to be accepted; a summary was asked for meanwhile.
+    assert any(accepted - 1.0 < at < accepted for accepted in (m.at for m in smtp_server.messages) for at in asked)

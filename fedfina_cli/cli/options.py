@@ -56,7 +56,8 @@ AccountFilter = Annotated[str | None, typer.Option(
     "--account-id", "-a", metavar="ACCOUNT", help="Only this account's conversations.", show_default=False)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only failures.")]
 Concurrency = Annotated[int, typer.Option(
-    "--concurrency", "-j", metavar="N", min=1, max=64, help="Conversations processed in parallel.")]
+    "--concurrency", "-j", metavar="N", min=1, max=64,
+    help="Conversations at ElevenLabs and the model at once; reports and emails are made alongside.")]
 
 # Per-account settings; on `run` they override the account's stored values for one run.
 Timezone = Annotated[str | None, typer.Option(

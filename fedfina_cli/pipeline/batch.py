@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from fedfina_cli.pipeline.jobs import Job, Outcome
+from fedfina_cli.pipeline.slots import threads_for
 from fedfina_cli.pipeline.stages import Pipeline
 
 
@@ -20,7 +21,8 @@ def run_batch(pipeline: Pipeline, jobs: Iterable[Job], concurrency: int,
               on_done: Callable[[Outcome], None]) -> list[Outcome]:
     jobs = list(jobs)
     outcomes: list[Outcome] = []
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="fedfina")
+    # More threads than slots: the pipeline holds ``concurrency`` of them at the providers (slots.py).
+    pool = ThreadPoolExecutor(max_workers=threads_for(max(1, concurrency)), thread_name_prefix="fedfina")
     try:
         futures = [pool.submit(pipeline.process, job) for job in jobs]
         for future in as_completed(futures):

@@ -23,6 +23,7 @@ from fedfina_cli.pipeline import sync as syncing
 from fedfina_cli.pipeline.intake import accept_conversation
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
 from fedfina_cli.pipeline.session import Session
+from fedfina_cli.pipeline.slots import threads_for
 
 log = logging.getLogger("fedfina.worker")
 
@@ -38,7 +39,7 @@ LEDGER_RETRY_SECONDS = 2.0
 
 
 class QueueWorkers:
-    """``concurrency`` threads that process queued conversations until stopped."""
+    """Threads that process queued conversations, ``concurrency`` at the providers at once, until stopped."""
 
     def __init__(self, session: Session, concurrency: int, on_done: Callable[[Outcome], None] = lambda o: None,
                  poll_seconds: float = POLL_SECONDS):
@@ -59,7 +60,7 @@ class QueueWorkers:
         return len(self._in_flight)
 
     def start(self) -> QueueWorkers:
-        for number in range(self.concurrency):
+        for number in range(threads_for(self.concurrency)):  # the pipeline bounds them to its slots
             thread = threading.Thread(target=self._work, name=f"fedfina-worker-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)

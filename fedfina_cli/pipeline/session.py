@@ -19,6 +19,7 @@ from fedfina_cli.pipeline.backends import Backends, build_backends
 from fedfina_cli.pipeline.batch import run_batch
 from fedfina_cli.pipeline.claims import Claims
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
+from fedfina_cli.pipeline.slots import threads_for
 from fedfina_cli.pipeline.stages import Pipeline
 from fedfina_cli.report.render_pool import renderer_for
 
@@ -44,13 +45,13 @@ class Session:
     def __enter__(self) -> Session:
         try:
             # Connections for each worker, the claims' heartbeat and (serve) the HTTP handlers.
-            self.ledger = open_ledger(self.settings, pool_size=self.concurrency + 4)
+            self.ledger = open_ledger(self.settings, pool_size=threads_for(self.concurrency) + 4)
             self._entered.append(self.ledger)
             self.interrupted = self.ledger.mark_interrupted()
             self.claims = Claims(self.ledger, self.settings.claim_seconds).__enter__()
             self._entered.append(self.claims)
             self.backends, self.warnings = build_backends(self.settings, self._record_api_call,
-                                                          pool_size=max(self.concurrency, 4))
+                                                          pool_size=max(threads_for(self.concurrency), 4))
             self.backends.storage.prepare()
             self._run_id = self.ledger.start_run(self.command, self.backends.description, os.getpid())
         except BaseException:
@@ -69,7 +70,8 @@ class Session:
         renderer = renderer_for(jobs, self.concurrency) if "report" in options.stages else None
         try:
             yield Pipeline(self.ledger, self.backends, options, self.claims, render=renderer,
-                           once_per_run=once_per_run, redaction=self.settings.redaction)
+                           once_per_run=once_per_run, redaction=self.settings.redaction,
+                           provider_slots=self.concurrency)
         finally:
             if renderer is not None:
                 renderer.close()

@@ -41,10 +41,12 @@ from fedfina_cli.mail.deliver import Delivery, DeliveryUnknown
 from fedfina_cli.pipeline.backends import Backends
 from fedfina_cli.pipeline.claims import ClaimLost, Claims
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
+from fedfina_cli.pipeline.slots import ProviderSlots
 from fedfina_cli.services.storage import ObjectMissing
 
 NO_ACCOUNT = "no account id: pass --account-id, or set account_id in the conversation's dynamic variables"
 NO_RECIPIENT = "no recipient: pass --email, or set email_id in the conversation's dynamic variables"
+LOCAL_STAGES = ("report", "email")  # fedfina's own work: no provider waits on it (slots.py)
 
 
 @dataclass
@@ -74,13 +76,14 @@ class Pipeline:
     def __init__(self, ledger: Ledger, backends: Backends, options: RunOptions, claims: Claims,
                  render: Callable | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), *,
-                 once_per_run: bool = True, redaction: str = "llm"):
+                 once_per_run: bool = True, redaction: str = "llm", provider_slots: int | None = None):
         """``render``: ReportInput -> Rendered (report/render_pool.py); None renders in this thread.
 
         ``once_per_run``: a job for a conversation this pipeline already handled is a
         duplicate (a batch); a queue's workers (serve, worker) see a conversation again
         when it is asked for again, and process it again.
         ``redaction``: the default mode (FEDFINA_REDACT); an account's own wins.
+        ``provider_slots``: conversations at the providers at once (slots.py); None: no bound.
         """
         self.ledger = ledger
         self.redaction = redaction
@@ -89,6 +92,7 @@ class Pipeline:
         self.claims = claims
         self.render = render
         self.now = now
+        self.slots = ProviderSlots(provider_slots)
         self._stages = {"fetch": self._fetch, "summarize": self._summarize, "report": self._report,
                         "email": self._email}
         # Jobs for one conversation never overlap in this process, and one that
@@ -130,20 +134,23 @@ class Pipeline:
         outcome = Outcome(job.conversation_id, job.account_id, job.email_id)
         ctx = None
         try:
-            account, email, fetched = self._resolve(job)
-            first = self._first_handled(job, account)
-            if first is not None:
-                outcome.account_id, outcome.status = account, "duplicate"
-                outcome.error = f"same conversation as {first}; processed once"
-                return outcome
-            ctx = self._open(job, account, email, fetched)
-            outcome.account_id, outcome.email_id = ctx.account_id, ctx.row.get("email_id")
-            if not ctx.claimed:
-                ctx = None  # another process's: not ours to record anything on
-                outcome.status = "elsewhere"
-                outcome.error = "in progress elsewhere"
-                return outcome
-            self._run_stages(ctx, outcome)
+            # A slot from the first provider call (resolving may fetch the conversation)
+            # to the end of the summary (slots.py).
+            with self.slots.held() as release_slot:
+                account, email, fetched = self._resolve(job)
+                first = self._first_handled(job, account)
+                if first is not None:
+                    outcome.account_id, outcome.status = account, "duplicate"
+                    outcome.error = f"same conversation as {first}; processed once"
+                    return outcome
+                ctx = self._open(job, account, email, fetched)
+                outcome.account_id, outcome.email_id = ctx.account_id, ctx.row.get("email_id")
+                if not ctx.claimed:
+                    ctx = None  # another process's: not ours to record anything on
+                    outcome.status = "elsewhere"
+                    outcome.error = "in progress elsewhere"
+                    return outcome
+                self._run_stages(ctx, outcome, release_slot)
             self._finish(ctx, outcome)
         except Exception as exc:
             stage, cause = (exc.stage, exc.cause) if isinstance(exc, _Failed) else ("resolve", exc)
@@ -156,8 +163,10 @@ class Pipeline:
                 self.claims.release(ctx.row)
         return outcome
 
-    def _run_stages(self, ctx: _Context, outcome: Outcome) -> None:
-        """The selected stages in order; a failure is raised as _Failed naming its stage."""
+    def _run_stages(self, ctx: _Context, outcome: Outcome, release_slot: Callable[[], None]) -> None:
+        """The selected stages in order; a failure is raised as _Failed naming its stage.
+
+        The provider slot is given back before the first of fedfina's own stages."""
         if not ctx.row.get("email_id") and "email" in self.options.stages:
             raise _Failed("resolve", StageError(NO_RECIPIENT))
         try:
@@ -167,6 +176,8 @@ class Pipeline:
         redo = self.options.force
         fetching = None  # the fetch stage, still downloading the audio while summarize runs
         for stage in self.options.stages:
+            if stage in LOCAL_STAGES:
+                release_slot()  # the providers are done with this conversation (slots.py)
             # An email already sent goes again only with --resend, whatever was redone.
             if (stage == "email" or not redo) and self._is_done(stage, ctx):
                 outcome.skipped.append(stage)

@@ -25,10 +25,9 @@ from fedfina_cli.services.retry import RetryPolicy, parse_retry_after
 from fedfina_cli.services.throttle import Throttle
 
 RETRY_STATUSES = {408, 429} | set(range(500, 600))
-# Requests per second before a 429 has been seen (a conversation and its
-# recording for 16 conversations a second); doubled every second while
-# callers queue for it. See throttle.py.
-START_RATE = 32.0
+# ElevenLabs limits concurrent requests, which --concurrency bounds already:
+# nothing is paced until its first 429 (throttle.py).
+START_RATE = None
 AUDIO_CHUNK_BYTES = 256 * 1024
 CONNECT_TIMEOUT = 10.0
 

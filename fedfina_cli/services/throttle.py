@@ -7,7 +7,9 @@ which learns the service's rate the way TCP learns a link's:
 
 - slow start: from ``start_rate`` the rate doubles every second for as long as
   callers queue for it, until the first 429 (or until it is so high that pacing
-  is pointless, and the throttle steps aside);
+  is pointless, and the throttle steps aside). A ``start_rate`` of None paces
+  nothing until the first 429 (for a service that limits concurrent requests,
+  which the caller's own concurrency already bounds);
 - a 429 means the service's token bucket is empty. Between two 429s a second
   or more apart, the bucket went from empty to empty, so what the service
   accepted in between is exactly what it refilled: its rate. The rate is set
@@ -51,7 +53,7 @@ UNPACED_ABOVE = 1000.0  # requests per second; beyond this, pacing costs more th
 
 
 class Throttle:
-    def __init__(self, start_rate: float, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, start_rate: float | None, *, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
         self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
@@ -76,6 +78,9 @@ class Throttle:
         """Block until this caller may send its request; callers go in the order they came."""
         turn = threading.Event()
         with self._lock:
+            if self._rate is None and not self._queue:  # not paced: no turn to take
+                self._record(self._clock())
+                return
             self._queue.append(turn)
             if len(self._queue) == 1:
                 turn.set()
@@ -103,8 +108,11 @@ class Throttle:
 
     def _record(self, now: float) -> None:
         self._sent.append(now)
-        horizon = min(now - 1, self._cut_at)
-        while self._sent[0] < horizon:
+        # Kept: the last second, and the time since a recent cut (the next cut measures over it).
+        keep_from = now - 1
+        if now - self._cut_at < ESTIMATE_OVER_SECONDS:
+            keep_from = min(keep_from, self._cut_at)
+        while self._sent[0] < keep_from:
             self._sent.popleft()
 
     def limited(self) -> None:

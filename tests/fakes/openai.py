@@ -27,6 +27,7 @@ class FakeOpenAI(FakeHTTPServer):
         self.quota_exhausted = False  # 429 insufficient_quota, as for an account out of credit
         self.accepted: list[float] = []  # arrival times of the completions answered (rate limit)
         self.refused = 0  # completions answered 429
+        self.in_flight = self.most_in_flight = 0  # completions being answered at once
         self._bucket: TokenBucket | None = None
 
     def limit_rate(self, per_second: float | None) -> None:
@@ -70,8 +71,15 @@ class FakeOpenAI(FakeHTTPServer):
             with self._lock:
                 self.accepted.append(request.at)
         body = json.loads(request.body)
-        if self.delay:
-            time.sleep(self.delay)
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
         if self.reject_json_schema and body.get("response_format", {}).get("type") == "json_schema":
             return json_response({"error": {
                 "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported "
