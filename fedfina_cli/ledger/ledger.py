@@ -560,9 +560,12 @@ class Ledger:
         if isinstance(message, str):
             changes["error_message"] = self._redact(message)
         assignments = ", ".join(f"{quoted(column)} = ?" for column in changes)
-        self.sql.run(f"update conversation_processing set {assignments} where processing_id = ?",
-                     [*changes.values(), processing_id])
-        return self.get(processing_id)
+        # The row as changed, in the same round trip (a conversation makes over a dozen updates).
+        row = one(self.sql, f"update conversation_processing set {assignments} where processing_id = ? "
+                            "returning *", [*changes.values(), processing_id])
+        if row is None:
+            raise KeyError(f"no conversation_processing row {processing_id}")
+        return row
 
     def record_file(self, row: dict, file_type: str, obj: StoredObject) -> None:
         # One row per object key (a unique index): a re-stored object updates its row.
