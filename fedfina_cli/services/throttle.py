@@ -19,8 +19,8 @@ which learns the service's rate the way TCP learns a link's:
 - between cuts it creeps up by 1 % per second, so that a raised limit, or a
   share left by another process on the same key, is found again.
 - the 429s of one overshoot come together: one cut per second.
-- a 429 while no caller was queueing says something else (another process on
-  the same key): the rate is halved, as TCP does; a measure over fewer than 4
+- a 429 while paced and no caller was queueing says something else (another
+  process on the same key): the rate is halved, as TCP does; a measure over fewer than 4
   requests, or one taken while creeping (the bucket filled up while this
   process ran under the rate, and the refill it lost would hide in the
   measure), cuts no deeper than 10 %.
@@ -135,9 +135,9 @@ class Throttle:
                 seconds = 1.0
             sent = sum(1 for at in self._sent if since < at <= now)
             current = self._rate if self._rate is not None else max(1.0, float(len(self._sent)))
-            if now - self._queued_at > 1:
-                # Callers were not queueing: the 429 says something else (another
-                # process on the key); halve, as TCP does.
+            if self._rate is not None and now - self._queued_at > 1:
+                # Paced, and callers were not queueing: the 429 says something else
+                # (another process on the key); halve, as TCP does.
                 self._rate = current / 2
             elif sent < MIN_SAMPLE and not first:
                 # Too few requests to measure (a limit of a request or two a second).
@@ -155,7 +155,7 @@ class Throttle:
             self._creep = self._rate * (PROBE_PER_SECOND if self._probing else CREEP_PER_SECOND)
             self._cut_at = now
             self._refused_since_cut = 0
-            # Requests already given later slots keep them; the next one waits a full new interval.
+            # The next request waits a full interval of the new rate.
             self._next = max(self._next, now + 1 / self._rate)
 
     def _grow(self, now: float) -> None:
