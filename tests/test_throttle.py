@@ -153,14 +153,30 @@ def test_openai_out_of_quota_is_not_retried_and_says_so(openai_server):
     assert summarizer.throttle.rate == 16  # a quota is not a rate: nothing learned
 
 
-def test_elevenlabs_429s_slow_the_client_down(elevenlabs):
+def test_one_429_does_not_slow_a_quiet_process():
+    clock = Clock()
+    for start in (None, 16.0):
+        throttle = Throttle(start, clock=clock, sleep=clock.sleep)
+        throttle.wait()
+        throttle.limited()  # one request, one 429: nothing to measure a rate by
+        assert throttle.rate == (None if start is None else 16 * 0.9)
+        clock.now += 2
+        before = clock()
+        throttle.wait()
+        assert clock() == before
+
+
+def test_elevenlabs_429s_pace_a_busy_client_but_not_a_quiet_one(elevenlabs):
     elevenlabs.add(load_sample(HINDI))
-    elevenlabs.fault(CONVERSATION_PATH + HINDI_ID, status=429, headers={"Retry-After": "0"},
-                     body={"detail": {"type": "rate_limit_error", "code": "concurrent_limit_exceeded",
-                                      "message": "Too many concurrent requests"}})
+    body = {"detail": {"type": "rate_limit_error", "code": "concurrent_limit_exceeded",
+                       "message": "Too many concurrent requests"}}
     client = ElevenLabsClient(ELEVENLABS_KEY, elevenlabs.url, metrics=lambda call: None,
-                              retry=RetryPolicy(attempts=3, base_seconds=0.01))
+                              retry=RetryPolicy(attempts=5, base_seconds=0.01))
     assert client.throttle.rate is None  # not paced before its first 429
-    for _ in range(5):
-        client.get_conversation(HINDI_ID)
-    assert client.throttle.rate is not None
+    elevenlabs.fault(CONVERSATION_PATH + HINDI_ID, status=429, headers={"Retry-After": "0"}, body=body)
+    client.get_conversation(HINDI_ID)
+    assert client.throttle.rate is None  # one 429 on a quiet client: its retry was enough
+    elevenlabs.fault(CONVERSATION_PATH + HINDI_ID, times=8, status=429, headers={"Retry-After": "0"}, body=body)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda _: client.get_conversation(HINDI_ID), range(24)))
+    assert client.throttle.rate is not None  # busy: paced from its 429s on

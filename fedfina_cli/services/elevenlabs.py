@@ -232,7 +232,7 @@ class ElevenLabsClient:
             if ok:
                 return response
             if response.status_code == 429:
-                self.throttle.limited()
+                self.throttle.limited(started)
             if response.status_code in RETRY_STATUSES and attempt < self.retry.attempts:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 response.close()

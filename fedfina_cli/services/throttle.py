@@ -19,11 +19,13 @@ which learns the service's rate the way TCP learns a link's:
 - between cuts it creeps up by 1 % per second, so that a raised limit, or a
   share left by another process on the same key, is found again.
 - the 429s of one overshoot come together: one cut per second.
+- a 429 after fewer than 4 requests measures nothing: a paced rate is cut by
+  10 %, an unpaced one stays unpaced (a quiet process is not slowed down for
+  one 429; the request itself waits for Retry-After or the backoff);
 - a 429 while paced and no caller was queueing says something else (another
-  process on the same key): the rate is halved, as TCP does; a measure over fewer than 4
-  requests, or one taken while creeping (the bucket filled up while this
-  process ran under the rate, and the refill it lost would hide in the
-  measure), cuts no deeper than 10 %.
+  process on the same key): the rate is halved, as TCP does; a measure taken
+  while creeping (the bucket filled up while this process ran under the rate,
+  and the refill it lost would hide in the measure) cuts no deeper than 10 %.
 
 Against a token bucket of 3 to 100 requests/s this keeps over 94 % of the
 limit with 2–4 % of requests refused (tests/test_throttle.py; bench/run.py).
@@ -66,7 +68,7 @@ class Throttle:
         self._queued_at = float("-inf")  # when a caller last had to wait
         self._cut_at = float("-inf")
         self._sent: deque[float] = deque()  # send times since the last cut (at least the last second)
-        self._refused_since_cut = 0
+        self._refused: deque[float] = deque()  # send times of the requests refused, kept alike
         self._queue: deque[threading.Event] = deque()  # callers waiting, the first one on the clock
 
     @property
@@ -112,14 +114,18 @@ class Throttle:
         keep_from = now - 1
         if now - self._cut_at < ESTIMATE_OVER_SECONDS:
             keep_from = min(keep_from, self._cut_at)
-        while self._sent[0] < keep_from:
-            self._sent.popleft()
+        for times in (self._sent, self._refused):
+            while times and times[0] < keep_from:
+                times.popleft()
 
-    def limited(self) -> None:
-        """The service answered 429: slow down (once per burst of 429s)."""
+    def limited(self, sent_at: float | None = None) -> None:
+        """The service answered 429 to a request sent at ``sent_at`` (this throttle's clock;
+        default now): slow down (once per burst of 429s)."""
         with self._lock:
             now = self._clock()
-            self._refused_since_cut += 1
+            # By send time: a request sent before a cut and refused after it says nothing
+            # about what the service accepted since.
+            self._refused.append(now if sent_at is None else sent_at)
             if now - self._cut_at < ONE_CUT_PER_SECONDS:
                 return
             self._grow(now)
@@ -135,26 +141,30 @@ class Throttle:
                 seconds = 1.0
             sent = sum(1 for at in self._sent if since < at <= now)
             current = self._rate if self._rate is not None else max(1.0, float(len(self._sent)))
-            if self._rate is not None and now - self._queued_at > 1:
+            if sent < MIN_SAMPLE and self._rate is None:
+                # Too few requests to measure a rate (a quiet process): it stays unpaced;
+                # the request waits for Retry-After or the backoff. Not a cut.
+                return
+            if sent < MIN_SAMPLE:
+                # A limit of a request or two a second: too few to measure; cut by 10 %.
+                self._rate = current * AIMD_CUT
+            elif self._rate is not None and now - self._queued_at > 1:
                 # Paced, and callers were not queueing: the 429 says something else
                 # (another process on the key); halve, as TCP does.
                 self._rate = current / 2
-            elif sent < MIN_SAMPLE and not first:
-                # Too few requests to measure (a limit of a request or two a second).
-                self._rate = current * AIMD_CUT
             else:
-                measured = (sent - self._refused_since_cut) / seconds * (FIRST_CUT if first else CUT)
+                refused = sum(1 for at in self._refused if since < at <= now)
+                measured = (sent - refused) / seconds * (FIRST_CUT if first else CUT)
                 # Creeping, this process was under the service's rate for a while, its
                 # bucket full, the refill lost: the measure is low. Cut no deeper than
                 # plain AIMD would. (Probing overshoots: there the measure is the rate.)
                 self._rate = measured if first or probing else max(measured, current * AIMD_CUT)
+            self._cut_at = now
             self._rate = max(self._rate, MIN_RATE)
             self._probing, self._slow_start = first, False
             # After the first cut, whose estimate a burst can skew, the rate is probed
             # faster, until a second 429 measures the service's rate exactly.
             self._creep = self._rate * (PROBE_PER_SECOND if self._probing else CREEP_PER_SECOND)
-            self._cut_at = now
-            self._refused_since_cut = 0
             # The next request waits a full interval of the new rate.
             self._next = max(self._next, now + 1 / self._rate)
 

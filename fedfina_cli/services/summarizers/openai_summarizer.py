@@ -181,7 +181,7 @@ class OpenAISummarizer:
                 self.metrics(ApiCall("openai", "chat.completions", status, elapsed_ms(started),
                                      error=message, conversation_id=conversation_id))
                 if status == 429 and retryable:
-                    self.throttle.limited()
+                    self.throttle.limited(started)
                 if retryable and attempt < self.retry.attempts:
                     self.retry.sleep(attempt, _retry_after(exc))
                     continue
