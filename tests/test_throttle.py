@@ -135,7 +135,8 @@ def test_openai_at_a_rate_limit_gets_every_summary_with_few_429s(openai_server):
                                   range(100)))
     assert len(documents) == 100 and all(d.summary.title for d in documents)
     assert len(openai_server.accepted) == 100
-    assert openai_server.refused <= 15, openai_server.refused
+    # 10–12 refused here, 91 without the throttle; the bound leaves room for a busy machine.
+    assert openai_server.refused <= 30, openai_server.refused
     assert summarizer.throttle.rate is not None and summarizer.throttle.rate < 30
 
 
