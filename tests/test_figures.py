@@ -196,3 +196,24 @@ def test_number_words_and_digits_of_tamil_and_bengali_calls():
     for transcript in (tamil, bengali):
         assert figures.check(summary(point), transcript) == []
         assert figures.check(summary("In business for 9 years."), transcript) != []
+
+
+def test_the_offline_summary_of_a_long_call_has_no_figure_of_its_own_to_flag():
+    """Seen on a rendered 60-minute report: "... and 78 more answers with figures" was flagged."""
+    import copy
+
+    from fedfina_cli.core import figures
+    from fedfina_cli.core.conversation import parse_conversation, transcript_text
+    from fedfina_cli.services.summarizers.offline import OfflineSummarizer
+
+    from .conftest import HINDI, load_sample
+
+    payload = load_sample(HINDI)
+    turns = payload["transcript"]
+    payload["transcript"] = [dict(copy.deepcopy(t), time_in_call_secs=t["time_in_call_secs"] + 120 * n)
+                             for n in range(30) for t in turns]
+    conversation = parse_conversation(payload)
+    document = OfflineSummarizer().summarize(conversation, transcript_text(conversation), "English")
+    result = figures.check_all(document.summary, transcript_text(conversation), figures.call_facts(conversation))
+    assert result.checked > 20
+    assert result.unsupported == []
