@@ -66,11 +66,16 @@ class Services:
         self.s3 = f"{host}:{port}"
         self._template = json.loads(SAMPLE.read_text(encoding="utf-8"))
 
+    def conversation(self, conversation_id: str) -> dict:
+        """The Hindi sample as this conversation."""
+        payload = json.loads(json.dumps(self._template))
+        payload["conversation_id"] = conversation_id
+        return payload
+
     def add_conversations(self, prefix: str, count: int, audio_bytes: int) -> list[str]:
         ids = []
         for n in range(count):
-            payload = json.loads(json.dumps(self._template))
-            payload["conversation_id"] = f"conv_{prefix}{n:08d}"
+            payload = self.conversation(f"conv_{prefix}{n:08d}")
             self.elevenlabs.add(payload)
             self.elevenlabs.audio_sizes[payload["conversation_id"]] = audio_bytes
             ids.append(payload["conversation_id"])
@@ -245,10 +250,8 @@ def call_end_to_inbox(services: Services, workdir: Path, per_second: float = 10,
     statuses: list[int] = []
 
     def deliver(conversation_id: str) -> None:
-        payload = json.loads(json.dumps(services._template))
-        payload["conversation_id"] = conversation_id
         body = json.dumps({"type": "post_call_transcription", "event_timestamp": int(time.time()),
-                           "data": payload}).encode()
+                           "data": services.conversation(conversation_id)}).encode()
         request = urllib.request.Request(url + "/api/v1/webhooks/elevenlabs", data=body, method="POST", headers={
             "Content-Type": "application/json", "ElevenLabs-Signature": sign(secret, body, int(time.time()))})
         started = time.monotonic()

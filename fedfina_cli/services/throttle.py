@@ -159,6 +159,10 @@ class Throttle:
                 # bucket full, the refill lost: the measure is low. Cut no deeper than
                 # plain AIMD would. (Probing overshoots: there the measure is the rate.)
                 self._rate = measured if first or probing else max(measured, current * AIMD_CUT)
+                if not first:
+                    # No cut deeper than halving, as TCP's: a window in which every
+                    # request was refused (others holding a concurrency limit) measures 0.
+                    self._rate = max(self._rate, current / 2)
             self._cut_at = now
             self._rate = max(self._rate, MIN_RATE)
             self._probing, self._slow_start = first, False

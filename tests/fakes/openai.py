@@ -116,17 +116,18 @@ def summary_for(body: dict) -> dict:
 
 
 class TokenBucket:
-    """``rate`` tokens a second, at most ``rate`` saved up (a one-second burst)."""
+    """``rate`` tokens a second, at most a second's worth saved up (and at least one)."""
 
-    def __init__(self, rate: float):
-        self.rate, self.tokens, self.at = rate, rate, time.monotonic()
+    def __init__(self, rate: float, clock=time.monotonic):
+        self.rate, self.burst, self.clock = rate, max(rate, 1.0), clock
+        self.tokens, self.at = self.burst, clock()
         self._lock = threading.Lock()
 
     def take(self) -> float:
         """0 when a token was taken; else the seconds until one will be there."""
         with self._lock:
-            now = time.monotonic()
-            self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
+            now = self.clock()
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
             self.at = now
             if self.tokens >= 1:
                 self.tokens -= 1
