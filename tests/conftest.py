@@ -140,6 +140,11 @@ def emails_per_conversation(smtp_server) -> dict[str, int]:
     return counts
 
 
+def words(text: str) -> str:
+    """A table's text with its wrapping undone (a column may wrap at any width)."""
+    return " ".join(text.split())
+
+
 def wait_for(condition, timeout: float = 60.0) -> None:
     import time
 

@@ -152,6 +152,23 @@ def _failed_and_completed(cli, tmp_path):
     assert cli("run", "--from-file", ENGLISH).exit_code == 1  # no account, no recipient: a long error
 
 
+def test_doctor_at_80_columns_keeps_each_backend_and_verdict_whole_however_deep_the_folder(cli, tmp_path):
+    deep = tmp_path / ("a" * 60) / "fedfina-data"
+    result = cli("doctor", env={"COLUMNS": "80", "FEDFINA_DATA_DIR": str(deep), "FEDFINA_DB": str(deep / "x.db")})
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0 and all(len(line) <= 80 for line in lines), result.stdout
+    verdicts = {"ledger": "ok", "storage": "ok", "elevenlabs": "embedded", "openai": "embedded", "email": "ok"}
+    for backend, verdict in verdicts.items():
+        row = next(line for line in lines if line.startswith(backend + " ")).split()
+        assert verdict in row, (backend, result.stdout)
+    # The path folds onto the lines below its row, nothing cut from it.
+    header = next(line for line in lines if line.startswith("backend"))
+    start, end = header.index("target"), header.index("status")
+    first = next(i for i, line in enumerate(lines) if line.startswith("ledger "))
+    rest = next(i for i, line in enumerate(lines) if line.startswith("storage "))
+    assert "".join(line[start:end].strip() for line in lines[first:rest]) == str(deep / "x.db")
+
+
 def test_status_at_80_columns_keeps_ids_and_times_whole(cli, workspace, tmp_path):
     from .conftest import ENGLISH_ID
 

@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from .conftest import ELEVENLABS_KEY, ENGLISH, HINDI, HINDI_ID, SECRETS, load_sample
+from .conftest import ELEVENLABS_KEY, ENGLISH, HINDI, HINDI_ID, SECRETS, load_sample, words
 
 
 def _ledger_dump(path) -> str:
@@ -62,10 +62,11 @@ def test_no_secret_appears_anywhere(installed, workspace, services, monkeypatch)
 
 def test_doctor_passes_against_every_service_and_sends_nothing(installed, services, workspace):
     result = installed("doctor")
+    screen = words(result.stdout)
     assert result.exit_code == 0, result.stdout + result.stderr
     for backend in ("ledger", "storage", "elevenlabs", "openai", "smtp"):
-        assert backend in result.stdout
-    assert "API key accepted" in result.stdout and "no mail sent" in result.stdout
+        assert backend in screen
+    assert "API key accepted" in screen and "no mail sent" in screen
     assert services["smtp"].messages == []
     assert services["openai"].count("/v1/chat/completions") == 0
     assert services["s3"].keys() == []  # the bucket does not exist yet; doctor does not create it
@@ -75,7 +76,7 @@ def test_doctor_passes_against_every_service_and_sends_nothing(installed, servic
 def test_doctor_probes_an_existing_bucket_and_leaves_it_clean(installed, services):
     services["s3"].client.create_bucket(Bucket=services["s3"].bucket)
     result = installed("doctor")
-    assert result.exit_code == 0 and "bucket reachable and writable" in result.stdout
+    assert result.exit_code == 0 and "bucket reachable and writable" in words(result.stdout)
     assert services["s3"].keys() == []
 
 
@@ -84,14 +85,16 @@ def test_doctor_fails_when_a_configured_backend_fails(installed, services, monke
     monkeypatch.setenv("SMTP_PASSWORD", "bad-smtp-pass-for-doctor")
     result = installed("doctor")
     assert result.exit_code == 1
-    assert "failed" in result.stdout and "HTTP 401" in result.stdout and "535" in result.stdout
+    screen = words(result.stdout)
+    assert "failed" in screen and "HTTP 401" in screen and "535" in screen
     assert "xi-bad-key-for-doctor-1" not in result.stdout and "bad-smtp-pass-for-doctor" not in result.stdout
 
 
 def test_doctor_with_nothing_configured_passes(cli):
     result = cli("doctor")
     assert result.exit_code == 0
-    assert "embedded" in result.stdout and "offline summariser" in result.stdout
+    screen = words(result.stdout)
+    assert "embedded" in screen and "offline summariser" in screen
 
 
 def test_doctor_with_the_mail_server_down_says_so_in_one_friendly_line(installed, services, monkeypatch):
@@ -102,7 +105,7 @@ def test_doctor_with_the_mail_server_down_says_so_in_one_friendly_line(installed
         port = closed.getsockname()[1]
     monkeypatch.setenv("SMTP_PORT", str(port))
     result = installed("doctor")
-    screen = " ".join(result.stdout.split())  # the detail column may wrap
+    screen = words(result.stdout)
     assert result.exit_code == 1
     assert "connection refused (is the mail server running? check SMTP_HOST and SMTP_PORT)" in screen
     assert "Errno" not in screen and "ConnectionRefusedError" not in screen
@@ -111,7 +114,7 @@ def test_doctor_with_the_mail_server_down_says_so_in_one_friendly_line(installed
 def test_doctor_does_not_call_a_model_missing_when_the_server_cannot_tell(installed, services):
     services["openai"].serves_model_lookup = False  # 404 without a model_not_found code
     result = installed("doctor")
-    screen = " ".join(result.stdout.split())  # the detail column may wrap
+    screen = words(result.stdout)
     assert result.exit_code == 0, result.stdout
     assert "so the model was not checked" in screen and "no model" not in screen
 
@@ -119,4 +122,4 @@ def test_doctor_does_not_call_a_model_missing_when_the_server_cannot_tell(instal
 def test_doctor_reports_a_model_the_server_does_not_have(installed, services):
     services["openai"].models = {"gpt-other"}
     result = installed("doctor")
-    assert result.exit_code == 1 and "OpenAI has no model gpt-test-mini" in " ".join(result.stdout.split())
+    assert result.exit_code == 1 and "OpenAI has no model gpt-test-mini" in words(result.stdout)

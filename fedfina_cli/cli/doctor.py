@@ -31,8 +31,12 @@ def doctor() -> None:
 
     table = Table(title="fedfina doctor", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   show_edge=False)
-    for column in ("backend", "target", "status"):
-        table.add_column(column, no_wrap=True)
+    # The backend's name and the verdict are short and must always show whole; a
+    # long path or URL folds onto more lines instead of pushing them off an
+    # 80-column screen (a deep FEDFINA_DATA_DIR once left only "ba…" and "…").
+    table.add_column("backend", no_wrap=True, min_width=max(len(c.backend) for c in checks))
+    table.add_column("target", overflow="fold", ratio=1)
+    table.add_column("status", no_wrap=True, min_width=max(len(c.status) for c in checks))
     table.add_column("detail", overflow="fold", ratio=1)
     styles = {"ok": "green", "failed": "bold red", "embedded": "cyan"}
     for check in checks:
