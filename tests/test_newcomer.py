@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from .conftest import HINDI, HINDI_ID
+from .conftest import HINDI, HINDI_ID, words
 
 # --- failing early and clearly --------------------------------------------------------
 
@@ -167,6 +167,29 @@ def test_doctor_at_80_columns_keeps_each_backend_and_verdict_whole_however_deep_
     first = next(i for i, line in enumerate(lines) if line.startswith("ledger "))
     rest = next(i for i, line in enumerate(lines) if line.startswith("storage "))
     assert "".join(line[start:end].strip() for line in lines[first:rest]) == str(deep / "x.db")
+
+
+def test_accounts_list_at_80_columns_shows_whole_rows_by_the_flags_names(cli, workspace):
+    assert cli("accounts", "set", "acc123", "--timezone", "Asia/Kolkata").exit_code == 0
+    assert cli("accounts", "set", "acc_branch_mumbai_west_2", "--timezone", "Asia/Kolkata",
+               "--bcc", "audit@example.com").exit_code == 0
+    assert cli("accounts", "set", "acc3", "--cc", "credit@fedfina.in,risk.team@fedfina.in",
+               "--subject", "Loan {applicant} {date}", "--link-expiry-hours", "48").exit_code == 0
+    result = cli("accounts", "list", env={"COLUMNS": "80"})
+    lines = result.stdout.splitlines()
+    table = [line for line in lines if not line.startswith("not shown")]
+    assert result.exit_code == 0 and all(len(line) <= 80 for line in table), result.stdout
+    header = next(line for line in lines if line.startswith("account ")).split()
+    assert header[:3] == ["account", "timezone", "cc"] and header[-1] == "updated"  # set settings only
+    for account in ("acc123", "acc_branch_mumbai_west_2"):
+        assert next(line for line in lines if line.startswith(account + " ")).split()[1] == "Asia/Kolkata"
+    assert "risk.team@fedfina.in" in words(result.stdout)  # a long value wraps in its column
+    assert "not shown at this width: bcc, subject, link_expiry_hours" in result.stdout
+    wide = cli("accounts", "list", env={"COLUMNS": "200"}).stdout
+    assert "not shown" not in wide and "summary_language" not in wide  # no account sets it
+    row = next(line for line in wide.splitlines() if line.startswith("acc3 ")).split()
+    assert row[-3] == "48"  # hours, as --link-expiry-hours takes them; JSON keeps seconds
+    assert json.loads(cli("accounts", "list", "--json").stdout)[1]["link_expiry_seconds"] == 172800
 
 
 def test_status_at_80_columns_keeps_ids_and_times_whole(cli, workspace, tmp_path):

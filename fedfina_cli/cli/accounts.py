@@ -63,9 +63,24 @@ def _print_account(terminal, ledger, account_id: str, fmt: str) -> None:
 @accounts_app.command("list", cls=Command)
 def accounts_list(output_format: Format = None, json_out: JsonOut = False, csv_out: CsvOut = False) -> None:
     """Every account with stored settings."""
-    from fedfina_cli.core.accounts import COLUMNS
+    from fedfina_cli.core import accounts
 
     terminal = new_terminal()
+    fmt = chosen_format(output_format, json_out, csv_out)
     with user_errors(terminal), ledger_for(terminal, must_exist=False) as ledger:
-        terminal.rows(ledger.all_account_settings(), ["account_id", *COLUMNS, "updated_at"],
-                      chosen_format(output_format, json_out, csv_out), title="accounts")
+        stored = ledger.all_account_settings()
+        if fmt != "table":  # scripts get every column, as stored
+            terminal.rows(stored, ["account_id", *accounts.COLUMNS, "updated_at"], fmt)
+            return
+        # People get what `accounts show` calls each setting, in its units, and only the
+        # settings some account sets: nine columns, mostly empty, do not fit 80 columns.
+        rows = [{"account_id": row["account_id"], **accounts.shown_overrides(accounts.from_row(row)),
+                 "updated_at": row["updated_at"]} for row in stored]
+        settings = [name for name in accounts.SHOWN_ORDER if any(name in row for row in rows)]
+        terminal.rows(rows, ["account_id", *settings, "updated_at"], fmt, title="accounts",
+                      droppable=[name for name in _LEAST_WANTED if name in settings] + ["updated_at"])
+
+
+# Where a terminal is too narrow, these go first (`accounts show ACCOUNT` has them all).
+_LEAST_WANTED = ["prompt_file", "attachment_limit_mb", "link_expiry_hours", "subject", "summary_language",
+                 "redact", "bcc", "cc"]

@@ -58,8 +58,7 @@ def _cell(column: str, value: object) -> str:
 
 
 # Long values that may wrap (addresses, keys, links, templates).
-_FOLD = {"value", "reason", "email_id", "object_key", "location", "cc_addresses", "bcc_addresses",
-         "email_subject_template", "prompt_file"}
+_FOLD = {"value", "reason", "email_id", "object_key", "location", "cc", "bcc", "subject", "prompt_file"}
 
 
 def _kind(name: str) -> str:

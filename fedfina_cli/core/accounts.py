@@ -105,6 +105,7 @@ _SHOWN = {
     "attachment_limit_bytes": ("attachment_limit_mb", lambda v: f"{v / (1024 * 1024):g}"),
     "redact": ("redact", lambda v: v),
 }
+SHOWN_ORDER = [name for name, _ in _SHOWN.values()]
 
 
 def described(stored: AccountOverrides, defaults: AccountSettings | None = None) -> list[dict]:
@@ -116,6 +117,17 @@ def described(stored: AccountOverrides, defaults: AccountSettings | None = None)
         rows.append({"setting": name, "value": show(getattr(effective, field.name)),
                      "source": "account" if getattr(stored, field.name) is not None else "default"})
     return rows
+
+
+def shown_overrides(stored: AccountOverrides) -> dict[str, str]:
+    """The settings an account sets, by their flags' names and in their units (for a table)."""
+    shown = {}
+    for field in fields(AccountSettings):
+        value = getattr(stored, field.name)
+        if value is not None:
+            name, show = _SHOWN[field.name]
+            shown[name] = show(value)
+    return shown
 
 
 def validated_overrides(*, timezone: str | None = None, cc: list[str] | None = None,
