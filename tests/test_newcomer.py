@@ -107,6 +107,25 @@ def test_db_names_the_ledger_and_every_read_command_says_which_it_read(cli, work
     assert stats.exit_code == 0 and str(elsewhere) in stats.stdout
 
 
+def test_show_names_the_folder_once_and_says_when_its_files_are_not_there(cli, workspace, tmp_path):
+    assert cli("run", "--from-file", HINDI).exit_code == 0
+    data = tmp_path / "data"
+    result = cli("show", HINDI_ID, env={"COLUMNS": "80"})
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0 and f"files in {data}" in lines and result.stderr == ""
+    for kind in ("conversation", "transcript", "summary", "report"):  # a row each, its key whole
+        row = next(line for line in lines if re.match(rf"{kind} +\d", line)).split()
+        assert row[2].startswith("acc123/") and HINDI_ID in row[2] and len(row) == 3, result.stdout
+    # Looked at from another folder: one line says so (the demo's folder is not the default).
+    moved = cli("show", HINDI_ID, env={"COLUMNS": "80", "FEDFINA_DATA_DIR": str(tmp_path / "other")})
+    assert moved.exit_code == 0 and words(moved.stderr) == (
+        f"warning: 4 of its files are not in {tmp_path / 'other'}: set FEDFINA_DATA_DIR to the folder "
+        "the run stored into")
+    record = json.loads(cli("show", HINDI_ID, "--json", env={"FEDFINA_DATA_DIR": str(tmp_path / "other")}).stdout)
+    assert all(f["missing"] and f["location"].startswith(str(tmp_path / "other")) for f in record["files"])
+    assert not any("missing" in f for f in json.loads(cli("show", HINDI_ID, "--json").stdout)["files"])
+
+
 def test_no_ledger_is_said_instead_of_an_empty_table(cli, workspace, tmp_path):
     missing = tmp_path / "typo.db"
     for args in (["status"], ["show", HINDI_ID], ["stats"], ["status", "--format", "json"]):

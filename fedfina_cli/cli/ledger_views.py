@@ -69,18 +69,18 @@ def show(
         settings = settings_for(terminal)
         storage = storage_for(settings, metrics=lambda call: None)
 
-        def locate(key: str) -> str:
-            where = storage.locate(key)
-            if not settings.minio_endpoint and not Path(where).exists():
-                # Another data folder than the run's (the demo's, say): say so, not a dead path.
-                return f"{where} (not found: set FEDFINA_DATA_DIR to the folder the run stored into)"
-            return where
-
-        record = conversation_record(ledger, conversation_id, account_id, locate)
+        record = conversation_record(ledger, conversation_id, account_id, storage.locate)
+        missing = [] if settings.minio_endpoint else [f for f in record["files"] if not Path(f["location"]).exists()]
+        for file in missing:
+            file["missing"] = True
         if chosen_format(output_format, json_out) == "json":
             terminal.json(record)
-            return
-        _print_record(terminal, record, ledger.description)
+        else:
+            _print_record(terminal, record, ledger.description)
+        if missing:
+            # Another data folder than the run's (the demo's, say): say so, not just a dead path.
+            terminal.warn(f"{len(missing)} of its files are not in {settings.data_dir}: set FEDFINA_DATA_DIR "
+                          "to the folder the run stored into")
 
 
 @app.command(cls=Command)
@@ -118,8 +118,15 @@ def _print_record(terminal, record: dict, ledger_path) -> None:
     terminal.rows(facts, ["field", "value"], title=f"conversation in {ledger_path} (times UTC)")
     terminal.rows(record["stages"], ["stage", "state", "attempts", "started_at", "finished_at",
                                      "duration_ms", "message"], title="stages", droppable=["started_at"])
-    terminal.rows(record["files"], ["file_type", "size_bytes", "object_key", "location"], title="files",
-                  droppable=["object_key"])
+    files = record["files"]
+    roots = {f["location"][:-len(f["object_key"]) - 1] for f in files
+             if f["location"].endswith("/" + f["object_key"])}
+    if len(roots) == 1 and all(f["location"].endswith("/" + f["object_key"]) for f in files):
+        # A folder or bucket: its name once in the title, not folded into every row.
+        terminal.rows(files, ["file_type", "size_bytes", "object_key"], title=f"files in {roots.pop()}")
+    else:  # presigned links (or a note that the folder is not this one): each in full
+        terminal.rows(files, ["file_type", "size_bytes", "object_key", "location"], title="files",
+                      droppable=["object_key"])
     terminal.rows(record["audit_log"], ["created_at", "step", "event", "attempt", "duration_ms", "message"],
                   title="audit log")
     if record["last_error"]:
