@@ -60,7 +60,7 @@ def accept_conversation(ledger: Ledger, storage: Storage, payload: dict, source:
         ledger.record_unresolved_failure(conversation_id, email, "resolve", message, retryable=False)
         return Intake(conversation_id, "failed", message)
     current = ledger.rows_for(conversation_id, account)
-    if current and _settled(current[0]):
+    if current and settled(current[0]):
         return _intake(current[0], False)  # a duplicate delivery: processed once
     raw = json.dumps(payload, ensure_ascii=False, indent=2).encode("utf-8")
     stored = storage.put_bytes(object_key(account, conversation_id, "conversation"), raw,
@@ -128,7 +128,7 @@ def record_initiation_failure(ledger: Ledger, data: dict) -> str | None:
     return conversation_id
 
 
-def _settled(row: dict) -> bool:
+def settled(row: dict) -> bool:
     """Completed, or already on the queue: a second delivery changes nothing."""
     return row["status"] in ("completed", "queued", "processing") and (
         row["status"] != "processing" or row.get("claimed_by") is not None)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from fedfina_cli.core.errors import FedfinaError
 from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.pipeline import sync as syncing
-from fedfina_cli.pipeline.intake import accept_conversation
+from fedfina_cli.pipeline.intake import accept_conversation, settled
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
 from fedfina_cli.pipeline.session import Session
 from fedfina_cli.pipeline.slots import threads_for
@@ -162,6 +162,13 @@ class Sweeper:
             if self._stopping.is_set():
                 break
             outcome = Outcome(job.conversation_id, status="failed", retryable=True)
+            on_queue = next((r for r in ledger.rows_for(job.conversation_id) if settled(r)), None)
+            if on_queue is not None:
+                # Listed again (the listing restarts at the watermark's second) while the
+                # queue works on it: asking the API for it again would change nothing.
+                outcome.status, outcome.retryable = on_queue["status"], False
+                outcomes.append(outcome)
+                continue
             try:
                 intake = accept_conversation(ledger, backends.storage,
                                              _raw(source.get_conversation(job.conversation_id)), "sweep")
