@@ -36,6 +36,12 @@ CONFIG_VARIABLES = (
     "SMTP_FROM_EMAIL", "SMTP_SECURITY", "FEDFINA_DB", "FEDFINA_DATA_DIR", "FEDFINA_PROMPT_FILE",
 )
 
+# Off a terminal the CLI formats tables 200 wide unless COLUMNS says otherwise (see
+# cli/output.py). pytest-xdist's workers export COLUMNS=80; a test that wants a width
+# sets it itself, so every test sees the same default whether or not the suite runs in parallel.
+for _variable in ("COLUMNS", "LINES"):
+    os.environ.pop(_variable, None)
+
 
 @dataclass
 class Workspace:
