@@ -126,6 +126,13 @@ def test_show_names_the_folder_once_and_says_when_its_files_are_not_there(cli, w
     assert not any("missing" in f for f in json.loads(cli("show", HINDI_ID, "--json").stdout)["files"])
 
 
+def test_an_empty_table_says_none_under_its_header(cli, workspace):
+    assert cli("run", "--from-file", HINDI).exit_code == 0  # offline: no API was called
+    lines = [line.rstrip() for line in cli("stats", env={"COLUMNS": "80"}).stdout.splitlines()]
+    at = lines.index("API calls")
+    assert lines[at + 1].split()[0] == "service" and lines[at + 3:] == ["none"], lines[at:]
+
+
 def test_no_ledger_is_said_instead_of_an_empty_table(cli, workspace, tmp_path):
     missing = tmp_path / "typo.db"
     for args in (["status"], ["show", HINDI_ID], ["stats"], ["status", "--format", "json"]):

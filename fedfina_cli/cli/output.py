@@ -168,6 +168,8 @@ class Terminal:
         widths = _layout(columns, cells, self.out.width, droppable)
         hidden = [HEADERS.get(c, c) for c in columns if c not in widths]
         caption = f"not shown at this width: {', '.join(hidden)} (see --format json)" if hidden else None
+        if not rows:
+            caption = "none"  # not a bare header that looks cut off (`stats` after the demo: no API calls)
         table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
                       box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
         for name, width in widths.items():
