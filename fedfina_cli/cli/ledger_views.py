@@ -70,13 +70,14 @@ def show(
         storage = storage_for(settings, metrics=lambda call: None)
 
         record = conversation_record(ledger, conversation_id, account_id, storage.locate)
-        missing = [] if settings.minio_endpoint else [f for f in record["files"] if not Path(f["location"]).exists()]
+        folder = None if settings.minio_endpoint else settings.data_dir.resolve()  # else presigned links
+        missing = [f for f in record["files"] if folder and not Path(f["location"]).exists()]
         for file in missing:
             file["missing"] = True
         if chosen_format(output_format, json_out) == "json":
             terminal.json(record)
         else:
-            _print_record(terminal, record, ledger.description)
+            _print_record(terminal, record, ledger.description, folder)
         if missing:
             # Another data folder than the run's (the demo's, say): say so, not just a dead path.
             terminal.warn(f"{len(missing)} of its files are not in {settings.data_dir}: set FEDFINA_DATA_DIR "
@@ -106,7 +107,7 @@ def stats(
         _print_stats(terminal, figures, ledger.description)
 
 
-def _print_record(terminal, record: dict, ledger_path) -> None:
+def _print_record(terminal, record: dict, ledger_path, folder: Path | None) -> None:
     row = record["conversation"]
     facts = [{"field": k, "value": row[k]} for k in (
         "conversation_id", "account_id", "email_id", "status", "current_step", "started_at", "completed_at",
@@ -118,14 +119,10 @@ def _print_record(terminal, record: dict, ledger_path) -> None:
     terminal.rows(facts, ["field", "value"], title=f"conversation in {ledger_path} (times UTC)")
     terminal.rows(record["stages"], ["stage", "state", "attempts", "started_at", "finished_at",
                                      "duration_ms", "message"], title="stages", droppable=["started_at"])
-    files = record["files"]
-    roots = {f["location"][:-len(f["object_key"]) - 1] for f in files
-             if f["location"].endswith("/" + f["object_key"])}
-    if len(roots) == 1 and all(f["location"].endswith("/" + f["object_key"]) for f in files):
-        # A folder or bucket: its name once in the title, not folded into every row.
-        terminal.rows(files, ["file_type", "size_bytes", "object_key"], title=f"files in {roots.pop()}")
-    else:  # presigned links (or a note that the folder is not this one): each in full
-        terminal.rows(files, ["file_type", "size_bytes", "object_key", "location"], title="files",
+    if folder is not None:  # a file's location is the folder and its key: the folder once, not in every row
+        terminal.rows(record["files"], ["file_type", "size_bytes", "object_key"], title=f"files in {folder}")
+    else:  # presigned links, each in full
+        terminal.rows(record["files"], ["file_type", "size_bytes", "object_key", "location"], title="files",
                       droppable=["object_key"])
     terminal.rows(record["audit_log"], ["created_at", "step", "event", "attempt", "duration_ms", "message"],
                   title="audit log")
