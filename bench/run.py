@@ -165,7 +165,7 @@ def postgres_workers(services: Services, workers: int, count: int, concurrency: 
            "DATABASE_URL": postgres.url(postgres.new_database())}
     ledger = open_ledger(load_settings(environ=env))
     for conversation_id in ids:
-        ledger.enqueue(conversation_id, "acc123", "officer@fedfina.example", "api")
+        ledger.queue.enqueue(conversation_id, "acc123", "officer@fedfina.example", "api")
     ledger.close()
     import resource
 

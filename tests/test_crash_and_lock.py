@@ -211,18 +211,18 @@ def test_a_process_that_lost_its_claim_leaves_the_row_to_the_process_that_took_i
 
     from .conftest import HINDI, HINDI_ID, load_sample
 
-    original = Claims.check
+    original = Claims.mark_sending
 
-    def taken_over(self, row):
+    def taken_over(self, row, *args):
         other = Ledger(workspace.db)  # another process, after this one's claim expired
-        other.update(row["processing_id"], claimed_by="elsewhere:1", claim_expires_at="2999-01-01T00:00:00.000Z",
-                     status="completed", email_state="sent")
+        other.update(row["processing_id"], claimed_by="elsewhere:1", claim_token="theirs", claim_worker=999,
+                     claim_expires_at="2999-01-01T00:00:00.000Z", status="completed", email_state="sent")
         other.close()
-        return original(self, row)
+        return original(self, row, *args)
 
-    monkeypatch.setattr(Claims, "check", taken_over)
+    monkeypatch.setattr(Claims, "mark_sending", taken_over)
     outcomes = fedfina_cli.process([fedfina_cli.Job(HINDI_ID, payload=load_sample(HINDI))], fedfina_cli.load_settings())
     assert outcomes[0].status == "elsewhere" and "took it over" in outcomes[0].error
     assert workspace.emails() == []
-    assert workspace.rows("select status, email_state, claimed_by from conversation_processing") == [
-        {"status": "completed", "email_state": "sent", "claimed_by": "elsewhere:1"}]
+    assert workspace.rows("select status, email_state, claimed_by, claim_token from conversation_processing") == [
+        {"status": "completed", "email_state": "sent", "claimed_by": "elsewhere:1", "claim_token": "theirs"}]

@@ -65,13 +65,16 @@ def test_a_full_and_a_read_only_ledger_are_explained(tmp_path):
 
 
 def test_a_ledger_failing_mid_run_stops_the_run_cleanly(cli, workspace, monkeypatch):
-    """A write that fails after the run started: the run stops with the ledger's message, exit 2."""
+    """A write that fails after the run started (the disk fills up): the run stops with the
+    ledger's message, exit 2. The failure is SQLite's own, translated where the ledger runs SQL."""
     original = Ledger.record_file
 
-    def failing(self, *args, **kwargs):
-        raise explain(sqlite3.OperationalError("database or disk is full"), self.path)
+    def filling_up(self, *args, **kwargs):
+        self.sql.run("PRAGMA max_page_count = 1")  # below the file's size: every growth fails as "full"
+        self.sql.run("insert into processing_audit_log (message) values (?)", ["x" * 100_000])
+        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Ledger, "record_file", failing)
+    monkeypatch.setattr(Ledger, "record_file", filling_up)
     result = cli("run", "--from-file", HINDI)
     monkeypatch.setattr(Ledger, "record_file", original)
     _one_line_exit_2(result, str(workspace.db), "free some space")

@@ -509,6 +509,6 @@ def _enqueue(workspace, conversation_id: str) -> None:
 
     ledger = Ledger(workspace.db)
     try:
-        ledger.enqueue(conversation_id, "acc123", "loans.officer@example.com", "api")
+        ledger.queue.enqueue(conversation_id, "acc123", "loans.officer@example.com", "api")
     finally:
         ledger.close()

@@ -1,6 +1,9 @@
 """Request pacing learned from 429s: the learning on a simulated clock, then the real
 clients against the fake servers' rate limits."""
 
+import threading
+import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -105,6 +108,43 @@ def test_an_interrupted_caller_hands_its_turn_on():
         throttle.wait()
     throttle._sleep = clock.sleep
     throttle.wait()  # not stuck behind the interrupted caller
+
+
+class _Interrupted(threading.Event):
+    """A turn whose caller is interrupted (Ctrl-C, a signal) while it waits in the queue."""
+
+    def wait(self, timeout=None):
+        if not self.is_set():
+            raise KeyboardInterrupt
+        return super().wait(timeout)
+
+
+def test_a_caller_interrupted_while_queued_leaves_the_queue_and_blocks_nobody(monkeypatch):
+    from fedfina_cli.services import throttle as throttle_module
+
+    clock, gate = Clock(), threading.Event()
+
+    def sleep(seconds):
+        gate.wait(5)
+        clock.sleep(seconds)
+
+    throttle = Throttle(1, clock=clock, sleep=sleep)
+    throttle.wait()  # goes at once; the next caller waits its second at the head of the queue
+    head = threading.Thread(target=throttle.wait, daemon=True)
+    head.start()
+    while not (throttle._queue and throttle._queue[0].is_set()):
+        time.sleep(0.001)
+    monkeypatch.setattr(throttle_module, "threading", types.SimpleNamespace(Event=_Interrupted, Lock=threading.Lock))
+    with pytest.raises(KeyboardInterrupt):
+        throttle.wait()  # queued behind the head, interrupted while it waits for its turn
+    monkeypatch.undo()
+    gate.set()
+    head.join(5)
+    later = threading.Thread(target=throttle.wait, daemon=True)
+    later.start()
+    later.join(5)
+    assert not head.is_alive() and not later.is_alive(), "a caller after the interrupted one is stuck"
+    assert len(throttle._queue) == 0
 
 
 def test_openai_at_a_rate_limit_gets_every_summary_with_few_429s(openai_server):

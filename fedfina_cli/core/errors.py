@@ -62,6 +62,15 @@ class StageError(FedfinaError):
         self.retryable = retryable
 
 
+class ClaimLost(StageError):
+    """This process no longer holds the conversation's claim (it stalled past it, and another process
+    took the conversation over): it writes nothing more on the row and sends nothing."""
+
+    def __init__(self, conversation_id: str):
+        super().__init__(f"this process's claim on {conversation_id} expired and another process took it "
+                         "over; it is finishing the conversation (nothing was sent from here)", retryable=True)
+
+
 class NotReady(StageError):
     def __init__(self, message: str):
         super().__init__(message, retryable=True)

@@ -17,6 +17,7 @@ import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import UTC
 
 from fedfina_cli.core.digits import ascii_digits
 
@@ -125,7 +126,7 @@ _TIME_WORDS = re.compile(r"\b(?:min|minutes?|s|sec|seconds?|duration|lasted|long
 
 
 def call_facts(conversation) -> CallFacts:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     spoken = conversation.spoken_turns
     turns = {len(spoken), sum(1 for t in spoken if t.role == "user"), sum(1 for t in spoken if t.role == "agent")}
@@ -135,7 +136,7 @@ def call_facts(conversation) -> CallFacts:
     start = conversation.metadata.start_time_unix_secs
     if start:
         for offset_hours in (0, 5.5):  # UTC and India: the report shows the account's zone
-            moment = datetime.fromtimestamp(start + offset_hours * 3600, tz=timezone.utc)
+            moment = datetime.fromtimestamp(start + offset_hours * 3600, tz=UTC)
             dates.add((moment.year, moment.month, moment.day))
     return CallFacts(frozenset(dates), frozenset(map(float, turns)), frozenset(map(float, duration)))
 

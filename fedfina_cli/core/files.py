@@ -13,6 +13,8 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from fedfina_cli.core import processes
+
 
 def _read_umask() -> int:
     mask = os.umask(0)
@@ -77,12 +79,4 @@ def _writer_alive(rest: str) -> bool:
     pid = rest.split(".", 1)[0]
     if not pid.isdigit():
         return False  # an older fedfina's name, without a pid: its writer is long gone
-    if int(pid) == os.getpid():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, another user's
-    return True
+    return processes.alive(int(pid))

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def utc_now() -> str:
     """ISO-8601 UTC, the ledger's time format."""
-    return utc_text(datetime.now(timezone.utc))
+    return utc_text(datetime.now(UTC))
 
 
 def utc_text(moment: datetime) -> str:
     """A moment in the ledger's format: 2026-11-25T10:20:34.123Z (text order is time order)."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def clock(seconds: int) -> str:
@@ -43,14 +43,14 @@ def zone(name: str) -> ZoneInfo:
 def local_time(unix_secs: int, zone_name: str) -> str:
     """'18 Nov 2025, 13:12 Asia/Kolkata (UTC+05:30)': the zone always named."""
     tz = zone(zone_name)
-    moment = datetime.fromtimestamp(unix_secs, tz=timezone.utc).astimezone(tz)
+    moment = datetime.fromtimestamp(unix_secs, tz=UTC).astimezone(tz)
     offset = f"{moment:%z}"  # "+0530"
     return f"{moment:%d %b %Y, %H:%M} {tz.key} (UTC{offset[:3]}:{offset[3:]})"
 
 
 def local_date(unix_secs: int, zone_name: str) -> tuple[str, str]:
     """The call's date in the zone, for people and for file names: ('18 Nov 2025', '2025-11-18')."""
-    moment = datetime.fromtimestamp(unix_secs, tz=timezone.utc).astimezone(zone(zone_name))
+    moment = datetime.fromtimestamp(unix_secs, tz=UTC).astimezone(zone(zone_name))
     return f"{moment:%d %b %Y}", f"{moment:%Y-%m-%d}"
 
 

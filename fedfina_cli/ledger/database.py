@@ -6,6 +6,9 @@ What differs is said here and nowhere else: how to connect, placeholders
 (``%s`` for psycopg), the one clause only PostgreSQL has (``for update skip
 locked``), and the DDL the migrations produce (ledger/schema.py).
 
+Every failure of the database leaves here as one LedgerError naming the ledger
+(ledger/errors.py), so no caller needs to know which database it talks to.
+
 SQLite: one connection per process, guarded by a lock; WAL lets readers in.
 PostgreSQL: a pool of connections, sized to the work's concurrency. A statement
 that fails on a connection the server dropped (a restart) is run again on
@@ -24,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from fedfina_cli.core.config import without_password
+from fedfina_cli.ledger.errors import translate
 
 
 class Sql(Protocol):
@@ -63,14 +67,20 @@ class SqliteSql:
         self.lock = threading.RLock()
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self.lock:
-            return self.conn.execute(sql, list(params)).rowcount
+        try:
+            with self.lock:
+                return self.conn.execute(sql, list(params)).rowcount
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.description) from exc
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict]:
-        with self.lock:
-            cursor = self.conn.execute(sql, list(params))
-            names = [column[0] for column in cursor.description or ()]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        try:
+            with self.lock:
+                cursor = self.conn.execute(sql, list(params))
+                names = [column[0] for column in cursor.description or ()]
+                return [dict(zip(names, row)) for row in cursor.fetchall()]
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.description) from exc
 
     def close(self) -> None:
         self.conn.close()
@@ -111,9 +121,12 @@ class PostgresSql:
         """Run ``call`` on a pooled connection; while the server is away (a restart, a
         fail-over) wait and try again on a new connection, for up to ``reconnect_seconds``.
 
-        Every statement of the ledger may run twice safely: updates are conditional,
-        inserts of a row with a key do nothing the second time, and a repeated audit
-        line is the worst case.
+        A statement whose reply was lost may have been done: every statement of the
+        ledger is written to be run twice. Updates are conditional or set the same
+        values again; a claim carries its token and finds its own row the second time
+        (ledger/queue.py); an insert of a row with a key does nothing the second time.
+        The worst case is a repeated audit line, or a `runs` or `workers` row of
+        which one is never finished (a worker row then goes stale and is pruned).
         """
         import psycopg
         from psycopg_pool import PoolTimeout
@@ -124,17 +137,23 @@ class PostgresSql:
             try:
                 with self.pool.connection() as conn:  # a broken connection is discarded on its return
                     return call(conn)
-            except (psycopg.OperationalError, PoolTimeout):
+            except (psycopg.OperationalError, PoolTimeout) as exc:
                 if time.monotonic() > deadline:
-                    raise
+                    raise _translated(exc, self.description) from exc
                 failures += 1
                 # After a restart every idle connection in the pool is dead: try the next
                 # at once; once the pool has been gone through, wait for the server.
                 if failures > self.pool.max_size:
                     time.sleep(0.5)
+            except psycopg.Error as exc:
+                raise _translated(exc, self.description) from exc
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _translated(exc: BaseException, where: str) -> BaseException:
+    return translate(exc, where) or exc
 
 
 _QUESTION = re.compile(r"\?")

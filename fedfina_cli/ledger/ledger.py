@@ -2,297 +2,32 @@
 
 One connection per process, guarded by a lock, so that worker threads write
 consistently; WAL and a busy timeout let `status` read while a run writes.
-Every free-text value passes through ``redact`` before it is stored.
+Every free-text value passes through ``redact`` before it is stored. The claim
+and queue statements are ``ledger.queue`` (ledger/queue.py); the tables are made
+by ledger/migrations.py; a database failure reaches callers as one LedgerError
+(ledger/errors.py, raised by the Sql classes).
 """
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlite_utils import Database, Migrations
+from sqlite_utils import Database
 
 from fedfina_cli.core.config import Settings
-from fedfina_cli.core.errors import LedgerError
+from fedfina_cli.core.errors import ClaimLost, LedgerError
 from fedfina_cli.core.files import private_dir, private_file
 from fedfina_cli.core.metrics import ApiCall, elapsed_ms
 from fedfina_cli.core.objects import StoredObject
 from fedfina_cli.core.timefmt import seconds_between, utc_now
 from fedfina_cli.ledger.database import Sql, SqliteSql, one, quoted, value
-
-migrations = Migrations("fedfina")
-# The same list, for PostgreSQL (ledger/schema.py runs it there).
-MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = []
-
-
-def migration(function: Callable[[Database], None]) -> Callable[[Database], None]:
-    MIGRATIONS.append((function.__name__, function))
-    return migrations()(function)
-
-
-@migration
-def m001_initial(db: Database) -> None:
-    db.table("conversation_processing").create(
-        {
-            "processing_id": int,
-            "conversation_id": str,
-            "account_id": str,
-            "email_id": str,
-            "status": str,
-            "current_step": str,
-            "error_message": str,
-            "conversation_key": str,
-            "transcript_key": str,
-            "audio_key": str,
-            "summary_key": str,
-            "report_key": str,
-            "email_message_id": str,
-            "email_sent_at": str,
-            "email_state": str,  # "sending" then "sent": see pipeline.py, email stage
-            "model": str,
-            "prompt_sha256": str,
-            "summary_method": str,
-            "retryable": int,
-            "started_at": str,
-            "completed_at": str,
-            "created_at": str,
-            "updated_at": str,
-        },
-        pk="processing_id",
-        not_null={"conversation_id", "account_id", "status"},
-        defaults={"status": "pending"},
-    )
-    db.table("conversation_processing").create_index(["account_id", "conversation_id"], unique=True)
-    db.table("conversation_processing").create_index(["status"])
-    db.table("conversation_files").create(
-        {
-            "id": int,
-            "conversation_id": str,
-            "account_id": str,
-            "file_type": str,
-            "object_key": str,
-            "size_bytes": int,
-            "sha256": str,
-            "content_type": str,
-            "created_at": str,
-        },
-        pk="id",
-        not_null={"conversation_id", "account_id", "file_type", "object_key"},
-    )
-    db.table("conversation_files").create_index(["object_key"], unique=True)
-    db.table("processing_audit_log").create(
-        {
-            "id": int,
-            "processing_id": int,
-            "conversation_id": str,
-            "step": str,
-            "event": str,
-            "status": str,
-            "duration_ms": int,
-            "attempt": int,
-            "message": str,
-            "created_at": str,
-        },
-        pk="id",
-    )
-    db.table("processing_audit_log").create_index(["processing_id"])
-    db.table("api_usage_metrics").create(
-        {
-            "id": int,
-            "service": str,
-            "operation": str,
-            "status_code": int,
-            "duration_ms": int,
-            "bytes": int,
-            "tokens": int,
-            "conversation_id": str,
-            "error": str,
-            "created_at": str,
-        },
-        pk="id",
-    )
-    db.table("api_usage_metrics").create_index(["service", "created_at"])
-    db.table("account_settings").create(
-        {
-            "account_id": str,
-            "timezone": str,
-            "cc_addresses": str,
-            "bcc_addresses": str,
-            "email_subject_template": str,
-            "prompt_file": str,
-            "summary_language": str,
-            "link_expiry_seconds": int,
-            "attachment_limit_bytes": int,
-            "created_at": str,
-            "updated_at": str,
-        },
-        pk="account_id",
-    )
-
-
-@migration
-def m002_runs(db: Database) -> None:
-    db.table("runs").create(
-        {
-            "run_id": int,
-            "command": str,
-            "backends": str,
-            "pid": int,
-            "started_at": str,
-            "finished_at": str,
-            "succeeded": int,
-            "failed": int,
-            "exit_code": int,
-        },
-        pk="run_id",
-    )
-
-
-@migration
-def m003_sync_state(db: Database) -> None:
-    # sync's watermark: conversations that started at or before it are finished.
-    db.table("sync_state").create(
-        {"agent_id": str, "watermark_unix": int, "updated_at": str},
-        pk="agent_id",
-    )
-
-
-@migration
-def m004_lookup_indexes(db: Database) -> None:
-    # Every conversation from a CSV without account ids is looked up by its id
-    # alone, and `show` lists its files: without these, both scanned the whole
-    # table, a cost that grew with every run a cron ledger kept.
-    db.table("conversation_processing").create_index(["conversation_id"])
-    db.table("conversation_files").create_index(["conversation_id", "account_id"])
-
-
-@migration
-def m005_claims(db: Database) -> None:
-    # Per-conversation claims (SPEC "Many processes, one ledger"): which process
-    # works on a conversation, and until when its claim holds without renewal.
-    db.table("conversation_processing").add_column("claimed_by", str)
-    db.table("conversation_processing").add_column("claim_expires_at", str)
-    db.table("conversation_processing").create_index(["claimed_by"])
-
-
-@migration
-def m006_queue(db: Database) -> None:
-    # The queue of `serve` and `worker` (SPEC "Serving"): a conversation accepted over
-    # HTTP is recorded `queued` before the reply; ``queued_at`` orders the queue and
-    # stays set until a worker finishes it, so work a dead worker held is resumed.
-    # ``source``: where the conversation comes from (api: the ElevenLabs API;
-    # webhook: its post-call webhook put it in storage, no API call needed).
-    db.table("conversation_processing").add_column("queued_at", str)
-    db.table("conversation_processing").add_column("source", str)
-    db.table("conversation_processing").create_index(["queued_at"])
-
-
-def explain(exc: BaseException, path: Path | None) -> LedgerError:
-    """One line for a user: which file, what is wrong with it, what to do."""
-    where = f"the ledger {path}" if path is not None else "the ledger"
-    message = str(exc)
-    lowered = message.lower()
-    if isinstance(exc, OSError):
-        return LedgerError(f"cannot create the folder for {where}: {exc.strerror or exc}; "
-                           "create it, or set FEDFINA_DB to a file in a writable folder")
-    if "not a database" in lowered or "malformed" in lowered or "file is encrypted" in lowered:
-        return LedgerError(f"{where} is damaged or is not a fedfina ledger ({message}); restore it from "
-                           "a backup, or set FEDFINA_DB to another file")
-    if "locked" in lowered or "busy" in lowered:
-        return LedgerError(f"{where} is locked by another program ({message}); close it and try again")
-    if "disk is full" in lowered or "disk i/o error" in lowered:
-        return LedgerError(f"cannot write {where}: {message}; free some space and run again "
-                           "(finished stages are kept)")
-    if "readonly" in lowered or "read-only" in lowered:
-        return LedgerError(f"{where} is read-only ({message}); make the file and its folder writable, "
-                           "or set FEDFINA_DB to a writable file")
-    if "unable to open" in lowered:
-        return LedgerError(f"cannot open {where} ({message}); check that its folder exists and is "
-                           "writable, or set FEDFINA_DB")
-    return LedgerError(f"{where} failed: {message}")
-
-
-@migration
-def m007_privacy_and_trust(db: Database) -> None:
-    # SPEC "Privacy": an account's redaction mode, and how many identifiers of each
-    # type were masked in a conversation (a JSON object, type -> count).
-    # SPEC "Trust": how many of the summary's figures the call does not support.
-    db.table("account_settings").add_column("redact", str)
-    db.table("conversation_processing").add_column("redactions", str)
-    db.table("conversation_processing").add_column("unsupported_figures", int)
-
-
-def _is_postgres_error(exc: BaseException) -> bool:
-    module = type(exc).__module__
-    return module.startswith("psycopg")
-
-
-def explain_postgres(exc: BaseException, where: str, password: str | None = None) -> LedgerError:
-    """One line for a user about a PostgreSQL ledger: what is wrong and what to do; never the password."""
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    if password:
-        message = message.replace(password, "***")
-    lowered = message.lower()
-    ledger = f"the ledger database {where}"
-    if "password authentication failed" in lowered or "no password supplied" in lowered:
-        return LedgerError(f"{ledger} refused the user name or password in DATABASE_URL; check them")
-    if "does not exist" in lowered and "database" in lowered:
-        return LedgerError(f"{ledger} does not exist; create it (createdb) or fix the name in DATABASE_URL")
-    if "refused" in lowered or "could not translate host name" in lowered or "name or service not known" in lowered \
-            or "timeout expired" in lowered or "no route to host" in lowered:
-        return LedgerError(f"cannot reach {ledger} ({message}); check the host and port in DATABASE_URL "
-                           "and that PostgreSQL is running")
-    if "invalid dsn" in lowered or "invalid connection option" in lowered or "missing \"=\"" in lowered \
-            or "invalid integer value" in lowered or "invalid port" in lowered:
-        return LedgerError(f"DATABASE_URL is not a valid PostgreSQL URL ({message}); expected "
-                           "postgresql://user:password@host:5432/database")
-    if type(exc).__name__ == "PoolTimeout" or "server closed the connection" in lowered \
-            or "terminating connection" in lowered or "connection is lost" in lowered \
-            or "consuming input failed" in lowered or "the connection is closed" in lowered:
-        return LedgerError(f"{ledger} is not answering ({message}); check that PostgreSQL is running, then run "
-                           "again (finished stages are kept)", retryable=True)
-    if "read-only transaction" in lowered:
-        return LedgerError(f"{ledger} was opened read-only ({message})")
-    return LedgerError(f"{ledger} failed: {message}")
-
-
-@contextmanager
-def _migration_lock(path: Path | None) -> Iterator[None]:
-    """Setting up a new ledger (WAL, migrations) runs once, under a short exclusive lock:
-    processes that open a new ledger together would otherwise each create its tables."""
-    if path is None:
-        yield
-        return
-    import fcntl
-    import os
-
-    fd = os.open(path.with_name(path.name + ".migrate.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # the kernel drops it if the process dies
-        yield
-    finally:
-        os.close(fd)
-
-
-def _translated(method):
-    """A Ledger method whose database failures become one LedgerError naming the ledger."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except sqlite3.Error as exc:
-            raise explain(exc, self.path) from exc
-        except Exception as exc:
-            if _is_postgres_error(exc):
-                raise explain_postgres(exc, self.sql.description) from exc
-            raise
-
-    return wrapper
+from fedfina_cli.ledger.errors import explain, explain_postgres
+from fedfina_cli.ledger.migrations import MIGRATIONS, migration_lock, migrations
+from fedfina_cli.ledger.queue import Queue
 
 
 class Ledger:
@@ -317,6 +52,7 @@ class Ledger:
             self._open_postgres(url, read_only, pool_size)
         else:
             self._open_sqlite(path, read_only)
+        self.queue = Queue(self)  # claims, workers and the queue of serve and worker
 
     def _open_postgres(self, url: str, read_only: bool, pool_size: int) -> None:
         from fedfina_cli.core.config import without_password
@@ -338,9 +74,7 @@ class Ledger:
             raise
         except Exception as exc:
             self.sql.close()
-            if _is_postgres_error(exc):
-                raise explain_postgres(exc, self.sql.description) from None
-            raise
+            raise explain_postgres(exc, self.sql.description) from None
 
     def _open_sqlite(self, path: Path | None, read_only: bool) -> None:
         try:
@@ -362,13 +96,13 @@ class Ledger:
                     db.execute("select count(*) from sqlite_master")  # a damaged file says so here
                     return
                 if path is not None and db.journal_mode != "wal":
-                    with _migration_lock(path):
+                    with migration_lock(path):
                         self._enable_wal(db)
                 # With WAL, NORMAL loses nothing when the process dies (kill -9): only
                 # a power cut can drop the last commits. It saves an fsync per write.
                 db.execute("PRAGMA synchronous = NORMAL")
                 if migrations.pending(db):
-                    with _migration_lock(path):
+                    with migration_lock(path):
                         migrations.apply(db)  # re-checks: another process may have applied them
         except (sqlite3.Error, OSError) as exc:
             raise explain(exc, path) from exc
@@ -383,7 +117,7 @@ class Ledger:
                 db.enable_wal()
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)
 
@@ -391,10 +125,6 @@ class Ledger:
     def description(self) -> str:
         """Which ledger, for people: the file, or the database URL without its password."""
         return self.sql.description
-
-    def ping(self) -> None:
-        """Raise LedgerError unless the ledger answers (doctor, /readyz)."""
-        self.sql.rows("select 1 as ok")
 
     def close(self) -> None:
         self.sql.close()
@@ -421,103 +151,12 @@ class Ledger:
     def open_conversation(self, conversation_id: str, account_id: str, email_id: str | None) -> dict:
         """The conversation's row, created when new; marks it processing (no claim: a failure
         recorded before the account is known, or a test)."""
-        processing_id = self._ensure_row(conversation_id, account_id)
+        processing_id = self.row_id(conversation_id, account_id)
         now = utc_now()
         changes = {"status": "processing", "started_at": now, "error_message": None, "retryable": None}
         if email_id:
             changes["email_id"] = email_id
         return self.update(processing_id, **changes)
-
-    def claim(self, conversation_id: str, account_id: str, email_id: str | None, owner: str,
-              expires_at: str) -> tuple[dict, bool]:
-        """Claim the conversation for ``owner`` until ``expires_at``: (its row, claimed?).
-
-        Atomic across processes: one conditional UPDATE takes the row only when it is
-        unclaimed, already ``owner``'s, or its claim expired (its process died). When
-        another live process holds it, the row is returned unchanged, naming the holder.
-        """
-        processing_id = self._ensure_row(conversation_id, account_id)
-        now = utc_now()
-        email = ", email_id = ?" if email_id else ""
-        changed = self.sql.run(
-            "update conversation_processing set claimed_by = ?, claim_expires_at = ?, status = 'processing', "
-            f"started_at = ?, updated_at = ?, error_message = null, retryable = null{email} "
-            "where processing_id = ? and (claimed_by is null or claimed_by = ? or claim_expires_at < ?)",
-            [owner, expires_at, now, now, *([email_id] if email_id else []), processing_id, owner, now])
-        return self.get(processing_id), changed == 1
-
-    def renew_claims(self, owner: str, expires_at: str) -> int:
-        """Push back the expiry of every claim ``owner`` holds (its heartbeat)."""
-        return self.sql.run("update conversation_processing set claim_expires_at = ? where claimed_by = ?",
-                            [expires_at, owner])
-
-    def holds_claim(self, processing_id: int, owner: str) -> bool:
-        """Whether ``owner`` still holds this conversation (checked before the email goes out)."""
-        return bool(self.sql.rows(
-            "select 1 as held from conversation_processing where processing_id = ? and claimed_by = ? "
-            "and claim_expires_at >= ?", [processing_id, owner, utc_now()]))
-
-    def release(self, processing_id: int, owner: str) -> None:
-        self.sql.run("update conversation_processing set claimed_by = null, claim_expires_at = null "
-                     "where processing_id = ? and claimed_by = ?", [processing_id, owner])
-
-    # --- the queue (serve, worker) --------------------------------------------
-
-    def enqueue(self, conversation_id: str, account_id: str, email_id: str | None,
-                source: str) -> tuple[dict, bool]:
-        """Queue the conversation for the workers: (its row, whether it was queued now).
-
-        A conversation already completed, queued, or being processed is left as it is
-        (a duplicate webhook or request is processed once); any other is queued,
-        a failed one included (asking again is how a failure is retried).
-        """
-        processing_id = self._ensure_row(conversation_id, account_id)
-        now = utc_now()
-        email = ", email_id = ?" if email_id else ""
-        changed = self.sql.run(
-            f"update conversation_processing set status = 'queued', queued_at = ?, source = ?, "
-            f"updated_at = ?, error_message = null, retryable = null{email} "
-            "where processing_id = ? and status not in ('completed', 'queued') "
-            "and not (status = 'processing' and claimed_by is not null and claim_expires_at >= ?)",
-            [now, source, now, *([email_id] if email_id else []), processing_id, now])
-        return self.get(processing_id), changed == 1
-
-    def claim_next_queued(self, owner: str, expires_at: str) -> dict | None:
-        """Claim the oldest queued conversation for ``owner`` (None: the queue is empty).
-
-        A conversation a dead worker held (its claim expired, ``queued_at`` still set)
-        is taken over like a queued one. One UPDATE picks and claims, so two workers
-        never take the same row; on PostgreSQL the pick skips rows another worker
-        is claiming at that moment instead of waiting for it.
-        """
-        now = utc_now()
-        unclaimed = "(claimed_by is null or claim_expires_at < ?)"
-        skip_locked = " for update skip locked" if self.sql.dialect == "postgresql" else ""
-        row = one(self.sql,
-                  "update conversation_processing set claimed_by = ?, claim_expires_at = ?, status = 'processing', "
-                  "started_at = ?, updated_at = ?, error_message = null, retryable = null "
-                  "where processing_id = (select processing_id from conversation_processing "
-                  f"where queued_at is not null and queued_at <= ? and status in ('queued', 'processing') "
-                  f"and {unclaimed} order by queued_at, processing_id limit 1{skip_locked}) and {unclaimed} "
-                  "returning processing_id",
-                  [owner, expires_at, now, now, now, now, now])
-        return None if row is None else self.get(row["processing_id"])
-
-    def retry_later(self, processing_id: int, not_before: str, reason: str) -> None:
-        """Put a conversation that failed for a passing reason back on the queue, not before then."""
-        changed = self.sql.run(
-            "update conversation_processing set status = 'queued', queued_at = ?, updated_at = ? "
-            "where processing_id = ? and status = 'failed'", [not_before, utc_now(), processing_id])
-        if changed:
-            self.audit(self.get(processing_id), "queue", "retry", "queued", reason)
-
-    def queue_retries(self, processing_id: int) -> int:
-        return int(value(self.sql, "select count(*) as n from processing_audit_log where processing_id = ? "
-                                   "and step = 'queue' and event = 'retry'", [processing_id]))
-
-    def queue_depth(self) -> int:
-        """Conversations queued and not yet claimed by a worker."""
-        return int(value(self.sql, "select count(*) as n from conversation_processing where status = 'queued'"))
 
     def recent_seconds(self, limit: int = 20) -> float | None:
         """Mean processing time of the last ``limit`` conversations completed (an estimate's base)."""
@@ -528,7 +167,7 @@ class Ledger:
                  and s >= 0]
         return sum(spans) / len(spans) if spans else None
 
-    def _ensure_row(self, conversation_id: str, account_id: str) -> int:
+    def row_id(self, conversation_id: str, account_id: str) -> int:
         """The row's processing_id, inserted (pending) when new. Race-free across processes:
         the unique (account_id, conversation_id) index lets only one insert win."""
         now = utc_now()
@@ -554,16 +193,22 @@ class Ledger:
                     error_message=message, retryable=int(retryable))
         self.audit(row, step, "failed", "failed", message)
 
-    def update(self, processing_id: int, **changes: object) -> dict:
+    def update(self, processing_id: int, *, claimed_with: str | None = None, **changes: object) -> dict:
+        """Change the row; the row as changed. With ``claimed_with`` (a claim's token): only while that claim holds
+        it, else ClaimLost (a process that stalled past its claim writes nothing more)."""
         changes["updated_at"] = utc_now()
         message = changes.get("error_message")
         if isinstance(message, str):
             changes["error_message"] = self._redact(message)
         assignments = ", ".join(f"{quoted(column)} = ?" for column in changes)
+        held = " and claim_token = ?" if claimed_with is not None else ""
         # The row as changed, in the same round trip (a conversation makes over a dozen updates).
-        row = one(self.sql, f"update conversation_processing set {assignments} where processing_id = ? "
-                            "returning *", [*changes.values(), processing_id])
+        row = one(self.sql, f"update conversation_processing set {assignments} where processing_id = ?{held} "
+                            "returning *", [*changes.values(), processing_id,
+                                            *([claimed_with] if claimed_with is not None else [])])
         if row is None:
+            if claimed_with is not None:
+                raise ClaimLost(self.get(processing_id)["conversation_id"])
             raise KeyError(f"no conversation_processing row {processing_id}")
         return row
 
@@ -636,10 +281,10 @@ class Ledger:
     # --- audit log -----------------------------------------------------
 
     @contextmanager
-    def stage(self, row: dict, step: str) -> Iterator[StageLog]:
+    def stage(self, row: dict, step: str, claim_token: str | None = None) -> Iterator[StageLog]:
         """Record one attempt of a stage: started, then completed or failed."""
         log = StageLog(self, row, step, self._attempts(row["processing_id"], step) + 1)
-        self.update(row["processing_id"], current_step=step, status="processing")
+        self.update(row["processing_id"], claimed_with=claim_token, current_step=step, status="processing")
         log.event("started", "processing")
         started = time.monotonic()
         try:
@@ -653,24 +298,6 @@ class Ledger:
         return int(value(self.sql, "select count(*) as n from processing_audit_log "
                                    "where processing_id = ? and step = ? and event = 'started'",
                          [processing_id, step]))
-
-    def mark_interrupted(self) -> int:
-        """Mark conversations left `processing` by a process that died as failed and retryable.
-
-        Only those whose claim expired (or that have none: a ledger from before
-        claims): a live claim is another process at work. Queued work a dead worker
-        held is not marked: the queue's workers take it over (claim_next_queued).
-        `run --failed` and `status --status failed` then find them; the stages they
-        finished are kept and skipped when they are resumed.
-        """
-        return self.sql.run(
-            "update conversation_processing set status = 'failed', retryable = 1, updated_at = ?, "
-            "claimed_by = null, claim_expires_at = null, "
-            "error_message = 'interrupted: the process working on it stopped before finishing; "
-            "run again to resume (finished stages are kept)' "
-            "where status = 'processing' and queued_at is null "
-            "and (claimed_by is null or claim_expires_at < ?)",
-            [utc_now(), utc_now()])
 
     def audit(self, row: dict, step: str, event: str, status: str, message: str | None = None,
               duration_ms: int | None = None, attempt: int | None = None) -> None:
@@ -751,11 +378,6 @@ def fetched_conversations(settings: Settings, conversation_ids: set[str]) -> set
         return conversation_ids & ledger.fetched()
     finally:
         ledger.close()
-
-
-for _name, _method in list(vars(Ledger).items()):
-    if callable(_method) and not _name.startswith("__") and _name != "stage":
-        setattr(Ledger, _name, _translated(_method))
 
 
 class StageLog:

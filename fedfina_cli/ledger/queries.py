@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from fedfina_cli.core.errors import FedfinaError, UsageError
 from fedfina_cli.core.objects import STAGES
@@ -17,11 +17,11 @@ def parse_since(value: str | None) -> str | None:
         return None
     try:
         if len(value) == 10:
-            moment = datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc)
+            moment = datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
         else:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
             if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
+                moment = moment.replace(tzinfo=UTC)
     except ValueError:
         raise UsageError(f"--since {value!r}: expected a date like 2026-11-01 or 2026-11-01T09:30") from None
     return utc_text(moment)

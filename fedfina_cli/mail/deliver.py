@@ -9,6 +9,7 @@ the ledger "sending" there, and "sent" when ``send`` returns. A run that finds
 
 from __future__ import annotations
 
+import logging
 import re
 import smtplib
 import socket
@@ -32,6 +33,8 @@ from fedfina_cli.core.objects import outbox_path
 from fedfina_cli.services.retry import RetryPolicy
 
 OUTBOX_SENDER = "reports@fedfina.invalid"
+
+log = logging.getLogger("fedfina.mail")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,10 @@ class OutboxMailer:
 
 class DeliveryUnknown(StageError):
     """The connection broke after the final "." of DATA: the server may have the message."""
+
+
+class Refused(StageError):
+    """The mail server refused the message (or could not be reached): nothing was delivered."""
 
 
 class SmtpMailer:
@@ -143,11 +150,15 @@ class SmtpMailer:
                     self.retry.sleep(attempt)
                     continue
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
-                raise StageError(f"mail server {self.host}:{self.port} did not accept the message"
+                raise Refused(f"mail server {self.host}:{self.port} did not accept the message"
                                  f"{tries}: {reply}", retryable=temporary) from None
-            self.metrics(ApiCall("smtp", "send", 250, elapsed_ms(started), bytes=len(wire),
-                                 conversation_id=conversation_id))
-            return Delivery(message_id=message["Message-ID"], location=self.description)
+            delivery = Delivery(message_id=message["Message-ID"], location=self.description)
+            try:
+                self.metrics(ApiCall("smtp", "send", 250, elapsed_ms(started), bytes=len(wire),
+                                     conversation_id=conversation_id))
+            except Exception as exc:  # noqa: BLE001 - after the 250 nothing may make it look refused
+                log.warning("%s: delivered, but the API call could not be recorded: %s", conversation_id, exc)
+            return delivery
         raise AssertionError("unreachable")
 
     def was_delivered(self, message_id: str, account_id: str, conversation_id: str) -> None:

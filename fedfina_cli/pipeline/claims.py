@@ -1,32 +1,44 @@
-"""Per-conversation claims: how many processes share one ledger (SPEC "Many processes, one ledger").
+"""This process's claims on conversations (SPEC "Many processes, one ledger").
 
-Before a conversation is processed its ledger row is claimed for this process
-(``claimed_by`` = host and pid) until ``claim_expires_at``. A heartbeat thread
-pushes the expiry back while the work runs, and the claim is released at the
-end. A process that dies stops renewing: once its claims expire, any other
-process takes them over. The ledger's conditional UPDATE makes a claim atomic.
+A process that works on conversations registers as a worker in the ledger and
+beats a heartbeat every third of a claim's lifetime. Before a conversation is
+processed its row is claimed with a token of this claim's own; the heartbeat
+renews the worker row and exactly the claims this process holds in memory, and
+the claim is released at the end. The SQL is ledger/queue.py; this module is
+the process's side: the heartbeat thread, the tokens, and what to do when the
+ledger does not answer.
+
+- A process that dies stops beating: once its worker row is stale, any process
+  prunes it and releases its claims. On this host a dead process is seen at
+  once (its pid is gone, or is another process's: the start time differs), so a
+  cron run killed and started again finishes the work without waiting.
+- A claim this process lost track of (its release failed) is not renewed: it
+  expires.
+- A heartbeat that fails is logged; once none has succeeded for a claim's
+  lifetime, this process takes no new work until one does (its claims may have
+  passed to others: it must not work unowned).
+- The email goes out only while this claim holds: one statement checks the token
+  and marks the email "sending" (mark_sending).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
-from datetime import datetime, timedelta, timezone
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
 
-from fedfina_cli.core.errors import StageError
+from fedfina_cli.core import processes
+from fedfina_cli.core.errors import ClaimLost, LedgerError
 from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger.ledger import Ledger
 
 DEFAULT_CLAIM_SECONDS = 60.0
 
-
-class ClaimLost(StageError):
-    """Another process took this conversation over (this one stalled past its claim)."""
-
-    def __init__(self, conversation_id: str):
-        super().__init__(f"this process's claim on {conversation_id} expired and another process took it "
-                         "over; it is finishing the conversation (nothing was sent from here)", retryable=True)
+log = logging.getLogger("fedfina.claims")
 
 
 def owner_name() -> str:
@@ -34,48 +46,157 @@ def owner_name() -> str:
 
 
 def _expiry(seconds: float) -> str:
-    return utc_text(datetime.now(timezone.utc) + timedelta(seconds=seconds))
+    return utc_text(datetime.now(UTC) + timedelta(seconds=seconds))
 
 
 class Claims:
-    """This process's claims on one ledger, renewed every third of their lifetime."""
+    """This process's worker record, its claims, and the heartbeat that keeps both."""
 
     def __init__(self, ledger: Ledger, seconds: float = DEFAULT_CLAIM_SECONDS, owner: str | None = None):
         self.ledger = ledger
         self.seconds = seconds
         self.owner = owner or owner_name()
+        self.host = socket.gethostname()
+        self.worker_id: int | None = None
+        self._held: dict[str, int] = {}  # token -> processing_id: the claims the heartbeat renews
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
+        self._last_beat = time.monotonic()
+        self._failing = False  # the heartbeat's last attempt failed (logged once per spell)
 
     def __enter__(self) -> Claims:
-        self._heartbeat = threading.Thread(target=self._renew, name="fedfina-claims", daemon=True)
+        self.worker_id = self.ledger.queue.register(self.host, os.getpid(), processes.started(os.getpid()),
+                                                   _expiry(self.seconds))
+        self._last_beat = time.monotonic()
+        self.prune()  # a run killed on this host a moment ago: its claims are free now
+        self._heartbeat = threading.Thread(target=self._beat_forever, name="fedfina-claims", daemon=True)
         self._heartbeat.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join()
-
-    def claim(self, conversation_id: str, account_id: str, email_id: str | None) -> tuple[dict, bool]:
-        """(the conversation's row, whether this process now holds it)."""
-        return self.ledger.claim(conversation_id, account_id, email_id, self.owner, _expiry(self.seconds))
-
-    def claim_next_queued(self) -> dict | None:
-        """The oldest queued conversation, claimed for this process (None: the queue is empty)."""
-        return self.ledger.claim_next_queued(self.owner, _expiry(self.seconds))
-
-    def check(self, row: dict) -> None:
-        """Raise ClaimLost unless this process still holds ``row`` (before an irreversible step)."""
-        if not self.ledger.holds_claim(row["processing_id"], self.owner):
-            raise ClaimLost(row["conversation_id"])
-
-    def release(self, row: dict) -> None:
-        self.ledger.release(row["processing_id"], self.owner)
-
-    def _renew(self) -> None:
-        while not self._stop.wait(self.seconds / 3):
+        if self.worker_id is not None:
             try:
-                self.ledger.renew_claims(self.owner, _expiry(self.seconds))
-            except Exception:  # noqa: BLE001 - a failed renewal is retried; the claim has slack
-                pass
+                self.ledger.queue.unregister(self.worker_id)
+            except LedgerError as exc:  # it goes stale and is pruned; nothing is lost
+                log.warning("could not remove this process's worker record: %s", exc)
+
+    # --- claiming ---------------------------------------------------------------
+
+    def claim(self, conversation_id: str, account_id: str, email_id: str | None) -> tuple[dict, str | None]:
+        """(the conversation's row, this claim's token); the token is None when another live
+        process holds the conversation."""
+        self._check_alive()
+        assert self.worker_id is not None, "claims are made inside `with Claims(...)`"
+        for _ in range(2):
+            token = self._hold()
+            try:
+                row, claimed = self.ledger.queue.claim(conversation_id, account_id, email_id, self.owner,
+                                                       self.worker_id, token, _expiry(self.seconds))
+            except BaseException:
+                self._forget(token)
+                raise
+            if claimed:
+                return row, token
+            self._forget(token)
+            # Its holder may be a process that has just died on this host: prune, and try again once.
+            if not (row.get("claim_worker") and self.prune()):
+                break
+        return row, None
+
+    def claim_next_queued(self) -> tuple[dict, str] | None:
+        """The oldest queued conversation, claimed for this process, and the claim's token
+        (None: the queue is empty)."""
+        self._check_alive()
+        assert self.worker_id is not None, "claims are made inside `with Claims(...)`"
+        token = self._hold()
+        try:
+            row = self.ledger.queue.claim_next(self.owner, self.worker_id, token, _expiry(self.seconds))
+        except BaseException:
+            self._forget(token)
+            raise
+        if row is None:
+            self._forget(token)
+            return None
+        self._set_held(token, row["processing_id"])
+        return row, token
+
+    def mark_sending(self, row: dict, token: str, message_id: str, resend: bool) -> dict:
+        """The row marked "sending", in the same statement that checks this claim still holds;
+        ClaimLost (send nothing) when it does not."""
+        marked = self.ledger.queue.mark_sending(row["processing_id"], token, message_id, resend)
+        if marked is None:
+            raise ClaimLost(row["conversation_id"])
+        return marked
+
+    def release(self, row: dict, token: str) -> None:
+        try:
+            self.ledger.queue.release(row["processing_id"], token)
+        finally:
+            self._forget(token)  # released, or left to expire: never renewed again
+
+    def prune(self) -> int:
+        """Remove workers that stopped (stale heartbeat, or gone from this host) and free their claims."""
+        pruned = self.ledger.queue.prune(self.host, self.worker_id, processes.alive)
+        for worker in pruned:
+            log.warning("released the claims of worker %s (%s:%s): its heartbeat stopped at %s or its process "
+                        "is gone", worker["worker_id"], worker["host"], worker["pid"], worker["heartbeat_at"])
+        return len(pruned)
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the heartbeat succeeded within a claim's lifetime (else this process takes no new work)."""
+        return time.monotonic() - self._last_beat < self.seconds
+
+    # --- the heartbeat ------------------------------------------------------------
+
+    def _beat_forever(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            self.beat()
+
+    def beat(self) -> None:
+        """Renew this worker and exactly the claims it holds; then prune workers that stopped."""
+        try:
+            with self._lock:
+                tokens = list(self._held)
+            assert self.worker_id is not None
+            if not self.ledger.queue.beat(self.worker_id, _expiry(self.seconds), tokens):
+                # Pruned by another process while this one stalled: its claims were released
+                # (their sends will find the token gone). Register again to take new work.
+                log.warning("this process's worker record %s was removed by another process (it stalled "
+                            "past %g s); its claims were released; registering again", self.worker_id,
+                            self.seconds)
+                self.worker_id = self.ledger.queue.register(self.host, os.getpid(),
+                                                            processes.started(os.getpid()), _expiry(self.seconds))
+            self._last_beat = time.monotonic()
+            if self._failing:
+                log.warning("the heartbeat reaches the ledger again")
+                self._failing = False
+            self.prune()
+        except Exception as exc:  # noqa: BLE001 - any failure: logged, and tried again at the next beat
+            if not self._failing:
+                log.error("the heartbeat could not reach the ledger (%s); trying again every %g s; no new work "
+                          "is taken after %g s without one", exc, self.seconds / 3, self.seconds)
+            self._failing = True
+
+    def _check_alive(self) -> None:
+        if not self.healthy:
+            raise LedgerError(f"this process's heartbeat has not reached the ledger for "
+                              f"{time.monotonic() - self._last_beat:.0f} s; it takes no new work until it does "
+                              f"({self.ledger.description})", retryable=True)
+
+    def _hold(self) -> str:
+        token = uuid.uuid4().hex
+        self._set_held(token, 0)  # renewed from the moment the claim may exist
+        return token
+
+    def _set_held(self, token: str, processing_id: int) -> None:
+        with self._lock:
+            self._held[token] = processing_id
+
+    def _forget(self, token: str) -> None:
+        with self._lock:
+            self._held.pop(token, None)

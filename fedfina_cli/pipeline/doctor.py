@@ -85,7 +85,8 @@ def _ledger(path: Path) -> Check:
 def _postgres_ledger(settings: Settings) -> Check:
     from fedfina_cli.core.config import password_of, without_password
     from fedfina_cli.ledger.database import PostgresSql
-    from fedfina_cli.ledger.ledger import MIGRATIONS, explain_postgres
+    from fedfina_cli.ledger.errors import explain_postgres
+    from fedfina_cli.ledger.migrations import MIGRATIONS
     from fedfina_cli.ledger.schema import pending_postgres
 
     url = settings.database_url or ""

@@ -37,7 +37,7 @@ class Intake:
 
 def accept_request(ledger: Ledger, conversation_id: str, account_id: str, email_id: str) -> Intake:
     """`POST /api/v1/postprocess/conversation`: queue it; the workers fetch it from the API."""
-    row, queued = ledger.enqueue(conversation_id, account_id, email_id, "api")
+    row, queued = ledger.queue.enqueue(conversation_id, account_id, email_id, "api")
     return _intake(row, queued)
 
 
@@ -73,7 +73,7 @@ def accept_conversation(ledger: Ledger, storage: Storage, payload: dict, source:
                             error_message=message, retryable=0)
         ledger.audit(row, "resolve", "failed", "failed", message)
         return Intake(conversation_id, "failed", message, row)
-    row, queued = ledger.enqueue(conversation_id, account, email, source)
+    row, queued = ledger.queue.enqueue(conversation_id, account, email, source)
     ledger.record_file(row, "conversation", stored)
     if queued:
         ledger.audit(row, "queue", "queued", "queued", f"from {source}")

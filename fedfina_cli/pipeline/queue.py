@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fedfina_cli.core.errors import FedfinaError
 from fedfina_cli.core.timefmt import utc_text
@@ -83,39 +83,57 @@ class QueueWorkers:
     def _work(self) -> None:
         while not self._stopping.is_set():
             try:
-                row = self.session.claims.claim_next_queued()
-            except FedfinaError as exc:  # the ledger is away (a database restart): try again soon
-                log.error("cannot read the queue: %s", exc)
+                self._work_once()
+            except Exception:  # noqa: BLE001 - a bug must not shrink the pool without a word
+                log.exception("a worker thread failed; it goes on after %g s", LEDGER_RETRY_SECONDS)
                 self._stopping.wait(LEDGER_RETRY_SECONDS)
-                continue
-            if row is None:
-                with self._wake:
-                    self._wake.wait(self.poll_seconds)
-                continue
-            job = Job(row["conversation_id"], row["email_id"], row["account_id"] or None, label="queue",
-                      prefetched=row.get("source") in ("webhook", "sweep"))
-            self._in_flight.add(job.conversation_id)
-            try:
-                outcome = self._pipeline.process(job)
-            except FedfinaError as exc:  # the ledger failed mid-way: the claim expires, another takes it over
-                log.error("%s: the ledger failed (%s); it stays queued", job.conversation_id, exc)
-                self._stopping.wait(LEDGER_RETRY_SECONDS)
-                continue
-            finally:
-                self._in_flight.discard(job.conversation_id)
-            if outcome.status == "failed" and outcome.retryable and outcome.account_id == row["account_id"]:
-                self._retry_later(row["processing_id"], outcome)
-            self.on_done(outcome)
+
+    def _work_once(self) -> None:
+        """Claim the next queued conversation and process it; wait when there is none."""
+        try:
+            claimed = self.session.claims.claim_next_queued()
+        except FedfinaError as exc:  # the ledger is away (a database restart), or the heartbeat is
+            log.error("cannot read the queue: %s", exc)
+            self._stopping.wait(LEDGER_RETRY_SECONDS)
+            return
+        if claimed is None:
+            with self._wake:
+                self._wake.wait(self.poll_seconds)
+            return
+        row, token = claimed
+        job = Job(row["conversation_id"], row["email_id"], row["account_id"] or None, label="queue",
+                  prefetched=row.get("source") in ("webhook", "sweep"))
+        self._in_flight.add(job.conversation_id)
+        try:
+            outcome = self._pipeline.process(job, claim=(row, token))
+        except FedfinaError as exc:  # the ledger failed mid-way: the claim expires, another takes it over
+            log.error("%s: the ledger failed (%s); it stays queued", job.conversation_id, exc)
+            self._stopping.wait(LEDGER_RETRY_SECONDS)
+            return
+        finally:
+            self._in_flight.discard(job.conversation_id)
+            self._release(row, token)
+        if outcome.status == "failed" and outcome.retryable and outcome.account_id == row["account_id"]:
+            self._retry_later(row["processing_id"], outcome)
+        self.on_done(outcome)
+
+    def _release(self, row: dict, token: str) -> None:
+        """The queue's claim, when the pipeline did not use it (it resolved another row) or could not
+        release it; releasing twice changes nothing."""
+        try:
+            self.session.claims.release(row, token)
+        except FedfinaError as exc:  # not renewed from now on: it expires
+            log.error("%s: could not release its claim (%s); it expires", row["conversation_id"], exc)
 
     def _retry_later(self, processing_id: int, outcome: Outcome) -> None:
         ledger = self.session.ledger
         try:
-            retries = ledger.queue_retries(processing_id)
+            retries = ledger.queue.retries(processing_id)
             if retries >= QUEUE_RETRIES:
                 return
             delay = self.session.settings.queue_retry_seconds * 4 ** retries
-            not_before = utc_text(datetime.now(timezone.utc) + timedelta(seconds=delay))
-            ledger.retry_later(processing_id, not_before, f"retry {retries + 1} of {QUEUE_RETRIES} in "
+            not_before = utc_text(datetime.now(UTC) + timedelta(seconds=delay))
+            ledger.queue.retry_later(processing_id, not_before, f"retry {retries + 1} of {QUEUE_RETRIES} in "
                                                           f"{delay:g} s after: {outcome.error}")
         except FedfinaError as exc:
             log.error("%s: could not queue it again (%s); `fedfina run --failed` will", outcome.conversation_id, exc)

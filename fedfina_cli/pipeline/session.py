@@ -47,9 +47,11 @@ class Session:
             # Connections for each worker, the claims' heartbeat and (serve) the HTTP handlers.
             self.ledger = open_ledger(self.settings, pool_size=threads_for(self.concurrency) + 4)
             self._entered.append(self.ledger)
-            self.interrupted = self.ledger.mark_interrupted()
+            # Registered first: its pruning frees the claims of a run that died on this host,
+            # which the next line then marks interrupted.
             self.claims = Claims(self.ledger, self.settings.claim_seconds).__enter__()
             self._entered.append(self.claims)
+            self.interrupted = self.ledger.queue.mark_interrupted()
             self.backends, self.warnings = build_backends(self.settings, self._record_api_call,
                                                           pool_size=max(threads_for(self.concurrency), 4))
             self.backends.storage.prepare()

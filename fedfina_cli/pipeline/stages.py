@@ -10,13 +10,14 @@ they return.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fedfina_cli.core import accounts
 from fedfina_cli.core.accounts import AccountSettings
@@ -31,15 +32,15 @@ from fedfina_cli.core.conversation import (
     routing_variable,
     transcript_text,
 )
-from fedfina_cli.core.errors import LedgerError, MissingArtifact, StageError
+from fedfina_cli.core.errors import ClaimLost, LedgerError, MissingArtifact, StageError
 from fedfina_cli.core.jsonio import loads
 from fedfina_cli.core.objects import STAGE_ARTIFACT, content_type, incoming_audio_key, object_key
 from fedfina_cli.core.timefmt import local_date, local_time, utc_now, zone
 from fedfina_cli.core.wording import masked_phone
 from fedfina_cli.ledger.ledger import Ledger
-from fedfina_cli.mail.deliver import Delivery, DeliveryUnknown
+from fedfina_cli.mail.deliver import Delivery, Refused
 from fedfina_cli.pipeline.backends import Backends
-from fedfina_cli.pipeline.claims import ClaimLost, Claims
+from fedfina_cli.pipeline.claims import Claims
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
 from fedfina_cli.pipeline.slots import ProviderSlots
 from fedfina_cli.services.storage import ObjectMissing
@@ -47,6 +48,11 @@ from fedfina_cli.services.storage import ObjectMissing
 NO_ACCOUNT = "no account id: pass --account-id, or set account_id in the conversation's dynamic variables"
 NO_RECIPIENT = "no recipient: pass --email, or set email_id in the conversation's dynamic variables"
 LOCAL_STAGES = ("report", "email")  # fedfina's own work: no provider waits on it (slots.py)
+# Recording a delivered email: asked again after 0.5 s, 1 s, 2 s ... then every 10 s, until recorded.
+SENT_RETRY_FIRST_SECONDS = 0.5
+SENT_RETRY_MAX_SECONDS = 10.0
+
+log = logging.getLogger("fedfina.pipeline")
 
 
 @dataclass
@@ -55,7 +61,7 @@ class _Context:
     row: dict
     settings: AccountSettings
     fetched: FetchedConversation | None = None
-    claimed: bool = True
+    token: str | None = None  # this process's claim on the row (pipeline/claims.py); None: another's
     masked: Conversation | None = None  # the conversation with identifiers masked (SPEC "Privacy")
     # Objects this run stored, so a later stage need not download them again.
     stored: dict[str, bytes] = field(default_factory=dict)
@@ -75,7 +81,7 @@ class _Context:
 class Pipeline:
     def __init__(self, ledger: Ledger, backends: Backends, options: RunOptions, claims: Claims,
                  render: Callable | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), *,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), *,
                  once_per_run: bool = True, redaction: str = "llm", provider_slots: int | None = None):
         """``render``: ReportInput -> Rendered (report/render_pool.py); None renders in this thread.
 
@@ -105,10 +111,12 @@ class Pipeline:
 
     # --- one conversation ------------------------------------------------
 
-    def process(self, job: Job) -> Outcome:
+    def process(self, job: Job, claim: tuple[dict, str] | None = None) -> Outcome:
+        """One conversation through the stages. ``claim``: its row and token when the caller
+        claimed it already (a queue's worker)."""
         started = time.monotonic()
         with self._conversation_lock(job.conversation_id):
-            outcome = self._process(job)
+            outcome = self._process(job, claim)
         outcome.seconds = time.monotonic() - started
         return outcome
 
@@ -130,7 +138,7 @@ class Pipeline:
                 else:
                     self._conversation_locks[conversation_id] = (lock, users - 1)
 
-    def _process(self, job: Job) -> Outcome:
+    def _process(self, job: Job, claim: tuple[dict, str] | None) -> Outcome:
         outcome = Outcome(job.conversation_id, job.account_id, job.email_id)
         ctx = None
         try:
@@ -143,12 +151,12 @@ class Pipeline:
                     outcome.account_id, outcome.status = account, "duplicate"
                     outcome.error = f"same conversation as {first}; processed once"
                     return outcome
-                ctx = self._open(job, account, email, fetched)
+                ctx = self._open(job, account, email, fetched, claim)
                 outcome.account_id, outcome.email_id = ctx.account_id, ctx.row.get("email_id")
-                if not ctx.claimed:
-                    ctx = None  # another process's: not ours to record anything on
+                if ctx.token is None:
                     outcome.status = "elsewhere"
-                    outcome.error = "in progress elsewhere"
+                    outcome.error = _held_by(ctx.row)
+                    ctx = None  # another process's: not ours to record anything on
                     return outcome
                 self._run_stages(ctx, outcome, release_slot)
             self._finish(ctx, outcome)
@@ -159,8 +167,8 @@ class Pipeline:
             # One conversation's failure never stops the batch.
             self._fail(outcome, ctx, job, stage, cause)
         finally:
-            if ctx is not None:
-                self.claims.release(ctx.row)
+            if ctx is not None and ctx.token is not None:
+                self.claims.release(ctx.row, ctx.token)
         return outcome
 
     def _run_stages(self, ctx: _Context, outcome: Outcome, release_slot: Callable[[], None]) -> None:
@@ -193,7 +201,7 @@ class Pipeline:
             failure = None
             stage_started = time.monotonic()
             try:
-                with self.ledger.stage(ctx.row, stage) as log:
+                with self.ledger.stage(ctx.row, stage, ctx.token) as log:
                     self._stages[stage](ctx, log)
             except Exception as exc:
                 failure = _Failed(stage, exc)
@@ -263,17 +271,24 @@ class Pipeline:
             self._handled[key] = job.label or "an earlier selector"
             return None
 
-    def _open(self, job: Job, account: str, email: str | None,
-              fetched: FetchedConversation | None) -> _Context:
+    def _open(self, job: Job, account: str, email: str | None, fetched: FetchedConversation | None,
+              claim: tuple[dict, str] | None) -> _Context:
         """The conversation's ledger row, claimed (and marked processing), with its account's settings.
 
-        When another process holds the claim, the context says so (``claimed`` False) and
-        nothing is written.
+        When another process holds the claim, the context says so (no ``token``) and
+        nothing is written. A job from the queue comes claimed already (``claim``), unless
+        resolving it found another row (a queued row without its account).
         """
-        row, claimed = self.claims.claim(job.conversation_id, account, email)
+        token: str | None
+        if claim is not None and claim[0]["account_id"] == account:
+            row, token = claim
+            if email and not row.get("email_id"):
+                row = self.ledger.update(row["processing_id"], claimed_with=token, email_id=email)
+        else:
+            row, token = self.claims.claim(job.conversation_id, account, email)
         stored = accounts.from_row(self.ledger.account_settings(account))
         settings = AccountSettings(redact=self.redaction).overridden(stored).overridden(self.options.overrides)
-        return _Context(job=job, row=row, settings=settings, fetched=fetched, claimed=claimed)
+        return _Context(job=job, row=row, settings=settings, fetched=fetched, token=token)
 
     def _fetch_alongside(self, ctx: _Context) -> _Background:
         """Start the fetch stage; return once the transcript is stored, the audio still downloading.
@@ -287,7 +302,7 @@ class Pipeline:
 
         def fetch() -> None:
             try:
-                with self.ledger.stage(ctx.row, "fetch") as log:
+                with self.ledger.stage(ctx.row, "fetch", ctx.token) as log:
                     self._fetch(ctx, log, transcript_stored.set)
             finally:
                 transcript_stored.set()
@@ -322,7 +337,7 @@ class Pipeline:
             changes["status"] = "queued"  # a stage command ran on it: the workers still owe the rest
         if complete and outcome.ran:
             changes["completed_at"] = utc_now()
-        ctx.row = self.ledger.update(row["processing_id"], **changes)
+        ctx.row = self._update(ctx, **changes)
         outcome.status = changes["status"]
         outcome.email_id = ctx.row.get("email_id")
         if ctx.row.get("report_key"):
@@ -343,8 +358,11 @@ class Pipeline:
         outcome.exception = exc
         if ctx is not None:
             # Off the queue too: asking again (a request, a webhook, the sweep, `run --failed`) retries it.
-            self.ledger.update(ctx.row["processing_id"], status="failed", current_step=stage,
-                               error_message=message, retryable=int(outcome.retryable), queued_at=None)
+            try:
+                self._update(ctx, status="failed", current_step=stage, error_message=message,
+                             retryable=int(outcome.retryable), queued_at=None)
+            except ClaimLost as lost:  # the row is another process's now: not ours to call failed
+                outcome.status, outcome.error = "elsewhere", str(lost)
         elif isinstance(exc, MissingArtifact):
             pass  # a stage command run before the stage it needs: nothing was attempted, nothing to record
         else:
@@ -402,7 +420,7 @@ class Pipeline:
         if audio_key is None and ctx.job.prefetched:
             # An audio webhook may have stored it while this ran: keep what it recorded.
             audio_key = self.ledger.get(ctx.row["processing_id"]).get("audio_key")
-        ctx.row = self.ledger.update(ctx.row["processing_id"], conversation_key=ctx.key("conversation"),
+        ctx.row = self._update(ctx, conversation_key=ctx.key("conversation"),
                                      transcript_key=ctx.key("transcript"), audio_key=audio_key)
         log.summary = f"{len(conversation.spoken_turns)} turns, audio {'stored' if audio_key else 'none'}"
 
@@ -415,7 +433,7 @@ class Pipeline:
         except StageError:
             return  # an invalid address: the email stage reports it, fetching need not fail
         if email:
-            ctx.row = self.ledger.update(ctx.row["processing_id"], email_id=email)
+            ctx.row = self._update(ctx, email_id=email)
 
     def _fetch_audio(self, ctx: _Context, log, conversation: Conversation) -> str | None:
         if ctx.job.prefetched:
@@ -473,7 +491,7 @@ class Pipeline:
         self._store(ctx, "summary", document.to_json())
         if document.chunks > 1:
             log.note(f"long transcript: summarised in {document.chunks} parts and merged")
-        ctx.row = self.ledger.update(ctx.row["processing_id"], summary_key=ctx.key("summary"),
+        ctx.row = self._update(ctx, summary_key=ctx.key("summary"),
                                      model=document.model, prompt_sha256=document.prompt_sha256,
                                      summary_method=document.method,
                                      unsupported_figures=len(document.unsupported_figures))
@@ -509,7 +527,7 @@ class Pipeline:
             log.note(f"{len(rendered.missing)} characters have no glyph in any bundled font "
                      f"({shown}{more}); the report shows \ufffd in their place")
         self._store(ctx, "report", rendered.pdf)
-        ctx.row = self.ledger.update(ctx.row["processing_id"], report_key=ctx.key("report"))
+        ctx.row = self._update(ctx, report_key=ctx.key("report"))
         log.summary = f"{len(rendered.pdf)} bytes"
 
     def _email(self, ctx: _Context, log) -> None:
@@ -532,22 +550,28 @@ class Pipeline:
                     "if it did not arrive")
         message = build_message(self._email_content(ctx), self.now())
         message_id = message["Message-ID"]
+        token = ctx.token
+        assert token is not None  # stages run only on a claimed row
+        marked = False
 
         def on_handover() -> None:
-            # The last moment the message can be taken back: only the claim's holder sends.
-            self.claims.check(row)
-            ctx.row = self.ledger.update(row["processing_id"], email_state="sending",
-                                         email_message_id=message_id)
+            # The last moment the message can be taken back. One statement checks that this
+            # claim still holds and marks "sending"; a claim lost (this process stalled, another
+            # took over) raises ClaimLost here, and nothing is sent.
+            nonlocal marked
+            ctx.row = self.claims.mark_sending(row, token, message_id, self.options.resend)
+            marked = True
 
         try:
             delivery: Delivery = mailer.send(message, ctx.account_id, ctx.conversation_id, on_handover)
-        except DeliveryUnknown:
-            raise  # the ledger keeps "sending": a later run will not send blindly
-        except Exception:
-            if ctx.row.get("email_state") == "sending":
-                # The server refused the message outright: nothing was delivered.
-                ctx.row = self.ledger.update(row["processing_id"], email_state=None)
+        except Refused:
+            # The server refused the message outright: nothing was delivered; "sending" is taken back.
+            if marked:
+                ctx.row = self.ledger.queue.unmark_sending(row["processing_id"], token) or ctx.row
             raise
+        # Anything else after the mark (the connection lost after the message went, the
+        # ledger failing) keeps "sending": a later run asks the mailer, or holds it for a
+        # person, and never sends blindly.
         ctx.row = self._mark_sent(ctx, delivery.message_id)
         log.summary = f"{delivery.message_id} via {delivery.location}"
 
@@ -594,10 +618,26 @@ class Pipeline:
         )
 
     def _mark_sent(self, ctx: _Context, message_id: str) -> dict:
-        return self.ledger.update(ctx.row["processing_id"], email_state="sent",
-                                  email_message_id=message_id, email_sent_at=utc_now())
+        """Record the email sent. The server has it: nothing may undo that now, so a ledger that
+        fails here is asked again until it records it (a failure is never read as a refusal)."""
+        pause = SENT_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                return self.ledger.update(ctx.row["processing_id"], email_state="sent",
+                                          email_message_id=message_id, email_sent_at=utc_now())
+            except LedgerError as exc:
+                if not exc.retryable:
+                    raise  # the row keeps "sending": a later run holds it for a person, never resends
+                log.error("%s: the email was delivered but the ledger did not record it (%s); trying again "
+                          "in %g s", ctx.conversation_id, exc, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, SENT_RETRY_MAX_SECONDS)
 
     # --- helpers -------------------------------------------------------------
+
+    def _update(self, ctx: _Context, **changes: object) -> dict:
+        """Change the conversation's row while this process's claim holds it (else ClaimLost)."""
+        return self.ledger.update(ctx.row["processing_id"], claimed_with=ctx.token, **changes)
 
     def _store(self, ctx: _Context, file_type: str, data: bytes) -> None:
         stored = self.backends.storage.put_bytes(ctx.key(file_type), data, content_type(file_type))
@@ -619,7 +659,7 @@ class Pipeline:
             from fedfina_cli.core.redaction import redact_conversation
 
             ctx.masked, counts = redact_conversation(self._conversation(ctx))
-            ctx.row = self.ledger.update(ctx.row["processing_id"], redactions=json.dumps(counts, sort_keys=True))
+            ctx.row = self._update(ctx, redactions=json.dumps(counts, sort_keys=True))
         return ctx.masked
 
     def _shown(self, ctx: _Context) -> Conversation:
@@ -667,6 +707,13 @@ class _Background:
         self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+def _held_by(row: dict) -> str:
+    """"in progress elsewhere", naming the process that holds the claim and until when."""
+    holder = row.get("claimed_by") or "another process"
+    until = row.get("claim_expires_at")
+    return f"in progress elsewhere ({holder}, claimed until {until})" if until else "in progress elsewhere"
 
 
 def _counted(redactions: str | None) -> str:

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -321,8 +321,8 @@ def _estimated_completion(service: Service) -> str:
     """Now, plus the recent time per conversation for each round of workers ahead of this one."""
     ledger = service.session.ledger
     per_conversation = ledger.recent_seconds() or DEFAULT_ESTIMATE_SECONDS
-    rounds = 1 + ledger.queue_depth() // service.workers.concurrency
-    return utc_text(datetime.now(timezone.utc) + timedelta(seconds=per_conversation * rounds))
+    rounds = 1 + ledger.queue.depth() // service.workers.concurrency
+    return utc_text(datetime.now(UTC) + timedelta(seconds=per_conversation * rounds))
 
 
 def _readiness(service: Service) -> list[dict]:

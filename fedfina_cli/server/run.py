@@ -114,7 +114,7 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
             if not settings.webhook_secret:
                 log.warning("ELEVENLABS_WEBHOOK_SECRET is not set: /api/v1/webhooks/elevenlabs answers 404")
             workers = QueueWorkers(session, concurrency, on_done=_log_outcome(metrics.outcome)).start()
-            metrics.watch(queue_depth=session.ledger.queue_depth, in_flight=lambda: workers.busy)
+            metrics.watch(queue_depth=session.ledger.queue.depth, in_flight=lambda: workers.busy)
             sweeper = Sweeper(session, sweep_agent_id, sweep_every_minutes * 60, workers.wake).start() \
                 if sweep_agent_id else None
             app = create_app(Service(settings, session, workers, metrics))

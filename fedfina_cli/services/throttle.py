@@ -86,8 +86,8 @@ class Throttle:
             self._queue.append(turn)
             if len(self._queue) == 1:
                 turn.set()
-        turn.wait()
         try:
+            turn.wait()
             while True:
                 with self._lock:
                     now = self._clock()
@@ -102,11 +102,12 @@ class Throttle:
                     delay = self._next - now
                 # Short naps: a cut or a grown rate moves the time of the next request.
                 self._sleep(min(delay, 0.1))
-        finally:  # sent, or interrupted: the next caller's turn
+        finally:  # sent, or interrupted (while waiting for its turn, or in it): it leaves the queue
             with self._lock:
-                self._queue.popleft()
-                if self._queue:
-                    self._queue[0].set()
+                first = self._queue[0] is turn
+                self._queue.remove(turn)
+                if first and self._queue:
+                    self._queue[0].set()  # the next caller's turn
 
     def _record(self, now: float) -> None:
         self._sent.append(now)

@@ -1,0 +1,236 @@
+"""The ledger's tables, as a list of migrations (SPEC "Ledger").
+
+Written against sqlite-utils' table API: on SQLite its ``Migrations`` runs them;
+on PostgreSQL ledger/schema.py runs the same functions as PostgreSQL DDL. A
+migration is never edited once released: a change is a new one at the end.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("fedfina")
+# The same list, for PostgreSQL (ledger/schema.py runs it there).
+MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = []
+
+
+def migration(function: Callable[[Database], None]) -> Callable[[Database], None]:
+    MIGRATIONS.append((function.__name__, function))
+    return migrations()(function)
+
+
+@migration
+def m001_initial(db: Database) -> None:
+    db.table("conversation_processing").create(
+        {
+            "processing_id": int,
+            "conversation_id": str,
+            "account_id": str,
+            "email_id": str,
+            "status": str,
+            "current_step": str,
+            "error_message": str,
+            "conversation_key": str,
+            "transcript_key": str,
+            "audio_key": str,
+            "summary_key": str,
+            "report_key": str,
+            "email_message_id": str,
+            "email_sent_at": str,
+            "email_state": str,  # "sending" then "sent": see pipeline.py, email stage
+            "model": str,
+            "prompt_sha256": str,
+            "summary_method": str,
+            "retryable": int,
+            "started_at": str,
+            "completed_at": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="processing_id",
+        not_null={"conversation_id", "account_id", "status"},
+        defaults={"status": "pending"},
+    )
+    db.table("conversation_processing").create_index(["account_id", "conversation_id"], unique=True)
+    db.table("conversation_processing").create_index(["status"])
+    db.table("conversation_files").create(
+        {
+            "id": int,
+            "conversation_id": str,
+            "account_id": str,
+            "file_type": str,
+            "object_key": str,
+            "size_bytes": int,
+            "sha256": str,
+            "content_type": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"conversation_id", "account_id", "file_type", "object_key"},
+    )
+    db.table("conversation_files").create_index(["object_key"], unique=True)
+    db.table("processing_audit_log").create(
+        {
+            "id": int,
+            "processing_id": int,
+            "conversation_id": str,
+            "step": str,
+            "event": str,
+            "status": str,
+            "duration_ms": int,
+            "attempt": int,
+            "message": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db.table("processing_audit_log").create_index(["processing_id"])
+    db.table("api_usage_metrics").create(
+        {
+            "id": int,
+            "service": str,
+            "operation": str,
+            "status_code": int,
+            "duration_ms": int,
+            "bytes": int,
+            "tokens": int,
+            "conversation_id": str,
+            "error": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db.table("api_usage_metrics").create_index(["service", "created_at"])
+    db.table("account_settings").create(
+        {
+            "account_id": str,
+            "timezone": str,
+            "cc_addresses": str,
+            "bcc_addresses": str,
+            "email_subject_template": str,
+            "prompt_file": str,
+            "summary_language": str,
+            "link_expiry_seconds": int,
+            "attachment_limit_bytes": int,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="account_id",
+    )
+
+
+@migration
+def m002_runs(db: Database) -> None:
+    db.table("runs").create(
+        {
+            "run_id": int,
+            "command": str,
+            "backends": str,
+            "pid": int,
+            "started_at": str,
+            "finished_at": str,
+            "succeeded": int,
+            "failed": int,
+            "exit_code": int,
+        },
+        pk="run_id",
+    )
+
+
+@migration
+def m003_sync_state(db: Database) -> None:
+    # sync's watermark: conversations that started at or before it are finished.
+    db.table("sync_state").create(
+        {"agent_id": str, "watermark_unix": int, "updated_at": str},
+        pk="agent_id",
+    )
+
+
+@migration
+def m004_lookup_indexes(db: Database) -> None:
+    # Every conversation from a CSV without account ids is looked up by its id
+    # alone, and `show` lists its files: without these, both scanned the whole
+    # table, a cost that grew with every run a cron ledger kept.
+    db.table("conversation_processing").create_index(["conversation_id"])
+    db.table("conversation_files").create_index(["conversation_id", "account_id"])
+
+
+@migration
+def m005_claims(db: Database) -> None:
+    # Per-conversation claims (SPEC "Many processes, one ledger"): which process
+    # works on a conversation, and until when its claim holds without renewal.
+    db.table("conversation_processing").add_column("claimed_by", str)
+    db.table("conversation_processing").add_column("claim_expires_at", str)
+    db.table("conversation_processing").create_index(["claimed_by"])
+
+
+@migration
+def m006_queue(db: Database) -> None:
+    # The queue of `serve` and `worker` (SPEC "Serving"): a conversation accepted over
+    # HTTP is recorded `queued` before the reply; ``queued_at`` orders the queue and
+    # stays set until a worker finishes it, so work a dead worker held is resumed.
+    # ``source``: where the conversation comes from (api: the ElevenLabs API;
+    # webhook: its post-call webhook put it in storage, no API call needed).
+    db.table("conversation_processing").add_column("queued_at", str)
+    db.table("conversation_processing").add_column("source", str)
+    db.table("conversation_processing").create_index(["queued_at"])
+
+
+
+@migration
+def m007_privacy_and_trust(db: Database) -> None:
+    # SPEC "Privacy": an account's redaction mode, and how many identifiers of each
+    # type were masked in a conversation (a JSON object, type -> count).
+    # SPEC "Trust": how many of the summary's figures the call does not support.
+    db.table("account_settings").add_column("redact", str)
+    db.table("conversation_processing").add_column("redactions", str)
+    db.table("conversation_processing").add_column("unsupported_figures", int)
+
+
+@migration
+def m008_workers(db: Database) -> None:
+    # Claims owned by registered workers (SPEC "Many processes, one ledger"): each
+    # process that claims registers itself and beats a heartbeat; a claim names its
+    # worker (claim_worker) and carries a token of its own (claim_token), so a
+    # statement repeated after a lost reply finds its own claim, and a process that
+    # lost a claim can tell: its token is gone. A worker whose heartbeat stopped, or
+    # whose process is gone from its host, is pruned and its claims released.
+    db.table("workers").create(
+        {
+            "worker_id": int,
+            "host": str,
+            "pid": int,
+            "process_started": int,  # the process's start (clock ticks since boot, Linux): pid reuse
+            "started_at": str,
+            "heartbeat_at": str,
+            "expires_at": str,  # heartbeat_at + this worker's claim lifetime: stale after it
+        },
+        pk="worker_id",
+        not_null={"host", "pid", "started_at", "heartbeat_at", "expires_at"},
+    )
+    db.table("workers").create_index(["host"])
+    db.table("conversation_processing").add_column("claim_worker", int)
+    db.table("conversation_processing").add_column("claim_token", str)
+    db.table("conversation_processing").create_index(["claim_token"], unique=True)
+    db.table("conversation_processing").create_index(["claim_worker"])
+
+
+@contextmanager
+def migration_lock(path: Path | None) -> Iterator[None]:
+    """Setting up a new ledger (WAL, migrations) runs once, under a short exclusive lock:
+    processes that open a new ledger together would otherwise each create its tables."""
+    if path is None:
+        yield
+        return
+    fd = os.open(path.with_name(path.name + ".migrate.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the kernel drops it if the process dies
+        yield
+    finally:
+        os.close(fd)
