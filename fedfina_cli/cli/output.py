@@ -273,8 +273,7 @@ class Terminal:
                     + Text(f" stage={outcome.failed_stage}: {self.redact(outcome.error or '')}"))
         if outcome.status in ("duplicate", "elsewhere"):
             label = "in progress elsewhere" if outcome.status == "elsewhere" else "duplicate"
-            return Text(f"{label} ", style=STATUS_STYLE[outcome.status]) + Text(
-                f"{who}: another process holds it" if outcome.status == "elsewhere" else f"{who}: {outcome.error}")
+            return Text(f"{label} ", style=STATUS_STYLE[outcome.status]) + Text(f"{who}: {outcome.error}")
         details = []
         if outcome.ran:
             details.append("ran " + ",".join(outcome.ran))

@@ -260,7 +260,13 @@ class SmtpMailer:
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
         smtp.send(body)
-        handover()
+        try:
+            handover()
+        except BaseException:
+            # Mid-DATA, a QUIT would be read as more of the message (and its reply waited for
+            # until the timeout): drop the connection; without the "." the server discards it.
+            smtp.close()
+            raise
         smtp.send(b".\r\n")
         code, reply = smtp.getreply()
         if code != 250:

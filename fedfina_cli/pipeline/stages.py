@@ -710,10 +710,11 @@ class _Background:
 
 
 def _held_by(row: dict) -> str:
-    """"in progress elsewhere", naming the process that holds the claim and until when."""
+    """Which process holds the conversation's claim, and until when (its heartbeat renews it)."""
     holder = row.get("claimed_by") or "another process"
-    until = row.get("claim_expires_at")
-    return f"in progress elsewhere ({holder}, claimed until {until})" if until else "in progress elsewhere"
+    until = row.get("claim_expires_at") or ""
+    clock = until[11:19] + " UTC" if len(until) >= 19 else "it finishes"
+    return f"held by {holder} (claimed until {clock}, renewed while it works)"
 
 
 def _counted(redactions: str | None) -> str:

@@ -33,6 +33,10 @@ class FakeSMTP:
         self.rcpt_replies: dict[str, str] = {}  # address -> reply, e.g. "550 5.1.1 no such user"
         self.data_replies: list[str] = []  # replies to the next DATA commands, e.g. "451 try later"
         self.accept_delay = 0.0  # seconds between receiving the final "." and answering it
+        # Called (in the server's thread) with the client's address: at RCPT TO, and once the
+        # message is in, just before the 250 (faults that must happen at that moment).
+        self.on_rcpt = None
+        self.on_message = None
         self.username, self.password = username, password
         self.port = free_port()
         kwargs = {}
@@ -63,6 +67,8 @@ class FakeSMTP:
     # --- aiosmtpd handler hooks ---------------------------------------------
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.on_rcpt is not None:
+            self.on_rcpt(session.peer)
         if address in self.rcpt_replies:
             return self.rcpt_replies[address]
         envelope.rcpt_tos.append(address)
@@ -76,6 +82,8 @@ class FakeSMTP:
         if self.data_replies:
             return self.data_replies.pop(0)
         self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        if self.on_message is not None:
+            self.on_message(session.peer)
         return "250 2.0.0 Message accepted for delivery"
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
