@@ -103,6 +103,20 @@ def test_audio_cut_mid_stream_fails_the_fetch_and_a_rerun_gets_the_recording(cli
     assert len(workspace.emails()) == 1
 
 
+@pytest.mark.parametrize("honour_range", [True, False])
+def test_a_connection_cut_once_mid_recording_is_resumed_in_the_same_run(cli, workspace, hindi, honour_range):
+    """One flaky moment must not fail the conversation until the next run: the download goes on
+    from the byte where it broke (Range), or, from a server that ignores Range, skips what it had."""
+    # It breaks inside the second 256 KB read: the first read's bytes are stored, the rest asked for again.
+    hindi.cut_audio_after, hindi.cut_audio_times, hindi.honour_range = 300_000, 1, honour_range
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 0, result.output
+    assert workspace.object("acc123", "audio", f"{HINDI_ID}.mp3").read_bytes() == AUDIO
+    asked = [r.headers.get("range") for r in hindi.requests if r.path == AUDIO_PATH]
+    assert asked == [None, "bytes=262144-"]
+    assert len(workspace.emails()) == 1
+
+
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_audio_error_that_outlasts_the_retries_is_retryable_not_no_audio(cli, workspace, hindi, status):
     hindi.fault(AUDIO_PATH, times=3, status=status, body={"detail": {"message": "busy"}})

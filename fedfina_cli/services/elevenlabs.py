@@ -7,6 +7,7 @@ Error messages carry the status and ElevenLabs' detail, never the key.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -129,9 +130,11 @@ class ElevenLabsClient:
     def audio_chunks(self, conversation_id: str) -> Iterator[bytes]:
         """Stream the MP3 straight through; never holds the whole file.
 
-        Only a 404 means "there is no recording" (AudioUnavailable). Anything
-        else (a 5xx or 429 past the retries, a connection broken mid-stream)
-        fails the fetch as retryable, so a later run still gets the recording.
+        Only a 404 means "there is no recording" (AudioUnavailable). A connection
+        broken mid-stream is retried like any passing failure, from the byte where
+        it broke (``Range``; a server that ignores it sends the whole file again,
+        and the bytes already passed on are skipped). Past the retries, or on a 5xx
+        or 429 past them, the fetch fails as retryable: a later run gets the recording.
         """
         path = f"/v1/convai/conversations/{_path_id(conversation_id)}/audio"
         started = time.monotonic()
@@ -142,7 +145,7 @@ class ElevenLabsClient:
             if exc.status == 404:
                 raise AudioUnavailable(f"ElevenLabs has no recording ({exc})") from None
             raise
-        return self._stream(response, conversation_id, started)
+        return self._stream(response, path, conversation_id, started)
 
     def list_conversations(self, agent_id: str | None, cursor: str | None = None,
                            after_unix: int | None = None, page_size: int = 100) -> ConversationPage:
@@ -185,17 +188,33 @@ class ElevenLabsClient:
 
     # --- plumbing ------------------------------------------------------------
 
-    def _stream(self, response: requests.Response, conversation_id: str, started: float) -> Iterator[bytes]:
+    def _stream(self, response: requests.Response, path: str, conversation_id: str,
+                started: float) -> Iterator[bytes]:
         received = 0
         error = None
+        attempt = 1
         try:
-            for chunk in response.iter_content(AUDIO_CHUNK_BYTES):
-                received += len(chunk)
-                yield chunk
-        except requests.RequestException as exc:
-            error = f"download interrupted after {received} bytes ({_network_reason(exc, self.total_timeout)})"
-            raise ElevenLabsError(f"ElevenLabs get_audio: recording {error}; a later run fetches it again",
-                                  retryable=True) from None
+            while True:
+                try:
+                    skip = _resumed_at(response, received)
+                    for chunk in response.iter_content(AUDIO_CHUNK_BYTES):
+                        if skip:  # a server that ignored Range: the bytes already passed on, again
+                            chunk, skip = chunk[skip:], max(0, skip - len(chunk))
+                        received += len(chunk)
+                        if chunk:
+                            yield chunk
+                    return
+                except requests.RequestException as exc:
+                    reason = _network_reason(exc, self.total_timeout)
+                    if attempt >= self.retry.attempts:
+                        error = f"download interrupted after {received} bytes ({reason})"
+                        raise ElevenLabsError(f"ElevenLabs get_audio: recording {error}, {attempt} attempts; "
+                                              "a later run fetches it again", retryable=True) from None
+                response.close()
+                self.retry.sleep(attempt)
+                attempt += 1
+                response = self._request("get_audio", path, conversation_id=conversation_id, stream=True,
+                                         record_success=False, headers={"Range": f"bytes={received}-"})
         finally:
             response.close()
             self.metrics(ApiCall("elevenlabs", "get_audio", response.status_code,
@@ -203,8 +222,8 @@ class ElevenLabsClient:
                                  conversation_id=conversation_id))
 
     def _request(self, operation: str, path: str, *, conversation_id: str | None = None,
-                 params: dict | None = None, stream: bool = False,
-                 record_success: bool = True) -> requests.Response:
+                 params: dict | None = None, stream: bool = False, record_success: bool = True,
+                 headers: dict[str, str] | None = None) -> requests.Response:
         url = self.base_url + path
         for attempt in range(1, self.retry.attempts + 1):
             self.throttle.wait()
@@ -213,7 +232,8 @@ class ElevenLabsClient:
                 # A stream (the recording) has a window instead: it may take
                 # long, but must keep moving (see deadline.py).
                 with deadline.limit(self.total_timeout, window=stream):
-                    response = self.session.get(url, params=params, timeout=self.timeout, stream=stream)
+                    response = self.session.get(url, params=params, timeout=self.timeout, stream=stream,
+                                                headers=headers)
             except requests.RequestException as exc:
                 reason = _network_reason(exc, self.total_timeout)
                 self.metrics(ApiCall("elevenlabs", operation, None, elapsed_ms(started), error=reason,
@@ -257,6 +277,21 @@ class ElevenLabsClient:
             message += f" ({hint})"
         response.close()
         return ElevenLabsError(message, status, retryable=status in RETRY_STATUSES)
+
+
+def _resumed_at(response: requests.Response, received: int) -> int:
+    """How many bytes of this answer were passed on already: none on the first answer or a 206 from
+    where the last one broke; all ``received`` when the server ignored Range and sent the whole file."""
+    if not received:
+        return 0
+    if response.status_code == 206:
+        found = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+        start = int(found.group(1)) if found else 0
+        if start > received:
+            raise ElevenLabsError(f"ElevenLabs get_audio: asked for the recording from byte {received}, "
+                                  f"got it from byte {start}; a later run fetches it again", retryable=True)
+        return received - start
+    return received
 
 
 def _detail(response: requests.Response, redact: Callable[[str], str]) -> str:

@@ -20,7 +20,9 @@ class FakeElevenLabs(FakeHTTPServer):
         self.api_key = api_key
         self.conversations: dict[str, dict] = {}
         self.audio: dict[str, bytes] = {}
-        self.cut_audio_after: int | None = None  # bytes; then the connection drops
+        self.cut_audio_after: int | None = None  # bytes of the recording; then the connection drops
+        self.cut_audio_times: int | None = None  # how many answers are cut so (None: every one)
+        self.honour_range = True  # answer "Range: bytes=N-" with 206 and the rest, as the real API's CDN does
         self.page_cap = 100  # like the real API, never more per page than this
         self.delay = 0.0  # seconds before every conversation answer (bulk timing tests)
         self.audio_delay = 0.0  # seconds before every audio answer
@@ -40,7 +42,7 @@ class FakeElevenLabs(FakeHTTPServer):
         if request.path == LIST:
             return self._list(request)
         if match := AUDIO.match(request.path):
-            return self._audio(match.group(1))
+            return self._audio(match.group(1), request.headers.get("range"))
         if match := CONVERSATION.match(request.path):
             if self.delay:
                 time.sleep(self.delay)
@@ -53,7 +55,7 @@ class FakeElevenLabs(FakeHTTPServer):
             return json_response(payload)
         return json_response({"detail": "Not Found"}, 404)
 
-    def _audio(self, conversation_id: str) -> Response:
+    def _audio(self, conversation_id: str, range_header: str | None = None) -> Response:
         if self.audio_delay:
             time.sleep(self.audio_delay)
         if conversation_id in self.audio_sizes:
@@ -63,10 +65,18 @@ class FakeElevenLabs(FakeHTTPServer):
         data = self.audio.get(conversation_id)
         if data is None:
             return json_response({"detail": {"status": "audio_not_found", "message": "Audio not found"}}, 404)
-        headers = {"Content-Type": "audio/mpeg", "Content-Length": str(len(data))}
-        if self.cut_audio_after is None:
-            return Response(200, headers=headers, chunks=_slices(data, 64 * 1024))
-        return Response(200, headers=headers, chunks=_cut(data, self.cut_audio_after))
+        start, status = 0, 200
+        if range_header and self.honour_range and (found := re.fullmatch(r"bytes=(\d+)-", range_header)):
+            start, status = int(found.group(1)), 206
+        headers = {"Content-Type": "audio/mpeg", "Content-Length": str(len(data) - start)}
+        if status == 206:
+            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        cut = self.cut_audio_after is not None and self.cut_audio_times != 0
+        if not cut:
+            return Response(status, headers=headers, chunks=_slices(data[start:], 64 * 1024))
+        if self.cut_audio_times is not None:
+            self.cut_audio_times -= 1
+        return Response(status, headers=headers, chunks=_cut(data, start, self.cut_audio_after))
 
     def _list(self, request: Request) -> Response:
         items = [c for c in self.conversations.values()
@@ -108,6 +118,8 @@ def _generated(size: int, chunk: int = 256 * 1024):
         yield piece
 
 
-def _cut(data: bytes, after: int):
-    yield data[:after]
+def _cut(data: bytes, start: int, after: int):
+    """From ``start``; the connection drops at byte ``after`` of the whole recording."""
+    if start < after:
+        yield data[start:after]
     raise ConnectionResetError("fake: connection dropped mid-stream")
