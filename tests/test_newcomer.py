@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 
 import pytest
 
@@ -124,6 +126,27 @@ def test_show_names_the_folder_once_and_says_when_its_files_are_not_there(cli, w
     record = json.loads(cli("show", HINDI_ID, "--json", env={"FEDFINA_DATA_DIR": str(tmp_path / "other")}).stdout)
     assert all(f["missing"] and f["location"].startswith(str(tmp_path / "other")) for f in record["files"])
     assert not any("missing" in f for f in json.loads(cli("show", HINDI_ID, "--json").stdout)["files"])
+
+
+def test_show_on_files_this_user_cannot_read_says_so_and_shows_the_rest(installed, fedfina_exe, workspace):
+    """The ledger is readable, the account's folder is not (another user's files): one warning, exit 0."""
+    assert installed("run", "--from-file", HINDI).exit_code == 0
+    account = workspace.data / "acc123"
+    account.chmod(0)
+    # As root (CI), permission bits bind only without the capability to override them.
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    try:
+        shown = subprocess.run([*prefix, fedfina_exe, "show", HINDI_ID], capture_output=True, text=True,
+                               env={**os.environ, "COLUMNS": "80"}, timeout=60)
+        record = json.loads(subprocess.run([*prefix, fedfina_exe, "show", HINDI_ID, "--json"], capture_output=True,
+                                           text=True, env=dict(os.environ), timeout=60).stdout)
+    finally:
+        account.chmod(0o750)
+    assert shown.returncode == 0, shown.stderr
+    assert "this is a bug" not in shown.stderr and "audit log" in shown.stdout
+    assert words(shown.stderr) == (f"warning: 4 of its files cannot be read by this user (permission denied under "
+                                   f"{workspace.data}); run as the user that runs fedfina, or ask for read access")
+    assert all(f["unreadable"] for f in record["files"]) and not any("missing" in f for f in record["files"])
 
 
 def test_an_empty_table_says_none_under_its_header(cli, workspace):

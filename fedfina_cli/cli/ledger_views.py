@@ -71,17 +71,23 @@ def show(
 
         record = conversation_record(ledger, conversation_id, account_id, storage.locate)
         folder = None if settings.minio_endpoint else settings.data_dir.resolve()  # else presigned links
-        missing = [f for f in record["files"] if folder and not Path(f["location"]).exists()]
-        for file in missing:
-            file["missing"] = True
+        found = {f["object_key"]: _file_state(Path(f["location"])) for f in record["files"]} if folder else {}
+        for file in record["files"]:
+            if found.get(file["object_key"]) in ("missing", "unreadable"):
+                file[found[file["object_key"]]] = True
         if chosen_format(output_format, json_out) == "json":
             terminal.json(record)
         else:
             _print_record(terminal, record, ledger.description, folder)
+        missing = sum(state == "missing" for state in found.values())
+        unreadable = [key for key, state in found.items() if state == "unreadable"]
         if missing:
             # Another data folder than the run's (the demo's, say): say so, not just a dead path.
-            terminal.warn(f"{len(missing)} of its files are not in {settings.data_dir}: set FEDFINA_DATA_DIR "
+            terminal.warn(f"{missing} of its files are not in {settings.data_dir}: set FEDFINA_DATA_DIR "
                           "to the folder the run stored into")
+        if unreadable:
+            terminal.warn(f"{len(unreadable)} of its files cannot be read by this user (permission denied "
+                          f"under {settings.data_dir}); run as the user that runs fedfina, or ask for read access")
 
 
 @app.command(cls=Command)
@@ -105,6 +111,17 @@ def stats(
             terminal.json(figures)
             return
         _print_stats(terminal, figures, ledger.description)
+
+
+def _file_state(path: Path) -> str:
+    """"present", "missing", or "unreadable" (this user may not look into its folder)."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return "missing"
+    except PermissionError:
+        return "unreadable"
+    return "present"
 
 
 def _print_record(terminal, record: dict, ledger_path, folder: Path | None) -> None:
