@@ -318,3 +318,45 @@ def test_a_dead_or_reused_pid_is_not_alive():
     finished = subprocess.Popen(["true"])
     finished.wait()
     assert not processes.alive(finished.pid)
+
+
+# --- the queue's own rules ------------------------------------------------------------------------
+
+
+def test_a_conversation_being_processed_is_not_queued_again_and_a_dead_claim_is_taken_over(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    try:
+        queue = ledger.queue
+        worker = queue.register("h", 1, None, "2999-01-01T00:00:00.000Z")
+        queued, now_queued = queue.enqueue(HINDI_ID, "acc123", "a@b.example", "api")
+        assert now_queued and queued["status"] == "queued"
+        claimed = queue.claim_next("h:1", worker, "t1", "2999-01-01T00:00:00.000Z")
+        assert claimed is not None and claimed["status"] == "processing"
+        again, now_queued = queue.enqueue(HINDI_ID, "acc123", "a@b.example", "webhook")  # a duplicate webhook
+        assert not now_queued and (again["status"], again["claim_token"], again["source"]) == ("processing", "t1", "api")
+        # Its worker dies (its claim expires): the webhook's retry queues it again, for another worker.
+        ledger.update(claimed["processing_id"], claim_expires_at="2000-01-01T00:00:00.000Z")
+        again, now_queued = queue.enqueue(HINDI_ID, "acc123", "a@b.example", "webhook")
+        assert now_queued and again["status"] == "queued"
+    finally:
+        ledger.close()
+
+
+def test_interrupted_run_work_is_marked_failed_but_queued_work_waits_for_a_worker(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    try:
+        queue = ledger.queue
+        worker = queue.register("h", 1, None, "2999-01-01T00:00:00.000Z")
+        expired = "2000-01-01T00:00:00.000Z"
+        run_row, _ = queue.claim("conv_run00000001", "acc123", None, "h:1", worker, "run", expired)
+        queue.enqueue("conv_queue0000001", "acc123", "a@b.example", "api")
+        queued_row = queue.claim_next("h:1", worker, "queue", expired)  # a worker that died mid-way
+        assert queued_row is not None
+        assert queue.mark_interrupted() == 1
+        after = {r["conversation_id"]: r for r in ledger.conversations()}
+        assert after["conv_run00000001"]["status"] == "failed" and after["conv_run00000001"]["retryable"] == 1
+        assert after["conv_queue0000001"]["status"] == "processing"  # still the queue's: not failed
+        assert queue.claim_next("h:2", worker, "taken", "2999-01-01T00:00:00.000Z")["conversation_id"] == \
+            "conv_queue0000001"
+    finally:
+        ledger.close()

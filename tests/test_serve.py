@@ -1,6 +1,7 @@
 """`fedfina serve` and `fedfina worker`, run for real: uvicorn on a loopback port, the fakes behind it."""
 
 import base64
+import http.client
 import json
 import os
 import signal
@@ -223,6 +224,13 @@ def test_the_api_refuses_what_it_must(serving, workspace, monkeypatch):
     assert status == 413 and body["success"] is False and "FEDFINA_MAX_BODY_MB" in body["message"]
     status, body = server.webhook({"type": "post_call_audio", "data": {"full_audio": "A" * 20_000}})
     assert status == 413
+    # Streamed without a Content-Length (chunked): counted as it arrives, refused past the limit.
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request("POST", POSTPROCESS, body=(b" " * 1000 for _ in range(20)), encode_chunked=True,
+                       headers={**KEY, "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    refused = connection.getresponse()
+    assert refused.status == 413 and "FEDFINA_MAX_BODY_MB" in json.loads(refused.read())["message"]
+    connection.close()
 
     # Without ELEVENLABS_API_KEY the API cannot fetch what it is asked for: said at once, not after a 202.
     status, body = server.json("POST", POSTPROCESS, good, KEY)
@@ -434,6 +442,33 @@ def test_a_passing_failure_is_tried_again_from_the_queue(serving, openai_server,
     assert [(e["step"], e["event"]) for e in events] == [("summarize", "failed"), ("queue", "retry"),
                                                          ("summarize", "completed")]
     assert events[1]["message"].startswith("retry 1 of 4 in 0.5 s after:")
+
+
+def test_a_failure_that_keeps_passing_is_retried_four_times_backing_off_then_stays_failed(
+        serving, elevenlabs, smtp_server, workspace, monkeypatch):
+    """FEDFINA_QUEUE_RETRY_SECONDS x 1, 4, 16, 64 between the tries; after the fourth retry fails, it
+    stays failed for `run --failed` (not queued a fifth time)."""
+    monkeypatch.setenv("FEDFINA_QUEUE_RETRY_SECONDS", "0.1")  # the least it takes: 8.5 s of waits in all
+    elevenlabs.add(hindi_variant(460))
+    elevenlabs.fault("/v1/convai/conversations/conv_bulk00000460", times=1000, status=503,
+                     body={"detail": {"message": "temporarily unavailable"}})
+    server = serving()
+    good = {"conversation_id": "conv_bulk00000460", "account_id": "acc123", "email_id": "a@example.com"}
+    assert server.json("POST", POSTPROCESS, good, KEY)[0] == 202
+
+    def failures() -> int:
+        return len(workspace.rows("select id from processing_audit_log where step = 'resolve' or "
+                                  "(step = 'fetch' and event = 'failed')")) if workspace.db.exists() else 0
+
+    wait_for(lambda: failures() >= 5 and _statuses(workspace).get("conv_bulk00000460") == "failed", timeout=60)
+    time.sleep(0.5)  # a fifth retry, were there one, is recorded as the fifth failure is
+    retries = workspace.rows("select message, created_at from processing_audit_log where step = 'queue' "
+                             "and event = 'retry' order by id")
+    assert [r["message"].split(" after:")[0] for r in retries] == [
+        "retry 1 of 4 in 0.1 s", "retry 2 of 4 in 0.4 s", "retry 3 of 4 in 1.6 s", "retry 4 of 4 in 6.4 s"]
+    row, = workspace.rows("select status, queued_at, retryable from conversation_processing")
+    assert row == {"status": "failed", "queued_at": None, "retryable": 1}
+    assert server.stop() == 0
 
 
 def test_metrics_parse_with_prometheus_clients_parser(serving, smtp_server, workspace):

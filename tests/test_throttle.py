@@ -67,6 +67,24 @@ def test_a_cut_happens_once_for_the_429s_of_one_overshoot():
     assert throttle.rate == cut_to
 
 
+def test_a_429_while_nobody_queues_halves_the_rate():
+    """Paced, and no caller has had to wait for a while: the 429 is another process's share of the
+    key, not this process's rate, so it halves (as TCP does), though its own sending measures more."""
+    clock = Clock()
+    throttle = Throttle(16, clock=clock, sleep=clock.sleep)
+    for _ in range(40):
+        throttle.wait()
+    throttle.limited()  # the first cut: paced from now on
+    paced = throttle.rate
+    assert paced is not None
+    for _ in range(int(3 * paced)):  # three seconds at 95 % of the rate: nobody waits
+        clock.now += 1.05 / paced
+        throttle.wait()
+    before = throttle.rate  # crept up a little in the first second, while the burst was recent
+    throttle.limited()
+    assert throttle.rate == pytest.approx(before / 2)
+
+
 def test_a_quiet_caller_is_not_held_and_teaches_no_rate():
     clock = Clock()
     throttle = Throttle(4, clock=clock, sleep=clock.sleep)
