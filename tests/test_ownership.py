@@ -333,7 +333,8 @@ def test_a_conversation_being_processed_is_not_queued_again_and_a_dead_claim_is_
         claimed = queue.claim_next("h:1", worker, "t1", "2999-01-01T00:00:00.000Z")
         assert claimed is not None and claimed["status"] == "processing"
         again, now_queued = queue.enqueue(HINDI_ID, "acc123", "a@b.example", "webhook")  # a duplicate webhook
-        assert not now_queued and (again["status"], again["claim_token"], again["source"]) == ("processing", "t1", "api")
+        assert not now_queued
+        assert (again["status"], again["claim_token"], again["source"]) == ("processing", "t1", "api")
         # Its worker dies (its claim expires): the webhook's retry queues it again, for another worker.
         ledger.update(claimed["processing_id"], claim_expires_at="2000-01-01T00:00:00.000Z")
         again, now_queued = queue.enqueue(HINDI_ID, "acc123", "a@b.example", "webhook")
