@@ -61,7 +61,7 @@ def test_a_stalled_recording_fails_the_fetch_but_a_slow_moving_one_arrives(cli, 
 
     elevenlabs.add(load_sample(HINDI), audio=audio)
     original = elevenlabs._audio
-    elevenlabs._audio = lambda conversation_id: slow(1024, 0.2)  # 5 KB/s: under 64 KB a second
+    elevenlabs._audio = lambda conversation_id, range_header=None: slow(1024, 0.2)  # 5 KB/s: under 64 KB a second
     result, seconds = _timed(cli, "run", "-c", HINDI_ID)
     assert seconds < HANG
     assert result.exit_code == 1
@@ -69,7 +69,7 @@ def test_a_stalled_recording_fails_the_fetch_but_a_slow_moving_one_arrives(cli, 
     assert "cannot connect" not in result.output  # a read timeout is a timeout
 
     # 64 KB every 0.6 s: the whole download takes longer than the timeout, but never stalls.
-    elevenlabs._audio = lambda conversation_id: slow(64 * 1024, 0.6)
+    elevenlabs._audio = lambda conversation_id, range_header=None: slow(64 * 1024, 0.6)
     result = cli("run", "-c", HINDI_ID)
     assert result.exit_code == 0, result.output
     assert workspace.object("acc123", "audio", f"{HINDI_ID}.mp3").read_bytes() == audio

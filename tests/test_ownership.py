@@ -109,7 +109,7 @@ def test_two_runs_stopped_before_their_sends_send_one_email(fedfina_exe, workspa
 
     def stop_at_rcpt(peer):
         pid = runs[len(stopped)].pid  # the first connection is the first run's, the next the second's
-        os.kill(pid, signal.SIGSTOP)
+        _stop_outside_a_write(pid, workspace.db)
         stopped.append(pid)
 
     def stop_the_first_after_its_message(peer):
@@ -123,7 +123,8 @@ def test_two_runs_stopped_before_their_sends_send_one_email(fedfina_exe, workspa
         wait_for(lambda: len(stopped) == 1, timeout=60)
         time.sleep(2.0)  # past its claim: its worker row is stale
         runs.append(start_fedfina(fedfina_exe, "run", "--from-file", saved))
-        wait_for(lambda: len(stopped) == 2, timeout=60)
+        wait_for(lambda: len(stopped) == 2 or runs[1].poll() is not None, timeout=60)
+        assert len(stopped) == 2, runs[1].communicate()
         smtp_server.on_rcpt = None
         os.kill(runs[0].pid, signal.SIGCONT)
         wait_for(lambda: runs[0].poll() is not None or smtp_server.messages, timeout=60)
@@ -142,6 +143,27 @@ def test_two_runs_stopped_before_their_sends_send_one_email(fedfina_exe, workspa
     assert "completed conv_bulk00000007" in second_out
     row = _row(workspace, "conv_bulk00000007")
     assert (row["status"], row["email_state"]) == ("completed", "sent")
+
+
+def _stop_outside_a_write(pid: int, db) -> None:
+    """SIGSTOP the process at a moment its other threads (the heartbeat) hold no write lock on the
+    SQLite ledger: a process stopped inside a write blocks every other writer until it goes on,
+    which is SQLite's nature, not what this test is about."""
+    for _ in range(200):
+        os.kill(pid, signal.SIGSTOP)
+        while open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] not in "Tt":
+            time.sleep(0.001)
+        probe = sqlite3.connect(db, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.005)
+        finally:
+            probe.close()
+    raise AssertionError("the process held the ledger's write lock at every try")
 
 
 def test_the_sending_mark_holds_only_for_the_claims_holder_and_never_overwrites_sent(tmp_path):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from fedfina_cli.ledger.database import quoted
 from fedfina_cli.ledger.ledger import Ledger
 
-_NOT_COPIED = {"processing_id", "id", "run_id", "claimed_by", "claim_expires_at"}
+_NOT_COPIED = {"processing_id", "id", "run_id", "claimed_by", "claim_expires_at", "claim_worker", "claim_token"}
 
 
 @dataclass
