@@ -1,7 +1,7 @@
 """fedfina: post-process ElevenLabs voice-agent loan interviews.
 
 The library API, used by the CLI's commands and by anything else that runs the
-pipeline (the coming `fedfina serve`):
+pipeline (`fedfina serve` and `fedfina worker` among them):
 
     from fedfina_cli import Job, Settings, load_settings, process
     outcomes = process([Job("conv_…", email_id="officer@…", account_id="acc1")], load_settings())
@@ -13,19 +13,15 @@ The names are imported on first use, so that `import fedfina_cli` (and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
-# Data files shipped inside the package (default prompt, demo sample).
-PACKAGE_DIR = Path(__file__).resolve().parent
+from fedfina_cli.core.meta import PACKAGE_DIR, __version__
 
 if TYPE_CHECKING:
     from fedfina_cli.core.config import Settings, load_settings
     from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
 
-__all__ = ["Job", "Outcome", "RunOptions", "Settings", "load_settings", "process"]
+__all__ = ["PACKAGE_DIR", "Job", "Outcome", "RunOptions", "Settings", "__version__", "load_settings", "process"]
 _LAZY = {"Settings": "fedfina_cli.core.config", "load_settings": "fedfina_cli.core.config",
          "Job": "fedfina_cli.pipeline.jobs", "Outcome": "fedfina_cli.pipeline.jobs",
          "RunOptions": "fedfina_cli.pipeline.jobs"}

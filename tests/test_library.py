@@ -32,6 +32,43 @@ def test_the_cli_layers_stay_below_it():
             assert f"import {library}" not in text and f"from {library}" not in text, (path, library)
 
 
+FLOORS = {"cli": 5, "server": 4, "pipeline": 3, "ledger": 2, "services": 2, "mail": 2, "report": 2, "core": 1}
+
+
+def _imports(root: Path) -> dict[str, set[str]]:
+    """Each module of the package (dotted name) and the package modules it imports, anywhere in it."""
+    import ast
+
+    found: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        module = ".".join(("fedfina_cli", *path.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fedfina_cli"):
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names if a.name.startswith("fedfina_cli"))
+        found[module] = names
+    return found
+
+
+def test_imports_go_down_the_floors_only():
+    """cli -> server -> pipeline -> ledger, services, mail, report -> core: nothing reaches up
+    (the package root is the library API above them all; lower floors take facts from core.meta)."""
+    root = Path(fedfina_cli.__file__).parent
+    upward = []
+    for module, names in _imports(root).items():
+        parts = module.split(".")
+        if len(parts) < 3:
+            continue  # the package root re-exports the library API
+        for name in names:
+            target = name.split(".")
+            floor = FLOORS.get(target[1]) if len(target) > 1 else 6  # the root: above everything
+            if floor is not None and floor > FLOORS[parts[1]]:
+                upward.append(f"{module} imports {name}")
+    assert upward == []
+
+
 def test_other_commands_do_not_import_the_server_libraries():
     """FastAPI, uvicorn and prometheus-client cost start-up time: only `serve` imports them."""
     import subprocess

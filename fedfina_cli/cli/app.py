@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from fedfina_cli import __version__
 from fedfina_cli.cli.context import Environment, new_terminal, scrubbed_traceback, set_environment, settings_for
 from fedfina_cli.core.errors import ExitCode
+from fedfina_cli.core.meta import __version__
 
 
 class Command(typer.core.TyperCommand):

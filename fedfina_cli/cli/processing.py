@@ -193,8 +193,8 @@ def demo(
 def _process(stages: tuple[str, ...], targets: Targets, batch: Batch, *, command: str,
              email: str | None = None, from_files: list[Path] | None = None, failed: bool = False,
              force: bool = False, resend: bool = False, overrides=None) -> None:
-    from fedfina_cli.pipeline.jobs import Job, RunOptions
-    from fedfina_cli.pipeline.selectors import Selection, select
+    from fedfina_cli.pipeline.jobs import RunOptions
+    from fedfina_cli.pipeline.selectors import select, with_failed
     from fedfina_cli.pipeline.session import Session
 
     terminal = new_terminal(json_mode=batch.json_out, quiet=batch.quiet)
@@ -213,13 +213,8 @@ def _process(stages: tuple[str, ...], targets: Targets, batch: Batch, *, command
         with Session(settings, command, batch.concurrency) as session:
             _announce(terminal, session, warn_offline="summarize" in stages)
             if failed:
-                known = {(j.conversation_id, j.account_id) for j in selection.jobs}
-                rows = session.ledger.conversations(targets.account_id, "failed")
-                selection = Selection(selection.jobs + [
-                    Job(r["conversation_id"], r["email_id"], r["account_id"] or None, label="--failed")
-                    for r in rows if (r["conversation_id"], r["account_id"] or None) not in known
-                ], selection.rejected)
-                terminal.info(f"{len(rows)} failed conversations to reprocess")
+                selection, found = with_failed(selection, session.ledger, targets.account_id)
+                terminal.info(f"{found} failed conversations to reprocess")
             outcomes = _run_jobs(terminal, session, selection.jobs, selection.rejected, options)
             code = session.finish(outcomes, sum(not r.duplicate for r in selection.rejected))
     if code:

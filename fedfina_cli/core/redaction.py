@@ -18,10 +18,6 @@ from dataclasses import dataclass, field, replace
 from fedfina_cli.core.conversation import Conversation
 from fedfina_cli.core.digits import ascii_digits
 
-MODES = ("none", "llm", "stored")
-DEFAULT_MODE = "llm"
-
-
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 # A UPI id: a handle at a payment provider, which has no dot (name@okicici, 9876543210@ybl).
 _UPI = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._-]{1,255}@[A-Za-z][A-Za-z0-9]{1,63}\b(?![.@-]\w)")

@@ -369,6 +369,40 @@ def ledger_exists(settings: Settings) -> bool:
     return bool(settings.database_url) or settings.db_path.exists()
 
 
+def pending_migrations(settings: Settings) -> tuple[list[str], int]:
+    """The ledger's health for `doctor`: (the migrations its first run will apply, how many there are).
+    Read-only; a ledger that cannot be read raises LedgerError. (No SQLite file yet: all of them.)"""
+    names = [name for name, _ in MIGRATIONS]
+    if settings.database_url:
+        from fedfina_cli.core.config import password_of, without_password
+        from fedfina_cli.ledger.database import PostgresSql
+        from fedfina_cli.ledger.schema import pending_postgres
+
+        where = without_password(settings.database_url)
+        try:
+            sql = PostgresSql(settings.database_url, 1, read_only=True)
+        except Exception as exc:  # noqa: BLE001 - every failure to connect becomes one line
+            raise explain_postgres(exc, where, password_of(settings.database_url)) from None
+        try:
+            return pending_postgres(sql.pool, MIGRATIONS), len(names)
+        except Exception as exc:  # noqa: BLE001
+            raise explain_postgres(exc, where) from None
+        finally:
+            sql.close()
+    if not settings.db_path.exists():
+        return names, len(names)
+    try:
+        conn = sqlite3.connect(f"{settings.db_path.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            applied = {row[0] for row in conn.execute("select name from _sqlite_migrations where migration_set = ?",
+                                                      [migrations.name])}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise explain(exc, settings.db_path) from None
+    return [name for name in names if name not in applied], len(names)
+
+
 def fetched_conversations(settings: Settings, conversation_ids: set[str]) -> set[str]:
     """Which of these conversations the ledger has fetched (read-only; none without a ledger)."""
     if not conversation_ids or not (settings.database_url or settings.db_path.is_file()):

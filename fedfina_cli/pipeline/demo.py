@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fedfina_cli import PACKAGE_DIR
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.conversation import unwrap
+from fedfina_cli.core.meta import PACKAGE_DIR
 from fedfina_cli.core.objects import object_key, outbox_path
 from fedfina_cli.pipeline.jobs import Job, Outcome
 

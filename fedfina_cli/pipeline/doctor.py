@@ -7,12 +7,12 @@ object in the bucket (deleted at once) to prove it is writable.
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedfina_cli.core.config import Settings
-from fedfina_cli.core.errors import FedfinaError
+from fedfina_cli.core.config import Settings, without_password
+from fedfina_cli.core.errors import FedfinaError, LedgerError
+from fedfina_cli.ledger.ledger import pending_migrations
 from fedfina_cli.mail.deliver import SmtpMailer
 from fedfina_cli.pipeline.backends import build_backends
 from fedfina_cli.services.summarizers.openai_summarizer import OpenAISummarizer
@@ -32,7 +32,7 @@ class Check:
 
 def run_checks(settings: Settings) -> list[Check]:
     backends, _ = build_backends(settings, metrics=lambda call: None, pool_size=1)
-    checks = [_postgres_ledger(settings) if settings.database_url else _ledger(settings.db_path)]
+    checks = [_ledger(settings)]
     storage = backends.storage
     if settings.minio_endpoint:
         checks.append(_attempt("storage", f"minio {settings.minio_endpoint}/{settings.minio_bucket}",
@@ -68,42 +68,18 @@ def _attempt(backend: str, target: str, check) -> Check:
         return Check(backend, target, "failed", f"{type(exc).__name__}: {exc}")
 
 
-def _ledger(path: Path) -> Check:
-    if path.exists():
-        try:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                count = conn.execute("select count(*) from _sqlite_migrations").fetchone()[0]
-            finally:
-                conn.close()
-            return Check("ledger", str(path), "ok", f"{count} migrations applied")
-        except sqlite3.Error as exc:
-            return Check("ledger", str(path), "failed", f"not a fedfina ledger ({exc})")
-    return _writable("ledger", path.parent, "will be created on the first run", target=str(path))
-
-
-def _postgres_ledger(settings: Settings) -> Check:
-    from fedfina_cli.core.config import password_of, without_password
-    from fedfina_cli.ledger.database import PostgresSql
-    from fedfina_cli.ledger.errors import explain_postgres
-    from fedfina_cli.ledger.migrations import MIGRATIONS
-    from fedfina_cli.ledger.schema import pending_postgres
-
-    url = settings.database_url or ""
-    target = without_password(url)
+def _ledger(settings: Settings) -> Check:
+    target = without_password(settings.database_url) if settings.database_url else str(settings.db_path)
+    if not settings.database_url and not settings.db_path.exists():
+        return _writable("ledger", settings.db_path.parent, "will be created on the first run", target=target)
     try:
-        sql = PostgresSql(url, 1, read_only=True)
-    except Exception as exc:  # noqa: BLE001 - a check reports, never crashes the table
-        return Check("ledger", target, "failed", str(explain_postgres(exc, target, password_of(url))))
-    try:
-        waiting = pending_postgres(sql.pool, MIGRATIONS)
-    except Exception as exc:  # noqa: BLE001
-        return Check("ledger", target, "failed", settings.redact(f"{type(exc).__name__}: {exc}"))
-    finally:
-        sql.close()
+        waiting, total = pending_migrations(settings)
+    except LedgerError as exc:
+        return Check("ledger", target, "failed", str(exc))
+    answers = "PostgreSQL answers; " if settings.database_url else ""
     if waiting:
-        return Check("ledger", target, "ok", f"PostgreSQL answers; {len(waiting)} migrations will run on the first run")
-    return Check("ledger", target, "ok", f"PostgreSQL answers; {len(MIGRATIONS)} migrations applied")
+        return Check("ledger", target, "ok", f"{answers}{len(waiting)} migrations will run on the first run")
+    return Check("ledger", target, "ok", f"{answers}{total} migrations applied")
 
 
 def _writable(backend: str, folder: Path, what: str, target: str | None = None) -> Check:

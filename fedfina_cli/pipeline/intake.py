@@ -18,10 +18,12 @@ from fedfina_cli.core.objects import content_type, incoming_audio_key, object_ke
 from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.services.storage import Storage
 
-NO_ACCOUNT = ("no account id: the conversation's dynamic variables have no account_id (or account); "
-              "set it in the agent's call, or run `fedfina run -c {id} --account-id A --email E`")
-NO_RECIPIENT = ("no recipient: the conversation's dynamic variables have no email_id (or email); "
-                "set it in the agent's call, or run `fedfina run -c {id} --email E`")
+# Not the pipeline's NO_ACCOUNT/NO_RECIPIENT (stages.py): a conversation brought in by a webhook or a
+# request has no command line to pass --account-id on, so these say where else the value comes from.
+UNROUTED_ACCOUNT = ("no account id: the conversation's dynamic variables have no account_id (or account); "
+                    "set it in the agent's call, or run `fedfina run -c {id} --account-id A --email E`")
+UNROUTED_RECIPIENT = ("no recipient: the conversation's dynamic variables have no email_id (or email); "
+                      "set it in the agent's call, or run `fedfina run -c {id} --email E`")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def accept_conversation(ledger: Ledger, storage: Storage, payload: dict, source:
     email = _routing(conversation, "email_id") \
         or (known[0]["email_id"] if len(known) == 1 else None)
     if account is None:
-        message = NO_ACCOUNT.format(id=conversation_id)
+        message = UNROUTED_ACCOUNT.format(id=conversation_id)
         ledger.record_unresolved_failure(conversation_id, email, "resolve", message, retryable=False)
         return Intake(conversation_id, "failed", message)
     current = ledger.rows_for(conversation_id, account)
@@ -68,7 +70,7 @@ def accept_conversation(ledger: Ledger, storage: Storage, payload: dict, source:
     if email is None:
         row = ledger.open_conversation(conversation_id, account, None)
         ledger.record_file(row, "conversation", stored)
-        message = NO_RECIPIENT.format(id=conversation_id)
+        message = UNROUTED_RECIPIENT.format(id=conversation_id)
         row = ledger.update(row["processing_id"], status="failed", current_step="resolve",
                             error_message=message, retryable=0)
         ledger.audit(row, "resolve", "failed", "failed", message)

@@ -15,6 +15,7 @@ from pathlib import Path
 from fedfina_cli.core import validation
 from fedfina_cli.core.conversation import load_conversation_file
 from fedfina_cli.core.errors import InvalidValue, UsageError
+from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.pipeline.jobs import Job
 
 
@@ -82,6 +83,16 @@ def select(conversation_ids: list[str] | None = None, email: str | None = None,
 # file; a row with one is reported on its own instead (an id or address that
 # long is invalid anyway), and the other rows go on.
 FIELD_LIMIT = 16 * 1024 * 1024
+
+
+def with_failed(selection: Selection, ledger: Ledger, account_id: str | None) -> tuple[Selection, int]:
+    """`run --failed`: the selection plus every conversation the ledger has as failed (optionally one
+    account's), each once; and how many failed ones the ledger has."""
+    known = {(job.conversation_id, job.account_id) for job in selection.jobs}
+    rows = ledger.conversations(account_id, "failed")
+    failed = [Job(r["conversation_id"], r["email_id"], r["account_id"] or None, label="--failed")
+              for r in rows if (r["conversation_id"], r["account_id"] or None) not in known]
+    return Selection(selection.jobs + failed, selection.rejected), len(rows)
 
 
 @contextmanager

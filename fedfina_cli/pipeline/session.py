@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager
 
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import ExitCode
@@ -35,7 +35,7 @@ class Session:
         self.warnings: list[str] = []
         self.interrupted = 0  # conversations a dead process had left `processing`
         self._run_id: int | None = None
-        self._entered: list[object] = []  # what __exit__ must close
+        self._stack = ExitStack()  # what __exit__ closes: the ledger, the run's record, the claims
 
     # Set by __enter__: a Session is used only inside its `with` block.
     ledger: Ledger
@@ -43,22 +43,20 @@ class Session:
     backends: Backends
 
     def __enter__(self) -> Session:
-        try:
+        with ExitStack() as stack:  # on a failure half-way, what was opened is closed, last first
             # Connections for each worker, the claims' heartbeat and (serve) the HTTP handlers.
-            self.ledger = open_ledger(self.settings, pool_size=threads_for(self.concurrency) + 4)
-            self._entered.append(self.ledger)
+            self.ledger = stack.enter_context(closing(open_ledger(
+                self.settings, pool_size=threads_for(self.concurrency) + 4)))
+            stack.callback(self._end_run)  # before the ledger closes
             # Registered first: its pruning frees the claims of a run that died on this host,
             # which the next line then marks interrupted.
-            self.claims = Claims(self.ledger, self.settings.claim_seconds).__enter__()
-            self._entered.append(self.claims)
+            self.claims = stack.enter_context(Claims(self.ledger, self.settings.claim_seconds))
             self.interrupted = self.ledger.queue.mark_interrupted()
             self.backends, self.warnings = build_backends(self.settings, self._record_api_call,
                                                           pool_size=max(threads_for(self.concurrency), 4))
             self.backends.storage.prepare()
             self._run_id = self.ledger.start_run(self.command, self.backends.description, os.getpid())
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
+            self._stack = stack.pop_all()
         return self
 
     def process(self, jobs: list[Job], options: RunOptions,
@@ -92,12 +90,10 @@ class Session:
         self._run_id = None
         return code
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        # Only what __enter__ got to open (it may have failed half-way), last first.
-        for opened in reversed(self._entered):
-            if isinstance(opened, Claims):
-                opened.__exit__(None, None, None)
-            elif isinstance(opened, Ledger):
-                if self._run_id is not None:  # ended without finish(): an error or an interrupt
-                    opened.finish_run(self._run_id, 0, 0, int(ExitCode.FAILED))
-                opened.close()
+    def _end_run(self) -> None:
+        if self._run_id is not None:  # ended without finish(): an error or an interrupt
+            self.ledger.finish_run(self._run_id, 0, 0, int(ExitCode.FAILED))
+            self._run_id = None
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()

@@ -15,6 +15,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,6 +63,7 @@ class _Context:
     settings: AccountSettings
     fetched: FetchedConversation | None = None
     token: str | None = None  # this process's claim on the row (pipeline/claims.py); None: another's
+    fetch_seconds: float = 0.0  # how long the fetch took, when it ran alongside the summary
     masked: Conversation | None = None  # the conversation with identifiers masked (SPEC "Privacy")
     # Objects this run stored, so a later stage need not download them again.
     stored: dict[str, bytes] = field(default_factory=dict)
@@ -213,7 +215,7 @@ class Pipeline:
                     fetching.result()
                 except Exception as exc:
                     failure = _Failed("fetch", exc)
-                outcome.stage_seconds["fetch"] = fetching.seconds
+                outcome.stage_seconds["fetch"] = ctx.fetch_seconds
                 fetching = None
                 outcome.ran.append("fetch")
                 ctx.row = self.ledger.get(ctx.row["processing_id"])
@@ -290,24 +292,33 @@ class Pipeline:
         settings = AccountSettings(redact=self.redaction).overridden(stored).overridden(self.options.overrides)
         return _Context(job=job, row=row, settings=settings, fetched=fetched, token=token)
 
-    def _fetch_alongside(self, ctx: _Context) -> _Background:
+    def _fetch_alongside(self, ctx: _Context) -> Future[None]:
         """Start the fetch stage; return once the transcript is stored, the audio still downloading.
 
         The summary needs only the transcript, so the recording (a fifth of a
         conversation's I/O time) downloads while the model writes. The fetch
         stage is recorded as completed only when the audio is stored, so a
-        crash in between redoes the fetch, as before.
+        crash in between redoes the fetch, as before. Its time is in ``ctx.fetch_seconds``
+        once the future is done.
         """
         transcript_stored = threading.Event()
+        fetching: Future[None] = Future()
 
         def fetch() -> None:
+            started, error = time.monotonic(), None
             try:
                 with self.ledger.stage(ctx.row, "fetch", ctx.token) as log:
                     self._fetch(ctx, log, transcript_stored.set)
-            finally:
-                transcript_stored.set()
+            except BaseException as exc:  # handed to the waiter by the future
+                error = exc
+            ctx.fetch_seconds = time.monotonic() - started
+            transcript_stored.set()
+            if error is None:
+                fetching.set_result(None)
+            else:
+                fetching.set_exception(error)
 
-        fetching = _Background(fetch)
+        threading.Thread(target=fetch, name="fedfina-fetch", daemon=True).start()
         transcript_stored.wait()
         if fetching.done():
             fetching.result()  # failed before the transcript was stored: raises here
@@ -680,33 +691,6 @@ class _Failed(Exception):
         super().__init__(stage)
         self.stage = stage
         self.cause = cause
-
-
-class _Background:
-    """A call running in its own thread; result() waits for it and re-raises its exception."""
-
-    def __init__(self, call: Callable[[], None]):
-        self._error: BaseException | None = None
-        self._started = time.monotonic()
-        self.seconds = 0.0  # how long the call took, once it ended
-        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
-        self._thread.start()
-
-    def _run(self, call: Callable[[], None]) -> None:
-        try:
-            call()
-        except BaseException as exc:  # handed to the caller by result()
-            self._error = exc
-        finally:
-            self.seconds = time.monotonic() - self._started
-
-    def done(self) -> bool:
-        return not self._thread.is_alive()
-
-    def result(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
 
 
 def _held_by(row: dict) -> str:

@@ -6,8 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedfina_cli import PACKAGE_DIR
 from fedfina_cli.core.errors import UsageError
+from fedfina_cli.core.meta import PACKAGE_DIR
 
 PROMPT_NAME = "summarization.txt"
 PACKAGED_PROMPT = PACKAGE_DIR / "prompts" / PROMPT_NAME
