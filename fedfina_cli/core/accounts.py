@@ -6,6 +6,7 @@ flags given to this run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ COLUMNS = {
 }
 
 
-def from_row(row: dict | None) -> AccountOverrides:
+def from_row(row: dict[str, Any] | None) -> AccountOverrides:
     if not row:
         return AccountOverrides()
     values: dict[str, Any] = {}
@@ -79,7 +80,7 @@ def from_row(row: dict | None) -> AccountOverrides:
     return AccountOverrides(**values)
 
 
-def to_row(overrides: AccountOverrides) -> dict:
+def to_row(overrides: AccountOverrides) -> dict[str, Any]:
     row = {}
     for column, name in COLUMNS.items():
         value = getattr(overrides, name)
@@ -94,7 +95,7 @@ def to_row(overrides: AccountOverrides) -> dict:
 
 
 # How `accounts show`/`set` present each setting: by the flag that sets it, in its units.
-_SHOWN = {
+_SHOWN: dict[str, tuple[str, Callable[[Any], str]]] = {
     "timezone": ("timezone", lambda v: v),
     "cc": ("cc", ", ".join),
     "bcc": ("bcc", ", ".join),
@@ -108,7 +109,7 @@ _SHOWN = {
 SHOWN_ORDER = [name for name, _ in _SHOWN.values()]
 
 
-def described(stored: AccountOverrides, defaults: AccountSettings | None = None) -> list[dict]:
+def described(stored: AccountOverrides, defaults: AccountSettings | None = None) -> list[dict[str, str]]:
     """The settings in effect, one row each: setting (its flag's name), value, source."""
     effective = (defaults or AccountSettings()).overridden(stored)
     rows = []

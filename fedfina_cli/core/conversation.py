@@ -111,7 +111,7 @@ class AudioUnavailable(Exception):
     """The audio could not be fetched; the report and email still go out."""
 
 
-def unwrap(payload: Any) -> dict:
+def unwrap(payload: Any) -> dict[str, Any]:
     """The conversation object of a GET response or a post-call webhook envelope."""
     if not isinstance(payload, dict):
         raise StageError("conversation JSON is not an object")
@@ -120,13 +120,14 @@ def unwrap(payload: Any) -> dict:
             "this is a page of the conversation list, not one conversation; "
             "use `fedfina sync --agent-id ...` for lists"
         )
-    if "type" in payload and isinstance(payload.get("data"), dict):
+    data = payload.get("data")
+    if "type" in payload and isinstance(data, dict):
         if payload["type"] != "post_call_transcription":
             raise StageError(
                 f"webhook payload of type {payload['type']!r} carries no transcript; "
                 "use the post_call_transcription payload"
             )
-        return payload["data"]
+        return data
     return payload
 
 
@@ -154,7 +155,7 @@ def parse_conversation(payload: Any) -> Conversation:
     )
 
 
-def load_conversation_file(path: Path) -> tuple[Conversation, dict]:
+def load_conversation_file(path: Path) -> tuple[Conversation, dict[str, Any]]:
     """Read a saved conversation or webhook payload; returns the parsed value and the raw object."""
     try:
         payload = loads(path.read_bytes())
@@ -229,7 +230,7 @@ def transcript_text(conversation: Conversation) -> str:
     return "".join(f"{t.speaker}: {t.text}\n" for t in conversation.spoken_turns)
 
 
-def _turn(raw: dict) -> Turn:
+def _turn(raw: dict[str, Any]) -> Turn:
     text = _one_line(raw.get("message"))
     if not text:
         # Multi-voice agents put the spoken text in parts and leave message null.
@@ -248,7 +249,7 @@ def _turn(raw: dict) -> Turn:
     )
 
 
-def _metadata(raw: dict) -> Metadata:
+def _metadata(raw: dict[str, Any]) -> Metadata:
     phone = raw.get("phone_call")
     return Metadata(
         start_time_unix_secs=_int(raw.get("start_time_unix_secs")),
@@ -267,7 +268,7 @@ def _metadata(raw: dict) -> Metadata:
     )
 
 
-def _analysis(raw: dict) -> Analysis:
+def _analysis(raw: dict[str, Any]) -> Analysis:
     return Analysis(
         call_successful=_str(raw.get("call_successful")),
         transcript_summary=_str(raw.get("transcript_summary")),
@@ -318,9 +319,9 @@ def _int(value: Any) -> int | None:
     return int(value) if 0 <= value <= MAX_SECONDS else None
 
 
-def _dict(value: Any) -> dict:
+def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _list(value: Any) -> list:
+def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []

@@ -18,8 +18,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 from fedfina_cli.core.digits import ascii_digits
+
+if TYPE_CHECKING:
+    from fedfina_cli.core.conversation import Conversation
+    from fedfina_cli.core.summary import Summary, SummaryDocument
 
 _MULTIPLIERS = {
     "thousand": 1e3, "k": 1e3, "हज़ार": 1e3, "हजार": 1e3,
@@ -77,7 +82,7 @@ class Unsupported:
     figure: str
     where: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str]:
         return {"figure": self.figure, "where": self.where}
 
 
@@ -125,7 +130,7 @@ _TURN_WORDS = re.compile(r"turn|applicant|spoke|बार", re.IGNORECASE)
 _TIME_WORDS = re.compile(r"\b(?:min|minutes?|s|sec|seconds?|duration|lasted|long)\b|मिनट|सेकंड", re.IGNORECASE)
 
 
-def call_facts(conversation) -> CallFacts:
+def call_facts(conversation: Conversation) -> CallFacts:
     from datetime import datetime
 
     spoken = conversation.spoken_turns
@@ -145,21 +150,21 @@ def call_facts(conversation) -> CallFacts:
 class Checked:
     checked: int  # figures in the summary
     unsupported: list[Unsupported]
-    derived: list[dict]  # supported by a rule, not said as such: {"figure", "where", "how"}
+    derived: list[dict[str, str]]  # supported by a rule, not said as such: {"figure", "where", "how"}
 
 
-def check(summary, transcript: str, facts: CallFacts | None = None) -> list[Unsupported]:
+def check(summary: Summary, transcript: str, facts: CallFacts | None = None) -> list[Unsupported]:
     """The summary's figures the call does not support (none: a faithful summary)."""
     return check_all(summary, transcript, facts).unsupported
 
 
-def check_all(summary, transcript: str, facts: CallFacts | None = None) -> Checked:
+def check_all(summary: Summary, transcript: str, facts: CallFacts | None = None) -> Checked:
     """The unsupported figures, and how each derived one was derived from what was said."""
     facts = facts or CallFacts()
     support = _supported(transcript)
     spoken_dates = {d for d, _ in dates(transcript)}
     unsupported: list[Unsupported] = []
-    derived: list[dict] = []
+    derived: list[dict[str, str]] = []
     checked = 0
 
     def flag(text: str, where: str) -> None:
@@ -199,7 +204,7 @@ def dates(text: str) -> list[tuple[tuple[int, int, int], str]]:
     return found
 
 
-def _fields(summary) -> list[tuple[str, str]]:
+def _fields(summary: Summary) -> list[tuple[str, str]]:
     fields: list[tuple[str, str]] = [("title", summary.title), ("overview", summary.overview)]
     for i, section in enumerate(summary.sections):
         fields.append((f"sections[{i}].heading", section.heading))
@@ -259,7 +264,7 @@ def _rupees(value: float) -> str:
     return f"₹{text}"
 
 
-def where_shown(summary, where: str) -> str:
+def where_shown(summary: Summary, where: str) -> str:
     """A summary field's path as an officer reads it: "Loan request, point 2", "overview"."""
     found = re.fullmatch(r"sections\[(\d+)\]\.(heading|points\[(\d+)\])", where)
     if found and int(found.group(1)) < len(summary.sections):
@@ -271,6 +276,6 @@ def where_shown(summary, where: str) -> str:
     return where
 
 
-def to_check(document) -> list[str]:
+def to_check(document: SummaryDocument) -> list[str]:
     """The unsupported figures of a SummaryDocument, each with where it is, for the PDF and the email."""
     return [f"{u['figure']} ({where_shown(document.summary, u['where'])})" for u in document.unsupported_figures]

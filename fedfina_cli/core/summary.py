@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -19,7 +19,7 @@ MAX_CHARACTERS = 40_000
 _LEFT_OUT = re.compile(r"\(\d+ more [^()]*left out[^()]*\)")  # the lines that say what was cut
 
 
-def _clipped(limit: int):
+def _clipped(limit: int) -> AfterValidator:
     """Text over ``limit`` characters is cut there, and the cut shown with "…".
 
     A model's output is untrusted input: a 200 KB title must not become a
@@ -35,8 +35,8 @@ def _clipped(limit: int):
     return AfterValidator(clip)
 
 
-def _at_most(count: int, what: str):
-    def cut(items: list) -> list:
+def _at_most(count: int, what: str) -> AfterValidator:
+    def cut(items: list[Any]) -> list[Any]:
         if len(items) <= count:
             return items
         left_out = len(items) - count + 1
@@ -45,7 +45,7 @@ def _at_most(count: int, what: str):
     return AfterValidator(cut)
 
 
-def _marker(sample, text: str):
+def _marker(sample: object, text: str) -> str | Section:
     return text if isinstance(sample, str) else Section(heading=ELLIPSIS, points=[text])
 
 

@@ -22,7 +22,7 @@ def render_template(template: str, values: dict[str, str]) -> str:
     return "".join(pieces)
 
 
-def _parsed(template: str):
+def _parsed(template: str) -> list[tuple[str, str | None, str | None, str | None]]:
     from string import Formatter
 
     if len(template) > MAX_TEMPLATE:

@@ -12,6 +12,7 @@ processes of the old ledger.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fedfina_cli.ledger.database import quoted
 from fedfina_cli.ledger.ledger import Ledger
@@ -42,7 +43,7 @@ def copy_ledger(source: Ledger, target: Ledger) -> Copied:
         values = {k: v for k, v in row.items() if k not in _NOT_COPIED}
         copied.count("conversation_files", target.insert("conversation_files", values, "object_key", if_new=True))
     for table, order in (("processing_audit_log", "id"), ("api_usage_metrics", "id"), ("runs", "run_id")):
-        seen: dict[tuple, int] = {}
+        seen: dict[tuple[object, ...], int] = {}
         for row in source.sql.rows(f"select * from {table} order by {order}"):
             values = {k: v for k, v in row.items() if k not in _NOT_COPIED}
             if "processing_id" in values:
@@ -59,7 +60,7 @@ def copy_ledger(source: Ledger, target: Ledger) -> Copied:
     return copied
 
 
-def _insert_missing(target: Ledger, table: str, values: dict, nth: int) -> bool:
+def _insert_missing(target: Ledger, table: str, values: dict[str, Any], nth: int) -> bool:
     """Insert the ``nth`` copy of a row with no key of its own unless the target has that many
     already (two identical audit lines stay two; a second copy adds none)."""
     same = " and ".join(f"{quoted(c)} is not distinct from ?" for c in values)

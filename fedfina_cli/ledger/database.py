@@ -23,11 +23,14 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from fedfina_cli.core.config import without_password
 from fedfina_cli.ledger.errors import translate
+from fedfina_cli.ledger.rows import Row
+
+_T = TypeVar("_T")
 
 
 class Sql(Protocol):
@@ -38,7 +41,7 @@ class Sql(Protocol):
         """Execute; the number of rows changed."""
         ...
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict]: ...
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
     def close(self) -> None: ...
 
@@ -48,7 +51,7 @@ def quoted(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def one(sql: Sql, statement: str, params: Sequence[Any] = ()) -> dict | None:
+def one(sql: Sql, statement: str, params: Sequence[Any] = ()) -> Row | None:
     found = sql.rows(statement, params)
     return found[0] if found else None
 
@@ -73,7 +76,7 @@ class SqliteSql:
         except sqlite3.Error as exc:
             raise _translated(exc, self.description) from exc
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict]:
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
             with self.lock:
                 cursor = self.conn.execute(sql, list(params))
@@ -108,16 +111,19 @@ class PostgresSql:
         self.pool.open(wait=True, timeout=connect_timeout)
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._retrying(lambda conn: conn.execute(_placeholders(sql), list(params)).rowcount)
+        def execute(conn: Any) -> int:
+            return int(conn.execute(_placeholders(sql), list(params)).rowcount)
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict]:
-        def query(conn) -> list[dict]:
+        return self._retrying(execute)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        def query(conn: Any) -> list[Row]:
             cursor = conn.execute(_placeholders(sql), list(params))
             return list(cursor.fetchall()) if cursor.description else []
 
         return self._retrying(query)
 
-    def _retrying(self, call):
+    def _retrying(self, call: Callable[[Any], _T]) -> _T:
         """Run ``call`` on a pooled connection; while the server is away (a restart, a
         fail-over) wait and try again on a new connection, for up to ``reconnect_seconds``.
 

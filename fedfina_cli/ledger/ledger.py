@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -24,10 +25,12 @@ from fedfina_cli.core.files import private_dir, private_file
 from fedfina_cli.core.metrics import ApiCall, elapsed_ms
 from fedfina_cli.core.objects import StoredObject
 from fedfina_cli.core.timefmt import seconds_between, utc_now
+from fedfina_cli.ledger import rows
 from fedfina_cli.ledger.database import Sql, SqliteSql, one, quoted, value
 from fedfina_cli.ledger.errors import explain, explain_postgres
 from fedfina_cli.ledger.migrations import MIGRATIONS, migration_lock, migrations
 from fedfina_cli.ledger.queue import Queue
+from fedfina_cli.ledger.rows import ConversationRow, Row
 
 
 class Ledger:
@@ -136,19 +139,20 @@ class Ledger:
             "select distinct conversation_id from conversation_processing "
             "where conversation_key is not null and transcript_key is not null")}
 
-    def rows_for(self, conversation_id: str, account_id: str | None = None) -> list[dict]:
+    def rows_for(self, conversation_id: str, account_id: str | None = None) -> list[ConversationRow]:
         where, args = "conversation_id = ?", [conversation_id]
         if account_id is not None:
             where, args = where + " and account_id = ?", args + [account_id]
-        return self.sql.rows(f"select * from conversation_processing where {where} order by processing_id", args)
+        return rows.conversations(
+            self.sql.rows(f"select * from conversation_processing where {where} order by processing_id", args))
 
-    def get(self, processing_id: int) -> dict:
+    def get(self, processing_id: int) -> ConversationRow:
         row = one(self.sql, "select * from conversation_processing where processing_id = ?", [processing_id])
         if row is None:
             raise KeyError(f"no conversation_processing row {processing_id}")
-        return row
+        return rows.conversation(row)
 
-    def open_conversation(self, conversation_id: str, account_id: str, email_id: str | None) -> dict:
+    def open_conversation(self, conversation_id: str, account_id: str, email_id: str | None) -> ConversationRow:
         """The conversation's row, created when new; marks it processing (no claim: a failure
         recorded before the account is known, or a test)."""
         processing_id = self.row_id(conversation_id, account_id)
@@ -193,7 +197,8 @@ class Ledger:
                     error_message=message, retryable=int(retryable))
         self.audit(row, step, "failed", "failed", message)
 
-    def update(self, processing_id: int, *, claimed_with: str | None = None, **changes: object) -> dict:
+    def update(self, processing_id: int, *, claimed_with: str | None = None,
+               **changes: object) -> ConversationRow:
         """Change the row; the row as changed. With ``claimed_with`` (a claim's token): only while that claim holds
         it, else ClaimLost (a process that stalled past its claim writes nothing more)."""
         changes["updated_at"] = utc_now()
@@ -210,9 +215,9 @@ class Ledger:
             if claimed_with is not None:
                 raise ClaimLost(self.get(processing_id)["conversation_id"])
             raise KeyError(f"no conversation_processing row {processing_id}")
-        return row
+        return rows.conversation(row)
 
-    def record_file(self, row: dict, file_type: str, obj: StoredObject) -> None:
+    def record_file(self, row: ConversationRow, file_type: str, obj: StoredObject) -> None:
         # One row per object key (a unique index): a re-stored object updates its row.
         self.insert("conversation_files", {
             "conversation_id": row["conversation_id"],
@@ -225,15 +230,15 @@ class Ledger:
             "created_at": utc_now(),
         }, conflict="object_key")
 
-    def files_for(self, conversation_id: str, account_id: str) -> list[dict]:
+    def files_for(self, conversation_id: str, account_id: str) -> list[Row]:
         return self.sql.rows("select * from conversation_files where conversation_id = ? and account_id = ? "
                              "order by id", [conversation_id, account_id])
 
-    def account_settings(self, account_id: str) -> dict | None:
+    def account_settings(self, account_id: str) -> Row | None:
         return one(self.sql, "select * from account_settings where account_id = ?", [account_id])
 
     def conversations(self, account_id: str | None = None, status: str | None = None,
-                      limit: int | None = None) -> list[dict]:
+                      limit: int | None = None) -> list[ConversationRow]:
         """Newest first, optionally filtered (for `status` and `run --failed`)."""
         where: list[str] = []
         args: list[object] = []
@@ -250,9 +255,9 @@ class Ledger:
         if limit is not None:
             sql += " limit ?"
             args.append(limit)
-        return self.sql.rows(sql, args)
+        return rows.conversations(self.sql.rows(sql, args))
 
-    def set_account_settings(self, account_id: str, values: dict) -> dict:
+    def set_account_settings(self, account_id: str, values: Row) -> Row:
         now = utc_now()
         row = {"account_id": account_id, **values, "created_at": now, "updated_at": now}
         # One statement: created_at is written only by the insert, the rest by either.
@@ -261,13 +266,14 @@ class Ledger:
         assert settings is not None
         return settings
 
-    def all_account_settings(self) -> list[dict]:
+    def all_account_settings(self) -> list[Row]:
         return self.sql.rows("select * from account_settings order by account_id")
 
     # --- sync watermark ----------------------------------------------------
 
     def watermark(self, agent_id: str) -> int | None:
-        return value(self.sql, "select watermark_unix from sync_state where agent_id = ?", [agent_id])
+        found = value(self.sql, "select watermark_unix from sync_state where agent_id = ?", [agent_id])
+        return None if found is None else int(found)
 
     def set_watermark(self, agent_id: str, watermark_unix: int) -> None:
         """Only ever forward: two syncs of one agent may finish in either order."""
@@ -281,7 +287,7 @@ class Ledger:
     # --- audit log -----------------------------------------------------
 
     @contextmanager
-    def stage(self, row: dict, step: str, claim_token: str | None = None) -> Iterator[StageLog]:
+    def stage(self, row: ConversationRow, step: str, claim_token: str | None = None) -> Iterator[StageLog]:
         """Record one attempt of a stage: started, then completed or failed."""
         log = StageLog(self, row, step, self._attempts(row["processing_id"], step) + 1)
         self.update(row["processing_id"], claimed_with=claim_token, current_step=step, status="processing")
@@ -299,7 +305,7 @@ class Ledger:
                                    "where processing_id = ? and step = ? and event = 'started'",
                          [processing_id, step]))
 
-    def audit(self, row: dict, step: str, event: str, status: str, message: str | None = None,
+    def audit(self, row: Mapping[str, Any], step: str, event: str, status: str, message: str | None = None,
               duration_ms: int | None = None, attempt: int | None = None) -> None:
         self.insert("processing_audit_log", {
             "processing_id": row["processing_id"],
@@ -313,7 +319,7 @@ class Ledger:
             "created_at": utc_now(),
         })
 
-    def audit_log(self, processing_id: int) -> list[dict]:
+    def audit_log(self, processing_id: int) -> list[Row]:
         return self.sql.rows("select * from processing_audit_log where processing_id = ? order by id",
                              [processing_id])
 
@@ -332,7 +338,7 @@ class Ledger:
             "created_at": utc_now(),
         })
 
-    def insert(self, table: str, row: dict, conflict: str | tuple[str, ...] | None = None,
+    def insert(self, table: str, row: Mapping[str, Any], conflict: str | tuple[str, ...] | None = None,
                keep: tuple[str, ...] = (), if_new: bool = False) -> bool:
         """Insert ``row``; True when a row was written.
 
@@ -417,7 +423,7 @@ def fetched_conversations(settings: Settings, conversation_ids: set[str]) -> set
 class StageLog:
     """Handle given to the code inside ``Ledger.stage`` for notes and a result line."""
 
-    def __init__(self, ledger: Ledger, row: dict, step: str, attempt: int):
+    def __init__(self, ledger: Ledger, row: ConversationRow, step: str, attempt: int):
         self._ledger = ledger
         self.row = row
         self.step = step

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
 
 from fedfina_cli.core.errors import FedfinaError, UsageError
 from fedfina_cli.core.objects import STAGES
@@ -35,7 +37,7 @@ def percentile(values: list[int], fraction: float) -> int | None:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def collect_stats(ledger: Ledger, since: str | None) -> dict:
+def collect_stats(ledger: Ledger, since: str | None) -> dict[str, Any]:
     sql = ledger.sql
     cutoff = since or ""
     statuses = {row["status"]: row["n"] for row in sql.rows(
@@ -46,7 +48,7 @@ def collect_stats(ledger: Ledger, since: str | None) -> dict:
     for row in sql.rows("select step, duration_ms from processing_audit_log "
                         "where event = 'completed' and created_at >= ?", [cutoff]):
         stage_durations.setdefault(row["step"], []).append(row["duration_ms"])
-    services: dict[str, dict] = {}
+    services: dict[str, dict[str, Any]] = {}
     for row in sql.rows("select service, status_code, duration_ms, error from api_usage_metrics "
                         "where created_at >= ?", [cutoff]):
         entry = services.setdefault(row["service"], {"calls": 0, "errors": 0, "durations": []})
@@ -75,7 +77,8 @@ def collect_stats(ledger: Ledger, since: str | None) -> dict:
     }
 
 
-def conversation_record(ledger: Ledger, conversation_id: str, account_id: str | None, locate) -> dict:
+def conversation_record(ledger: Ledger, conversation_id: str, account_id: str | None,
+                        locate: Callable[[str], str]) -> dict[str, Any]:
     """Everything the ledger knows of one conversation; ``locate(key)`` gives a file's location."""
     rows = [r for r in ledger.rows_for(conversation_id, account_id)]
     if not rows:

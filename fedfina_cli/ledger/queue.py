@@ -23,10 +23,11 @@ of stalled workers), in SQL both SQLite and PostgreSQL run:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fedfina_cli.core.timefmt import utc_now
 from fedfina_cli.ledger.database import one, value
+from fedfina_cli.ledger.rows import ConversationRow, Row, conversation_or_none
 
 if TYPE_CHECKING:
     from fedfina_cli.ledger.ledger import Ledger
@@ -73,7 +74,7 @@ class Queue:
                          f"and claim_token in ({', '.join('?' * len(tokens))})", [expires_at, worker_id, *tokens])
         return True
 
-    def prune(self, host: str, me: int | None, alive: Callable[[int, int | None], bool]) -> list[dict]:
+    def prune(self, host: str, me: int | None, alive: Callable[[int, int | None], bool]) -> list[Row]:
         """Remove the workers whose heartbeat is stale, or whose process is gone from ``host`` (this
         host, asked with ``alive(pid, process_started)``), and release their claims. The removed rows."""
         now = utc_now()
@@ -102,7 +103,7 @@ class Queue:
     # --- claims ----------------------------------------------------------------
 
     def claim(self, conversation_id: str, account_id: str, email_id: str | None, owner: str, worker_id: int,
-              token: str, expires_at: str) -> tuple[dict, bool]:
+              token: str, expires_at: str) -> tuple[ConversationRow, bool]:
         """Claim the conversation with ``token`` until ``expires_at``: (its row, claimed?).
 
         One conditional UPDATE takes the row when nobody holds it, its claim expired,
@@ -120,7 +121,7 @@ class Queue:
              processing_id, now, token, worker_id])
         return self._ledger.get(processing_id), changed == 1
 
-    def claim_next(self, owner: str, worker_id: int, token: str, expires_at: str) -> dict | None:
+    def claim_next(self, owner: str, worker_id: int, token: str, expires_at: str) -> ConversationRow | None:
         """Claim the oldest queued conversation with ``token`` (None: the queue is empty).
 
         A conversation a dead worker held (its claim expired or released, ``queued_at``
@@ -131,7 +132,7 @@ class Queue:
         """
         now = utc_now()
         skip_locked = " for update skip locked" if self.sql.dialect == "postgresql" else ""
-        return one(self.sql,
+        return conversation_or_none(one(self.sql,
                    f"update conversation_processing set {_CLAIM}, status = 'processing', started_at = ?, "
                    "updated_at = ?, error_message = null, retryable = null "
                    "where processing_id = coalesce("
@@ -140,23 +141,25 @@ class Queue:
                    "where queued_at is not null and queued_at <= ? and status in ('queued', 'processing') "
                    f"and {_UNCLAIMED} order by queued_at, processing_id limit 1{skip_locked})) "
                    f"and (claim_token = ? or {_UNCLAIMED}) returning *",
-                   [owner, worker_id, token, expires_at, now, now, token, now, now, token, now])
+                   [owner, worker_id, token, expires_at, now, now, token, now, now, token, now]))
 
-    def mark_sending(self, processing_id: int, token: str, message_id: str, resend: bool) -> dict | None:
+    def mark_sending(self, processing_id: int, token: str, message_id: str,
+                     resend: bool) -> ConversationRow | None:
         """Mark the email "sending" only while ``token`` holds the claim, and never over another's
         "sent" (unless ``resend``): the row, or None when the claim is lost (send nothing)."""
         now = utc_now()
         not_sent = "" if resend else " and (email_state is null or email_state != 'sent')"
-        return one(self.sql,
+        return conversation_or_none(one(self.sql,
                    "update conversation_processing set email_state = 'sending', email_message_id = ?, "
                    f"updated_at = ? where processing_id = ? and claim_token = ? and claim_expires_at >= ?{not_sent} "
-                   "returning *", [message_id, now, processing_id, token, now])
+                   "returning *", [message_id, now, processing_id, token, now]))
 
-    def unmark_sending(self, processing_id: int, token: str) -> dict | None:
+    def unmark_sending(self, processing_id: int, token: str) -> ConversationRow | None:
         """The server refused the message outright: nothing was delivered, "sending" is taken back."""
-        return one(self.sql, "update conversation_processing set email_state = null, updated_at = ? "
-                             "where processing_id = ? and claim_token = ? and email_state = 'sending' returning *",
-                   [utc_now(), processing_id, token])
+        return conversation_or_none(one(
+            self.sql, "update conversation_processing set email_state = null, updated_at = ? "
+                      "where processing_id = ? and claim_token = ? and email_state = 'sending' returning *",
+            [utc_now(), processing_id, token]))
 
     def release(self, processing_id: int, token: str) -> None:
         self.sql.run(f"update conversation_processing set {_UNCLAIM} where processing_id = ? and claim_token = ?",
@@ -182,7 +185,7 @@ class Queue:
     # --- the queue (serve, worker) ------------------------------------------------
 
     def enqueue(self, conversation_id: str, account_id: str, email_id: str | None,
-                source: str) -> tuple[dict, bool]:
+                source: str) -> tuple[ConversationRow, bool]:
         """Queue the conversation for the workers: (its row, whether it was queued now).
 
         A conversation already completed, queued, or being processed is left as it is
@@ -216,5 +219,5 @@ class Queue:
         """Conversations queued and not yet claimed by a worker."""
         return int(value(self.sql, "select count(*) as n from conversation_processing where status = 'queued'"))
 
-    def workers(self) -> list[dict[str, Any]]:
+    def workers(self) -> list[Row]:
         return self.sql.rows("select * from workers order by worker_id")

@@ -65,7 +65,7 @@ class PostgresSchema:
         return _PostgresTable(self.conn, name)
 
 
-def migrate_postgres(pool: Any, migrations: list[tuple[str, Callable]]) -> list[str]:
+def migrate_postgres(pool: Any, migrations: list[tuple[str, Callable[[Any], None]]]) -> list[str]:
     """Apply the migrations PostgreSQL has not seen; return their names."""
     applied_now = []
     with pool.connection() as conn:
@@ -82,7 +82,7 @@ def migrate_postgres(pool: Any, migrations: list[tuple[str, Callable]]) -> list[
     return applied_now
 
 
-def pending_postgres(pool: Any, migrations: list[tuple[str, Callable]]) -> list[str]:
+def pending_postgres(pool: Any, migrations: list[tuple[str, Callable[[Any], None]]]) -> list[str]:
     with pool.connection() as conn:
         exists = conn.execute("SELECT to_regclass('fedfina_migrations') IS NOT NULL AS present").fetchone()
         if not (exists["present"] if isinstance(exists, dict) else exists[0]):

@@ -81,7 +81,7 @@ def storage_for(settings: Settings, metrics: Metrics, pool_size: int = 4) -> Sto
     return LocalStorage(settings.data_dir)
 
 
-def _mailer(settings: Settings, metrics: Metrics, retry: RetryPolicy):
+def _mailer(settings: Settings, metrics: Metrics, retry: RetryPolicy) -> Mailer:
     if settings.smtp_host:
         from fedfina_cli.mail.deliver import SmtpMailer
 

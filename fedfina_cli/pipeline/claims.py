@@ -35,6 +35,7 @@ from fedfina_cli.core import processes
 from fedfina_cli.core.errors import ClaimLost, LedgerError
 from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger.ledger import Ledger
+from fedfina_cli.ledger.rows import ConversationRow
 
 DEFAULT_CLAIM_SECONDS = 60.0
 
@@ -86,7 +87,8 @@ class Claims:
 
     # --- claiming ---------------------------------------------------------------
 
-    def claim(self, conversation_id: str, account_id: str, email_id: str | None) -> tuple[dict, str | None]:
+    def claim(self, conversation_id: str, account_id: str,
+              email_id: str | None) -> tuple[ConversationRow, str | None]:
         """(the conversation's row, this claim's token); the token is None when another live
         process holds the conversation."""
         self._check_alive()
@@ -107,7 +109,7 @@ class Claims:
                 break
         return row, None
 
-    def claim_next_queued(self) -> tuple[dict, str] | None:
+    def claim_next_queued(self) -> tuple[ConversationRow, str] | None:
         """The oldest queued conversation, claimed for this process, and the claim's token
         (None: the queue is empty)."""
         self._check_alive()
@@ -124,7 +126,7 @@ class Claims:
         self._set_held(token, row["processing_id"])
         return row, token
 
-    def mark_sending(self, row: dict, token: str, message_id: str, resend: bool) -> dict:
+    def mark_sending(self, row: ConversationRow, token: str, message_id: str, resend: bool) -> ConversationRow:
         """The row marked "sending", in the same statement that checks this claim still holds;
         ClaimLost (send nothing) when it does not."""
         marked = self.ledger.queue.mark_sending(row["processing_id"], token, message_id, resend)
@@ -132,7 +134,7 @@ class Claims:
             raise ClaimLost(row["conversation_id"])
         return marked
 
-    def release(self, row: dict, token: str) -> None:
+    def release(self, row: ConversationRow, token: str) -> None:
         try:
             self.ledger.queue.release(row["processing_id"], token)
         finally:

@@ -7,8 +7,10 @@ object in the bucket (deleted at once) to prove it is writable.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from fedfina_cli.core.config import Settings, without_password
 from fedfina_cli.core.errors import FedfinaError, LedgerError
@@ -16,6 +18,10 @@ from fedfina_cli.ledger.ledger import pending_migrations
 from fedfina_cli.mail.deliver import SmtpMailer
 from fedfina_cli.pipeline.backends import build_backends
 from fedfina_cli.services.summarizers.openai_summarizer import OpenAISummarizer
+
+if TYPE_CHECKING:  # minio is imported only when MinIO is configured
+    from fedfina_cli.services.elevenlabs import ElevenLabsClient
+    from fedfina_cli.services.storage.minio import MinioStorage
 
 
 @dataclass(frozen=True)
@@ -36,11 +42,11 @@ def run_checks(settings: Settings) -> list[Check]:
     storage = backends.storage
     if settings.minio_endpoint:
         checks.append(_attempt("storage", f"minio {settings.minio_endpoint}/{settings.minio_bucket}",
-                               lambda: _minio(storage)))
+                               lambda: _minio(cast("MinioStorage", storage))))
     else:
         checks.append(_writable("storage", settings.data_dir, "local folder"))
-    if backends.source is not None:
-        checks.append(_attempt("elevenlabs", settings.elevenlabs_base_url, lambda: _elevenlabs(backends.source)))
+    if (source := backends.source) is not None:
+        checks.append(_attempt("elevenlabs", settings.elevenlabs_base_url, lambda: _elevenlabs(source)))
     else:
         checks.append(Check("elevenlabs", settings.elevenlabs_base_url, "embedded",
                             "ELEVENLABS_API_KEY not set: only --from-file works"))
@@ -59,7 +65,7 @@ def run_checks(settings: Settings) -> list[Check]:
     return checks
 
 
-def _attempt(backend: str, target: str, check) -> Check:
+def _attempt(backend: str, target: str, check: Callable[[], str]) -> Check:
     try:
         return Check(backend, target, "ok", check())
     except FedfinaError as exc:
@@ -91,13 +97,13 @@ def _writable(backend: str, folder: Path, what: str, target: str | None = None) 
     return Check(backend, target or str(folder), "ok" if ok else "failed", detail)
 
 
-def _minio(storage) -> str:
+def _minio(storage: MinioStorage) -> str:
     if not storage.bucket_exists():
         return "reachable, credentials accepted; the bucket will be created on the first run"
     storage.check_writable()
     return "bucket reachable and writable"
 
 
-def _elevenlabs(client) -> str:
+def _elevenlabs(client: ElevenLabsClient) -> str:
     client.list_conversations(None, page_size=1)
     return "API key accepted (conversations readable)"

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from fedfina_cli.core import validation
-from fedfina_cli.core.conversation import parse_conversation, routing_variable
+from fedfina_cli.core.conversation import Conversation, parse_conversation, routing_variable
 from fedfina_cli.core.errors import InvalidValue, StageError
 from fedfina_cli.core.objects import content_type, incoming_audio_key, object_key
 from fedfina_cli.ledger.ledger import Ledger
+from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.services.storage import Storage
 
 # Not the pipeline's NO_ACCOUNT/NO_RECIPIENT (stages.py): a conversation brought in by a webhook or a
@@ -33,7 +35,7 @@ class Intake:
     conversation_id: str
     status: str  # queued | completed | processing | failed
     message: str
-    row: dict | None = None  # its ledger row (None: it failed before an account was known)
+    row: ConversationRow | None = None  # its ledger row (None: it failed before an account was known)
     queued_now: bool = False
 
 
@@ -43,7 +45,7 @@ def accept_request(ledger: Ledger, conversation_id: str, account_id: str, email_
     return _intake(row, queued)
 
 
-def accept_conversation(ledger: Ledger, storage: Storage, payload: dict, source: str) -> Intake:
+def accept_conversation(ledger: Ledger, storage: Storage, payload: dict[str, Any], source: str) -> Intake:
     """A whole conversation (a post_call_transcription webhook's ``data``, or one the sweep
     fetched): store it and queue it, so no worker asks the API for it again.
 
@@ -104,7 +106,7 @@ def accept_audio(ledger: Ledger, storage: Storage, conversation_id: str, audio: 
     return keys
 
 
-def record_initiation_failure(ledger: Ledger, data: dict) -> str | None:
+def record_initiation_failure(ledger: Ledger, data: dict[str, Any]) -> str | None:
     """A call_initiation_failure webhook: the call never started. Recorded as a failed
     conversation (nothing to process, nothing to retry) where it names a valid id."""
     try:
@@ -130,13 +132,13 @@ def record_initiation_failure(ledger: Ledger, data: dict) -> str | None:
     return conversation_id
 
 
-def settled(row: dict) -> bool:
+def settled(row: ConversationRow) -> bool:
     """Completed, or already on the queue: a second delivery changes nothing."""
     return row["status"] in ("completed", "queued", "processing") and (
         row["status"] != "processing" or row.get("claimed_by") is not None)
 
 
-def _intake(row: dict, queued_now: bool) -> Intake:
+def _intake(row: ConversationRow, queued_now: bool) -> Intake:
     status = row["status"]
     message = {"queued": "Conversation processing started" if queued_now else "Conversation already queued",
                "processing": "Conversation is being processed",
@@ -144,7 +146,7 @@ def _intake(row: dict, queued_now: bool) -> Intake:
     return Intake(row["conversation_id"], status, message, row, queued_now)
 
 
-def _routing(conversation, field_name: str) -> str | None:
+def _routing(conversation: Conversation, field_name: str) -> str | None:
     """The conversation's own account or recipient; an invalid one counts as missing (recorded as such)."""
     try:
         return routing_variable(conversation, field_name)

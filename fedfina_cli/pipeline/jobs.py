@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fedfina_cli.core.accounts import AccountOverrides
 from fedfina_cli.core.objects import STAGES
@@ -15,7 +16,7 @@ class Job:
     conversation_id: str
     email_id: str | None = None
     account_id: str | None = None
-    payload: dict | None = None  # a conversation read from --from-file, instead of the API
+    payload: dict[str, Any] | None = None  # a conversation read from --from-file, instead of the API
     label: str | None = None  # where the job came from, e.g. "row 7" of a CSV
     # The conversation is in storage already (a post-call webhook brought it, or the
     # server's sweep fetched it): it is read from there, not from the API.

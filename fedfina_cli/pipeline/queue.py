@@ -16,9 +16,12 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from fedfina_cli.core.conversation import FetchedConversation
 from fedfina_cli.core.errors import FedfinaError
 from fedfina_cli.core.timefmt import utc_text
+from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.pipeline import sync as syncing
 from fedfina_cli.pipeline.intake import accept_conversation, settled
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
@@ -117,7 +120,7 @@ class QueueWorkers:
             self._retry_later(row["processing_id"], outcome)
         self.on_done(outcome)
 
-    def _release(self, row: dict, token: str) -> None:
+    def _release(self, row: ConversationRow, token: str) -> None:
         """The queue's claim, when the pipeline did not use it (it resolved another row) or could not
         release it; releasing twice changes nothing."""
         try:
@@ -205,7 +208,8 @@ class Sweeper:
         return queued
 
 
-def _raw(fetched) -> dict:
+def _raw(fetched: FetchedConversation) -> dict[str, Any]:
     from fedfina_cli.core.jsonio import loads
 
-    return loads(fetched.raw)
+    raw: dict[str, Any] = loads(fetched.raw)  # a conversation the API answered: an object
+    return raw

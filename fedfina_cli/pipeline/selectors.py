@@ -8,6 +8,7 @@ out, and the rest go on.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,7 @@ def with_failed(selection: Selection, ledger: Ledger, account_id: str | None) ->
 
 
 @contextmanager
-def _field_limit(limit: int):
+def _field_limit(limit: int) -> Iterator[None]:
     previous = csv.field_size_limit(limit)
     try:
         yield

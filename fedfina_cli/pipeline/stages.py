@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from fedfina_cli.core import accounts
 from fedfina_cli.core.accounts import AccountSettings
@@ -38,13 +39,19 @@ from fedfina_cli.core.jsonio import loads
 from fedfina_cli.core.objects import STAGE_ARTIFACT, content_type, incoming_audio_key, object_key
 from fedfina_cli.core.timefmt import local_date, local_time, utc_now, zone
 from fedfina_cli.core.wording import masked_phone
-from fedfina_cli.ledger.ledger import Ledger
+from fedfina_cli.ledger.ledger import Ledger, StageLog
+from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.mail.deliver import Delivery, Refused
 from fedfina_cli.pipeline.backends import Backends
 from fedfina_cli.pipeline.claims import Claims
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
 from fedfina_cli.pipeline.slots import ProviderSlots
 from fedfina_cli.services.storage import ObjectMissing
+
+if TYPE_CHECKING:  # imported where used: the report and mail modules load fonts and templates
+    from fedfina_cli.core.summary import SummaryDocument
+    from fedfina_cli.mail.compose import EmailContent
+    from fedfina_cli.report.layout import Rendered, ReportInput
 
 NO_ACCOUNT = "no account id: pass --account-id, or set account_id in the conversation's dynamic variables"
 NO_RECIPIENT = "no recipient: pass --email, or set email_id in the conversation's dynamic variables"
@@ -59,7 +66,7 @@ log = logging.getLogger("fedfina.pipeline")
 @dataclass
 class _Context:
     job: Job
-    row: dict
+    row: ConversationRow
     settings: AccountSettings
     fetched: FetchedConversation | None = None
     token: str | None = None  # this process's claim on the row (pipeline/claims.py); None: another's
@@ -82,7 +89,7 @@ class _Context:
 
 class Pipeline:
     def __init__(self, ledger: Ledger, backends: Backends, options: RunOptions, claims: Claims,
-                 render: Callable | None = None,
+                 render: Callable[[ReportInput], Rendered] | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), *,
                  once_per_run: bool = True, redaction: str = "llm", provider_slots: int | None = None):
         """``render``: ReportInput -> Rendered (report/render_pool.py); None renders in this thread.
@@ -113,7 +120,7 @@ class Pipeline:
 
     # --- one conversation ------------------------------------------------
 
-    def process(self, job: Job, claim: tuple[dict, str] | None = None) -> Outcome:
+    def process(self, job: Job, claim: tuple[ConversationRow, str] | None = None) -> Outcome:
         """One conversation through the stages. ``claim``: its row and token when the caller
         claimed it already (a queue's worker)."""
         started = time.monotonic()
@@ -140,7 +147,7 @@ class Pipeline:
                 else:
                     self._conversation_locks[conversation_id] = (lock, users - 1)
 
-    def _process(self, job: Job, claim: tuple[dict, str] | None) -> Outcome:
+    def _process(self, job: Job, claim: tuple[ConversationRow, str] | None) -> Outcome:
         outcome = Outcome(job.conversation_id, job.account_id, job.email_id)
         ctx = None
         try:
@@ -274,7 +281,7 @@ class Pipeline:
             return None
 
     def _open(self, job: Job, account: str, email: str | None, fetched: FetchedConversation | None,
-              claim: tuple[dict, str] | None) -> _Context:
+              claim: tuple[ConversationRow, str] | None) -> _Context:
         """The conversation's ledger row, claimed (and marked processing), with its account's settings.
 
         When another process holds the claim, the context says so (no ``token``) and
@@ -340,19 +347,19 @@ class Pipeline:
         row = ctx.row
         complete = row.get("email_state") == "sent" and all(
             row.get(f"{a}_key") for a in ("conversation", "transcript", "summary", "report"))
-        changes: dict = {"status": "completed" if complete else "pending",
-                         "error_message": None, "retryable": None}
+        status = "completed" if complete else "pending"
+        changes: dict[str, object] = {"error_message": None, "retryable": None}
         if complete:
             changes["queued_at"] = None  # off the queue
         elif row.get("queued_at"):
-            changes["status"] = "queued"  # a stage command ran on it: the workers still owe the rest
+            status = "queued"  # a stage command ran on it: the workers still owe the rest
         if complete and outcome.ran:
             changes["completed_at"] = utc_now()
-        ctx.row = self._update(ctx, **changes)
-        outcome.status = changes["status"]
-        outcome.email_id = ctx.row.get("email_id")
-        if ctx.row.get("report_key"):
-            outcome.report = self.backends.storage.display(ctx.row["report_key"])
+        ctx.row = self._update(ctx, status=status, **changes)
+        outcome.status = status
+        outcome.email_id = ctx.row["email_id"]
+        if report_key := ctx.row["report_key"]:
+            outcome.report = self.backends.storage.display(report_key)
 
     def _fail(self, outcome: Outcome, ctx: _Context | None, job: Job, stage: str,
               exc: Exception) -> None:
@@ -413,7 +420,7 @@ class Pipeline:
                              f"`fedfina run -c {job.conversation_id}`") from None
         return FetchedConversation(parse_conversation(loads(raw)), raw)
 
-    def _fetch(self, ctx: _Context, log, transcript_stored: Callable[[], None] = lambda: None) -> None:
+    def _fetch(self, ctx: _Context, log: StageLog, transcript_stored: Callable[[], None] = lambda: None) -> None:
         fetched = ctx.fetched or self._load(ctx.job, ctx.account_id)
         ctx.fetched = fetched
         conversation = fetched.conversation
@@ -446,7 +453,7 @@ class Pipeline:
         if email:
             ctx.row = self._update(ctx, email_id=email)
 
-    def _fetch_audio(self, ctx: _Context, log, conversation: Conversation) -> str | None:
+    def _fetch_audio(self, ctx: _Context, log: StageLog, conversation: Conversation) -> str | None:
         if ctx.job.prefetched:
             key = self._webhook_audio(ctx, log)
             if key is not None:
@@ -472,7 +479,7 @@ class Pipeline:
         self.ledger.record_file(ctx.row, "audio", stored)
         return stored.key
 
-    def _webhook_audio(self, ctx: _Context, log) -> str | None:
+    def _webhook_audio(self, ctx: _Context, log: StageLog) -> str | None:
         """The key of the audio a post_call_audio webhook stored: in the account's folder (stored
         and recorded by the webhook: pipeline/intake.py), or, when it came before the transcription
         (its account unknown then), in the holding area, moved now."""
@@ -487,7 +494,7 @@ class Pipeline:
             return key
         return key if storage.exists(key) else None
 
-    def _summarize(self, ctx: _Context, log) -> None:
+    def _summarize(self, ctx: _Context, log: StageLog) -> None:
         self._artifact(ctx, "transcript", "fetch")  # fetch first (the summary is made from the call's words)
         if ctx.settings.redact == "none":
             conversation = self._conversation(ctx)
@@ -508,7 +515,7 @@ class Pipeline:
                                      unsupported_figures=len(document.unsupported_figures))
         log.summary = document.made_by
 
-    def _checked(self, ctx: _Context, document, log):
+    def _checked(self, ctx: _Context, document: SummaryDocument, log: StageLog) -> SummaryDocument:
         """The summary's figures against the call as spoken (SPEC "Trust"), recorded in the document."""
         from fedfina_cli.core import figures
 
@@ -522,7 +529,7 @@ class Pipeline:
                                            "unsupported_figures": [u.as_dict() for u in unsupported],
                                            "derived_figures": result.derived})
 
-    def _report(self, ctx: _Context, log) -> None:
+    def _report(self, ctx: _Context, log: StageLog) -> None:
         from fedfina_cli.core.summary import SummaryDocument
         from fedfina_cli.report.layout import ReportInput
         from fedfina_cli.report.render_pool import InProcessRenderer
@@ -541,16 +548,16 @@ class Pipeline:
         ctx.row = self._update(ctx, report_key=ctx.key("report"))
         log.summary = f"{len(rendered.pdf)} bytes"
 
-    def _email(self, ctx: _Context, log) -> None:
+    def _email(self, ctx: _Context, log: StageLog) -> None:
         from fedfina_cli.mail.compose import build_message
 
         row, mailer = ctx.row, self.backends.mailer
-        if row.get("email_state") == "sending" and not self.options.resend:
+        handed_over = row["email_message_id"]
+        if row["email_state"] == "sending" and handed_over is not None and not self.options.resend:
             # A previous run stopped while handing this message over.
-            delivered = mailer.was_delivered(row["email_message_id"], ctx.account_id,
-                                             ctx.conversation_id)
+            delivered = mailer.was_delivered(handed_over, ctx.account_id, ctx.conversation_id)
             if delivered:
-                ctx.row = self._mark_sent(ctx, row["email_message_id"])
+                ctx.row = self._mark_sent(ctx, handed_over)
                 log.summary = "an interrupted earlier send had completed; not sent again"
                 return
             if delivered is None:
@@ -586,7 +593,7 @@ class Pipeline:
         ctx.row = self._mark_sent(ctx, delivery.message_id)
         log.summary = f"{delivery.message_id} via {delivery.location}"
 
-    def _email_content(self, ctx: _Context):
+    def _email_content(self, ctx: _Context) -> EmailContent:
         from fedfina_cli.core.summary import SummaryDocument
         from fedfina_cli.mail.compose import EmailContent
 
@@ -605,15 +612,14 @@ class Pipeline:
             links.append(("Report (PDF)", storage.locate(ctx.key("report"), settings.link_expiry_seconds)))
             pdf = None
         if storage.shareable:
-            if ctx.row.get("audio_key"):
-                links.append(("Call recording (MP3)", storage.locate(ctx.row["audio_key"],
-                                                                     settings.link_expiry_seconds)))
+            if audio_key := ctx.row["audio_key"]:
+                links.append(("Call recording (MP3)", storage.locate(audio_key, settings.link_expiry_seconds)))
             links.append(("Transcript (text)", storage.locate(ctx.key("transcript"),
                                                                settings.link_expiry_seconds)))
         start = conversation.metadata.start_time_unix_secs
         return EmailContent(
             sender=self.backends.mailer.sender,
-            to=ctx.row["email_id"],
+            to=_recipient(ctx),
             cc=settings.cc,
             bcc=settings.bcc,
             conversation_id=ctx.conversation_id,
@@ -628,7 +634,7 @@ class Pipeline:
             links=tuple(links),
         )
 
-    def _mark_sent(self, ctx: _Context, message_id: str) -> dict:
+    def _mark_sent(self, ctx: _Context, message_id: str) -> ConversationRow:
         """Record the email sent. The server has it: nothing may undo that now, so a ledger that
         fails here is asked again until it records it (a failure is never read as a refusal)."""
         pause = SENT_RETRY_FIRST_SECONDS
@@ -646,7 +652,7 @@ class Pipeline:
 
     # --- helpers -------------------------------------------------------------
 
-    def _update(self, ctx: _Context, **changes: object) -> dict:
+    def _update(self, ctx: _Context, **changes: object) -> ConversationRow:
         """Change the conversation's row while this process's claim holds it (else ClaimLost)."""
         return self.ledger.update(ctx.row["processing_id"], claimed_with=ctx.token, **changes)
 
@@ -693,7 +699,14 @@ class _Failed(Exception):
         self.cause = cause
 
 
-def _held_by(row: dict) -> str:
+def _recipient(ctx: _Context) -> str:
+    """The conversation's recipient (checked before the stages run: this is never the first to say so)."""
+    if not ctx.row["email_id"]:
+        raise StageError(NO_RECIPIENT)
+    return ctx.row["email_id"]
+
+
+def _held_by(row: ConversationRow) -> str:
     """Which process holds the conversation's claim, and until when (its heartbeat renews it)."""
     holder = row.get("claimed_by") or "another process"
     until = row.get("claim_expires_at") or ""

@@ -28,6 +28,7 @@ from fedfina_cli.core import validation
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import FedfinaError, InvalidValue, StageError
 from fedfina_cli.core.timefmt import utc_text
+from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.pipeline import intake
 from fedfina_cli.pipeline.queue import QueueWorkers
 from fedfina_cli.pipeline.session import Session
@@ -293,10 +294,11 @@ def _field_errors(fields: dict[str, tuple[Any, Any]]) -> list[dict]:
     return errors
 
 
-def _reference(row: dict | None) -> dict:
-    row = row or {}
-    return {"conversation_id": row.get("conversation_id"), "processing_id": row.get("processing_id"),
-            "status": row.get("status")}
+def _reference(row: ConversationRow | None) -> dict[str, object]:
+    if row is None:
+        return {"conversation_id": None, "processing_id": None, "status": None}
+    return {"conversation_id": row["conversation_id"], "processing_id": row["processing_id"],
+            "status": row["status"]}
 
 
 def _conversation_view(service: Service, conversation_id: str, account: str | None) -> dict:
