@@ -262,7 +262,7 @@ class S3:
         return boto3.client("s3", endpoint_url=f"http://{self.endpoint}", region_name="us-east-1",
                             aws_access_key_id=MINIO_ACCESS_KEY, aws_secret_access_key=MINIO_SECRET_KEY)
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         client = self.client
         try:
             response = client.list_objects_v2(Bucket=self.bucket)

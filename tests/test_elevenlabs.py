@@ -193,8 +193,8 @@ def test_unknown_conversation_404_shows_the_detail(cli, elevenlabs):
     (b"<html>Forbidden</html>", "<html>Forbidden</html>"),
 ])
 def test_error_body_shapes(cli, hindi, body, shown):
-    hindi.fault(CONVERSATION_PATH, status=403 if isinstance(body, bytes) or "detail" in body and
-                isinstance(body["detail"], dict) else 422, body=body)
+    hindi.fault(CONVERSATION_PATH, status=403 if isinstance(body, bytes) or ("detail" in body and
+                isinstance(body["detail"], dict)) else 422, body=body)
     result = cli("run", "-c", HINDI_ID, "-a", "acc123", "-e", "a@example.com")
     assert result.exit_code == 1 and shown in result.output
     assert hindi.count(CONVERSATION_PATH) == 1

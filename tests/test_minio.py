@@ -26,7 +26,7 @@ def test_objects_are_stored_under_spec_keys_with_content_types(cli, workspace, s
         f"acc123/summaries/{HINDI_ID}.json": "application/json",
         f"acc123/reports/{HINDI_ID}.pdf": "application/pdf",
     }
-    assert s3.keys() == sorted(expected)
+    assert s3.object_keys() == sorted(expected)
     for key, content_type in expected.items():
         assert s3.client.head_object(Bucket=s3.bucket, Key=key)["ContentType"] == content_type
     # The audio went up as a multipart upload of unknown length.
@@ -52,7 +52,7 @@ def test_sse_s3_on_every_object(cli, s3, elevenlabs, monkeypatch):
     monkeypatch.setenv("MINIO_SSE", "true")
     elevenlabs.add(load_sample(HINDI), audio=AUDIO)
     assert cli("run", "-c", HINDI_ID).exit_code == 0
-    keys = s3.keys()
+    keys = s3.object_keys()
     assert len(keys) == 5
     for key in keys:
         assert s3.client.head_object(Bucket=s3.bucket, Key=key)["ServerSideEncryption"] == "AES256", key

@@ -70,7 +70,7 @@ def test_invalid_output_gets_one_corrective_retry(cli, workspace, openai_server)
     openai_server.replies = ['{"title": "only a title"}']
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 0, result.output
-    first, second = openai_server.completions()
+    _first, second = openai_server.completions()
     assert len(second["messages"]) == 4
     assert second["messages"][2] == {"role": "assistant", "content": '{"title": "only a title"}'}
     assert "not valid for the required JSON schema" in second["messages"][3]["content"]

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -151,7 +152,7 @@ def _stop_outside_a_write(pid: int, db) -> None:
     which is SQLite's nature, not what this test is about."""
     for _ in range(200):
         os.kill(pid, signal.SIGSTOP)
-        while open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] not in "Tt":
+        while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "Tt":
             time.sleep(0.001)
         probe = sqlite3.connect(db, timeout=0, isolation_level=None)
         try:
@@ -371,7 +372,7 @@ def test_interrupted_run_work_is_marked_failed_but_queued_work_waits_for_a_worke
         queue = ledger.queue
         worker = queue.register("h", 1, None, "2999-01-01T00:00:00.000Z")
         expired = "2000-01-01T00:00:00.000Z"
-        run_row, _ = queue.claim("conv_run00000001", "acc123", None, "h:1", worker, "run", expired)
+        _run_row, _ = queue.claim("conv_run00000001", "acc123", None, "h:1", worker, "run", expired)
         queue.enqueue("conv_queue0000001", "acc123", "a@b.example", "api")
         queued_row = queue.claim_next("h:1", worker, "queue", expired)  # a worker that died mid-way
         assert queued_row is not None

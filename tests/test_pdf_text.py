@@ -1,5 +1,6 @@
 """Lines set by pdf_text.TextSetter, compared with what fpdf2's own cell() produces."""
 
+import contextlib
 import re
 import zlib
 
@@ -28,10 +29,8 @@ def _content(pdf) -> str:
     streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.DOTALL)
     text = []
     for stream in streams:
-        try:
+        with contextlib.suppress(zlib.error):
             text.append(zlib.decompress(stream).decode("latin-1"))
-        except zlib.error:
-            pass
     return "\n".join(text)
 
 

@@ -130,7 +130,7 @@ def test_workers_and_a_server_share_one_postgresql_ledger_and_one_bucket(
         done_by = postgres.query(postgres.database, "select count(distinct pid) as n from runs "
                                                     "where command in ('worker', 'serve')")
         assert done_by[0]["n"] == 4
-        assert len([k for k in s3.keys() if k.endswith(".pdf")]) == total
+        assert len([k for k in s3.object_keys() if k.endswith(".pdf")]) == total
         for process in (server, *workers[1:]):
             assert process.stop() == 0
         logs = "".join(p.log() for p in (server, *workers))

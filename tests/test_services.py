@@ -21,7 +21,7 @@ def test_installed_cli_against_every_service(installed, workspace, services):
     assert result.stderr.splitlines()[0] == (
         f"storage=minio({services['s3'].bucket}) email=smtp(127.0.0.1:{services['smtp'].port}) "
         "summarizer=openai(gpt-test-mini)")
-    assert len(services["s3"].keys()) == 5 and len(services["smtp"].messages) == 1
+    assert len(services["s3"].object_keys()) == 5 and len(services["smtp"].messages) == 1
     run, = workspace.rows("select backends from runs")
     assert run["backends"] == result.stderr.splitlines()[0]
 
@@ -53,7 +53,7 @@ def test_no_secret_appears_anywhere(installed, workspace, services, monkeypatch)
     assert outputs[0].exit_code == 0 and outputs[-1].exit_code == 1
 
     haystacks = [o.stdout + o.stderr for o in outputs] + [_ledger_dump(workspace.db)]
-    haystacks += [services["s3"].get(key).decode("latin-1") for key in services["s3"].keys()]
+    haystacks += [services["s3"].get(key).decode("latin-1") for key in services["s3"].object_keys()]
     haystacks += [m.data.decode("latin-1") for m in services["smtp"].messages]
     for secret in SECRETS[:2] + SECRETS[3:]:  # the MinIO access key id is not a secret (presigned URLs)
         for text in haystacks:
@@ -69,7 +69,7 @@ def test_doctor_passes_against_every_service_and_sends_nothing(installed, servic
     assert "API key accepted" in screen and "no mail sent" in screen
     assert services["smtp"].messages == []
     assert services["openai"].count("/v1/chat/completions") == 0
-    assert services["s3"].keys() == []  # the bucket does not exist yet; doctor does not create it
+    assert services["s3"].object_keys() == []  # the bucket does not exist yet; doctor does not create it
     assert not workspace.db.exists()
 
 
@@ -77,7 +77,7 @@ def test_doctor_probes_an_existing_bucket_and_leaves_it_clean(installed, service
     services["s3"].client.create_bucket(Bucket=services["s3"].bucket)
     result = installed("doctor")
     assert result.exit_code == 0 and "bucket reachable and writable" in words(result.stdout)
-    assert services["s3"].keys() == []
+    assert services["s3"].object_keys() == []
 
 
 def test_doctor_fails_when_a_configured_backend_fails(installed, services, monkeypatch):

@@ -9,6 +9,7 @@ doctor); importing them at the end of this module registers them.
 from __future__ import annotations
 
 import sys
+from contextlib import suppress
 from pathlib import Path
 from typing import Annotated
 
@@ -88,12 +89,10 @@ def main_options(
 def main() -> None:
     try:
         app()
-    except Exception as exc:  # a bug: say so in one line, secrets scrubbed; the traceback with --debug
+    except Exception as exc:  # noqa: BLE001 - a bug: said in one line, secrets scrubbed; the traceback with --debug
         terminal = new_terminal()
-        try:
+        with suppress(Exception):  # the configuration itself may be what failed
             terminal.redact = settings_for(terminal).redact
-        except Exception:  # the configuration itself may be what failed
-            pass
         if "--debug" in sys.argv[1:]:
             terminal.err.print(scrubbed_traceback(exc, terminal.redact), markup=False)
         terminal.error(f"unexpected {type(exc).__name__}: {exc} (this is a bug in fedfina; run again with "

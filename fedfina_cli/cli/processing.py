@@ -166,13 +166,12 @@ def demo(
 
     settings = demo_module.demo_settings(directory)
     terminal = new_terminal()
-    with user_errors(terminal):
-        with Session(settings, "demo") as session:
-            _announce(terminal, session, warn=False)
-            # Every demo run redoes every stage, so it always shows the whole job.
-            outcomes = _run_jobs(terminal, session, [demo_module.demo_job()], [],
-                                 RunOptions(force=True, resend=True))
-            code = session.finish(outcomes)
+    with user_errors(terminal), Session(settings, "demo") as session:
+        _announce(terminal, session, warn=False)
+        # Every demo run redoes every stage, so it always shows the whole job.
+        outcomes = _run_jobs(terminal, session, [demo_module.demo_job()], [],
+                             RunOptions(force=True, resend=True))
+        code = session.finish(outcomes)
     if code:
         raise typer.Exit(code)
     terminal.out.print("")

@@ -10,8 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fedfina_cli.core.templates import DEFAULT_SUBJECT_TEMPLATE
+from fedfina_cli.core.errors import InvalidValue, UsageError
+from fedfina_cli.core.templates import DEFAULT_SUBJECT_TEMPLATE, check_subject_template
+from fedfina_cli.core.validation import email_address
 
 DEFAULT_TIMEZONE = "Asia/Kolkata"
 MAX_LINK_EXPIRY_SECONDS = 7 * 24 * 3600  # the S3 presigned-URL maximum
@@ -137,11 +140,6 @@ def validated_overrides(*, timezone: str | None = None, cc: list[str] | None = N
                         link_expiry_hours: float | None = None,
                         attachment_limit_mb: float | None = None, redact: str | None = None) -> AccountOverrides:
     """Overrides from flags, each checked; raises UsageError naming the flag."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    from fedfina_cli.core.errors import InvalidValue, UsageError
-    from fedfina_cli.core.templates import check_subject_template
-    from fedfina_cli.core.validation import email_address
 
     if timezone is not None:
         try:

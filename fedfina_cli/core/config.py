@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from dotenv import dotenv_values
+
 from fedfina_cli.core.errors import InvalidValue, UsageError
 from fedfina_cli.core.validation import email_address
 
@@ -147,7 +149,6 @@ def password_of(url: str | None) -> str | None:
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
-    from dotenv import dotenv_values
 
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fedfina_cli.core.errors import NotReady, StageError, UsageError
+from fedfina_cli.core import validation
+from fedfina_cli.core.errors import InvalidValue, NotReady, StageError, UsageError
 from fedfina_cli.core.jsonio import BadJSON, loads
 
 READY_STATUS = "done"
@@ -110,7 +111,6 @@ class FetchedConversation:
 class AudioUnavailable(Exception):
     """The audio could not be fetched; the report and email still go out."""
 
-
 def unwrap(payload: Any) -> dict[str, Any]:
     """The conversation object of a GET response or a post-call webhook envelope."""
     if not isinstance(payload, dict):
@@ -174,8 +174,6 @@ def routing_variable(conversation: Conversation, field_name: str) -> str | None:
 
     None when absent; StageError naming the variable when it is there but invalid.
     """
-    from fedfina_cli.core import validation
-    from fedfina_cli.core.errors import InvalidValue
 
     names, check = {"account_id": (("account_id", "account"), validation.account_id),
                     "email_id": (("email_id", "email"), validation.email_address)}[field_name]

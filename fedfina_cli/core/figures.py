@@ -17,7 +17,7 @@ import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from fedfina_cli.core.digits import ascii_digits
@@ -131,7 +131,6 @@ _TIME_WORDS = re.compile(r"\b(?:min|minutes?|s|sec|seconds?|duration|lasted|long
 
 
 def call_facts(conversation: Conversation) -> CallFacts:
-    from datetime import datetime
 
     spoken = conversation.spoken_turns
     turns = {len(spoken), sum(1 for t in spoken if t.role == "user"), sum(1 for t in spoken if t.role == "agent")}
@@ -255,7 +254,7 @@ def _supported(transcript: str) -> dict[float, str | None]:
 
 def _rupees(value: float) -> str:
     """₹19,500 or ₹2,00,000: Indian grouping, as the call says it."""
-    whole = int(round(value))
+    whole = round(value)
     text = str(whole)
     if len(text) > 3:
         head, tail = text[:-3], text[-3:]

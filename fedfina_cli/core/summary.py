@@ -40,7 +40,7 @@ def _at_most(count: int, what: str) -> AfterValidator:
         if len(items) <= count:
             return items
         left_out = len(items) - count + 1
-        return items[:count - 1] + [_marker(items[0], f"({left_out} more {what} left out)")]
+        return [*items[:count - 1], _marker(items[0], f"({left_out} more {what} left out)")]
 
     return AfterValidator(cut)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from string import Formatter
+
 DEFAULT_SUBJECT_TEMPLATE = "Loan interview – {applicant} – {date}"
 SUBJECT_FIELDS = ("title", "applicant", "conversation_id", "account_id", "date")
 MAX_TEMPLATE = 500
@@ -23,7 +25,6 @@ def render_template(template: str, values: dict[str, str]) -> str:
 
 
 def _parsed(template: str) -> list[tuple[str, str | None, str | None, str | None]]:
-    from string import Formatter
 
     if len(template) > MAX_TEMPLATE:
         raise ValueError(f"longer than {MAX_TEMPLATE} characters")

@@ -19,18 +19,19 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from fedfina_cli.core.config import Settings
+from fedfina_cli.core.config import Settings, password_of, without_password
 from fedfina_cli.core.errors import ClaimLost, LedgerError
 from fedfina_cli.core.files import private_dir, private_file
 from fedfina_cli.core.metrics import ApiCall, elapsed_ms
 from fedfina_cli.core.objects import StoredObject
 from fedfina_cli.core.timefmt import seconds_between, utc_now
 from fedfina_cli.ledger import rows
-from fedfina_cli.ledger.database import Sql, SqliteSql, one, quoted, value
+from fedfina_cli.ledger.database import PostgresSql, Sql, SqliteSql, one, quoted, value
 from fedfina_cli.ledger.errors import explain, explain_postgres
 from fedfina_cli.ledger.migrations import MIGRATIONS, migration_lock, migrations
 from fedfina_cli.ledger.queue import Queue
 from fedfina_cli.ledger.rows import ConversationRow, Row
+from fedfina_cli.ledger.schema import migrate_postgres, pending_postgres
 
 
 class Ledger:
@@ -58,13 +59,10 @@ class Ledger:
         self.queue = Queue(self)  # claims, workers and the queue of serve and worker
 
     def _open_postgres(self, url: str, read_only: bool, pool_size: int) -> None:
-        from fedfina_cli.core.config import without_password
-        from fedfina_cli.ledger.database import PostgresSql
-        from fedfina_cli.ledger.schema import migrate_postgres, pending_postgres
 
         try:
             self.sql = PostgresSql(url, pool_size, read_only=read_only)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the driver raises on connecting: one line
             raise explain_postgres(exc, without_password(url)) from None
         try:
             if not read_only:
@@ -75,7 +73,7 @@ class Ledger:
                                   "(fedfina creates its tables on the first run); check DATABASE_URL")
         except LedgerError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the driver raises migrating: one line
             self.sql.close()
             raise explain_postgres(exc, self.sql.description) from None
 
@@ -142,7 +140,7 @@ class Ledger:
     def rows_for(self, conversation_id: str, account_id: str | None = None) -> list[ConversationRow]:
         where, args = "conversation_id = ?", [conversation_id]
         if account_id is not None:
-            where, args = where + " and account_id = ?", args + [account_id]
+            where, args = where + " and account_id = ?", [*args, account_id]
         return rows.conversations(
             self.sql.rows(f"select * from conversation_processing where {where} order by processing_id", args))
 
@@ -380,9 +378,6 @@ def pending_migrations(settings: Settings) -> tuple[list[str], int]:
     Read-only; a ledger that cannot be read raises LedgerError. (No SQLite file yet: all of them.)"""
     names = [name for name, _ in MIGRATIONS]
     if settings.database_url:
-        from fedfina_cli.core.config import password_of, without_password
-        from fedfina_cli.ledger.database import PostgresSql
-        from fedfina_cli.ledger.schema import pending_postgres
 
         where = without_password(settings.database_url)
         try:

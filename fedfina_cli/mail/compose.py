@@ -18,6 +18,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 from fedfina_cli.core.figures import to_check
 from fedfina_cli.core.summary import SummaryDocument
 from fedfina_cli.core.templates import DEFAULT_SUBJECT_TEMPLATE, render_template
+from fedfina_cli.core.wording import file_name_part
 
 
 class _WirePolicy(Compat32):
@@ -76,7 +77,6 @@ def subject_for(content: EmailContent) -> str:
 
 def attachment_name(content: EmailContent) -> str:
     """FedFina-Ramesh-Kumar-2025-11-18.pdf: who and when, in characters any mail client keeps."""
-    from fedfina_cli.core.wording import file_name_part
 
     who = file_name_part(content.applicant or "") or content.conversation_id
     when = content.call_date[1] if content.call_date else ""

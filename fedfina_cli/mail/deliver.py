@@ -17,7 +17,8 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from copy import copy
 from dataclasses import dataclass
 from email import message_from_binary_file
 from email.message import Message
@@ -83,10 +84,8 @@ class OutboxMailer:
 class DeliveryUnknown(StageError):
     """The connection broke after the final "." of DATA: the server may have the message."""
 
-
 class Refused(StageError):
     """The mail server refused the message (or could not be reached): nothing was delivered."""
-
 
 class SmtpMailer:
     """Sends through an SMTP server: starttls, ssl or none; login when a username is set.
@@ -133,7 +132,7 @@ class SmtpMailer:
                     finally:
                         if connection:
                             _close_quietly(connection[0])
-            except Exception as exc:  # classified below; unknown errors are re-raised
+            except Exception as exc:  # noqa: BLE001 - classified below; unknown errors are re-raised
                 code, reply, temporary = _classify(exc)
                 if expired.is_set():
                     code, reply, temporary = None, f"timed out (FEDFINA_HTTP_TIMEOUT is {self.timeout:g} s)", True
@@ -185,10 +184,8 @@ class SmtpMailer:
             expired.set()
             sock = getattr(connection[0], "sock", None) if connection else None
             if sock is not None:
-                try:
+                with suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
         timer = threading.Timer(self.timeout, expire)
         timer.daemon = True
@@ -237,7 +234,7 @@ class SmtpMailer:
                     smtp.noop()
                 finally:
                     _close_quietly(smtp)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - classified; unknown errors are re-raised
             reply = "timed out" if expired.is_set() else _classify(exc)[1]
             raise StageError(f"mail server {self.host}:{self.port}: {reply}") from None
         return "connected" + (", logged in" if self.username else "") + "; no mail sent"
@@ -286,7 +283,6 @@ def _close_quietly(smtp: smtplib.SMTP) -> None:
 
 
 def _without_bcc(message: Message) -> bytes:
-    from copy import copy
 
     wire = copy(message)
     del wire["Bcc"]

@@ -70,7 +70,7 @@ def _attempt(backend: str, target: str, check: Callable[[], str]) -> Check:
         return Check(backend, target, "ok", check())
     except FedfinaError as exc:
         return Check(backend, target, "failed", str(exc))
-    except Exception as exc:  # a check must report, never crash the table
+    except Exception as exc:  # noqa: BLE001 - a check must report, never crash the table
         return Check(backend, target, "failed", f"{type(exc).__name__}: {exc}")
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from fedfina_cli.core.conversation import FetchedConversation
 from fedfina_cli.core.errors import FedfinaError
+from fedfina_cli.core.jsonio import loads
 from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.pipeline import sync as syncing
@@ -87,7 +88,7 @@ class QueueWorkers:
         while not self._stopping.is_set():
             try:
                 self._work_once()
-            except Exception:  # noqa: BLE001 - a bug must not shrink the pool without a word
+            except Exception:
                 log.exception("a worker thread failed; it goes on after %g s", LEDGER_RETRY_SECONDS)
                 self._stopping.wait(LEDGER_RETRY_SECONDS)
 
@@ -209,7 +210,6 @@ class Sweeper:
 
 
 def _raw(fetched: FetchedConversation) -> dict[str, Any]:
-    from fedfina_cli.core.jsonio import loads
 
     raw: dict[str, Any] = loads(fetched.raw)  # a conversation the API answered: an object
     return raw

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from fedfina_cli.core import accounts
+from fedfina_cli.core import accounts, figures
 from fedfina_cli.core.accounts import AccountSettings
 from fedfina_cli.core.conversation import (
     AudioUnavailable,
@@ -37,6 +37,8 @@ from fedfina_cli.core.conversation import (
 from fedfina_cli.core.errors import ClaimLost, LedgerError, MissingArtifact, StageError
 from fedfina_cli.core.jsonio import loads
 from fedfina_cli.core.objects import STAGE_ARTIFACT, content_type, incoming_audio_key, object_key
+from fedfina_cli.core.redaction import redact_conversation
+from fedfina_cli.core.summary import SummaryDocument
 from fedfina_cli.core.timefmt import local_date, local_time, utc_now, zone
 from fedfina_cli.core.wording import masked_phone
 from fedfina_cli.ledger.ledger import Ledger, StageLog
@@ -49,7 +51,6 @@ from fedfina_cli.pipeline.slots import ProviderSlots
 from fedfina_cli.services.storage import ObjectMissing
 
 if TYPE_CHECKING:  # imported where used: the report and mail modules load fonts and templates
-    from fedfina_cli.core.summary import SummaryDocument
     from fedfina_cli.mail.compose import EmailContent
     from fedfina_cli.report.layout import Rendered, ReportInput
 
@@ -169,7 +170,7 @@ class Pipeline:
                     return outcome
                 self._run_stages(ctx, outcome, release_slot)
             self._finish(ctx, outcome)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one conversation's failure never stops the batch
             stage, cause = (exc.stage, exc.cause) if isinstance(exc, _Failed) else ("resolve", exc)
             if isinstance(cause, LedgerError):
                 raise cause from cause.__cause__  # the ledger itself failed: nothing can be recorded; stop the run
@@ -212,7 +213,7 @@ class Pipeline:
             try:
                 with self.ledger.stage(ctx.row, stage, ctx.token) as log:
                     self._stages[stage](ctx, log)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - recorded as this stage's failure
                 failure = _Failed(stage, exc)
             outcome.stage_seconds[stage] = time.monotonic() - stage_started
             if fetching is not None:
@@ -220,7 +221,7 @@ class Pipeline:
                 # else, and its failure is the one reported (the summary needed its output).
                 try:
                     fetching.result()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - recorded as the fetch's failure
                     failure = _Failed("fetch", exc)
                 outcome.stage_seconds["fetch"] = ctx.fetch_seconds
                 fetching = None
@@ -316,7 +317,7 @@ class Pipeline:
             try:
                 with self.ledger.stage(ctx.row, "fetch", ctx.token) as log:
                     self._fetch(ctx, log, transcript_stored.set)
-            except BaseException as exc:  # handed to the waiter by the future
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiter by the future
                 error = exc
             ctx.fetch_seconds = time.monotonic() - started
             transcript_stored.set()
@@ -517,7 +518,6 @@ class Pipeline:
 
     def _checked(self, ctx: _Context, document: SummaryDocument, log: StageLog) -> SummaryDocument:
         """The summary's figures against the call as spoken (SPEC "Trust"), recorded in the document."""
-        from fedfina_cli.core import figures
 
         conversation = self._conversation(ctx)
         result = figures.check_all(document.summary, transcript_text(conversation), figures.call_facts(conversation))
@@ -530,7 +530,6 @@ class Pipeline:
                                            "derived_figures": result.derived})
 
     def _report(self, ctx: _Context, log: StageLog) -> None:
-        from fedfina_cli.core.summary import SummaryDocument
         from fedfina_cli.report.layout import ReportInput
         from fedfina_cli.report.render_pool import InProcessRenderer
 
@@ -594,7 +593,6 @@ class Pipeline:
         log.summary = f"{delivery.message_id} via {delivery.location}"
 
     def _email_content(self, ctx: _Context) -> EmailContent:
-        from fedfina_cli.core.summary import SummaryDocument
         from fedfina_cli.mail.compose import EmailContent
 
         storage, settings = self.backends.storage, ctx.settings
@@ -673,7 +671,6 @@ class Pipeline:
     def _masked(self, ctx: _Context) -> Conversation:
         """The conversation with its identifiers masked; the counts recorded on its row once."""
         if ctx.masked is None:
-            from fedfina_cli.core.redaction import redact_conversation
 
             ctx.masked, counts = redact_conversation(self._conversation(ctx))
             ctx.row = self._update(ctx, redactions=json.dumps(counts, sort_keys=True))

@@ -37,9 +37,10 @@ class Fallback:
 
 
 # Where a character missing from DejaVu is looked for, in this order.
-FALLBACKS = tuple(Fallback(f"Noto{script}", f"NotoSans{script}-Regular.ttf", f"NotoSans{script}-Bold.ttf")
-                  for script in ("Devanagari", "Bengali", "Gurmukhi", "Gujarati", "Oriya", "Tamil", "Telugu",
-                                 "Kannada", "Malayalam")) + (
+FALLBACKS = (
+    *(Fallback(f"Noto{script}", f"NotoSans{script}-Regular.ttf", f"NotoSans{script}-Bold.ttf")
+      for script in ("Devanagari", "Bengali", "Gurmukhi", "Gujarati", "Oriya", "Tamil", "Telugu",
+                     "Kannada", "Malayalam")),
     Fallback("DroidFallback", "DroidSansFallbackFull.ttf"),  # CJK: 4 MB, 49,000 glyphs
     Fallback("Symbola", "Symbola.ttf"),
 )

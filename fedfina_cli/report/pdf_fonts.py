@@ -76,7 +76,7 @@ def _find_problem() -> str | None:
         probe.add_page()
         font = _parsed_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))
         subset = SubsetMap(font)
-    except Exception as exc:  # any failure of the probe means: do not rely on the internals
+    except Exception as exc:  # noqa: BLE001 - any failure of the probe means: do not rely on the internals
         return f"{type(exc).__name__}: {exc}"
     for owner, names in ((probe, PDF_INTERNALS), (font, FONT_INTERNALS), (subset, SUBSET_INTERNALS)):
         missing = [name for name in names if not hasattr(owner, name)]

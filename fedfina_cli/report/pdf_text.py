@@ -152,7 +152,7 @@ class TextSetter:
                 current = char
             else:
                 current += char
-        return pieces + [current]
+        return [*pieces, current]
 
     def _covered(self, text: str) -> str:
         """``text`` with characters no registered face has replaced by PLACEHOLDER (fpdf2's path)."""
@@ -282,7 +282,7 @@ def _shaped(font, text: str, size: float) -> tuple[str, float]:
     infos, positions = _shape(font, text)
     clusters = sorted({info.cluster for info in infos})
     # The characters each cluster stands for (its first glyph carries them).
-    texts = {start: text[start:end] for start, end in zip(clusters, clusters[1:] + [len(text)])}
+    texts = {start: text[start:end] for start, end in zip(clusters, [*clusters[1:], len(text)])}
 
     scale = font.scale  # font units -> thousandths of an em
     glyph_order, metrics = font.ttfont.getGlyphOrder(), font.ttfont["hmtx"].metrics

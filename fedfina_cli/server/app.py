@@ -26,14 +26,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fedfina_cli.core import validation
 from fedfina_cli.core.config import Settings
-from fedfina_cli.core.errors import FedfinaError, InvalidValue, StageError
+from fedfina_cli.core.errors import FedfinaError, InvalidValue, LedgerError, StageError
 from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.pipeline import intake
+from fedfina_cli.pipeline.doctor import run_checks
 from fedfina_cli.pipeline.queue import QueueWorkers
 from fedfina_cli.pipeline.session import Session
 from fedfina_cli.server.metrics import ServerMetrics
 from fedfina_cli.server.signature import BadSignature, verify
+from fedfina_cli.services.storage import ObjectMissing
 
 log = logging.getLogger("fedfina.server")
 access = logging.getLogger("fedfina.access")
@@ -225,8 +227,6 @@ _EVENTS = {"post_call_transcription": _transcription, "post_call_audio": _audio,
 
 
 def _ledger_or_storage_down(exc: FedfinaError) -> bool:
-    from fedfina_cli.core.errors import LedgerError
-    from fedfina_cli.services.storage import ObjectMissing
 
     if isinstance(exc, LedgerError):
         return True
@@ -329,7 +329,6 @@ def _estimated_completion(service: Service) -> str:
 
 def _readiness(service: Service) -> list[dict]:
     """The checks of `fedfina doctor` that failed (none: ready)."""
-    from fedfina_cli.pipeline.doctor import run_checks
 
     try:
         checks = run_checks(service.settings)

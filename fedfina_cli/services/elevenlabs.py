@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 import requests
+from urllib3.exceptions import ReadTimeoutError
 
 from fedfina_cli.core.conversation import MAX_SECONDS, AudioUnavailable, FetchedConversation, parse_conversation
 from fedfina_cli.core.errors import InvalidValue, StageError
@@ -327,7 +328,6 @@ def _path_id(conversation_id: str) -> str:
 
 
 def _network_reason(exc: requests.RequestException, timeout: float) -> str:
-    from urllib3.exceptions import ReadTimeoutError
 
     # While a body is read, requests wraps a read timeout in ConnectionError:
     # it is still a timeout, not "cannot connect".

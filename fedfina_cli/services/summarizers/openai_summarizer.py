@@ -116,7 +116,7 @@ class OpenAISummarizer:
             message, status, _ = self._explain(exc)
             self.metrics(ApiCall("openai", "models.retrieve", status, elapsed_ms(started), error=message))
             raise StageError(message) from None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - classified by _explain (unknown: said as they are)
             message, status, _ = self._explain(exc)
             self.metrics(ApiCall("openai", "models.retrieve", status, elapsed_ms(started), error=message))
             raise StageError(message) from None
@@ -158,9 +158,9 @@ class OpenAISummarizer:
                 with self._lock:
                     self._json_schema_supported = False
         # JSON mode: the schema travels in the system prompt instead.
-        fallback = [{"role": "system", "content": messages[0]["content"]
-                     + "\n\nReply with one JSON object that matches this JSON schema:\n"
-                     + json.dumps(SCHEMA, ensure_ascii=False)}] + messages[1:]
+        schema_in_prompt = ("\n\nReply with one JSON object that matches this JSON schema:\n"
+                            + json.dumps(SCHEMA, ensure_ascii=False))
+        fallback = [{"role": "system", "content": messages[0]["content"] + schema_in_prompt}, *messages[1:]]
         try:
             return self._create(fallback, {"type": "json_object"}, conversation_id)
         except _Rejected as exc:
@@ -176,7 +176,7 @@ class OpenAISummarizer:
                     # Plain dicts, as the API takes them (the SDK's TypedDicts say the same).
                     response = self.client.chat.completions.create(  # type: ignore[call-overload]
                         model=self.model, messages=messages, response_format=response_format)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - classified by _explain
                 message, status, retryable = self._explain(exc)
                 self.metrics(ApiCall("openai", "chat.completions", status, elapsed_ms(started),
                                      error=message, conversation_id=conversation_id))
