@@ -1,0 +1,1 @@
+"""The server's routes, one router per area: the seed's API, ElevenLabs' webhooks, operations."""

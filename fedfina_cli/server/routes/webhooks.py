@@ -1,0 +1,107 @@
+"""ElevenLabs' post-call webhooks (SPEC "Serving"): signed, recorded before the reply, each event once.
+
+The body is read raw (with the size limit): the signature is an HMAC of those exact bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from fedfina_cli.core import validation
+from fedfina_cli.core.errors import FedfinaError, LedgerError, StageError
+from fedfina_cli.pipeline import intake
+from fedfina_cli.server.http import Refused, ok, read_body
+from fedfina_cli.server.service import Service, ServiceDep
+from fedfina_cli.server.signature import BadSignature, verify
+from fedfina_cli.services.storage import ObjectMissing
+
+log = logging.getLogger("fedfina.server")
+
+router = APIRouter()
+
+
+@router.post("/api/v1/webhooks/elevenlabs")
+async def webhook(request: Request, server: ServiceDep) -> JSONResponse:
+    secret = server.settings.webhook_secret
+    if not secret:
+        raise Refused(404, "not found: set ELEVENLABS_WEBHOOK_SECRET to receive ElevenLabs webhooks")
+    raw = await read_body(request, server.max_body_bytes)
+    try:
+        verify(request.headers.get("elevenlabs-signature"), raw, secret)
+    except BadSignature as exc:
+        server.metrics.webhooks.labels("unknown", "bad_signature").inc()
+        raise Refused(401, f"invalid webhook signature: {exc}") from None
+    try:
+        event = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(422, "the webhook body is not JSON") from None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str) \
+            or not isinstance(event.get("data"), dict):
+        raise Refused(422, "the webhook body has no type and data")
+    kind = event["type"]
+    label = kind if kind in _EVENTS else "other"
+    try:
+        message = await run_in_threadpool(_EVENTS.get(kind, _ignored), server, event["data"])
+    except FedfinaError as exc:
+        if _ledger_or_storage_down(exc):
+            # Not recorded: the one case for a 5xx, so that ElevenLabs delivers it again.
+            server.metrics.webhooks.labels(label, "not_recorded").inc()
+            log.error("webhook %s not recorded: %s", kind, server.settings.redact(str(exc)))
+            raise Refused(503, "the event could not be recorded; deliver it again later") from None
+        # A problem of this conversation, not of the server: 200, or ElevenLabs disables the webhook.
+        server.metrics.webhooks.labels(label, "unusable").inc()
+        log.warning("webhook %s not processed: %s", kind, server.settings.redact(str(exc)))
+        return ok(200, f"received, not processed: {exc}")
+    server.metrics.webhooks.labels(label, "recorded").inc()
+    return ok(200, message)
+
+
+def _transcription(server: Service, data: dict[str, Any]) -> str:
+    result = intake.accept_conversation(server.session.ledger, server.session.backends.storage, data, "webhook")
+    if result.queued_now:
+        server.workers.wake()
+    return f"{result.conversation_id}: {result.message}" if result.status != "failed" \
+        else f"{result.conversation_id}: recorded as failed: {result.message}"
+
+
+def _audio(server: Service, data: dict[str, Any]) -> str:
+    conversation_id = validation.conversation_id(data.get("conversation_id"))
+    encoded = data.get("full_audio")
+    if not isinstance(encoded, str) or not encoded:
+        raise StageError("post_call_audio without full_audio")
+    try:
+        audio = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise StageError("post_call_audio's full_audio is not base64") from None
+    keys = intake.accept_audio(server.session.ledger, server.session.backends.storage, conversation_id, audio)
+    return f"{conversation_id}: audio stored ({len(audio)} bytes, {len(keys)} object)"
+
+
+def _initiation_failure(server: Service, data: dict[str, Any]) -> str:
+    conversation_id = intake.record_initiation_failure(server.session.ledger, data)
+    return f"{conversation_id or 'call'}: call initiation failure recorded"
+
+
+def _ignored(server: Service, data: dict[str, Any]) -> str:
+    return "event type ignored"
+
+
+_EVENTS: dict[str, Callable[[Service, dict[str, Any]], str]] = {
+    "post_call_transcription": _transcription, "post_call_audio": _audio,
+    "call_initiation_failure": _initiation_failure}
+
+
+def _ledger_or_storage_down(exc: FedfinaError) -> bool:
+    if isinstance(exc, LedgerError):
+        return True
+    # A storage failure (MinIO away, disk full) is retryable; a bad payload is not.
+    return bool(getattr(exc, "retryable", False)) and not isinstance(exc, ObjectMissing)
