@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -226,33 +225,21 @@ class _Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
-@contextmanager
 def _stop_gracefully(terminal):
     """Ctrl-C or SIGTERM: start no more conversations, let those in flight finish.
 
     A second signal stops at once; the next run resumes what was left (a
     conversation left `processing` is marked interrupted and picked up).
     """
-    import os
-    import signal
+    from fedfina_cli.pipeline.signals import graceful_stop
 
-    received = []
-
-    def handler(signum, frame):
-        received.append(signum)
-        if len(received) > 1:
-            os._exit(128 + signum)
+    def first(signum: int) -> None:
         terminal.stop()
         terminal.error("stopping: finishing the conversations in flight (send the signal again to stop "
                        "at once)")
         raise _Stopped(signum)
 
-    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+    return graceful_stop(first)
 
 
 def _run_jobs(terminal, session, jobs, rejected, options):

@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import ExitCode, UsageError
 from fedfina_cli.pipeline.queue import QueueWorkers, Sweeper
 from fedfina_cli.pipeline.session import Session
+from fedfina_cli.pipeline.signals import graceful_stop
 
 log = logging.getLogger("fedfina.server")
 
@@ -56,23 +56,10 @@ def configure_logging(settings: Settings) -> None:
         logger.propagate = False
 
 
-@contextmanager
-def _signals() -> Iterator[list[int]]:
+def _signals() -> AbstractContextManager[list[int]]:
     """Record SIGTERM/SIGINT instead of dying; a second one ends the process at once."""
-    received: list[int] = []
-
-    def handler(signum, frame):
-        received.append(signum)
-        if len(received) > 1:
-            os._exit(128 + signum)
-        log.info("stopping: finishing the conversations in flight (signal again to stop at once)")
-
-    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+    return graceful_stop(lambda signum: log.info("stopping: finishing the conversations in flight "
+                                                 "(signal again to stop at once)"))
 
 
 def _exit_code(received: list[int]) -> int:
