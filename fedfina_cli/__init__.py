@@ -45,9 +45,9 @@ def process(jobs: Iterable[Job], settings: Settings, options: RunOptions | None 
     ``on_done`` is called with each outcome as it finishes (from the calling thread).
     """
     from fedfina_cli.pipeline.jobs import DEFAULT_CONCURRENCY, RunOptions
-    from fedfina_cli.pipeline.session import Session
+    from fedfina_cli.pipeline.run_context import RunContext
 
-    with Session(settings, command, concurrency or DEFAULT_CONCURRENCY) as session:
-        outcomes = session.process(list(jobs), options or RunOptions(), on_done or (lambda outcome: None))
+    with RunContext(settings, command, concurrency or DEFAULT_CONCURRENCY) as session:
+        outcomes = session.process_batch(list(jobs), options or RunOptions(), on_done or (lambda outcome: None))
         session.finish(outcomes)
     return outcomes

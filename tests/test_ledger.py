@@ -96,7 +96,7 @@ def test_free_text_is_redacted_before_it_is_stored(tmp_path):
 
 
 def test_a_re_stored_object_updates_its_file_row(tmp_path):
-    from fedfina_cli.core.objects import StoredObject
+    from fedfina_cli.core.object_keys import StoredObject
 
     ledger = Ledger(tmp_path / "l.db")
     try:

@@ -257,12 +257,12 @@ def test_a_worker_thread_hit_by_a_bug_goes_on(workspace, elevenlabs, smtp_server
     threads, logs the traceback, and the queue still drains."""
     import fedfina_cli
     from fedfina_cli.pipeline import queue as queue_module
+    from fedfina_cli.pipeline.conversation_pipeline import Pipeline
     from fedfina_cli.pipeline.queue import QueueWorkers
-    from fedfina_cli.pipeline.session import Session
-    from fedfina_cli.pipeline.stages import Pipeline
+    from fedfina_cli.pipeline.run_context import RunContext
 
     monkeypatch.setattr(queue_module, "LEDGER_RETRY_SECONDS", 0.05)
-    original = Pipeline.process
+    original = Pipeline.process_one
     hit: set[str] = set()
 
     def buggy(self, job, claim=None):
@@ -272,10 +272,10 @@ def test_a_worker_thread_hit_by_a_bug_goes_on(workspace, elevenlabs, smtp_server
             raise KeyError("no conversation_processing row 42")
         return original(self, job, claim)
 
-    monkeypatch.setattr(Pipeline, "process", buggy)
+    monkeypatch.setattr(Pipeline, "process_one", buggy)
     for n in range(6):
         elevenlabs.add(hindi_variant(n))
-    with Session(fedfina_cli.load_settings(), "worker", 2) as session:
+    with RunContext(fedfina_cli.load_settings(), "worker", 2) as session:
         for n in range(6):
             session.ledger.queue.enqueue(f"conv_bulk{n:08d}", "acc123", "officer@example.com", "api")
         workers = QueueWorkers(session, 2, poll_seconds=0.05).start()

@@ -12,7 +12,7 @@ from fedfina_cli.cli.app import Command, app
 from fedfina_cli.cli.context import checked, new_terminal, settings_for, show_debug, user_errors
 from fedfina_cli.cli.options import AccountFlags, AccountId, Batch, Email, Force, FromFile, Resend, Targets, grouped
 from fedfina_cli.core.errors import ExitCode
-from fedfina_cli.core.objects import STAGES
+from fedfina_cli.core.object_keys import STAGES
 
 
 @app.command(cls=Command)
@@ -108,7 +108,7 @@ def sync(
     from fedfina_cli.ledger.queries import parse_since
     from fedfina_cli.pipeline import sync as syncing
     from fedfina_cli.pipeline.jobs import RunOptions
-    from fedfina_cli.pipeline.session import Session
+    from fedfina_cli.pipeline.run_context import RunContext
 
     terminal = new_terminal(json_mode=batch.json_out, quiet=batch.quiet)
     with user_errors(terminal):
@@ -121,7 +121,7 @@ def sync(
         since_iso = parse_since(since)
         if not settings.elevenlabs_api_key:
             raise UsageError("sync lists conversations from the ElevenLabs API: set ELEVENLABS_API_KEY")
-        with Session(settings, "sync", batch.concurrency) as session:
+        with RunContext(settings, "sync", batch.concurrency) as session:
             _announce(terminal, session)
             previous = session.ledger.watermark(agent_id)
             after: int | None
@@ -131,7 +131,7 @@ def sync(
                 after = int(datetime.fromisoformat(since_iso.replace("Z", "+00:00")).timestamp())
             else:
                 after = syncing.listing_start(previous)
-            source = session.backends.source
+            source = session.backends.elevenlabs
             assert source is not None  # ELEVENLABS_API_KEY is set (checked above)
             plan = syncing.plan(source, session.ledger, agent_id, after, email, account_id)
             for warning in plan.warnings:
@@ -161,11 +161,11 @@ def demo(
     """
     from fedfina_cli.pipeline import demo as demo_module
     from fedfina_cli.pipeline.jobs import RunOptions
-    from fedfina_cli.pipeline.session import Session
+    from fedfina_cli.pipeline.run_context import RunContext
 
     settings = demo_module.demo_settings(directory)
     terminal = new_terminal()
-    with user_errors(terminal), Session(settings, "demo") as session:
+    with user_errors(terminal), RunContext(settings, "demo") as session:
         _announce(terminal, session, warn=False)
         # Every demo run redoes every stage, so it always shows the whole job.
         outcomes = _run_jobs(terminal, session, [demo_module.demo_job()], [],
@@ -192,8 +192,8 @@ def _process(stages: tuple[str, ...], targets: Targets, batch: Batch, *, command
              email: str | None = None, from_files: list[Path] | None = None, failed: bool = False,
              force: bool = False, resend: bool = False, overrides=None) -> None:
     from fedfina_cli.pipeline.jobs import RunOptions
+    from fedfina_cli.pipeline.run_context import RunContext
     from fedfina_cli.pipeline.selectors import select, with_failed
-    from fedfina_cli.pipeline.session import Session
 
     terminal = new_terminal(json_mode=batch.json_out, quiet=batch.quiet)
     options = RunOptions(stages=stages, force=force, resend=resend,
@@ -208,7 +208,7 @@ def _process(stages: tuple[str, ...], targets: Targets, batch: Batch, *, command
                 return  # an empty export must not fail cron; nothing is written
         if "fetch" in stages and not settings.elevenlabs_api_key:
             _check_fetchable(settings, selection.jobs)
-        with Session(settings, command, batch.concurrency) as session:
+        with RunContext(settings, command, batch.concurrency) as session:
             _announce(terminal, session, warn_offline="summarize" in stages)
             if failed:
                 selection, found = with_failed(selection, session.ledger, targets.account_id)
@@ -255,7 +255,7 @@ def _run_jobs(terminal, session, jobs, rejected, options):
         # re-scanning it in every full collection of a long batch.
         gc.freeze()
         with _stop_gracefully(terminal):
-            outcomes = session.process(jobs, options, terminal.finished)
+            outcomes = session.process_batch(jobs, options, terminal.finished)
     except KeyboardInterrupt as exc:
         terminal.stop()
         terminal.error("interrupted: conversations in flight finished; run the same command "

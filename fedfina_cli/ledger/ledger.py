@@ -19,11 +19,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from fedfina_cli.core.api_calls import ApiCall, elapsed_ms
 from fedfina_cli.core.config import Settings, password_of, without_password
 from fedfina_cli.core.errors import ClaimLost, LedgerError
 from fedfina_cli.core.files import private_dir, private_file
-from fedfina_cli.core.metrics import ApiCall, elapsed_ms
-from fedfina_cli.core.objects import StoredObject
+from fedfina_cli.core.object_keys import StoredObject
 from fedfina_cli.core.timefmt import seconds_between, utc_now
 from fedfina_cli.ledger import rows
 from fedfina_cli.ledger.database import PostgresSql, Sql, SqliteSql, one, quoted, value

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from fedfina_cli.core.errors import FedfinaError, UsageError
-from fedfina_cli.core.objects import STAGES
+from fedfina_cli.core.object_keys import STAGES
 from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger.ledger import Ledger
 

@@ -27,10 +27,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
+from fedfina_cli.core.api_calls import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.core.errors import StageError
 from fedfina_cli.core.files import atomic_write
-from fedfina_cli.core.metrics import ApiCall, Metrics, elapsed_ms
-from fedfina_cli.core.objects import outbox_path
+from fedfina_cli.core.object_keys import outbox_path
 from fedfina_cli.services.retry import RetryPolicy
 
 OUTBOX_SENDER = "reports@fedfina.invalid"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fedfina_cli.core.api_calls import Metrics
 from fedfina_cli.core.config import Settings
-from fedfina_cli.core.metrics import Metrics
 from fedfina_cli.mail.deliver import Mailer, OutboxMailer
 from fedfina_cli.services.retry import RetryPolicy
 from fedfina_cli.services.storage import Storage
@@ -25,7 +25,7 @@ class Backends:
     storage: Storage
     mailer: Mailer
     summarizer: Summarizer
-    source: ElevenLabsClient | None  # None: no ELEVENLABS_API_KEY
+    elevenlabs: ElevenLabsClient | None  # the conversations' source; None: no ELEVENLABS_API_KEY
     description: str
 
 
@@ -60,7 +60,7 @@ def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) ->
                                   redact=settings.redact)
     description = (f"storage={storage.description} email={mailer.description} "
                    f"summarizer={summarizer.description}")
-    return Backends(storage=storage, mailer=mailer, summarizer=summarizer, source=source,
+    return Backends(storage=storage, mailer=mailer, summarizer=summarizer, elevenlabs=source,
                     description=description), warnings
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
+from fedfina_cli.pipeline.conversation_pipeline import Pipeline
 from fedfina_cli.pipeline.jobs import Job, Outcome
 from fedfina_cli.pipeline.slots import threads_for
-from fedfina_cli.pipeline.stages import Pipeline
 
 
 def run_batch(pipeline: Pipeline, jobs: Iterable[Job], concurrency: int,
@@ -24,7 +24,7 @@ def run_batch(pipeline: Pipeline, jobs: Iterable[Job], concurrency: int,
     # More threads than slots: the pipeline holds ``concurrency`` of them at the providers (slots.py).
     pool = ThreadPoolExecutor(max_workers=threads_for(max(1, concurrency)), thread_name_prefix="fedfina")
     try:
-        futures = [pool.submit(pipeline.process, job) for job in jobs]
+        futures = [pool.submit(pipeline.process_one, job) for job in jobs]
         for future in as_completed(futures):
             outcome = future.result()
             outcomes.append(outcome)

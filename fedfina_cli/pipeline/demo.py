@@ -8,7 +8,7 @@ from pathlib import Path
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.conversation import unwrap
 from fedfina_cli.core.meta import PACKAGE_DIR
-from fedfina_cli.core.objects import object_key, outbox_path
+from fedfina_cli.core.object_keys import object_key, outbox_path
 from fedfina_cli.pipeline.jobs import Job, Outcome
 
 SAMPLE = PACKAGE_DIR / "samples" / "demo_conversation.json"

@@ -45,7 +45,7 @@ def run_checks(settings: Settings) -> list[Check]:
                                lambda: _minio(cast("MinioStorage", storage))))
     else:
         checks.append(_writable("storage", settings.data_dir, "local folder"))
-    if (source := backends.source) is not None:
+    if (source := backends.elevenlabs) is not None:
         checks.append(_attempt("elevenlabs", settings.elevenlabs_base_url, lambda: _elevenlabs(source)))
     else:
         checks.append(Check("elevenlabs", settings.elevenlabs_base_url, "embedded",

@@ -15,12 +15,12 @@ from typing import Any
 from fedfina_cli.core import validation
 from fedfina_cli.core.conversation import Conversation, parse_conversation, routing_variable
 from fedfina_cli.core.errors import InvalidValue, StageError
-from fedfina_cli.core.objects import content_type, incoming_audio_key, object_key
+from fedfina_cli.core.object_keys import content_type, incoming_audio_key, object_key
 from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.services.storage import Storage
 
-# Not the pipeline's NO_ACCOUNT/NO_RECIPIENT (stages.py): a conversation brought in by a webhook or a
+# Not the pipeline's NO_ACCOUNT/NO_RECIPIENT (conversation_pipeline.py): a conversation brought in by a webhook or a
 # request has no command line to pass --account-id on, so these say where else the value comes from.
 UNROUTED_ACCOUNT = ("no account id: the conversation's dynamic variables have no account_id (or account); "
                     "set it in the agent's call, or run `fedfina run -c {id} --account-id A --email E`")
@@ -64,7 +64,7 @@ def accept_conversation(ledger: Ledger, storage: Storage, payload: dict[str, Any
         ledger.record_unresolved_failure(conversation_id, email, "resolve", message, retryable=False)
         return Intake(conversation_id, "failed", message)
     current = ledger.rows_for(conversation_id, account)
-    if current and settled(current[0]):
+    if current and in_hand(current[0]):
         return _intake(current[0], False)  # a duplicate delivery: processed once
     raw = json.dumps(payload, ensure_ascii=False, indent=2).encode("utf-8")
     stored = storage.put_bytes(object_key(account, conversation_id, "conversation"), raw,
@@ -88,7 +88,7 @@ def accept_audio(ledger: Ledger, storage: Storage, conversation_id: str, audio: 
     """A post_call_audio webhook's recording: stored as the conversation's audio object.
 
     Before the transcription has named the account, it waits in a holding area
-    (core/objects.incoming_audio_key) and the fetch stage moves it. Returns the keys written.
+    (core/object_keys.incoming_audio_key) and the fetch stage moves it. Returns the keys written.
     """
     rows = [r for r in ledger.rows_for(conversation_id) if r["account_id"]]
     if not rows:
@@ -132,7 +132,7 @@ def record_initiation_failure(ledger: Ledger, data: dict[str, Any]) -> str | Non
     return conversation_id
 
 
-def settled(row: ConversationRow) -> bool:
+def in_hand(row: ConversationRow) -> bool:
     """Completed, or already on the queue: a second delivery changes nothing."""
     return row["status"] in ("completed", "queued", "processing") and (
         row["status"] != "processing" or row.get("claimed_by") is not None)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fedfina_cli.core.accounts import AccountOverrides
-from fedfina_cli.core.objects import STAGES
+from fedfina_cli.core.object_keys import STAGES
 
 DEFAULT_CONCURRENCY = 8  # conversations in parallel: the services wait, fedfina's CPU does not
 

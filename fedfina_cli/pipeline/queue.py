@@ -24,9 +24,9 @@ from fedfina_cli.core.jsonio import loads
 from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.pipeline import sync as syncing
-from fedfina_cli.pipeline.intake import accept_conversation, settled
+from fedfina_cli.pipeline.intake import accept_conversation, in_hand
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
-from fedfina_cli.pipeline.session import Session
+from fedfina_cli.pipeline.run_context import RunContext
 from fedfina_cli.pipeline.slots import threads_for
 
 log = logging.getLogger("fedfina.worker")
@@ -45,7 +45,7 @@ LEDGER_RETRY_SECONDS = 2.0
 class QueueWorkers:
     """Threads that process queued conversations, ``concurrency`` at the providers at once, until stopped."""
 
-    def __init__(self, session: Session, concurrency: int, on_done: Callable[[Outcome], None] = lambda o: None,
+    def __init__(self, session: RunContext, concurrency: int, on_done: Callable[[Outcome], None] = lambda o: None,
                  poll_seconds: float = POLL_SECONDS):
         self.session = session
         self.concurrency = max(1, concurrency)
@@ -109,7 +109,7 @@ class QueueWorkers:
                   prefetched=row.get("source") in ("webhook", "sweep"))
         self._in_flight.add(job.conversation_id)
         try:
-            outcome = self._pipeline.process(job, claim=(row, token))
+            outcome = self._pipeline.process_one(job, claim=(row, token))
         except FedfinaError as exc:  # the ledger failed mid-way: the claim expires, another takes it over
             log.error("%s: the ledger failed (%s); it stays queued", job.conversation_id, exc)
             self._stopping.wait(LEDGER_RETRY_SECONDS)
@@ -146,7 +146,7 @@ class QueueWorkers:
 class Sweeper:
     """`serve --sweep-agent-id`: a periodic sync that queues the calls whose webhook never came."""
 
-    def __init__(self, session: Session, agent_id: str, every_seconds: float, on_queued: Callable[[], None]):
+    def __init__(self, session: RunContext, agent_id: str, every_seconds: float, on_queued: Callable[[], None]):
         self.session = session
         self.agent_id = agent_id
         self.every_seconds = every_seconds
@@ -174,7 +174,7 @@ class Sweeper:
     def sweep_once(self) -> int:
         """List the agent's calls since the watermark; queue those not yet done. Returns how many."""
         ledger, backends = self.session.ledger, self.session.backends
-        source = backends.source
+        source = backends.elevenlabs
         assert source is not None  # serve refuses --sweep-agent-id without ELEVENLABS_API_KEY
         previous = ledger.watermark(self.agent_id)
         after = syncing.listing_start(previous, first=int(time.time()) - FIRST_SWEEP_SECONDS)
@@ -184,7 +184,7 @@ class Sweeper:
             if self._stopping.is_set():
                 break
             outcome = Outcome(job.conversation_id, status="failed", retryable=True)
-            on_queue = next((r for r in ledger.rows_for(job.conversation_id) if settled(r)), None)
+            on_queue = next((r for r in ledger.rows_for(job.conversation_id) if in_hand(r)), None)
             if on_queue is not None:
                 # Listed again (the listing restarts at the watermark's second) while the
                 # queue works on it: asking the API for it again would change nothing.

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from fedfina_cli.core.metrics import ApiCall
+from fedfina_cli.core.api_calls import ApiCall
 from fedfina_cli.pipeline.jobs import Outcome
 
 # A stage takes from milliseconds (a stored transcript) to minutes (a long summary).

@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import ExitCode, UsageError
 from fedfina_cli.pipeline.queue import QueueWorkers, Sweeper
-from fedfina_cli.pipeline.session import Session
+from fedfina_cli.pipeline.run_context import RunContext
 from fedfina_cli.pipeline.signals import graceful_stop
 
 log = logging.getLogger("fedfina.server")
@@ -92,10 +92,10 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
     listening = _listen(host, port)  # before anything starts: a port in use is a usage error
     with listening, _signals() as received:
         metrics = ServerMetrics()
-        with Session(settings, "serve", concurrency, on_api_call=metrics.api_call) as session:
+        with RunContext(settings, "serve", concurrency, on_api_call=metrics.api_call) as session:
             for warning in session.warnings:
                 log.warning(warning)
-            if session.backends.source is None:
+            if session.backends.elevenlabs is None:
                 log.warning("ELEVENLABS_API_KEY is not set: POST /api/v1/postprocess/conversation answers 503; "
                             "webhooks work (they bring the conversation)")
             if not settings.webhook_secret:
@@ -142,7 +142,7 @@ def _listen(host: str, port: int) -> socket.socket:
 def work(settings: Settings, concurrency: int) -> int:
     """`fedfina worker`: the queue's workers, without HTTP, until SIGTERM or Ctrl-C."""
     configure_logging(settings)
-    with _signals() as received, Session(settings, "worker", concurrency) as session:
+    with _signals() as received, RunContext(settings, "worker", concurrency) as session:
         for warning in session.warnings:
             log.warning(warning)
         workers = QueueWorkers(session, concurrency, on_done=_log_outcome(None)).start()

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 
 from fedfina_cli.core.config import Settings
 from fedfina_cli.pipeline.queue import QueueWorkers
-from fedfina_cli.pipeline.session import Session
+from fedfina_cli.pipeline.run_context import RunContext
 from fedfina_cli.server.http import Refused
 from fedfina_cli.server.metrics import ServerMetrics
 
@@ -20,7 +20,7 @@ class Service:
     """One per `serve` process: its settings, its run of the pipeline, its workers and metrics."""
 
     settings: Settings
-    session: Session
+    session: RunContext
     workers: QueueWorkers
     metrics: ServerMetrics
 

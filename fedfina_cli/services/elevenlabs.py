@@ -16,11 +16,11 @@ from urllib.parse import quote, urlsplit
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
+from fedfina_cli.core.api_calls import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.core.conversation import MAX_SECONDS, AudioUnavailable, FetchedConversation, parse_conversation
 from fedfina_cli.core.errors import InvalidValue, StageError
 from fedfina_cli.core.jsonio import BadJSON, loads
 from fedfina_cli.core.meta import __version__
-from fedfina_cli.core.metrics import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.core.validation import conversation_id as valid_conversation_id
 from fedfina_cli.services import deadline
 from fedfina_cli.services.retry import RetryPolicy, parse_retry_after

@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/v1/postprocess", dependencies=[Depends(require_a
 @router.post("/conversation")
 async def postprocess(request: Request, server: ServiceDep) -> JSONResponse:
     asked = parsed(PostprocessRequest, await json_object(request, server.max_body_bytes))
-    if server.session.backends.source is None:
+    if server.session.backends.elevenlabs is None:
         raise Refused(503, "this server cannot fetch conversations from ElevenLabs: ELEVENLABS_API_KEY "
                            "is not set (its post-call webhooks still work)")
     result = await run_in_threadpool(intake.accept_request, server.session.ledger, asked.conversation_id,

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from fedfina_cli.core.accounts import MAX_LINK_EXPIRY_SECONDS
 from fedfina_cli.core.errors import StageError
-from fedfina_cli.core.objects import StoredObject
+from fedfina_cli.core.object_keys import StoredObject
 
 
 class ObjectMissing(StageError):

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
 from fedfina_cli.core.accounts import MAX_LINK_EXPIRY_SECONDS
+from fedfina_cli.core.api_calls import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.core.errors import StageError, UsageError
-from fedfina_cli.core.metrics import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.services.storage import Digest, ObjectMissing, StoredObject, describe
 
 PART_SIZE = 8 * 1024 * 1024

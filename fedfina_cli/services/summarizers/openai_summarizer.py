@@ -16,9 +16,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from fedfina_cli.core.api_calls import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.core.conversation import Conversation
 from fedfina_cli.core.errors import StageError
-from fedfina_cli.core.metrics import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.core.summary import Summary, SummaryDocument
 from fedfina_cli.core.timefmt import utc_now
 from fedfina_cli.services import deadline

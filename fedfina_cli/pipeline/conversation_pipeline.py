@@ -36,7 +36,7 @@ from fedfina_cli.core.conversation import (
 )
 from fedfina_cli.core.errors import ClaimLost, LedgerError, MissingArtifact, StageError
 from fedfina_cli.core.jsonio import loads
-from fedfina_cli.core.objects import STAGE_ARTIFACT, content_type, incoming_audio_key, object_key
+from fedfina_cli.core.object_keys import STAGE_ARTIFACT, content_type, incoming_audio_key, object_key
 from fedfina_cli.core.redaction import redact_conversation
 from fedfina_cli.core.summary import SummaryDocument
 from fedfina_cli.core.timefmt import local_date, local_time, utc_now, zone
@@ -121,7 +121,7 @@ class Pipeline:
 
     # --- one conversation ------------------------------------------------
 
-    def process(self, job: Job, claim: tuple[ConversationRow, str] | None = None) -> Outcome:
+    def process_one(self, job: Job, claim: tuple[ConversationRow, str] | None = None) -> Outcome:
         """One conversation through the stages. ``claim``: its row and token when the caller
         claimed it already (a queue's worker)."""
         started = time.monotonic()
@@ -400,10 +400,10 @@ class Pipeline:
             raw = json.dumps(job.payload, ensure_ascii=False, indent=2).encode("utf-8")
             fetched = FetchedConversation(conversation, raw)
         else:
-            if self.backends.source is None:
+            if self.backends.elevenlabs is None:
                 raise StageError("ELEVENLABS_API_KEY is not set: set it to fetch from ElevenLabs, "
                                  "or pass --from-file FILE.json")
-            fetched = self.backends.source.get_conversation(job.conversation_id)
+            fetched = self.backends.elevenlabs.get_conversation(job.conversation_id)
         if fetched.conversation.conversation_id != job.conversation_id:
             raise StageError(f"the conversation JSON is for {fetched.conversation.conversation_id}, "
                              f"not {job.conversation_id}")
@@ -414,7 +414,7 @@ class Pipeline:
         try:
             raw = self.backends.storage.get_bytes(object_key(account, job.conversation_id, "conversation"))
         except ObjectMissing:
-            if self.backends.source is not None:
+            if self.backends.elevenlabs is not None:
                 return None  # removed from storage since: ask the API, like any other
             raise StageError(f"the conversation its webhook brought is no longer in storage, and "
                              f"ELEVENLABS_API_KEY is not set to fetch it again; set it and run "
@@ -459,7 +459,7 @@ class Pipeline:
             key = self._webhook_audio(ctx, log)
             if key is not None:
                 return key
-            if self.backends.source is None or not conversation.has_audio:
+            if self.backends.elevenlabs is None or not conversation.has_audio:
                 log.note("no audio yet: the post_call_audio webhook stores it when it comes")
                 return None
             # Else from the API, like any conversation (the audio webhook may be off).
@@ -469,7 +469,7 @@ class Pipeline:
         if not conversation.has_audio:
             log.note("no audio: ElevenLabs reports has_audio=false for this conversation")
             return None
-        source = self.backends.source
+        source = self.backends.elevenlabs
         assert source is not None  # _load() fetched the conversation from it
         try:
             chunks = source.audio_chunks(ctx.conversation_id)

@@ -11,20 +11,20 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 
+from fedfina_cli.core.api_calls import ApiCall, Metrics
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import ExitCode
-from fedfina_cli.core.metrics import ApiCall, Metrics
 from fedfina_cli.ledger.ledger import Ledger, open_ledger
 from fedfina_cli.pipeline.backends import Backends, build_backends
 from fedfina_cli.pipeline.batch import run_batch
 from fedfina_cli.pipeline.claims import Claims
+from fedfina_cli.pipeline.conversation_pipeline import Pipeline
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
 from fedfina_cli.pipeline.slots import threads_for
-from fedfina_cli.pipeline.stages import Pipeline
 from fedfina_cli.report.render_pool import renderer_for
 
 
-class Session:
+class RunContext:
     def __init__(self, settings: Settings, command: str, concurrency: int = 1,
                  on_api_call: Metrics | None = None):
         """``on_api_call``: told of every external call too (the server's metrics)."""
@@ -37,12 +37,12 @@ class Session:
         self._run_id: int | None = None
         self._stack = ExitStack()  # what __exit__ closes: the ledger, the run's record, the claims
 
-    # Set by __enter__: a Session is used only inside its `with` block.
+    # Set by __enter__: a RunContext is used only inside its `with` block.
     ledger: Ledger
     claims: Claims
     backends: Backends
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> RunContext:
         with ExitStack() as stack:  # on a failure half-way, what was opened is closed, last first
             # Connections for each worker, the claims' heartbeat and (serve) the HTTP handlers.
             self.ledger = stack.enter_context(closing(open_ledger(
@@ -59,7 +59,7 @@ class Session:
             self._stack = stack.pop_all()
         return self
 
-    def process(self, jobs: list[Job], options: RunOptions,
+    def process_batch(self, jobs: list[Job], options: RunOptions,
                 on_done: Callable[[Outcome], None]) -> list[Outcome]:
         with self.pipeline(options, len(jobs)) as pipeline:
             return run_batch(pipeline, jobs, self.concurrency, on_done)
