@@ -69,6 +69,46 @@ def test_imports_go_down_the_floors_only():
     assert upward == []
 
 
+def _module_level_imports(root: Path) -> dict[str, set[str]]:
+    """Each module's package imports made when it is imported (not inside functions or TYPE_CHECKING)."""
+    import ast
+
+    found: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        module = ".".join(("fedfina_cli", *path.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+        names: set[str] = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fedfina_cli"):
+                names.add(node.module)  # and each name, which may be a module: from fedfina_cli.core import x
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names if a.name.startswith("fedfina_cli"))
+        found[module] = names
+    return {module: {n for n in names if n in found and n != module} for module, names in found.items()}
+
+
+def test_no_import_cycle_outside_the_cli():
+    """cli/ registers its commands by importing app.py from each command module; nowhere else does a
+    module import, at import time, a module that imports it back."""
+    graph = {m: deps for m, deps in _module_level_imports(Path(fedfina_cli.__file__).parent).items()
+             if not m.startswith("fedfina_cli.cli") and m != "fedfina_cli"}
+    cycles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        for dep in sorted(graph.get(module, ())):
+            if dep in path:
+                cycles.append(" -> ".join([*path[path.index(dep):], dep]))
+            elif dep in graph and dep not in done:
+                visit(dep, [*path, dep])
+        done.add(module)
+
+    done: set[str] = set()
+    for module in sorted(graph):
+        if module not in done:
+            visit(module, [module])
+    assert cycles == []
+
+
 def test_other_commands_do_not_import_the_server_libraries():
     """FastAPI, uvicorn and prometheus-client cost start-up time: only `serve` imports them."""
     import subprocess
