@@ -208,6 +208,8 @@ class SmtpMailer:
             smtp = smtplib.SMTP(timeout=self.timeout)
         # smtplib keeps the TLS server name from its constructor, which would
         # connect at once; created empty, it needs the name set here.
+        # (A private attribute: smtplib offers no other way. tests/test_smtp.py::test_tls_modes fails
+        # with a certificate error if a Python release renames it.)
         smtp._host = self.host  # type: ignore[attr-defined]
         if connection is not None:
             connection.append(smtp)
