@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from .conftest import ELEVENLABS_KEY, ENGLISH, HINDI, HINDI_ID, PROCESSING, load_sample
+from .conftest import ELEVENLABS_KEY, ENGLISH, HINDI, HINDI_ID, PROCESSING, hindi_variant, load_sample
 
 AUDIO = b"ID3\x04" + bytes(range(256)) * 2000  # ~512 KB, streamed in several chunks
 CONVERSATION_PATH = f"/v1/convai/conversations/{HINDI_ID}"
@@ -326,3 +326,18 @@ def test_the_environments_proxy_settings_apply_to_every_request(hindi, monkeypat
         proxy.stop()
     through_proxy, direct = proxy.count(CONVERSATION_PATH), hindi.count(CONVERSATION_PATH)
     assert (through_proxy, direct) == ((0, 2) if bypass else (2, 0))
+
+
+def test_a_status_fedfina_does_not_know_is_not_ready_yet_and_said_once(cli, workspace, elevenlabs, caplog):
+    """ElevenLabs' status list is open (its SDK's enum takes any value): 'queued' is retried, not failed for good."""
+    elevenlabs.add(hindi_variant(9, status="queued"))
+    for _ in range(2):
+        result = cli("run", "-c", "conv_bulk00000009")
+        assert result.exit_code == 1 and "status fedfina does not know ('queued')" in result.output
+    row, = workspace.rows("select status, retryable from conversation_processing")
+    assert row == {"status": "failed", "retryable": 1}
+    said = [r for r in caplog.records if "status fedfina does not know" in r.getMessage()]
+    assert len(said) <= 1  # once per process (another test in this process may have said it already)
+    elevenlabs.add(hindi_variant(9))  # done now
+    assert cli("run", "--failed").exit_code == 0
+

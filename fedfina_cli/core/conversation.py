@@ -7,6 +7,7 @@ is kept in storage untouched for anything this model does not carry.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,9 @@ from fedfina_cli.core.errors import InvalidValue, NotReady, StageError, UsageErr
 from fedfina_cli.core.jsonio import BadJSON, loads
 
 READY_STATUS = "done"
+_unknown_statuses_seen: set[str | None] = set()
+
+log = logging.getLogger("fedfina.conversation")
 NOT_READY_STATUSES = ("initiated", "in-progress", "processing")
 FINAL_FAILED_STATUS = "failed"
 
@@ -92,6 +96,19 @@ class Conversation:
     @property
     def spoken_turns(self) -> tuple[Turn, ...]:
         return tuple(t for t in self.turns if t.text and t.speaker)
+
+    @property
+    def incomplete(self) -> str | None:
+        """Why this copy cannot be processed as it is and must be read again from the API, or None.
+
+        A post-call webhook sent with the agent's "exclude transcript" setting carries no
+        turns; one sent (or a file saved) before the call was `done` is an early state.
+        """
+        if not self.turns:
+            return "it carries no transcript (the agent's post-call webhook excludes it)"
+        if self.status != READY_STATUS:
+            return f"its status is {self.status!r}, not done"
+        return None
 
     def dynamic(self, *names: str) -> str | None:
         """The first non-empty dynamic variable among ``names``."""
@@ -220,7 +237,15 @@ def check_ready(conversation: Conversation) -> None:
         )
     if status == FINAL_FAILED_STATUS:
         raise StageError("ElevenLabs reports this conversation as failed; there is nothing to process")
-    raise StageError(f"conversation has unknown status {status!r}; expected done")
+    # ElevenLabs' status list is open (its SDK's enum accepts any value): a status this fedfina does
+    # not know yet is an early state until shown otherwise, retried like one (the queue's retries are
+    # bounded), and said once in the log.
+    if status not in _unknown_statuses_seen:
+        _unknown_statuses_seen.add(status)
+        log.warning("ElevenLabs gave a conversation status fedfina does not know: %r; treated as not ready yet",
+                    status)
+    raise NotReady(f"conversation has a status fedfina does not know ({status!r}); taken as not ready yet, "
+                   "a later run will pick it up")
 
 
 def transcript_text(conversation: Conversation) -> str:

@@ -394,11 +394,11 @@ class Pipeline:
     def _load(self, job: Job, account: str | None) -> FetchedConversation:
         stored = self._stored_conversation(job, account) if job.prefetched and account is not None else None
         if stored is not None:
-            fetched = stored
+            fetched = self._completed(job, stored, "the copy its webhook brought")
         elif job.payload is not None:
             conversation = parse_conversation(job.payload)
             raw = json.dumps(job.payload, ensure_ascii=False, indent=2).encode("utf-8")
-            fetched = FetchedConversation(conversation, raw)
+            fetched = self._completed(job, FetchedConversation(conversation, raw), "the file")
         else:
             if self.backends.elevenlabs is None:
                 raise StageError("ELEVENLABS_API_KEY is not set: set it to fetch from ElevenLabs, "
@@ -408,6 +408,21 @@ class Pipeline:
             raise StageError(f"the conversation JSON is for {fetched.conversation.conversation_id}, "
                              f"not {job.conversation_id}")
         return fetched
+
+    def _completed(self, job: Job, brought: FetchedConversation, what: str) -> FetchedConversation:
+        """A conversation brought without the API (a webhook, the sweep, a file), read again from the
+        API when it is incomplete (no transcript, or not done yet): never an empty report, and an
+        early state is refreshed at every retry instead of re-read from the same copy."""
+        why = brought.conversation.incomplete
+        if why is None:
+            return brought
+        if self.backends.elevenlabs is not None:
+            return self.backends.elevenlabs.get_conversation(job.conversation_id)
+        if not brought.conversation.turns:
+            raise StageError(f"{what} {why}, and ELEVENLABS_API_KEY is not set to fetch the call; set it "
+                             "(or turn the agent's 'exclude transcript' setting off), then run "
+                             f"`fedfina run -c {job.conversation_id}`")
+        return brought  # not done yet: the fetch stage says so, and a later run tries again
 
     def _stored_conversation(self, job: Job, account: str) -> FetchedConversation | None:
         """The conversation a webhook (or the sweep) stored; None when it is gone and the API can say."""

@@ -1,8 +1,14 @@
 """The ElevenLabs webhook signature: ``ElevenLabs-Signature: t=<unix>,v0=<hex>``.
 
 ``v0`` is HMAC-SHA256 of ``"<t>.<raw body>"`` under the webhook's secret. It is
-checked on the raw bytes, before anything parses them, in constant time; a
-timestamp older than 30 minutes (a replay) or more than 5 minutes ahead is refused.
+checked on the raw bytes, before anything parses them, in constant time. The header
+is read as ElevenLabs' SDK reads it (``webhooks.construct_event``: comma-separated,
+``t=`` and ``v0=`` at the start of a part, the last of each counts;
+tests/test_signature.py checks both against the SDK). A timestamp older than 30
+minutes (a replay) is refused, as the SDK does; one ahead of this host's clock is
+accepted up to 30 minutes (the SDK accepts any): a host whose clock is behind must
+not answer 401 to every delivery, for ElevenLabs disables a webhook after ten
+failures in a row.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import hmac
 import time
 
 MAX_AGE_SECONDS = 30 * 60
-MAX_FUTURE_SECONDS = 5 * 60
+MAX_FUTURE_SECONDS = 30 * 60
 
 
 class BadSignature(Exception):
@@ -29,21 +35,23 @@ def verify(header: str | None, body: bytes, secret: str, now: float | None = Non
     """Return when the signature is good; raise BadSignature saying why not."""
     if not header:
         raise BadSignature("missing ElevenLabs-Signature header")
-    parts: dict[str, list[str]] = {}
-    for item in header.split(","):
-        name, _, value = item.strip().partition("=")
-        parts.setdefault(name, []).append(value)
-    stamps = parts.get("t", [])
-    if len(stamps) != 1 or not stamps[0].isdigit() or len(stamps[0]) > 12:
+    timestamp_text = signature = None
+    for part in header.split(","):  # as the SDK: no spaces around the parts, the last of each counts
+        if part.startswith("t="):
+            timestamp_text = part[2:]
+        elif part.startswith("v0="):
+            signature = part[3:]
+    if timestamp_text is None or not timestamp_text.isdigit() or len(timestamp_text) > 12:
         raise BadSignature("malformed ElevenLabs-Signature header: no timestamp t=")
-    timestamp = int(stamps[0])
+    if signature is None:
+        raise BadSignature("malformed ElevenLabs-Signature header: no v0= signature")
+    timestamp = int(timestamp_text)
     current = time.time() if now is None else now
     if timestamp < current - MAX_AGE_SECONDS:
         raise BadSignature("signature timestamp is older than 30 minutes")
     if timestamp > current + MAX_FUTURE_SECONDS:
-        raise BadSignature("signature timestamp is more than 5 minutes in the future")
+        raise BadSignature("signature timestamp is more than 30 minutes ahead of this host's clock "
+                           "(check its time: NTP)")
     expected = sign(secret, body, timestamp).partition(",v0=")[2]
-    # Any v0 may match (a secret being rotated); compare_digest takes constant time.
-    if not any(hmac.compare_digest(expected.encode(), given.encode("ascii", "replace"))
-               for given in parts.get("v0", [])):
+    if not hmac.compare_digest(expected.encode(), signature.encode("ascii", "replace")):  # constant time
         raise BadSignature("signature does not match")
