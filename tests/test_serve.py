@@ -3,6 +3,7 @@
 import base64
 import http.client
 import json
+import re
 import os
 import signal
 import socket
@@ -158,8 +159,10 @@ def test_postprocess_queues_processes_and_reports_the_conversation(serving, elev
     assert status == 202, body
     assert body["success"] is True and body["message"] == "Conversation processing started"
     data = body["data"]
-    assert data["conversation_id"] == "conv_bulk00000001" and data["status"] == "queued"
-    assert isinstance(data["processing_id"], int) and data["estimated_completion"].endswith("Z")
+    # The seed document's shape: proc_<n>, "processing", the estimate to the second.
+    assert data["conversation_id"] == "conv_bulk00000001" and data["status"] == "processing"
+    assert re.fullmatch(r"proc_\d+", data["processing_id"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", data["estimated_completion"])
 
     wait_for(lambda: _statuses(workspace).get("conv_bulk00000001") == "completed", timeout=30)
     assert emails_per_conversation(smtp_server) == {"conv_bulk00000001": 1}
@@ -180,6 +183,25 @@ def test_postprocess_queues_processes_and_reports_the_conversation(serving, elev
     assert body["message"] == "Conversation already processed"
     time.sleep(0.5)
     assert emails_per_conversation(smtp_server) == {"conv_bulk00000001": 1}
+    assert server.stop() == 0
+
+
+def test_a_request_with_only_the_conversation_id_takes_the_rest_from_the_call(
+        serving, elevenlabs, smtp_server, workspace):
+    """As `run -c` does: the account and the recipient come from the conversation's dynamic variables."""
+    elevenlabs.add(hindi_variant(480))
+    elevenlabs.add(hindi_variant(481, account=None, email=None))
+    server = serving()
+    status, body = server.json("POST", POSTPROCESS, {"conversation_id": "conv_bulk00000480"}, KEY)
+    assert status == 202 and body["data"]["status"] == "processing", body
+    wait_for(lambda: _statuses(workspace).get("conv_bulk00000480") == "completed", timeout=30)
+    assert emails_per_conversation(smtp_server) == {"conv_bulk00000480": 1}
+    assert elevenlabs.count("/v1/convai/conversations/conv_bulk00000480") == 1  # read once, kept for the worker
+    status, body = server.json("POST", POSTPROCESS, {"conversation_id": "conv_bulk00000481"}, KEY)
+    assert status == 422 and [e["field"] for e in body["errors"]] == ["account_id", "email_id"], body
+    assert "dynamic variables" in body["message"]
+    status, body = server.json("POST", POSTPROCESS, {"conversation_id": "conv_bulk00000482"}, KEY)
+    assert status == 404 and "pass account_id and email_id" in body["message"]  # ElevenLabs does not know it
     assert server.stop() == 0
 
 
@@ -213,9 +235,11 @@ def test_the_api_refuses_what_it_must(serving, workspace, monkeypatch):
     assert status == 422 and body["success"] is False and body["message"] == "invalid request"
     assert [e["field"] for e in body["errors"]] == ["conversation_id", "account_id", "email_id"]
     assert all(e["message"] for e in body["errors"])
-    status, body = server.json("POST", POSTPROCESS, {"conversation_id": "conv_bulk00000003"}, KEY)
-    assert status == 422 and body["errors"] == [{"field": "account_id", "message": "required"},
-                                                {"field": "email_id", "message": "required"}]
+    status, body = server.json("POST", POSTPROCESS, {"account_id": "acc123"}, KEY)
+    assert status == 422 and body["errors"] == [{"field": "conversation_id", "message": "required"}]
+    status, body = server.json("POST", POSTPROCESS, {"conversation_id": 42, "email_id": ["a"]}, KEY)
+    assert status == 422 and body["errors"] == [{"field": "conversation_id", "message": "must be a string"},
+                                                {"field": "email_id", "message": "must be a string"}]
     status, raw = server.request("POST", POSTPROCESS, b"{not json", {**KEY, "Content-Type": "application/json"})
     assert status == 422 and json.loads(raw)["errors"][0]["field"] == "body"
 

@@ -27,13 +27,14 @@ def _checked(check: Any, value: str) -> str:
 
 
 class PostprocessRequest(BaseModel):
-    """POST /api/v1/postprocess/conversation (other fields are ignored)."""
+    """POST /api/v1/postprocess/conversation (other fields are ignored). The account and the
+    recipient may be left out when the conversation carries them in its dynamic variables."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
 
     conversation_id: str
-    account_id: str
-    email_id: str
+    account_id: str | None = None
+    email_id: str | None = None
 
     @field_validator("conversation_id")
     @classmethod
@@ -42,13 +43,13 @@ class PostprocessRequest(BaseModel):
 
     @field_validator("account_id")
     @classmethod
-    def _account(cls, value: str) -> str:
-        return _checked(validation.account_id, value)
+    def _account(cls, value: str | None) -> str | None:
+        return None if value is None else _checked(validation.account_id, value)
 
     @field_validator("email_id")
     @classmethod
-    def _email(cls, value: str) -> str:
-        return _checked(validation.email_address, value)
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else _checked(validation.email_address, value)
 
 
 class StatusQuery(BaseModel):

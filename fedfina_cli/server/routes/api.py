@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from fedfina_cli.core.timefmt import utc_text
+from fedfina_cli.core.errors import StageError
+from fedfina_cli.core.jsonio import loads
 from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.pipeline import intake
 from fedfina_cli.server.http import Refused, json_object, ok
@@ -28,14 +29,19 @@ async def postprocess(request: Request, server: ServiceDep) -> JSONResponse:
     if server.session.backends.elevenlabs is None:
         raise Refused(503, "this server cannot fetch conversations from ElevenLabs: ELEVENLABS_API_KEY "
                            "is not set (its post-call webhooks still work)")
-    result = await run_in_threadpool(intake.accept_request, server.session.ledger, asked.conversation_id,
-                                     asked.account_id, asked.email_id)
+    if asked.account_id and asked.email_id:
+        result = await run_in_threadpool(intake.accept_request, server.session.ledger, asked.conversation_id,
+                                         asked.account_id, asked.email_id)
+    else:  # the conversation names them: read it now (as `run -c` does), and keep it for the worker
+        result = await run_in_threadpool(_accept_by_its_variables, server, asked)
     if result.queued_now:
         server.workers.wake()
     if result.status == "completed":
-        return ok(200, "Conversation already processed", _reference(result.row))
+        return ok(200, "Conversation already processed", _reference(result.row, "completed"))
     estimate = await run_in_threadpool(_estimated_completion, server)
-    return ok(202, result.message, {**_reference(result.row), "estimated_completion": estimate})
+    # The seed's shape: "processing" from the caller's point of view (the row is `queued` until a
+    # worker claims it), estimated_completion to the second.
+    return ok(202, result.message, {**_reference(result.row, "processing"), "estimated_completion": estimate})
 
 
 @router.get("/conversation/{conversation_id}")
@@ -49,11 +55,45 @@ async def conversation_status(conversation_id: str, request: Request,
     return ok(200, "ok", data)
 
 
-def _reference(row: ConversationRow | None) -> dict[str, object]:
+def _accept_by_its_variables(server: Service, asked: PostprocessRequest) -> intake.Intake:
+    """A request without its account or recipient: the conversation's dynamic variables give them."""
+    elevenlabs = server.session.backends.elevenlabs
+    assert elevenlabs is not None  # checked by the route
+    try:
+        fetched = elevenlabs.get_conversation(asked.conversation_id)
+    except StageError as exc:
+        status = 404 if getattr(exc, "status", None) == 404 else 503
+        raise Refused(status, f"cannot read {asked.conversation_id} from ElevenLabs to find its account and "
+                              f"recipient ({exc}); pass account_id and email_id, or try again") from None
+    payload = loads(fetched.raw)
+    variables = payload.setdefault("conversation_initiation_client_data", {}).setdefault("dynamic_variables", {})
+    # What the request gives wins over the conversation's own.
+    if asked.account_id:
+        variables["account_id"] = asked.account_id
+    if asked.email_id:
+        variables["email_id"] = asked.email_id
+    result = intake.accept_conversation(server.session.ledger, server.session.backends.storage, payload, "sweep")
+    if result.status == "failed":
+        missing = [name for name, given in (("account_id", asked.account_id), ("email_id", asked.email_id))
+                   if not given and not fetched.conversation.dynamic(*_NAMES[name])]
+        raise Refused(422, result.message, errors=[
+            {"field": name, "message": "not given, and the conversation's dynamic variables have none"}
+            for name in missing] or [{"field": "body", "message": result.message}])
+    return result
+
+
+_NAMES = {"account_id": ("account_id", "account"), "email_id": ("email_id", "email")}
+
+
+def processing_id(row: ConversationRow) -> str:
+    """The seed's `proc_<n>`: the ledger row's id, as the POST reply and the GET view name it."""
+    return f"proc_{row['processing_id']}"
+
+
+def _reference(row: ConversationRow | None, status: str) -> dict[str, object]:
     if row is None:
-        return {"conversation_id": None, "processing_id": None, "status": None}
-    return {"conversation_id": row["conversation_id"], "processing_id": row["processing_id"],
-            "status": row["status"]}
+        return {"conversation_id": None, "processing_id": None, "status": status}
+    return {"conversation_id": row["conversation_id"], "processing_id": processing_id(row), "status": status}
 
 
 def _conversation_view(server: Service, conversation_id: str, account: str | None) -> dict[str, Any]:
@@ -69,7 +109,7 @@ def _conversation_view(server: Service, conversation_id: str, account: str | Non
     files = [{"file_type": f["file_type"], "object_key": f["object_key"],
               "url": storage.locate(f["object_key"]) if storage.shareable else None}
              for f in ledger.files_for(conversation_id, row["account_id"])]
-    return {"conversation_id": conversation_id, "processing_id": row["processing_id"],
+    return {"conversation_id": conversation_id, "processing_id": processing_id(row),
             "account_id": row["account_id"] or None, "email_id": row["email_id"], "status": row["status"],
             "current_step": row["current_step"], "error_message": row["error_message"], "files": files}
 
@@ -79,4 +119,5 @@ def _estimated_completion(server: Service) -> str:
     ledger = server.session.ledger
     per_conversation = ledger.recent_seconds() or DEFAULT_ESTIMATE_SECONDS
     rounds = 1 + ledger.queue.depth() // server.workers.concurrency
-    return utc_text(datetime.now(UTC) + timedelta(seconds=per_conversation * rounds))
+    moment = datetime.now(UTC) + timedelta(seconds=per_conversation * rounds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # the seed's format, to the second
