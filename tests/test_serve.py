@@ -3,8 +3,8 @@
 import base64
 import http.client
 import json
-import re
 import os
+import re
 import signal
 import socket
 import subprocess
