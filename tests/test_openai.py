@@ -3,6 +3,8 @@
 import hashlib
 import json
 
+import pytest
+
 from fedfina_cli.core.summary import SummaryDocument
 
 from .conftest import HINDI, HINDI_ID, OPENAI_KEY, load_sample, pdf_text, write_json
@@ -138,3 +140,49 @@ def test_server_errors_are_retried_by_the_sdk(cli, openai_server):
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 0, result.output
     assert openai_server.count("/v1/chat/completions") == 2
+
+
+# --- OpenAI-compatible servers (SPEC "OpenAI-compatible servers and Azure OpenAI") -----------------
+
+SERVERS = {  # flavour: the response_format of each request of the first call, then of the second
+    "openai": (["json_schema"], ["json_schema"]),
+    "vllm": (["json_schema"], ["json_schema"]),
+    "llama.cpp": (["json_schema"], ["json_schema"]),
+    "ollama": (["json_schema"], ["json_schema"]),
+    "llama-cpp-python": (["json_schema", "json_object"], ["json_object"]),  # 500 to json_schema
+    "tgi": (["json_schema", "json_object", None], [None]),  # 422 'unknown variant' to both
+    "invalid-request": (["json_schema", "json_object"], ["json_object"]),  # a bare 400 "Invalid request"
+    "fenced": (["json_schema"], ["json_schema"]),  # ignores it, fences the JSON
+}
+
+
+@pytest.mark.parametrize("flavour", sorted(SERVERS))
+def test_auto_finds_what_each_server_takes_and_keeps_it_for_the_process(cli, workspace, openai_server, flavour):
+    from .conftest import hindi_variant
+
+    openai_server.flavour = flavour
+    first, second = (write_json(workspace.root / f"{n}.json", hindi_variant(n)) for n in (1, 2))
+    result = cli("run", "--from-file", first, "--from-file", second, "--concurrency", "1")
+    assert result.exit_code == 0, result.output
+    formats = [(c.get("response_format") or {}).get("type") for c in openai_server.completions()]
+    assert formats == SERVERS[flavour][0] + SERVERS[flavour][1]
+    sent = openai_server.completions()[-1]
+    if formats[-1] != "json_schema":  # the schema travels in the prompt
+        assert '"sections"' in sent["messages"][0]["content"]
+    summary = json.loads(workspace.object("acc123", "summaries", "conv_bulk00000002.json").read_text())
+    assert summary["summary"]["title"] == "Loan interview summary"
+
+
+def test_the_chosen_format_is_used_and_a_servers_string_error_is_shown(cli, workspace, openai_server, monkeypatch):
+    openai_server.flavour = "tgi"
+    monkeypatch.setenv("OPENAI_RESPONSE_FORMAT", "json_schema")  # no fallback when chosen
+    result = cli("run", "--from-file", HINDI)
+    assert result.exit_code == 1
+    assert "HTTP 422: Failed to deserialize the JSON body" in result.output and "unknown variant" in result.output
+    assert len(openai_server.completions()) == 1  # a 422 is not retried
+    monkeypatch.setenv("OPENAI_RESPONSE_FORMAT", "text")
+    assert cli("run", "--from-file", HINDI).exit_code == 0
+    assert "response_format" not in openai_server.completions()[-1]
+    monkeypatch.setenv("OPENAI_RESPONSE_FORMAT", "yaml")
+    result = cli("run", "--from-file", HINDI)
+    assert result.exit_code == 2 and "OPENAI_RESPONSE_FORMAT='yaml': expected one of auto" in result.output

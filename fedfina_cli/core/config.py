@@ -23,6 +23,7 @@ DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 DEFAULT_BUCKET = "fedfina-reports"
 SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
 REDACTION_MODES = ("none", "llm", "stored")
+RESPONSE_FORMATS = ("auto", "json_schema", "json_object", "text")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Settings:
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
     openai_model: str = DEFAULT_OPENAI_MODEL
+    openai_response_format: str = "auto"  # auto | json_schema | json_object | text (OpenAI-compatible servers)
     minio_endpoint: str | None = None
     minio_access_key: str | None = field(default=None, repr=False)
     minio_secret_key: str | None = field(default=None, repr=False)
@@ -166,6 +168,8 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         openai_api_key=get("OPENAI_API_KEY"),
         openai_base_url=_url("OPENAI_BASE_URL", get("OPENAI_BASE_URL")),
         openai_model=get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL,
+        openai_response_format=_choice("OPENAI_RESPONSE_FORMAT", get("OPENAI_RESPONSE_FORMAT"),
+                                       RESPONSE_FORMATS) or "auto",
         minio_endpoint=_endpoint(get("MINIO_ENDPOINT")),
         minio_access_key=get("MINIO_ACCESS_KEY"),
         minio_secret_key=get("MINIO_SECRET_KEY"),

@@ -44,7 +44,8 @@ def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) ->
         summarizer = OpenAISummarizer(settings.openai_api_key, settings.openai_model,
                                       base_url=settings.openai_base_url, prompt_file=settings.prompt_file,
                                       metrics=metrics, chunk_chars=settings.summary_chunk_chars,
-                                      timeout=settings.http_timeout, retry=retry)
+                                      timeout=settings.http_timeout, retry=retry,
+                                      response_format=settings.openai_response_format)
     else:
         from fedfina_cli.services.summarizers.offline import OfflineSummarizer
 

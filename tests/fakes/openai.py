@@ -21,6 +21,10 @@ class FakeOpenAI(FakeHTTPServer):
         self.api_key = api_key
         self.replies: list[str] = []  # scripted message contents, used before the default
         self.reject_json_schema = False  # like servers without structured output
+        # Answer as another OpenAI-compatible server does (see _as_flavour): "vllm", "llama.cpp",
+        # "ollama" (structured output supported), "llama-cpp-python", "tgi", "invalid-request",
+        # "fenced" (ignores response_format, fences its JSON).
+        self.flavour = "openai"
         self.delay = 0.0  # seconds per completion (benchmarks)
         self.models: set[str] | None = None  # the models it has (None: any)
         self.serves_model_lookup = True  # False: like gateways without GET /models/{id}
@@ -80,12 +84,17 @@ class FakeOpenAI(FakeHTTPServer):
         finally:
             with self._lock:
                 self.in_flight -= 1
+        refusal = self._as_flavour(body)
+        if refusal is not None:
+            return refusal
         if self.reject_json_schema and body.get("response_format", {}).get("type") == "json_schema":
             return json_response({"error": {
                 "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported "
                            "with this model.", "type": "invalid_request_error", "param": "response_format",
                 "code": None}}, 400)
         content = self.replies.pop(0) if self.replies else json.dumps(summary_for(body), ensure_ascii=False)
+        if self.flavour == "fenced":
+            content = f"Here is the summary you asked for:\n\n```json\n{content}\n```\nLet me know if you need more."
         return json_response({
             "id": "chatcmpl-fake", "object": "chat.completion", "created": 1763451800,
             "model": body["model"],
@@ -93,6 +102,26 @@ class FakeOpenAI(FakeHTTPServer):
                          "message": {"role": "assistant", "content": content, "refusal": None}}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
         })
+
+
+    def _as_flavour(self, body: dict) -> Response | None:
+        """The refusal of response_format each server gives (status and body as they send them)."""
+        kind = (body.get("response_format") or {}).get("type")
+        if self.flavour == "llama-cpp-python" and kind not in (None, "text", "json_object"):
+            # Its route handler turns the request model's validation error into a 500.
+            detail = [{"type": "literal_error", "loc": ("body", "response_format", "type"),
+                       "msg": "Input should be 'text' or 'json_object'", "input": kind,
+                       "ctx": {"expected": "'text' or 'json_object'"}}]
+            return json_response({"error": {"message": str(detail), "type": "internal_server_error",
+                                            "param": None, "code": None}}, 500)
+        if self.flavour == "tgi" and kind not in (None, "json", "regex"):
+            return json_response({"error": f"Failed to deserialize the JSON body into the target type: "
+                                           f"response_format.type: unknown variant `{kind}`, expected `json` or "
+                                           f"`regex` at line 1 column 52", "error_type": "validation"}, 422)
+        if self.flavour == "invalid-request" and kind == "json_schema":
+            return json_response({"error": {"message": "Invalid request", "type": "invalid_request_error",
+                                            "param": None, "code": None}}, 400)
+        return None
 
 
 def summary_for(body: dict) -> dict:

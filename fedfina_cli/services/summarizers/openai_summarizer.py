@@ -1,14 +1,25 @@
 """The OpenAI summariser: Chat Completions with structured output.
 
 The JSON schema is generated from ``Summary``; the reply is validated, with
-one corrective retry. Servers that reject `json_schema` get JSON mode with the
-schema in the prompt. Long transcripts are never cut: they are summarised in
+one corrective retry. Long transcripts are never cut: they are summarised in
 parts and the parts merged (map-reduce), and the document says so.
+
+OpenAI-compatible servers differ in what they take as ``response_format``
+(SPEC "OpenAI-compatible servers"), and in how they say no: OpenAI and
+llama.cpp's server 400, TGI 422 (``unknown variant``), llama-cpp-python 500.
+OPENAI_RESPONSE_FORMAT chooses: ``json_schema`` (structured output),
+``json_object`` (JSON mode, the schema in the prompt), ``text`` (the schema in
+the prompt, the reply read from the first JSON object in it, code fences
+allowed), or ``auto`` (the default): JSON schema, and at the first refusal of
+the format the next of these, for the rest of the process. Whatever the mode, a
+reply is read leniently (a server that ignores the format and fences its JSON)
+and validated against the summary's schema.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -26,9 +37,17 @@ from fedfina_cli.services.retry import RetryPolicy, parse_retry_after
 from fedfina_cli.services.summarizers.prompts import load_prompt
 from fedfina_cli.services.throttle import Throttle
 
+log = logging.getLogger("fedfina.openai")
+
 SCHEMA = Summary.model_json_schema()
-RESPONSE_FORMAT = {"type": "json_schema",
-                   "json_schema": {"name": "loan_interview_summary", "strict": True, "schema": SCHEMA}}
+RESPONSE_FORMAT: dict[str, object] = {
+    "type": "json_schema", "json_schema": {"name": "loan_interview_summary", "strict": True, "schema": SCHEMA}}
+# Each mode's response_format (text: none is sent), and where `auto` goes after a refusal.
+MODES: dict[str, dict[str, object] | None] = {"json_schema": RESPONSE_FORMAT, "json_object": {"type": "json_object"},
+                                              "text": None}
+NEXT_MODE = {"json_schema": "json_object", "json_object": "text"}
+SCHEMA_IN_PROMPT = ("\n\nReply with one JSON object, and nothing else, that matches this JSON schema:\n"
+                    + json.dumps(SCHEMA, ensure_ascii=False))
 PART_NOTE = ("\n\nThis is part {part} of {parts} of one long call, in order. Summarise only this part; "
              "the parts will be merged afterwards.")
 # Appended to every system prompt, the configured one included: an applicant
@@ -51,7 +70,8 @@ MERGE_NOTE = ("\n\nYou are given the summaries of consecutive parts of one long 
 class OpenAISummarizer:
     def __init__(self, api_key: str, model: str, *, base_url: str | None = None,
                  prompt_file: Path | None = None, metrics: Metrics = lambda call: None,
-                 chunk_chars: int = 60_000, timeout: float = 60.0, retry: RetryPolicy = RetryPolicy()):
+                 chunk_chars: int = 60_000, timeout: float = 60.0, retry: RetryPolicy = RetryPolicy(),
+                 response_format: str = "auto"):
         from openai import DefaultHttpxClient, OpenAI
 
         from fedfina_cli.services.deadline import httpx_transport
@@ -70,7 +90,8 @@ class OpenAISummarizer:
         self.metrics = metrics
         self.chunk_chars = chunk_chars
         self.description = f"openai({model})"
-        self._json_schema_supported = True
+        self._auto = response_format == "auto"
+        self._mode = "json_schema" if self._auto else response_format  # auto: moves on at a refusal
         self._lock = threading.Lock()
 
     def summarize(self, conversation: Conversation, transcript: str, output_language: str,
@@ -132,7 +153,7 @@ class OpenAISummarizer:
             content, used = self._complete(messages, conversation_id)
             tokens += used
             try:
-                return Summary.model_validate_json(content or ""), tokens
+                return Summary.model_validate_json(first_json_object(content or "")), tokens
             except ValidationError as exc:
                 problem = _first_problem(exc)
                 if attempt == 2:
@@ -146,28 +167,27 @@ class OpenAISummarizer:
                 ]
         raise AssertionError("unreachable")
 
-    def _complete(self, messages: list[dict], conversation_id: str) -> tuple[str | None, int]:
-        from openai import BadRequestError
-
-        if self._json_schema_supported:
+    def _complete(self, messages: list[dict[str, str]], conversation_id: str) -> tuple[str | None, int]:
+        while True:
+            mode = self._mode
+            sent = messages if mode == "json_schema" else \
+                [{"role": "system", "content": messages[0]["content"] + SCHEMA_IN_PROMPT}, *messages[1:]]
             try:
-                return self._create(messages, RESPONSE_FORMAT, conversation_id)
+                return self._create(sent, MODES[mode], conversation_id, may_refuse=self._auto and mode in NEXT_MODE)
             except _Rejected as exc:
-                if not isinstance(exc.cause, BadRequestError) or not _rejects_json_schema(exc.cause):
+                if not exc.format_refused:
                     raise StageError(exc.message, retryable=exc.retryable) from None
                 with self._lock:
-                    self._json_schema_supported = False
-        # JSON mode: the schema travels in the system prompt instead.
-        schema_in_prompt = ("\n\nReply with one JSON object that matches this JSON schema:\n"
-                            + json.dumps(SCHEMA, ensure_ascii=False))
-        fallback = [{"role": "system", "content": messages[0]["content"] + schema_in_prompt}, *messages[1:]]
-        try:
-            return self._create(fallback, {"type": "json_object"}, conversation_id)
-        except _Rejected as exc:
-            raise StageError(exc.message, retryable=exc.retryable) from None
+                    if self._mode == mode:  # another thread may have moved on already
+                        self._mode = NEXT_MODE[mode]
+                        log.warning("%s refused response_format %s (%s); using %s from now on", self.base_url,
+                                    mode, exc.message, self._mode)
 
-    def _create(self, messages: list[dict], response_format: dict, conversation_id: str
-                ) -> tuple[str | None, int]:
+    def _create(self, messages: list[dict[str, str]], response_format: dict[str, object] | None,
+                conversation_id: str, may_refuse: bool = False) -> tuple[str | None, int]:
+        """One completion, retried as its failures allow. ``may_refuse``: a refusal of the format
+        is raised at once as such (not retried: a 500 from llama-cpp-python would be, five times)."""
+        extra = {} if response_format is None else {"response_format": response_format}
         for attempt in range(1, self.retry.attempts + 1):
             self.throttle.wait()
             started = time.monotonic()
@@ -175,13 +195,15 @@ class OpenAISummarizer:
                 with deadline.limit(self.timeout):
                     # Plain dicts, as the API takes them (the SDK's TypedDicts say the same).
                     response = self.client.chat.completions.create(  # type: ignore[call-overload]
-                        model=self.model, messages=messages, response_format=response_format)
+                        model=self.model, messages=messages, **extra)
             except Exception as exc:  # noqa: BLE001 - classified by _explain
                 message, status, retryable = self._explain(exc)
                 self.metrics(ApiCall("openai", "chat.completions", status, elapsed_ms(started),
                                      error=message, conversation_id=conversation_id))
                 if status == 429 and retryable:
                     self.throttle.limited(started)
+                if may_refuse and _refuses_format(exc):
+                    raise _Rejected(exc, message, False, format_refused=True) from None
                 if retryable and attempt < self.retry.attempts:
                     self.retry.sleep(attempt, _retry_after(exc))
                     continue
@@ -227,9 +249,31 @@ class OpenAISummarizer:
 
 
 class _Rejected(Exception):
-    def __init__(self, cause: Exception, message: str, retryable: bool):
+    def __init__(self, cause: Exception, message: str, retryable: bool, format_refused: bool = False):
         super().__init__(message)
         self.cause, self.message, self.retryable = cause, message, retryable
+        self.format_refused = format_refused
+
+
+def first_json_object(content: str) -> str:
+    """The reply's JSON object: the whole reply, or the first object in it (a server that ignores
+    response_format may write a sentence first, or fence the JSON in ```json ... ```)."""
+    stripped = content.strip()
+    if stripped.startswith("{"):
+        try:
+            json.loads(stripped)
+            return stripped
+        except ValueError:
+            pass
+    decoder = json.JSONDecoder()
+    for found in re.finditer(r"\{", content):
+        try:
+            value, end = decoder.raw_decode(content, found.start())
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return content[found.start():end]
+    return content  # not JSON at all: validation says so
 
 
 def delimited(tag: str, text: str) -> str:
@@ -264,19 +308,38 @@ def _retry_after(exc: Exception) -> float | None:
     return parse_retry_after(response.headers.get("retry-after")) if response is not None else None
 
 
-def _rejects_json_schema(exc: Exception) -> bool:
+def _refuses_format(exc: Exception) -> bool:
+    """Whether the server said no to the request's response_format: a 400 or 422 (OpenAI, llama.cpp,
+    vLLM, TGI's "unknown variant"; a generic "Invalid request" too: the next mode is tried once), or
+    a 500 that names the format (llama-cpp-python's "Input should be 'text' or 'json_object'")."""
+    status = getattr(exc, "status_code", None)
+    if status in (400, 422):
+        return True
     text = f"{_error_message(exc)} {getattr(exc, 'message', '')}".lower()
-    return "json_schema" in text or "response_format" in text or "structured output" in text
+    return status == 500 and any(word in text for word in ("response_format", "json_schema", "json_object",
+                                                           "structured output"))
 
 
 def _error_message(exc: Exception) -> str:
+    """The server's own words, whatever its error body's shape: OpenAI's {"error": {"message"}},
+    vLLM's top-level "message", TGI's {"error": "..."}, FastAPI's {"detail": ...}."""
     body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error")
-        error = inner if isinstance(inner, dict) else body
-        message = error.get("message")
-        if isinstance(message, str):
-            return message
+    if isinstance(body, str):  # the SDK hands over the "error" member itself: TGI's is a string
+        return body
+    if not isinstance(body, dict):
+        return ""
+    inner = body.get("error")
+    if isinstance(inner, str) and inner:
+        return inner
+    error = inner if isinstance(inner, dict) else body
+    message = error.get("message")
+    if isinstance(message, str) and message:
+        return message
+    detail = body.get("detail")
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        return "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
     return ""
 
 
