@@ -186,3 +186,34 @@ def test_the_chosen_format_is_used_and_a_servers_string_error_is_shown(cli, work
     monkeypatch.setenv("OPENAI_RESPONSE_FORMAT", "yaml")
     result = cli("run", "--from-file", HINDI)
     assert result.exit_code == 2 and "OPENAI_RESPONSE_FORMAT='yaml': expected one of auto" in result.output
+
+
+def test_azure_openai_through_the_sdks_azure_client(cli, workspace, openai_server, monkeypatch):
+    from .conftest import words
+
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", openai_server.url)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("OPENAI_MODEL", "fedfina-summaries")  # the deployment's name
+    openai_server.models = {"fedfina-summaries"}
+    result = cli("run", "--from-file", HINDI)
+    assert result.exit_code == 0, result.output
+    assert "summarizer=azure-openai(fedfina-summaries)" in result.output
+    sent = [r for r in openai_server.requests if r.path.endswith("/chat/completions")]
+    assert [r.path for r in sent] == ["/openai/deployments/fedfina-summaries/chat/completions"]
+    assert sent[0].query["api-version"] == "2024-10-21" and sent[0].headers["api-key"] == OPENAI_KEY
+    assert "authorization" not in sent[0].headers
+
+    doctor = cli("doctor", env={"COLUMNS": "200"})
+    assert doctor.exit_code == 0 and "deployment fedfina-summaries answers" in words(doctor.output)
+    monkeypatch.setenv("OPENAI_MODEL", "gpt-4o")  # a model's name, not the deployment's
+    doctor = cli("doctor", env={"COLUMNS": "200"})
+    assert doctor.exit_code == 1
+    assert "has no deployment gpt-4o" in words(doctor.output) and "deployment's name" in words(doctor.output)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "wrong-key-1234")
+    doctor = cli("doctor", env={"COLUMNS": "200"})
+    assert "rejected AZURE_OPENAI_API_KEY" in words(doctor.output) and "wrong-key-1234" not in doctor.output
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    both = cli("run", "--from-file", HINDI)
+    assert both.exit_code == 2 and "both AZURE_OPENAI_ENDPOINT and OPENAI_API_KEY are set" in both.output

@@ -24,6 +24,8 @@ DEFAULT_BUCKET = "fedfina-reports"
 SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
 REDACTION_MODES = ("none", "llm", "stored")
 RESPONSE_FORMATS = ("auto", "json_schema", "json_object", "text")
+# Azure OpenAI's generally available API version with structured outputs (json_schema).
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,10 @@ class Settings:
     openai_base_url: str | None = None
     openai_model: str = DEFAULT_OPENAI_MODEL
     openai_response_format: str = "auto"  # auto | json_schema | json_object | text (OpenAI-compatible servers)
+    # Azure OpenAI: the SDK's Azure client; OPENAI_MODEL is then the deployment's name.
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_key: str | None = field(default=None, repr=False)
+    openai_api_version: str = DEFAULT_AZURE_API_VERSION
     minio_endpoint: str | None = None
     minio_access_key: str | None = field(default=None, repr=False)
     minio_secret_key: str | None = field(default=None, repr=False)
@@ -79,6 +85,7 @@ class Settings:
         candidates = [
             self.elevenlabs_api_key,
             self.openai_api_key,
+            self.azure_openai_api_key,
             self.minio_secret_key,
             self.smtp_password,
             self.api_key,
@@ -170,6 +177,9 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         openai_model=get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL,
         openai_response_format=_choice("OPENAI_RESPONSE_FORMAT", get("OPENAI_RESPONSE_FORMAT"),
                                        RESPONSE_FORMATS) or "auto",
+        azure_openai_endpoint=_url("AZURE_OPENAI_ENDPOINT", get("AZURE_OPENAI_ENDPOINT")),
+        azure_openai_api_key=get("AZURE_OPENAI_API_KEY"),
+        openai_api_version=get("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION,
         minio_endpoint=_endpoint(get("MINIO_ENDPOINT")),
         minio_access_key=get("MINIO_ACCESS_KEY"),
         minio_secret_key=get("MINIO_SECRET_KEY"),
@@ -219,6 +229,12 @@ def _check_combinations(s: Settings) -> None:
             raise UsageError(f"SMTP_FROM_EMAIL={exc.value!r}: {exc.reason}") from None
         if s.smtp_username and not s.smtp_password:
             raise UsageError("SMTP_USERNAME is set but SMTP_PASSWORD is missing")
+    if s.azure_openai_endpoint and not s.azure_openai_api_key:
+        raise UsageError("AZURE_OPENAI_ENDPOINT is set but AZURE_OPENAI_API_KEY is missing; set the key "
+                         "(Azure portal: the resource's Keys and Endpoint)")
+    if s.azure_openai_endpoint and s.openai_api_key:
+        raise UsageError("both AZURE_OPENAI_ENDPOINT and OPENAI_API_KEY are set: unset one (Azure OpenAI "
+                         "uses AZURE_OPENAI_API_KEY; OPENAI_API_KEY is for OpenAI and compatible servers)")
     if s.prompt_file is not None and not s.prompt_file.is_file():
         raise UsageError(f"FEDFINA_PROMPT_FILE {s.prompt_file}: no such file")
 

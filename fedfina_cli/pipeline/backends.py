@@ -38,14 +38,17 @@ def build_backends(settings: Settings, metrics: Metrics, pool_size: int = 16) ->
     storage = storage_for(settings, metrics, 2 * pool_size)
     mailer = _mailer(settings, metrics, retry)
     summarizer: Summarizer
-    if settings.openai_api_key:
+    key = settings.azure_openai_api_key if settings.azure_openai_endpoint else settings.openai_api_key
+    if key:
         from fedfina_cli.services.summarizers.openai_summarizer import OpenAISummarizer
 
-        summarizer = OpenAISummarizer(settings.openai_api_key, settings.openai_model,
+        summarizer = OpenAISummarizer(key, settings.openai_model,
                                       base_url=settings.openai_base_url, prompt_file=settings.prompt_file,
                                       metrics=metrics, chunk_chars=settings.summary_chunk_chars,
                                       timeout=settings.http_timeout, retry=retry,
-                                      response_format=settings.openai_response_format)
+                                      response_format=settings.openai_response_format,
+                                      azure_endpoint=settings.azure_openai_endpoint,
+                                      api_version=settings.openai_api_version)
     else:
         from fedfina_cli.services.summarizers.offline import OfflineSummarizer
 

@@ -52,7 +52,7 @@ def run_checks(settings: Settings) -> list[Check]:
                             "ELEVENLABS_API_KEY not set: only --from-file works"))
     summarizer = backends.summarizer
     if isinstance(summarizer, OpenAISummarizer):
-        checks.append(_attempt("openai", settings.openai_base_url or "https://api.openai.com/v1",
+        checks.append(_attempt("openai", summarizer.base_url,
                                summarizer.check))
     else:
         checks.append(Check("openai", "-", "embedded", "OPENAI_API_KEY not set: offline summariser"))

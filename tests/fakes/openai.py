@@ -43,6 +43,8 @@ class FakeOpenAI(FakeHTTPServer):
         return [json.loads(r.body) for r in self.requests if r.path.endswith("/chat/completions")]
 
     def route(self, request: Request) -> Response:
+        if request.path.startswith("/openai/"):
+            return self._azure(request)
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return json_response({"error": {"message": "Incorrect API key provided.", "type":
                                             "invalid_request_error", "code": "invalid_api_key"}}, 401)
@@ -55,6 +57,25 @@ class FakeOpenAI(FakeHTTPServer):
             return json_response({"id": model, "object": "model", "owned_by": "fake"})
         if request.path != "/v1/chat/completions":
             return json_response({"error": {"message": "Not found", "type": "invalid_request_error"}}, 404)
+        return self._completion(request)
+
+    def _azure(self, request: Request) -> Response:
+        """Azure OpenAI: /openai/deployments/{deployment}/chat/completions?api-version=…, key in `api-key`."""
+        if request.headers.get("api-key") != self.api_key:
+            return json_response({"error": {"code": "401", "message": "Access denied due to invalid subscription "
+                                            "key or wrong API endpoint. Make sure to provide a valid key for an "
+                                            "active subscription and use a correct regional API endpoint for your "
+                                            "resource."}}, 401)
+        found = re.fullmatch(r"/openai/deployments/([^/]+)/chat/completions", request.path)
+        if not request.query.get("api-version"):
+            return json_response({"error": {"code": "404", "message": "Resource not found"}}, 404)
+        if found is None or (self.models is not None and found.group(1) not in self.models):
+            return json_response({"error": {"code": "DeploymentNotFound", "message": "The API deployment for "
+                                            "this resource does not exist. If you created the deployment within "
+                                            "the last 5 minutes, please wait a moment and try again."}}, 404)
+        return self._completion(request)
+
+    def _completion(self, request: Request) -> Response:
         if self.quota_exhausted:
             return json_response({"error": {
                 "message": "You exceeded your current quota, please check your plan and billing details.",

@@ -71,25 +71,35 @@ class OpenAISummarizer:
     def __init__(self, api_key: str, model: str, *, base_url: str | None = None,
                  prompt_file: Path | None = None, metrics: Metrics = lambda call: None,
                  chunk_chars: int = 60_000, timeout: float = 60.0, retry: RetryPolicy = RetryPolicy(),
-                 response_format: str = "auto"):
-        from openai import DefaultHttpxClient, OpenAI
+                 response_format: str = "auto", azure_endpoint: str | None = None,
+                 api_version: str | None = None):
+        """``azure_endpoint``: Azure OpenAI through the SDK's Azure client (``model`` is the
+        deployment's name, ``api_version`` its API version)."""
+        from openai import AzureOpenAI, DefaultHttpxClient, OpenAI
 
         from fedfina_cli.services.deadline import httpx_transport
 
         # Our retries, not the SDK's: each attempt is bounded as a whole by
         # FEDFINA_HTTP_TIMEOUT (deadline.py), and FEDFINA_RETRY_ATTEMPTS counts
         # every attempt, as for the other services.
-        self.client = OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0,
-                             http_client=DefaultHttpxClient(transport=httpx_transport(), timeout=timeout))
+        http_client = DefaultHttpxClient(transport=httpx_transport(), timeout=timeout)
+        self.azure = azure_endpoint is not None
+        self.client: OpenAI
+        if azure_endpoint is not None:
+            self.client = AzureOpenAI(api_key=api_key, azure_endpoint=azure_endpoint, api_version=api_version,
+                                      timeout=timeout, max_retries=0, http_client=http_client)
+        else:
+            self.client = OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0,
+                                 http_client=http_client)
         self.timeout = timeout
         self.retry = retry
         self.throttle = Throttle(START_RATE)
         self.model = model
-        self.base_url = base_url or "https://api.openai.com/v1"
+        self.base_url = azure_endpoint or base_url or "https://api.openai.com/v1"
         self.prompt_file = prompt_file
         self.metrics = metrics
         self.chunk_chars = chunk_chars
-        self.description = f"openai({model})"
+        self.description = f"azure-openai({model})" if self.azure else f"openai({model})"
         self._auto = response_format == "auto"
         self._mode = "json_schema" if self._auto else response_format  # auto: moves on at a refusal
         self._lock = threading.Lock()
@@ -120,7 +130,9 @@ class OpenAISummarizer:
                                generated_at=utc_now(), chunks=len(parts), tokens=tokens)
 
     def check(self) -> str:
-        """Reachable and key accepted (doctor); no completion is bought."""
+        """Reachable and key accepted (doctor); no completion is bought (Azure: one of a token)."""
+        if self.azure:
+            return self._check_deployment()
         started = time.monotonic()
         import openai
 
@@ -143,6 +155,21 @@ class OpenAISummarizer:
             raise StageError(message) from None
         self.metrics(ApiCall("openai", "models.retrieve", 200, elapsed_ms(started)))
         return f"model {self.model} available"
+
+    def _check_deployment(self) -> str:
+        """Azure OpenAI has no read-only call that names a deployment (GET models lists base
+        models): the check is the smallest completion there is, one token."""
+        started = time.monotonic()
+        try:
+            with deadline.limit(self.timeout):
+                self.client.chat.completions.create(model=self.model, max_tokens=1,
+                                                    messages=[{"role": "user", "content": "ping"}])
+        except Exception as exc:  # noqa: BLE001 - classified by _explain
+            message, status, _ = self._explain(exc)
+            self.metrics(ApiCall("openai", "deployment.check", status, elapsed_ms(started), error=message))
+            raise StageError(message) from None
+        self.metrics(ApiCall("openai", "deployment.check", 200, elapsed_ms(started)))
+        return f"deployment {self.model} answers (one 1-token completion)"
 
     # --- one structured completion, validated -------------------------------------
 
@@ -225,10 +252,17 @@ class OpenAISummarizer:
         import openai
 
         if isinstance(exc, openai.AuthenticationError):
+            if self.azure:
+                return "Azure OpenAI rejected AZURE_OPENAI_API_KEY (HTTP 401); check the key and the endpoint", \
+                    401, False
             return "OpenAI rejected OPENAI_API_KEY (HTTP 401); check the key", 401, False
         if isinstance(exc, openai.PermissionDeniedError):
             return f"OpenAI denied access to model {self.model} (HTTP 403)", 403, False
         if isinstance(exc, openai.NotFoundError):
+            if self.azure:
+                return (f"Azure OpenAI at {self.base_url} has no deployment {self.model} (HTTP 404"
+                        + (f": {_error_message(exc)}" if _error_message(exc) else "")
+                        + "); OPENAI_MODEL must be the deployment's name"), 404, False
             return f"OpenAI has no model {self.model} at {self.base_url} (HTTP 404); check OPENAI_MODEL", 404, False
         if isinstance(exc, openai.RateLimitError):
             if exc.code == "insufficient_quota":  # out of credit: retrying cannot help
