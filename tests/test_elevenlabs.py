@@ -341,3 +341,18 @@ def test_a_status_fedfina_does_not_know_is_not_ready_yet_and_said_once(cli, work
     elevenlabs.add(hindi_variant(9))  # done now
     assert cli("run", "--failed").exit_code == 0
 
+
+
+@pytest.mark.parametrize("sample", [HINDI, ENGLISH, PROCESSING])
+def test_the_samples_are_conversations_as_the_sdk_defines_them_and_parse_the_same_through_it(sample):
+    """ElevenLabs' SDK is the reference for GET /v1/convai/conversations/{id}: the samples (and so the
+    fake's answers) validate against its GetConversationResponseModel, and what the SDK serializes
+    parses to the same conversation as the sample does."""
+    sdk = pytest.importorskip("elevenlabs.types", reason="ElevenLabs' SDK is a test dependency")
+    from fedfina_cli.core.conversation import parse_conversation
+
+    payload = load_sample(sample)
+    model = sdk.GetConversationResponseModel.model_validate(payload)
+    assert model.conversation_id == payload["conversation_id"] and model.status == payload["status"]
+    through_the_sdk = model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    assert parse_conversation(through_the_sdk) == parse_conversation(payload)
