@@ -112,13 +112,12 @@ class Queue:
         """
         processing_id = self._ledger.row_id(conversation_id, account_id)
         now = utc_now()
-        email = ", email_id = ?" if email_id else ""
+        email, recipient = _recipient(email_id)
         changed = self.sql.run(
             f"update conversation_processing set {_CLAIM}, status = 'processing', started_at = ?, updated_at = ?, "
             f"error_message = null, retryable = null{email} "
             f"where processing_id = ? and ({_UNCLAIMED} or claim_token = ? or claim_worker = ?)",
-            [owner, worker_id, token, expires_at, now, now, *([email_id] if email_id else []),
-             processing_id, now, token, worker_id])
+            [owner, worker_id, token, expires_at, now, now, *recipient, processing_id, now, token, worker_id])
         return self._ledger.get(processing_id), changed == 1
 
     def claim_next(self, owner: str, worker_id: int, token: str, expires_at: str) -> ConversationRow | None:
@@ -194,13 +193,13 @@ class Queue:
         """
         processing_id = self._ledger.row_id(conversation_id, account_id)
         now = utc_now()
-        email = ", email_id = ?" if email_id else ""
+        email, recipient = _recipient(email_id)
         changed = self.sql.run(
             f"update conversation_processing set status = 'queued', queued_at = ?, source = ?, "
             f"updated_at = ?, error_message = null, retryable = null{email} "
             "where processing_id = ? and status not in ('completed', 'queued') "
             "and not (status = 'processing' and claimed_by is not null and claim_expires_at >= ?)",
-            [now, source, now, *([email_id] if email_id else []), processing_id, now])
+            [now, source, now, *recipient, processing_id, now])
         return self._ledger.get(processing_id), changed == 1
 
     def retry_later(self, processing_id: int, not_before: str, reason: str) -> None:
@@ -221,3 +220,8 @@ class Queue:
 
     def workers(self) -> list[Row]:
         return self.sql.rows("select * from workers order by worker_id")
+
+
+def _recipient(email_id: str | None) -> tuple[str, list[str]]:
+    """The SET clause and parameter that record the recipient, when the job names one."""
+    return (", email_id = ?", [email_id]) if email_id else ("", [])

@@ -26,34 +26,8 @@ def _checked(check: Any, value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-class PostprocessRequest(BaseModel):
-    """POST /api/v1/postprocess/conversation (other fields are ignored). The account and the
-    recipient may be left out when the conversation carries them in its dynamic variables."""
-
-    model_config = ConfigDict(extra="ignore", strict=True)
-
-    conversation_id: str
-    account_id: str | None = None
-    email_id: str | None = None
-
-    @field_validator("conversation_id")
-    @classmethod
-    def _conversation(cls, value: str) -> str:
-        return _checked(validation.conversation_id, value)
-
-    @field_validator("account_id")
-    @classmethod
-    def _account(cls, value: str | None) -> str | None:
-        return None if value is None else _checked(validation.account_id, value)
-
-    @field_validator("email_id")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        return None if value is None else _checked(validation.email_address, value)
-
-
-class StatusQuery(BaseModel):
-    """GET /api/v1/postprocess/conversation/{conversation_id}[?account_id=]."""
+class _Conversation(BaseModel):
+    """A conversation's id, and optionally its account, as every route takes them."""
 
     model_config = ConfigDict(strict=True)
 
@@ -69,6 +43,24 @@ class StatusQuery(BaseModel):
     @classmethod
     def _account(cls, value: str | None) -> str | None:
         return None if value is None else _checked(validation.account_id, value)
+
+
+class PostprocessRequest(_Conversation):
+    """POST /api/v1/postprocess/conversation (other fields are ignored). The account and the
+    recipient may be left out when the conversation carries them in its dynamic variables."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    email_id: str | None = None
+
+    @field_validator("email_id")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else _checked(validation.email_address, value)
+
+
+class StatusQuery(_Conversation):
+    """GET /api/v1/postprocess/conversation/{conversation_id}[?account_id=]."""
 
 
 def parsed(model: type[_Model], values: dict[str, Any]) -> _Model:
