@@ -207,8 +207,9 @@ class OpenAISummarizer:
                 with self._lock:
                     if self._mode == mode:  # another thread may have moved on already
                         self._mode = NEXT_MODE[mode]
+                        said = " ".join(exc.message.split())  # a server may send its whole traceback
                         log.warning("%s refused response_format %s (%s); using %s from now on", self.base_url,
-                                    mode, exc.message, self._mode)
+                                    mode, said[:200] + ("…" if len(said) > 200 else ""), self._mode)
 
     def _create(self, messages: list[dict[str, str]], response_format: dict[str, object] | None,
                 conversation_id: str, may_refuse: bool = False) -> tuple[str | None, int]:
