@@ -1,11 +1,12 @@
 """`fedfina sync`: paging, the watermark, not-ready calls, and repeat syncs for cron."""
 
 import json
+import time
 
 from .conftest import hindi_variant
 
 AGENT = "agent_4501k2s8yq0efrpt6ah0v7d3m9xw"
-BASE = 1763451720
+BASE = int(time.time()) - 3 * 3600  # calls of the last hours: within the first sync's look-back
 
 
 def _ids(messages):
@@ -84,3 +85,30 @@ def test_sync_validates_its_input(cli, workspace):
     assert cli("sync", "--agent-id", "../x").exit_code == 2
     assert cli("sync", "--agent-id", AGENT, "--since", "yesterday").exit_code == 2
     assert not workspace.db.exists()
+
+
+def test_the_first_sync_looks_back_24_hours_and_says_so_and_dry_run_processes_nothing(
+        cli, workspace, elevenlabs, smtp_server):
+    """From cron, a first sync that took an agent's whole history would email a year of calls at once."""
+    now = int(time.time())
+    elevenlabs.add(hindi_variant(1, start=now - 400 * 86400))  # last year's
+    elevenlabs.add(hindi_variant(2, start=now - 3 * 86400))  # three days ago
+    elevenlabs.add(hindi_variant(3, start=now - 3600))  # an hour ago
+
+    dry = cli("sync", "--agent-id", AGENT, "--dry-run", env={"COLUMNS": "120"})
+    assert dry.exit_code == 0, dry.output
+    assert "looking back 24 hours" in dry.output and "--since DATE processes them on purpose" in dry.output
+    assert "dry run: 1 of 1 calls listed would be processed" in dry.output and "conv_bulk00000003" in dry.output
+    assert smtp_server.messages == [] and not workspace.db.exists()  # nothing processed, nothing recorded
+
+    first = cli("sync", "--agent-id", AGENT)
+    assert first.exit_code == 0 and "looking back 24 hours" in first.output
+    assert _ids(smtp_server.messages) == ["conv_bulk00000003"]
+    # Further back on purpose:
+    since = time.strftime("%Y-%m-%d", time.gmtime(now - 5 * 86400))
+    dry = cli("sync", "--agent-id", AGENT, "--since", since, "--dry-run", env={"COLUMNS": "120"})
+    assert "dry run: 1 of 2 calls listed would be processed (1 already done" in dry.output
+    assert "conv_bulk00000002" in dry.output and "looking back" not in dry.output
+    assert cli("sync", "--agent-id", AGENT, "--since", since).exit_code == 0
+    assert _ids(smtp_server.messages) == ["conv_bulk00000002", "conv_bulk00000003"]
+

@@ -92,9 +92,16 @@ def sync(
         show_default=False)] = None,
     email: Email = None,
     account_id: AccountId = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="List the calls this sync would process, and stop: nothing is fetched, "
+                          "summarised, emailed or recorded.")] = False,
     batch: Batch = Batch(),
 ) -> None:
     """Process an agent's new finished calls (for cron); a not-ready call is picked up next time.
+
+    The first sync of an agent (no watermark yet) looks back 24 hours, and says so:
+    older calls are history, and would email their officers all at once. --since
+    reaches further back on purpose; --dry-run shows what a sync would process.
 
     Email and account come from each call's dynamic variables, else from
     --email / --account-id.
@@ -121,18 +128,15 @@ def sync(
         since_iso = parse_since(since)
         if not settings.elevenlabs_api_key:
             raise UsageError("sync lists conversations from the ElevenLabs API: set ELEVENLABS_API_KEY")
+        if dry_run:
+            _sync_dry_run(terminal, settings, agent_id, since_iso, email, account_id)
+            return
         with RunContext(settings, "sync", batch.concurrency) as session:
             _announce(terminal, session)
-            previous = session.ledger.watermark(agent_id)
-            after: int | None
-            if since_iso is not None:
-                from datetime import datetime
-
-                after = int(datetime.fromisoformat(since_iso.replace("Z", "+00:00")).timestamp())
-            else:
-                after = syncing.listing_start(previous)
             source = session.backends.elevenlabs
             assert source is not None  # ELEVENLABS_API_KEY is set (checked above)
+            previous = session.ledger.watermark(agent_id)
+            after = _sync_start(terminal, agent_id, previous, since_iso)
             plan = syncing.plan(source, session.ledger, agent_id, after, email, account_id)
             for warning in plan.warnings:
                 terminal.warn(warning)
@@ -145,6 +149,55 @@ def sync(
             code = session.finish(outcomes)
     if code:
         raise typer.Exit(code)
+
+
+def _sync_start(terminal, agent_id: str, previous: int | None, since_iso: str | None) -> int | None:
+    """Where the listing starts: --since, else the watermark, else 24 hours ago (said)."""
+    from datetime import UTC, datetime
+
+    from fedfina_cli.pipeline import sync as syncing
+
+    if since_iso is not None:
+        return int(datetime.fromisoformat(since_iso.replace("Z", "+00:00")).timestamp())
+    if previous is None:
+        first = syncing.first_start()
+        terminal.info(f"first sync of {agent_id}: looking back 24 hours, to calls since "
+                      f"{datetime.fromtimestamp(first, UTC):%Y-%m-%d %H:%M} UTC; older calls are left alone "
+                      "(--since DATE processes them on purpose)")
+        return first
+    return syncing.listing_start(previous)
+
+
+def _sync_dry_run(terminal, settings, agent_id: str, since_iso: str | None, email: str | None,
+                  account_id: str | None) -> None:
+    """What a sync would process, read-only: the ledger is only read, nothing is fetched or written."""
+    from datetime import UTC, datetime
+
+    from fedfina_cli.ledger.ledger import Ledger, ledger_exists, open_ledger
+    from fedfina_cli.pipeline import sync as syncing
+    from fedfina_cli.pipeline.backends import build_backends
+
+    ledger = open_ledger(settings, read_only=True) if ledger_exists(settings) else Ledger(None)
+    try:
+        backends, _ = build_backends(settings, metrics=lambda call: None, pool_size=1)
+        assert backends.elevenlabs is not None  # ELEVENLABS_API_KEY is set (checked by the caller)
+        after = _sync_start(terminal, agent_id, ledger.watermark(agent_id), since_iso)
+        plan = syncing.plan(backends.elevenlabs, ledger, agent_id, after, email, account_id)
+    finally:
+        ledger.close()
+    for warning in plan.warnings:
+        terminal.warn(warning)
+    started = {c.conversation_id: c.start_time_unix_secs for c in plan.listed}
+
+    def when(conversation_id: str) -> str:
+        unix = started.get(conversation_id)
+        return "-" if unix is None else f"{datetime.fromtimestamp(unix, UTC):%Y-%m-%d %H:%M}"
+
+    rows = [{"conversation_id": job.conversation_id, "started": when(job.conversation_id)} for job in plan.jobs]
+    terminal.rows(rows, ["conversation_id", "started"], "table",
+                  title=f"dry run: {len(plan.jobs)} of {len(plan.listed)} calls listed would be processed "
+                        f"({len(plan.already_completed)} already done, {len(plan.not_ready)} not ready yet; "
+                        "times UTC); nothing was processed")
 
 
 @app.command(cls=Command)

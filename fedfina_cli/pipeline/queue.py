@@ -35,9 +35,6 @@ POLL_SECONDS = 1.0
 # A conversation that failed for a passing reason is queued again this many times,
 # after settings.queue_retry_seconds x 1, 4, 16, 64; then it stays failed for `run --failed`.
 QUEUE_RETRIES = 4
-# Without a watermark (the first sweep of an agent), calls older than this are history,
-# not missed webhooks: `fedfina sync --since DATE` processes them on purpose.
-FIRST_SWEEP_SECONDS = 24 * 3600
 # After the ledger itself failed (a database restart): wait this long, then try again.
 LEDGER_RETRY_SECONDS = 2.0
 
@@ -177,7 +174,7 @@ class Sweeper:
         source = backends.elevenlabs
         assert source is not None  # serve refuses --sweep-agent-id without ELEVENLABS_API_KEY
         previous = ledger.watermark(self.agent_id)
-        after = syncing.listing_start(previous, first=int(time.time()) - FIRST_SWEEP_SECONDS)
+        after = syncing.listing_start(previous, first=syncing.first_start())
         plan = syncing.plan(source, ledger, self.agent_id, after, None, None)
         outcomes, queued = [], 0
         for job in plan.jobs:

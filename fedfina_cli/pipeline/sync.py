@@ -22,6 +22,10 @@ PAGE_SIZE = 100
 # 2,000 pages are 200,000 calls, more than an agent makes between two syncs.
 MAX_PAGES = 2000
 NOT_READY = NOT_READY_STATUSES
+# Without a watermark (the first sync or sweep of an agent) and without --since, calls older than
+# this are history, not missed ones: processing them would email officers a year of calls at once.
+# `fedfina sync --since DATE` reaches further back on purpose.
+FIRST_LOOKBACK_SECONDS = 24 * 3600
 
 
 @dataclass
@@ -66,6 +70,11 @@ def plan(client: ElevenLabsClient, ledger: Ledger, agent_id: str, after_unix: in
         else:
             result.jobs.append(Job(item.conversation_id, email, account_id, label="sync"))
     return result
+
+
+def first_start(now: float | None = None) -> int:
+    """Where the first listing of an agent starts: FIRST_LOOKBACK_SECONDS ago."""
+    return int(time.time() if now is None else now) - FIRST_LOOKBACK_SECONDS
 
 
 def listing_start(previous: int | None, first: int | None = None) -> int | None:
