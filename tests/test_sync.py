@@ -98,7 +98,8 @@ def test_the_first_sync_looks_back_24_hours_and_says_so_and_dry_run_processes_no
     dry = cli("sync", "--agent-id", AGENT, "--dry-run", env={"COLUMNS": "120"})
     assert dry.exit_code == 0, dry.output
     assert "looking back 24 hours" in dry.output and "--since DATE processes them on purpose" in dry.output
-    assert "dry run: 1 of 1 calls listed would be processed" in dry.output and "conv_bulk00000003" in dry.output
+    assert "would process 1 of 1 calls listed" in dry.output and "conv_bulk00000003" in dry.output
+    assert "dry run: nothing was fetched, processed, emailed or recorded" in dry.output
     assert smtp_server.messages == [] and not workspace.db.exists()  # nothing processed, nothing recorded
 
     first = cli("sync", "--agent-id", AGENT)
@@ -107,7 +108,7 @@ def test_the_first_sync_looks_back_24_hours_and_says_so_and_dry_run_processes_no
     # Further back on purpose:
     since = time.strftime("%Y-%m-%d", time.gmtime(now - 5 * 86400))
     dry = cli("sync", "--agent-id", AGENT, "--since", since, "--dry-run", env={"COLUMNS": "120"})
-    assert "dry run: 1 of 2 calls listed would be processed (1 already done" in dry.output
+    assert "would process 1 of 2 calls listed (1 done already" in dry.output
     assert "conv_bulk00000002" in dry.output and "looking back" not in dry.output
     assert cli("sync", "--agent-id", AGENT, "--since", since).exit_code == 0
     assert _ids(smtp_server.messages) == ["conv_bulk00000002", "conv_bulk00000003"]

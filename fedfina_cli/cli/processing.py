@@ -195,9 +195,9 @@ def _sync_dry_run(terminal, settings, agent_id: str, since_iso: str | None, emai
 
     rows = [{"conversation_id": job.conversation_id, "started": when(job.conversation_id)} for job in plan.jobs]
     terminal.rows(rows, ["conversation_id", "started"], "table",
-                  title=f"dry run: {len(plan.jobs)} of {len(plan.listed)} calls listed would be processed "
-                        f"({len(plan.already_completed)} already done, {len(plan.not_ready)} not ready yet; "
-                        "times UTC); nothing was processed")
+                  title=f"would process {len(plan.jobs)} of {len(plan.listed)} calls listed "
+                        f"({len(plan.already_completed)} done already, {len(plan.not_ready)} not ready; UTC)")
+    terminal.info("dry run: nothing was fetched, processed, emailed or recorded")
 
 
 @app.command(cls=Command)
