@@ -102,6 +102,7 @@ class Claims:
                 self._forget(token)
                 raise
             if claimed:
+                self._set_held(token, row["processing_id"])
                 return row, token
             self._forget(token)
             # Its holder may be a process that has just died on this host: prune, and try again once.
