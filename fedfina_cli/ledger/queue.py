@@ -218,9 +218,6 @@ class Queue:
         """Conversations queued and not yet claimed by a worker."""
         return int(value(self.sql, "select count(*) as n from conversation_processing where status = 'queued'"))
 
-    def workers(self) -> list[Row]:
-        return self.sql.rows("select * from workers order by worker_id")
-
 
 def _recipient(email_id: str | None) -> tuple[str, list[str]]:
     """The SET clause and parameter that record the recipient, when the job names one."""

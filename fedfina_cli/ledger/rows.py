@@ -42,7 +42,7 @@ class ConversationRow(TypedDict):
     claimed_by: str | None  # host:pid of the process that holds the claim
     claim_expires_at: str | None
     queued_at: str | None
-    source: str | None  # api | webhook | sweep
+    source: str | None  # api | webhook | sweep | request (an API request whose call was read to route it)
     redactions: str | None  # JSON: identifier type -> how many were masked
     unsupported_figures: int | None
     claim_worker: int | None

@@ -59,7 +59,7 @@ class Claims:
         self.owner = owner or owner_name()
         self.host = socket.gethostname()
         self.worker_id: int | None = None
-        self._held: dict[str, int] = {}  # token -> processing_id: the claims the heartbeat renews
+        self._held: set[str] = set()  # the tokens of the claims this process works on: the heartbeat renews them
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
@@ -102,7 +102,6 @@ class Claims:
                 self._forget(token)
                 raise
             if claimed:
-                self._set_held(token, row["processing_id"])
                 return row, token
             self._forget(token)
             # Its holder may be a process that has just died on this host: prune, and try again once.
@@ -124,7 +123,6 @@ class Claims:
         if row is None:
             self._forget(token)
             return None
-        self._set_held(token, row["processing_id"])
         return row, token
 
     def mark_sending(self, row: ConversationRow, token: str, message_id: str, resend: bool) -> ConversationRow:
@@ -193,13 +191,10 @@ class Claims:
 
     def _hold(self) -> str:
         token = uuid.uuid4().hex
-        self._set_held(token, 0)  # renewed from the moment the claim may exist
-        return token
-
-    def _set_held(self, token: str, processing_id: int) -> None:
         with self._lock:
-            self._held[token] = processing_id
+            self._held.add(token)  # renewed from the moment the claim may exist
+        return token
 
     def _forget(self, token: str) -> None:
         with self._lock:
-            self._held.pop(token, None)
+            self._held.discard(token)

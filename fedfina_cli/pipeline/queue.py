@@ -32,6 +32,9 @@ from fedfina_cli.pipeline.slots import threads_for
 log = logging.getLogger("fedfina.worker")
 
 POLL_SECONDS = 1.0
+# Sources whose conversation is in storage already (a webhook brought it; the sweep, or a request
+# without its account, fetched it to read its variables): the worker reads it there, not from the API.
+PREFETCHED = ("webhook", "sweep", "request")
 # A conversation that failed for a passing reason is queued again this many times,
 # after settings.queue_retry_seconds x 1, 4, 16, 64; then it stays failed for `run --failed`.
 QUEUE_RETRIES = 4
@@ -103,7 +106,7 @@ class QueueWorkers:
             return
         row, token = claimed
         job = Job(row["conversation_id"], row["email_id"], row["account_id"] or None, label="queue",
-                  prefetched=row.get("source") in ("webhook", "sweep"))
+                  prefetched=row.get("source") in PREFETCHED)
         self._in_flight.add(job.conversation_id)
         try:
             outcome = self._pipeline.process_one(job, claim=(row, token))

@@ -72,7 +72,8 @@ def _accept_by_its_variables(server: Service, asked: PostprocessRequest) -> inta
         variables["account_id"] = asked.account_id
     if asked.email_id:
         variables["email_id"] = asked.email_id
-    result = intake.accept_conversation(server.session.ledger, server.session.backends.storage, payload, "sweep")
+    result = intake.accept_conversation(server.session.ledger, server.session.backends.storage, payload,
+                                      "request")
     if result.status == "failed":
         missing = [name for name, given in (("account_id", asked.account_id), ("email_id", asked.email_id))
                    if not given and not fetched.conversation.dynamic(*_NAMES[name])]
