@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fedfina_cli.cli.app import app
+from fedfina_cli.core.config_names import VARIABLES, near_misses
 
 SAMPLES = Path(__file__).parent / "samples"
 HINDI = SAMPLES / "conversation_hindi_loan.json"
@@ -29,12 +30,9 @@ LIST_PAGE = SAMPLES / "list_conversations_page.json"
 HINDI_ID = "conv_7201k4b3qz9fe8st0m5xkcw2hj4n"
 ENGLISH_ID = "conv_0901k5m2rd3tq6vx8bn1ye4ca7fz"
 
-CONFIG_VARIABLES = (
-    "ELEVENLABS_API_KEY", "ELEVENLABS_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL",
-    "MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "MINIO_BUCKET_NAME", "MINIO_SECURE",
-    "MINIO_REGION", "MINIO_SSE", "SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD",
-    "SMTP_FROM_EMAIL", "SMTP_SECURITY", "FEDFINA_DB", "FEDFINA_DATA_DIR", "FEDFINA_PROMPT_FILE",
-)
+# Every variable fedfina reads, and any near-miss of one in this machine's
+# environment (it would be named on every command's stderr).
+CONFIG_VARIABLES = (*VARIABLES, *(m.found for m in near_misses(os.environ)))
 
 # Off a terminal the CLI formats tables 200 wide unless COLUMNS says otherwise (see
 # cli/output.py). pytest-xdist's workers export COLUMNS=80; a test that wants a width

@@ -72,3 +72,70 @@ def test_settings_repr_hides_secrets():
         assert secret not in s.redact(f"error with {secret} inside")
     # The access key id is an identifier every presigned link carries; it is not redacted.
     assert "AKIAEXAMPLE" in s.redact("X-Amz-Credential=AKIAEXAMPLE")
+
+
+# SPEC "Configuration mistakes"
+MISSPELT_DOTENV = "ELEVEN_LABS_API_KEY=xi-abc\nOPENAI_KEY=sk-test-1234\nSMTP_SERVER=mail.example.com\n"
+
+
+@pytest.mark.parametrize("name, meant", [
+    ("ELEVEN_LABS_API_KEY", "ELEVENLABS_API_KEY"), ("OPENAI_KEY", "OPENAI_API_KEY"), ("SMTP_SERVER", "SMTP_HOST"),
+    ("FEDFINA_DATADIR", "FEDFINA_DATA_DIR"), ("smtp_host", "SMTP_HOST"), ("XI_API_KEY", "ELEVENLABS_API_KEY"),
+    ("OPENAI_API_BASE", "OPENAI_BASE_URL"), ("MINIO_BUCKET", "MINIO_BUCKET_NAME"),
+    ("MINIO_SECRET", "MINIO_SECRET_KEY"), ("AZURE_OPENAI_DEPLOYMENT", "OPENAI_MODEL"),
+])
+def test_a_near_miss_is_named_with_the_variable_meant(name, meant):
+    mistakes = load_settings(environ={name: "x"}).mistakes
+    assert [(m.found, getattr(m, "meant", None)) for m in mistakes] == [(name, meant)]
+
+
+@pytest.mark.parametrize("environ", [
+    {"PATH": "/bin", "HOME": "/root", "OPENAI_ORG_ID": "org-1", "AZURE_CLIENT_ID": "x", "SMTP_PORT": "25"},
+    # The MinIO server's own variables beside fedfina's: no mistake.
+    {"MINIO_ROOT_USER": "admin", "MINIO_ACCESS_KEY": "admin", "MINIO_SECRET_KEY": "secret12"},
+])
+def test_names_that_are_not_near_misses_are_left_alone(environ):
+    assert load_settings(environ=environ).mistakes == ()
+
+
+def test_an_unknown_fedfina_name_is_named():
+    [mistake] = load_settings(environ={"FEDFINA_TURBO": "1"}).mistakes
+    assert mistake.found == "FEDFINA_TURBO" and "not a fedfina setting" in str(mistake)
+
+
+def test_every_command_names_each_near_miss_once_on_stderr(cli, workspace):
+    (workspace.root / ".env").write_text(MISSPELT_DOTENV)
+    for args in (("run", "--from-file", HINDI), ("status",), ("accounts", "list")):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+        for name, meant in (("ELEVEN_LABS_API_KEY", "ELEVENLABS_API_KEY"), ("OPENAI_KEY", "OPENAI_API_KEY"),
+                            ("SMTP_SERVER", "SMTP_HOST")):
+            assert result.stderr.count(f"warning: {name} is not a fedfina setting") == 1, (args, result.stderr)
+            assert f"did you mean {meant}?" in result.stderr
+        assert "sk-test-1234" not in result.output
+    # --quiet prints failures only, and this is why mail is not sent: it is said too.
+    assert "SMTP_SERVER" in cli("run", "--quiet", "--from-file", HINDI).stderr
+
+
+def test_doctor_fails_on_a_near_miss(cli, workspace):
+    (workspace.root / ".env").write_text(MISSPELT_DOTENV)
+    result = cli("doctor")
+    assert result.exit_code == 1, result.output
+    assert "did you mean SMTP_HOST?" in result.stdout and "SMTP_SERVER" in result.stdout
+    (workspace.root / ".env").write_text("SMTP_PORT=25\n")
+    assert cli("doctor").exit_code == 0
+
+
+@pytest.mark.parametrize("value", ["sk-abc # my key", '"sk-abc"', "sk-abc def"])
+def test_a_vendor_key_of_the_wrong_shape_names_its_variable_and_not_its_value(cli, workspace, value):
+    (workspace.root / ".env").write_text(f"OPENAI_API_KEY='{value}'\n")
+    result = cli("status")
+    assert result.exit_code == 2
+    assert "OPENAI_API_KEY holds a space, quote or control character (value not shown)" in result.stderr
+    assert "sk-abc" not in result.output
+
+
+def test_a_password_may_hold_spaces_and_quotes():
+    s = load_settings(environ={"SMTP_HOST": "mail", "SMTP_FROM_EMAIL": "a@example.com",
+                               "SMTP_USERNAME": "u", "SMTP_PASSWORD": 'correct "horse" battery'})
+    assert s.smtp_password == 'correct "horse" battery'

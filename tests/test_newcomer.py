@@ -226,8 +226,9 @@ def test_accounts_list_at_80_columns_shows_whole_rows_by_the_flags_names(cli, wo
                "--subject", "Loan {applicant} {date}", "--link-expiry-hours", "48").exit_code == 0
     result = cli("accounts", "list", env={"COLUMNS": "80"})
     lines = result.stdout.splitlines()
-    table = [line for line in lines if not line.startswith("not shown")]
+    table = [line for line in lines[1:] if not line.startswith("not shown")]  # the title names the ledger
     assert result.exit_code == 0 and all(len(line) <= 80 for line in table), result.stdout
+    assert lines[0] == f"accounts in {workspace.db}"
     header = next(line for line in lines if line.startswith("account ")).split()
     assert header[:3] == ["account", "timezone", "cc"] and header[-1] == "updated"  # set settings only
     for account in ("acc123", "acc_branch_mumbai_west_2"):

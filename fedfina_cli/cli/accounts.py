@@ -77,7 +77,7 @@ def accounts_list(output_format: Format = None, json_out: JsonOut = False, csv_o
         rows = [{"account_id": row["account_id"], **accounts.shown_overrides(accounts.from_row(row)),
                  "updated_at": row["updated_at"]} for row in stored]
         settings = [name for name in accounts.SHOWN_ORDER if any(name in row for row in rows)]
-        terminal.rows(rows, ["account_id", *settings, "updated_at"], fmt, title="accounts",
+        terminal.rows(rows, ["account_id", *settings, "updated_at"], fmt, title=f"accounts in {ledger.description}",
                       droppable=[name for name in _LEAST_WANTED if name in settings] + ["updated_at"])
 
 

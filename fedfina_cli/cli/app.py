@@ -36,7 +36,38 @@ class Command(typer.core.TyperCommand):
         return params
 
 
+# The options of `fedfina` itself, and whether each takes a value.
+GLOBAL_OPTIONS = {"--db": True, "--env-file": True, "--debug": False}
+
+
+def hoisted(args: list[str]) -> list[str]:
+    """`fedfina status --db X` as `fedfina --db X status`: people type the ledger
+    where they type the rest. Only the global options move, and nothing after `--`."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS and rest:  # before the command it is where it belongs already
+            takes_value = GLOBAL_OPTIONS[name] and "=" not in arg
+            front.extend(args[i:i + 1 + takes_value])
+            i += 1 + takes_value
+            continue
+        rest.append(arg)
+        i += 1
+    return front + rest
+
+
 class Group(typer.core.TyperGroup):
+    def parse_args(self, ctx, args):
+        if ctx.parent is None:
+            args = hoisted(args)
+        return super().parse_args(ctx, args)
+
     def get_params(self, ctx):
         params = super().get_params(ctx)
         for param in params:
@@ -76,8 +107,9 @@ def main_options(
     env_file: Annotated[Path | None, typer.Option(
         "--env-file", metavar="FILE", help="Read configuration from this file instead of ./.env.",
         show_default=False)] = None,
-    db: Annotated[Path | None, typer.Option(
-        "--db", metavar="PATH", help="The ledger (SQLite file) to use; default $FEDFINA_DB, else ./fedfina.db.",
+    db: Annotated[str | None, typer.Option(
+        "--db", metavar="PATH|URL", help="The ledger: a SQLite file, or a postgresql:// URL. Wins over "
+        "DATABASE_URL and FEDFINA_DB (default ./fedfina.db). Accepted after the command too.",
         show_default=False)] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,

@@ -19,13 +19,16 @@ class Environment:
     """The global options of one invocation."""
 
     env_file: Path | None = None
-    db: Path | None = None
+    db: str | None = None  # a SQLite file, or a postgresql:// URL
     debug: bool = False
 
 
 # Set by the app's callback for the command that follows; a new invocation (the
 # tests' CliRunner) sets its own.
 _ENVIRONMENT: ContextVar[Environment] = ContextVar("fedfina_environment", default=Environment())
+# Whether this invocation has named the settings' near-misses yet (once, however
+# often a command reads its settings).
+_MISTAKES_SAID: ContextVar[bool] = ContextVar("fedfina_mistakes_said", default=False)
 
 
 def environment() -> Environment:
@@ -34,17 +37,26 @@ def environment() -> Environment:
 
 def set_environment(value: Environment) -> None:
     _ENVIRONMENT.set(value)
+    _MISTAKES_SAID.set(False)
 
 
 def settings_for(terminal):
+    """The settings, with --db applied; names each misspelt variable once on stderr."""
     from dataclasses import replace
 
-    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.core.config import checked_database_url, load_settings
 
     settings = load_settings(environment().env_file)
-    if environment().db is not None:
-        settings = replace(settings, db_path=environment().db)
+    db = environment().db
+    if db is not None and db.startswith(("postgresql://", "postgres://")):
+        settings = replace(settings, database_url=checked_database_url(db))
+    elif db is not None:  # an explicit --db wins over DATABASE_URL (its help says so)
+        settings = replace(settings, db_path=Path(db), database_url=None)
     terminal.redact = settings.redact
+    if not _MISTAKES_SAID.get():
+        _MISTAKES_SAID.set(True)
+        for mistake in settings.mistakes:
+            terminal.warn(str(mistake), always=True)  # --quiet too: it is why mail is not sent
     return settings
 
 

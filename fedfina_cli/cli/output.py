@@ -126,8 +126,8 @@ class Terminal:
         if not self.quiet:
             self.err.print(Text(self.redact(message)))
 
-    def warn(self, message: str) -> None:
-        if not self.quiet:
+    def warn(self, message: str, *, always: bool = False) -> None:
+        if always or not self.quiet:
             self.err.print(Text("warning: ", style="yellow") + Text(self.redact(message)))
 
     def error(self, message: str) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
+from fedfina_cli.core.config_names import VARIABLES, NearMiss, Unknown, near_misses
 from fedfina_cli.core.errors import InvalidValue, UsageError
 from fedfina_cli.core.validation import email_address
 
@@ -77,6 +78,9 @@ class Settings:
     # A queued conversation that failed for a passing reason (a 503, a timeout) is
     # tried again after this, then 4x, 16x and 64x as long (30 s: about 42 minutes in all).
     queue_retry_seconds: float = 30.0
+    # Names set in the environment or .env that look like fedfina's but are not
+    # (SPEC "Configuration mistakes"): every command names them on stderr.
+    mistakes: tuple[NearMiss | Unknown, ...] = field(default=(), compare=False)
 
     def secret_values(self) -> list[str]:
         """Values that must never be printed, logged or stored."""
@@ -122,7 +126,7 @@ def load_settings(env_file: Path | None = None, environ: Mapping[str, str] | Non
     elif Path(".env").is_file():
         values.update(_read_dotenv(Path(".env")))
     values.update(environ)
-    return _settings_from(values)
+    return replace(_settings_from(values), mistakes=tuple(near_misses(values)))
 
 
 def checked_database_url(value: str | None) -> str | None:
@@ -164,21 +168,25 @@ def _read_dotenv(path: Path) -> dict[str, str]:
 
 def _settings_from(values: Mapping[str, str]) -> Settings:
     def get(name: str) -> str | None:
+        assert name in VARIABLES, name  # the near-miss check knows only those
         value = values.get(name, "").strip()
         return value or None
 
+    def key(name: str) -> str | None:  # issued by a vendor: one token (a password may hold anything)
+        return _key(name, get(name))
+
     smtp_host = get("SMTP_HOST")
     settings = Settings(
-        elevenlabs_api_key=get("ELEVENLABS_API_KEY"),
+        elevenlabs_api_key=key("ELEVENLABS_API_KEY"),
         elevenlabs_base_url=_url("ELEVENLABS_BASE_URL", get("ELEVENLABS_BASE_URL"))
         or DEFAULT_ELEVENLABS_BASE_URL,
-        openai_api_key=get("OPENAI_API_KEY"),
+        openai_api_key=key("OPENAI_API_KEY"),
         openai_base_url=_url("OPENAI_BASE_URL", get("OPENAI_BASE_URL")),
         openai_model=get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL,
         openai_response_format=_choice("OPENAI_RESPONSE_FORMAT", get("OPENAI_RESPONSE_FORMAT"),
                                        RESPONSE_FORMATS) or "auto",
         azure_openai_endpoint=_url("AZURE_OPENAI_ENDPOINT", get("AZURE_OPENAI_ENDPOINT")),
-        azure_openai_api_key=get("AZURE_OPENAI_API_KEY"),
+        azure_openai_api_key=key("AZURE_OPENAI_API_KEY"),
         openai_api_version=get("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION,
         minio_endpoint=_endpoint(get("MINIO_ENDPOINT")),
         minio_access_key=get("MINIO_ACCESS_KEY"),
@@ -206,7 +214,7 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         claim_seconds=_number("FEDFINA_CLAIM_SECONDS", get("FEDFINA_CLAIM_SECONDS"), 60.0, minimum=1),
         redaction=_choice("FEDFINA_REDACT", get("FEDFINA_REDACT"), REDACTION_MODES) or "llm",
         api_key=get("FEDFINA_API_KEY"),
-        webhook_secret=get("ELEVENLABS_WEBHOOK_SECRET"),
+        webhook_secret=key("ELEVENLABS_WEBHOOK_SECRET"),
         max_body_mb=_number("FEDFINA_MAX_BODY_MB", get("FEDFINA_MAX_BODY_MB"), 50.0, minimum=0.01),
         queue_retry_seconds=_number("FEDFINA_QUEUE_RETRY_SECONDS", get("FEDFINA_QUEUE_RETRY_SECONDS"), 30.0,
                                     minimum=0.1),
@@ -237,6 +245,16 @@ def _check_combinations(s: Settings) -> None:
                          "uses AZURE_OPENAI_API_KEY; OPENAI_API_KEY is for OpenAI and compatible servers)")
     if s.prompt_file is not None and not s.prompt_file.is_file():
         raise UsageError(f"FEDFINA_PROMPT_FILE {s.prompt_file}: no such file")
+
+
+def _key(name: str, value: str | None) -> str | None:
+    """A vendor's key or secret: one token, as its issuer shows it. A space or a
+    quote inside is a paste gone wrong (a comment on the line, quotes kept by the
+    shell); the value itself is never shown."""
+    if value is not None and (re.search(r"[\s\"'\\]", value) or not value.isprintable()):
+        raise UsageError(f"{name} holds a space, quote or control character (value not shown): set the key "
+                         "alone, with no quotes or comment on its line")
+    return value
 
 
 def _bool(name: str, value: str | None, default: bool) -> bool:

@@ -38,7 +38,9 @@ class Check:
 
 def run_checks(settings: Settings) -> list[Check]:
     backends, _ = build_backends(settings, metrics=lambda call: None, pool_size=1)
-    checks = [_ledger(settings)]
+    # A misspelt name leaves its backend embedded (.eml files, not mail): each is a failure here.
+    checks = [Check("settings", mistake.found, "failed", mistake.hint) for mistake in settings.mistakes]
+    checks.append(_ledger(settings))
     storage = backends.storage
     if settings.minio_endpoint:
         checks.append(_attempt("storage", f"minio {settings.minio_endpoint}/{settings.minio_bucket}",

@@ -1,0 +1,41 @@
+"""Operations at 2 a.m. (issue 23): the ledger where people type it, storage the
+ledger remembers, spreadsheets' CSV, 80-column screens."""
+
+from __future__ import annotations
+
+from .conftest import HINDI, HINDI_ID
+
+
+def test_db_is_accepted_after_the_command_in_either_spelling(cli, workspace, tmp_path):
+    ledger = tmp_path / "elsewhere.db"
+    assert cli("run", "--from-file", HINDI, "--db", ledger).exit_code == 0
+    assert ledger.exists() and not workspace.db.exists()
+    for args in (("status", "--db", ledger), ("status", f"--db={ledger}"), ("show", HINDI_ID, "--db", ledger),
+                 ("accounts", "list", "--db", ledger), ("status", "--limit", "1", "--db", ledger, "--debug")):
+        result = cli(*args)
+        assert result.exit_code == 0, (args, result.output)
+        assert str(ledger) in result.stdout, args
+
+
+def test_an_explicit_db_wins_over_database_url_and_the_help_says_so(cli, workspace, tmp_path):
+    ledger = tmp_path / "explicit.db"
+    nowhere = {"DATABASE_URL": "postgresql://fedfina:pw1234@127.0.0.1:1/none"}  # nothing listens on port 1
+    assert cli("--db", ledger, "run", "--from-file", HINDI, env=nowhere).exit_code == 0
+    status = cli("status", "--db", ledger, env=nowhere)
+    assert status.exit_code == 0 and f"1 conversation in {ledger}" in status.stdout
+    # Without --db the URL is the ledger: it is not silently the file.
+    assert cli("status", env=nowhere).exit_code == 2
+    assert "Wins over DATABASE_URL" in " ".join(cli("--help").stdout.split())
+
+
+def test_db_takes_a_postgresql_url_and_checks_it(cli, workspace):
+    result = cli("status", "--db", "postgresql://fedfina:pw1234@127.0.0.1:1/none")
+    assert result.exit_code == 2 and "pw1234" not in result.output and "127.0.0.1" in result.output
+
+
+def test_global_options_after_a_double_dash_stay_where_they_are():
+    from fedfina_cli.cli.app import hoisted
+
+    assert hoisted(["status", "--db", "x", "--limit", "2"]) == ["--db", "x", "status", "--limit", "2"]
+    assert hoisted(["--db", "x", "status"]) == ["--db", "x", "status"]
+    assert hoisted(["run", "--debug", "--", "--db"]) == ["--debug", "run", "--", "--db"]
