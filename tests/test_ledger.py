@@ -9,11 +9,11 @@ EXPECTED = {
         "report_key", "email_message_id", "email_sent_at", "email_state", "model", "prompt_sha256",
         "summary_method", "retryable", "started_at", "completed_at", "created_at", "updated_at",
         "claimed_by", "claim_expires_at", "queued_at", "source", "redactions", "unsupported_figures",
-        "claim_worker", "claim_token",
+        "claim_worker", "claim_token", "storage",
     ],
     "conversation_files": [
         "id", "conversation_id", "account_id", "file_type", "object_key", "size_bytes", "sha256",
-        "content_type", "created_at",
+        "content_type", "created_at", "storage",
     ],
     "processing_audit_log": [
         "id", "processing_id", "conversation_id", "step", "event", "status", "duration_ms",
@@ -44,7 +44,7 @@ def test_blank_database_gets_every_table_with_exact_columns(tmp_path):
             assert [c.name for c in ledger.db[table].columns] == columns, table
         applied = [m["name"] for m in ledger.db["_sqlite_migrations"].rows]
         assert applied == ["m001_initial", "m002_runs", "m003_sync_state", "m004_lookup_indexes", "m005_claims",
-                           "m006_queue", "m007_privacy_and_trust", "m008_workers"]
+                           "m006_queue", "m007_privacy_and_trust", "m008_workers", "m009_storage"]
         assert ledger.db.journal_mode == "wal"
     finally:
         ledger.close()
@@ -54,7 +54,7 @@ def test_migrating_twice_is_a_no_op(tmp_path):
     Ledger(tmp_path / "l.db").close()
     ledger = Ledger(tmp_path / "l.db")
     try:
-        assert ledger.db["_sqlite_migrations"].count == 8
+        assert ledger.db["_sqlite_migrations"].count == 9
     finally:
         ledger.close()
 

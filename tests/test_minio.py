@@ -1,12 +1,13 @@
 """MinIO storage against moto's real S3 server on loopback."""
 
 import hashlib
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from .conftest import HINDI, HINDI_ID, load_sample, read_eml
+from .conftest import HINDI, HINDI_ID, load_sample, read_eml, words
 from .fakes.http_base import FakeHTTPServer, Response
 from .fakes.smtp import free_port
 
@@ -158,3 +159,21 @@ def test_the_stream_reader_hands_minio_exactly_the_bytes_in_any_read_sizes():
     assert [len(p) for p in pieces] == [10, 50_000, 3, len(data) - 50_013, 0]
     assert b"".join(pieces) == data
     assert _ChunkReader(iter(chunks)).read() == data
+
+
+def test_the_ledger_records_the_bucket_and_show_uses_it_when_the_settings_moved(cli, workspace, s3, elevenlabs,
+                                                                               monkeypatch):
+    elevenlabs.add(load_sample(HINDI), audio=b"ID3 small")
+    assert cli("run", "-c", HINDI_ID).exit_code == 0
+    place = f"s3://{s3.endpoint}/{s3.bucket}"
+    assert {row["storage"] for row in workspace.rows("select storage from conversation_files")} == {place}
+    assert workspace.rows("select storage from conversation_processing")[0]["storage"] == place
+    links = json.loads(cli("show", HINDI_ID, "--json").stdout)["files"]
+    assert all(f["location"].startswith(f"http://{s3.endpoint}/{s3.bucket}/") for f in links)  # presigned
+    # The settings now name another bucket: the files are shown where they are, not presigned
+    # in a bucket that does not hold them, and one line says so.
+    monkeypatch.setenv("MINIO_BUCKET_NAME", "another-bucket")
+    moved = cli("show", HINDI_ID, "--json")
+    assert all(f["location"] == f"{place}/{f['object_key']}" for f in json.loads(moved.stdout)["files"])
+    assert f"its files were stored in the bucket {place}; the current settings point to " \
+           f"s3://{s3.endpoint}/another-bucket" in words(moved.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 
 import pytest
@@ -118,14 +119,31 @@ def test_show_names_the_folder_once_and_says_when_its_files_are_not_there(cli, w
     for kind in ("conversation", "transcript", "summary", "report"):  # a row each, its key whole
         row = next(line for line in lines if re.match(rf"{kind} +\d", line)).split()
         assert row[2].startswith("acc123/") and HINDI_ID in row[2] and len(row) == 3, result.stdout
-    # Looked at from another folder: one line says so (the demo's folder is not the default).
-    moved = cli("show", HINDI_ID, env={"COLUMNS": "80", "FEDFINA_DATA_DIR": str(tmp_path / "other")})
-    assert moved.exit_code == 0 and words(moved.stderr) == (
+    # Looked at with other settings (the demo's folder is not the default): the ledger
+    # knows where the run stored them, shows them there, and one line says so.
+    other = {"COLUMNS": "80", "FEDFINA_DATA_DIR": str(tmp_path / "other")}
+    moved = cli("show", HINDI_ID, env=other)
+    assert moved.exit_code == 0 and f"files in {data}" in moved.stdout.splitlines()
+    assert words(moved.stderr) == (
+        f"warning: its files were stored in the folder {data}; the current settings point to "
+        f"{tmp_path / 'other'}: shown where they were stored")
+    record = json.loads(cli("show", HINDI_ID, "--json", env=other).stdout)
+    assert all(f["location"].startswith(str(data)) and f["storage"] == str(data) and "missing" not in f
+               for f in record["files"])
+    # Deleted since: said, naming the folder they were stored in.
+    (data / "acc123" / "reports" / f"{HINDI_ID}.pdf").unlink()
+    gone = cli("show", HINDI_ID, env={"COLUMNS": "80"})
+    assert words(gone.stderr) == (f"warning: 1 of its files are not in {data} where the run stored them: "
+                                  "moved or deleted since")
+    # A row recorded before the ledger kept the folder: today's settings are a guess, and said to be.
+    with sqlite3.connect(workspace.db) as db:
+        db.execute("update conversation_files set storage = null")
+    old = cli("show", HINDI_ID, env=other)
+    assert old.exit_code == 0 and words(old.stderr) == (
         f"warning: 4 of its files are not in {tmp_path / 'other'}: set FEDFINA_DATA_DIR to the folder "
         "the run stored into")
-    record = json.loads(cli("show", HINDI_ID, "--json", env={"FEDFINA_DATA_DIR": str(tmp_path / "other")}).stdout)
+    record = json.loads(cli("show", HINDI_ID, "--json", env=other).stdout)
     assert all(f["missing"] and f["location"].startswith(str(tmp_path / "other")) for f in record["files"])
-    assert not any("missing" in f for f in json.loads(cli("show", HINDI_ID, "--json").stdout)["files"])
 
 
 def test_show_on_files_this_user_cannot_read_says_so_and_shows_the_rest(installed, fedfina_exe, workspace):

@@ -3,7 +3,7 @@ ledger remembers, spreadsheets' CSV, 80-column screens."""
 
 from __future__ import annotations
 
-from .conftest import HINDI, HINDI_ID
+from .conftest import HINDI, HINDI_ID, words
 
 
 def test_db_is_accepted_after_the_command_in_either_spelling(cli, workspace, tmp_path):
@@ -39,3 +39,20 @@ def test_global_options_after_a_double_dash_stay_where_they_are():
     assert hoisted(["status", "--db", "x", "--limit", "2"]) == ["--db", "x", "status", "--limit", "2"]
     assert hoisted(["--db", "x", "status"]) == ["--db", "x", "status"]
     assert hoisted(["run", "--debug", "--", "--db"]) == ["--debug", "run", "--", "--db"]
+
+
+def test_doctor_warns_when_the_ledgers_files_are_elsewhere_than_the_settings_point(cli, workspace, tmp_path):
+    assert cli("run", "--from-file", HINDI).exit_code == 0
+    assert "files " not in cli("doctor").stdout  # where the settings point: nothing to say
+    other = tmp_path / "other"
+    result = cli("doctor", env={"FEDFINA_DATA_DIR": str(other), "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output  # a warning: the backends themselves are fine
+    row = next(line for line in result.stdout.splitlines() if line.startswith("files "))
+    assert row.split()[1:3] == [str(tmp_path / "data"), "warning"]
+    assert f"files of 1 conversation are here; the settings now store into {other}" in words(result.stdout)
+
+
+def test_show_of_an_unknown_id_names_the_ledger_searched(cli, workspace):
+    assert cli("run", "--from-file", HINDI).exit_code == 0
+    result = cli("show", "conv_nothere123")
+    assert result.exit_code == 1 and f"not in the ledger {workspace.db}" in result.stderr

@@ -38,7 +38,7 @@ def doctor() -> None:
     table.add_column("target", overflow="fold", ratio=1)
     table.add_column("status", no_wrap=True, min_width=max(len(c.status) for c in checks))
     table.add_column("detail", overflow="fold", ratio=1)
-    styles = {"ok": "green", "failed": "bold red", "embedded": "cyan"}
+    styles = {"ok": "green", "failed": "bold red", "embedded": "cyan", "warning": "yellow"}
     for check in checks:
         table.add_row(check.backend, Text(check.target), Text(check.status, style=styles[check.status]),
                       Text(settings.redact(check.detail)))

@@ -60,6 +60,7 @@ def show(
     from fedfina_cli.core import validation
     from fedfina_cli.ledger.queries import conversation_record
     from fedfina_cli.pipeline.backends import storage_for
+    from fedfina_cli.services.storage import is_bucket
 
     terminal = new_terminal()
     with user_errors(terminal), ledger_for(terminal) as ledger:
@@ -69,9 +70,20 @@ def show(
         settings = settings_for(terminal)
         storage = storage_for(settings, metrics=lambda call: None)
 
-        record = conversation_record(ledger, conversation_id, account_id, storage.locate)
-        folder = None if settings.minio_endpoint else settings.data_dir.resolve()  # else presigned links
-        found = {f["object_key"]: _file_state(Path(f["location"])) for f in record["files"]} if folder else {}
+        def locate(key: str, recorded: str | None) -> str:
+            """Where the ledger says the file went, whatever today's settings say."""
+            if recorded is None or recorded == storage.location:  # None: stored before it was recorded
+                return storage.locate(key)
+            return f"{recorded}/{key}" if is_bucket(recorded) else str(Path(recorded) / key)
+
+        record = conversation_record(ledger, conversation_id, account_id, locate)
+        places = {f["storage"] or storage.location for f in record["files"]}
+        elsewhere = sorted(places - {storage.location})
+        folders = {place for place in places if not is_bucket(place)}
+        # The folder once above the rows (a local path in every row would not fit); links each in full.
+        folder = Path(folders.pop()) if len(places) == 1 and folders else None
+        found = {f["object_key"]: _file_state(Path(f["location"])) for f in record["files"]
+                 if not is_bucket(f["storage"] or storage.location)}
         for file in record["files"]:
             if found.get(file["object_key"]) in ("missing", "unreadable"):
                 file[found[file["object_key"]]] = True
@@ -79,15 +91,22 @@ def show(
             terminal.json(record)
         else:
             _print_record(terminal, record, ledger.description, folder)
+        for place in elsewhere:
+            what = "bucket" if is_bucket(place) else "folder"
+            terminal.warn(f"its files were stored in the {what} {place}; the current settings point to "
+                          f"{storage.location}: shown where they were stored")
         missing = sum(state == "missing" for state in found.values())
         unreadable = [key for key, state in found.items() if state == "unreadable"]
-        if missing:
-            # Another data folder than the run's (the demo's, say): say so, not just a dead path.
+        if missing and all(f["storage"] for f in record["files"]):
+            terminal.warn(f"{missing} of its files are not in {folder or 'the folders'} where the run stored "
+                          "them: moved or deleted since")
+        elif missing:  # recorded before the ledger kept each file's folder: today's settings were a guess
             terminal.warn(f"{missing} of its files are not in {settings.data_dir}: set FEDFINA_DATA_DIR "
                           "to the folder the run stored into")
         if unreadable:
             terminal.warn(f"{len(unreadable)} of its files cannot be read by this user (permission denied "
-                          f"under {settings.data_dir}); run as the user that runs fedfina, or ask for read access")
+                          f"under {folder or settings.data_dir}); run as the user that runs fedfina, or ask for "
+                          "read access")
 
 
 @app.command(cls=Command)

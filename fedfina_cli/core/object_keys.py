@@ -18,6 +18,9 @@ class StoredObject:
     size_bytes: int
     sha256: str
     content_type: str
+    # Where it was stored: a folder's absolute path, or s3://endpoint/bucket (the
+    # ledger records it: `show` finds the files wherever today's settings point).
+    storage: str | None = None
 
 # file_type -> (folder, extension, content type)
 LAYOUT = {

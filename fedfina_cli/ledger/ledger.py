@@ -225,8 +225,19 @@ class Ledger:
             "size_bytes": obj.size_bytes,
             "sha256": obj.sha256,
             "content_type": obj.content_type,
+            "storage": obj.storage,
             "created_at": utc_now(),
         }, conflict="object_key")
+        if obj.storage is not None and row.get("storage") != obj.storage:  # once per conversation and run
+            self.sql.run("update conversation_processing set storage = ? where processing_id = ?",
+                             (obj.storage, row["processing_id"]))
+            row["storage"] = obj.storage
+
+    def storage_counts(self) -> dict[str, int]:
+        """Where conversations' files were stored (folder or bucket) -> how many conversations."""
+        return {row["storage"]: row["n"] for row in self.sql.rows(
+            "select storage, count(*) as n from conversation_processing where storage is not null "
+            "group by storage order by n desc")}
 
     def files_for(self, conversation_id: str, account_id: str) -> list[Row]:
         return self.sql.rows("select * from conversation_files where conversation_id = ? and account_id = ? "

@@ -221,6 +221,15 @@ def m008_workers(db: Database) -> None:
     db.table("conversation_processing").create_index(["claim_worker"])
 
 
+@migration
+def m009_storage(db: Database) -> None:
+    # Where each file was stored (a folder's absolute path, or s3://endpoint/bucket),
+    # and where a conversation's were last stored: `show` and `doctor` find the
+    # files wherever the settings of the day point (SPEC "Configuration mistakes").
+    db.table("conversation_files").add_column("storage", str)
+    db.table("conversation_processing").add_column("storage", str)
+
+
 @contextmanager
 def migration_lock(path: Path | None) -> Iterator[None]:
     """Setting up a new ledger (WAL, migrations) runs once, under a short exclusive lock:

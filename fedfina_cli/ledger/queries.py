@@ -78,12 +78,14 @@ def collect_stats(ledger: Ledger, since: str | None) -> dict[str, Any]:
 
 
 def conversation_record(ledger: Ledger, conversation_id: str, account_id: str | None,
-                        locate: Callable[[str], str]) -> dict[str, Any]:
-    """Everything the ledger knows of one conversation; ``locate(key)`` gives a file's location."""
+                        locate: Callable[[str, str | None], str]) -> dict[str, Any]:
+    """Everything the ledger knows of one conversation; ``locate(key, storage)`` gives a file's
+    location from the storage the ledger recorded it in (None: recorded before that was)."""
     rows = [r for r in ledger.rows_for(conversation_id, account_id)]
     if not rows:
         where = f" for account {account_id}" if account_id else ""
-        raise FedfinaError(f"{conversation_id} is not in the ledger{where}; run `fedfina run -c {conversation_id}`")
+        raise FedfinaError(f"{conversation_id} is not in the ledger {ledger.description}{where}; run "
+                           f"`fedfina run -c {conversation_id}`, or pass --db to read another ledger")
     if len(rows) > 1:
         accounts = ", ".join(sorted(r["account_id"] or "(unknown)" for r in rows))
         raise UsageError(f"{conversation_id} is recorded under several accounts ({accounts}); "
@@ -108,8 +110,9 @@ def conversation_record(ledger: Ledger, conversation_id: str, account_id: str | 
         })
     files = []
     for f in ledger.files_for(conversation_id, row["account_id"]):
-        files.append({**{k: f[k] for k in ("file_type", "object_key", "size_bytes", "sha256", "content_type",
-                                            "created_at")},
-                      "location": locate(f["object_key"])})
+        # .get: a ledger read before its migrations ran (reading never migrates) has no storage column.
+        files.append({**{k: f.get(k) for k in ("file_type", "object_key", "size_bytes", "sha256", "content_type",
+                                                "storage", "created_at")},
+                      "location": locate(f["object_key"], f.get("storage"))})
     return {"conversation": row, "stages": stages, "files": files, "audit_log": log,
             "last_error": row["error_message"]}

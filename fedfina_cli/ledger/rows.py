@@ -47,6 +47,7 @@ class ConversationRow(TypedDict):
     unsupported_figures: int | None
     claim_worker: int | None
     claim_token: str | None
+    storage: str | None  # where its files were last stored: a folder, or s3://endpoint/bucket
 
 
 def conversation(row: Row) -> ConversationRow:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 
 from fedfina_cli.core.config import Settings, without_password
 from fedfina_cli.core.errors import FedfinaError, LedgerError
-from fedfina_cli.ledger.ledger import pending_migrations
+from fedfina_cli.ledger.ledger import ledger_exists, open_ledger, pending_migrations
 from fedfina_cli.mail.deliver import SmtpMailer
 from fedfina_cli.pipeline.backends import build_backends
 from fedfina_cli.services.summarizers.openai_summarizer import OpenAISummarizer
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # minio is imported only when MinIO is configured
 class Check:
     backend: str
     target: str
-    status: str  # ok | failed | embedded (not configured: the embedded backend is used)
+    status: str  # ok | failed | embedded (not configured: the embedded backend is used) | warning
     detail: str
 
     @property
@@ -42,6 +42,7 @@ def run_checks(settings: Settings) -> list[Check]:
     checks = [Check("settings", mistake.found, "failed", mistake.hint) for mistake in settings.mistakes]
     checks.append(_ledger(settings))
     storage = backends.storage
+    checks.extend(_stored_elsewhere(settings, storage.location))
     if settings.minio_endpoint:
         checks.append(_attempt("storage", f"minio {settings.minio_endpoint}/{settings.minio_bucket}",
                                lambda: _minio(cast("MinioStorage", storage))))
@@ -86,8 +87,32 @@ def _ledger(settings: Settings) -> Check:
         return Check("ledger", target, "failed", str(exc))
     answers = "PostgreSQL answers; " if settings.database_url else ""
     if waiting:
-        return Check("ledger", target, "ok", f"{answers}{len(waiting)} migrations will run on the first run")
-    return Check("ledger", target, "ok", f"{answers}{total} migrations applied")
+        return Check("ledger", target, "ok", f"{answers}{_migrations(len(waiting))} will run on the first run")
+    return Check("ledger", target, "ok", f"{answers}{_migrations(total)} applied")
+
+
+def _migrations(n: int) -> str:
+    return f"{n} migration{'' if n == 1 else 's'}"
+
+
+def _stored_elsewhere(settings: Settings, location: str) -> list[Check]:
+    """The ledger's files are where its runs stored them: a warning for each other place
+    than today's settings (a show or a resend would look in the wrong one)."""
+    if not ledger_exists(settings):
+        return []
+    try:
+        if pending_migrations(settings)[0]:
+            return []  # recorded from the migration that adds it on
+        ledger = open_ledger(settings, read_only=True, pool_size=1)
+        try:
+            counts = ledger.storage_counts()
+        finally:
+            ledger.close()
+    except LedgerError:
+        return []  # the ledger's own check says what failed
+    return [Check("files", place, "warning", f"files of {n} conversation{'s' if n != 1 else ''} are here; the "
+                  f"settings now store into {location}")
+            for place, n in counts.items() if place != location]
 
 
 def _writable(backend: str, folder: Path, what: str, target: str | None = None) -> Check:

@@ -17,6 +17,7 @@ class ObjectMissing(StageError):
 
 class Storage(Protocol):
     description: str  # for the backends line, e.g. "local(./fedfina-data)"
+    location: str  # what the ledger records: /abs/fedfina-data, or s3://minio:9000/fedfina-reports
     shareable: bool  # True when locate() gives a link others can open (MinIO)
 
     def prepare(self) -> None:
@@ -62,9 +63,17 @@ class Digest:
                 self.size += len(chunk)
                 yield chunk
 
-    def stored(self, key: str, content_type: str) -> StoredObject:
-        return StoredObject(key, self.size, self._sha.hexdigest(), content_type)
+    def stored(self, key: str, content_type: str, location: str) -> StoredObject:
+        return StoredObject(key, self.size, self._sha.hexdigest(), content_type, location)
 
 
-def describe(data: bytes, key: str, content_type: str) -> StoredObject:
-    return StoredObject(key, len(data), hashlib.sha256(data).hexdigest(), content_type)
+def describe(data: bytes, key: str, content_type: str, location: str) -> StoredObject:
+    return StoredObject(key, len(data), hashlib.sha256(data).hexdigest(), content_type, location)
+
+
+def minio_location(endpoint: str, bucket: str) -> str:
+    return f"s3://{endpoint}/{bucket}"
+
+
+def is_bucket(location: str) -> bool:
+    return location.startswith("s3://")

@@ -19,6 +19,7 @@ class LocalStorage:
     def __init__(self, root: Path):
         self.root = root
         self.description = f"local({root})"
+        self.location = str(root.resolve())
 
     def prepare(self) -> None:
         try:
@@ -31,12 +32,12 @@ class LocalStorage:
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:
         self._write(key, [data])
-        return describe(data, key, content_type)
+        return describe(data, key, content_type, self.location)
 
     def put_stream(self, key: str, chunks: Iterable[bytes], content_type: str) -> StoredObject:
         digest = Digest()
         self._write(key, digest.watch(chunks))
-        return digest.stored(key, content_type)
+        return digest.stored(key, content_type, self.location)
 
     def get_bytes(self, key: str) -> bytes:
         try:

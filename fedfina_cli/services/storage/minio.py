@@ -17,7 +17,7 @@ from datetime import timedelta
 from fedfina_cli.core.accounts import MAX_LINK_EXPIRY_SECONDS
 from fedfina_cli.core.api_calls import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.core.errors import StageError, UsageError
-from fedfina_cli.services.storage import Digest, ObjectMissing, StoredObject, describe
+from fedfina_cli.services.storage import Digest, ObjectMissing, StoredObject, describe, minio_location
 
 PART_SIZE = 8 * 1024 * 1024
 MAX_PRESIGN_SECONDS = MAX_LINK_EXPIRY_SECONDS
@@ -59,6 +59,7 @@ class MinioStorage:
         self.sse = SseS3() if sse else None
         self.metrics = metrics
         self.description = f"minio({bucket})"
+        self.location = minio_location(endpoint, bucket)
         self._bucket_ready = False
         self._lock = threading.Lock()
 
@@ -68,7 +69,7 @@ class MinioStorage:
         self._call("put_object", lambda: self.client.put_object(
             self.bucket, key, io.BytesIO(data), len(data), content_type=content_type, sse=self.sse),
             nbytes=len(data))
-        return describe(data, key, content_type)
+        return describe(data, key, content_type, self.location)
 
     def put_stream(self, key: str, chunks: Iterable[bytes], content_type: str) -> StoredObject:
         digest = Digest()
@@ -78,7 +79,7 @@ class MinioStorage:
             self.bucket, key, reader, -1,  # type: ignore[arg-type]  # it only calls read()
             content_type=content_type, sse=self.sse,
             part_size=PART_SIZE, num_parallel_uploads=1), nbytes_of=lambda: digest.size)
-        return digest.stored(key, content_type)
+        return digest.stored(key, content_type, self.location)
 
     def get_bytes(self, key: str) -> bytes:
         from minio.error import S3Error
