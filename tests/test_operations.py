@@ -3,7 +3,9 @@ ledger remembers, spreadsheets' CSV, 80-column screens."""
 
 from __future__ import annotations
 
-from .conftest import HINDI, HINDI_ID, words
+import pytest
+
+from .conftest import HINDI, HINDI_ID, load_sample, read_eml, words
 
 
 def test_db_is_accepted_after_the_command_in_either_spelling(cli, workspace, tmp_path):
@@ -56,3 +58,35 @@ def test_show_of_an_unknown_id_names_the_ledger_searched(cli, workspace):
     assert cli("run", "--from-file", HINDI).exit_code == 0
     result = cli("show", "conv_nothere123")
     assert result.exit_code == 1 and f"not in the ledger {workspace.db}" in result.stderr
+
+
+# --- CSV from a spreadsheet -------------------------------------------------------------
+
+
+
+@pytest.mark.parametrize("content, encoding", [
+    # Excel, comma-decimal locale, "CSV UTF-8": a byte-order mark, semicolons, headers as people write them.
+    (f"Conversation ID;Email;Account\r\n{HINDI_ID};officer@example.com;acc123\r\n", "utf-8-sig"),
+    (f"conversation-id,E-mail,Account ID\n{HINDI_ID},officer@example.com,acc123\n", "utf-8"),
+    # Excel's "Unicode text": UTF-16 with its mark, tab-separated.
+    (f"Conversation ID\tEmail ID\tAccount\r\n{HINDI_ID}\tofficer@example.com\tacc123\r\n", "utf-16"),
+    (f'"Conversation ID"|" Email "|account\n{HINDI_ID}|officer@example.com|acc123\n', "utf-8"),
+])
+def test_a_spreadsheets_csv_is_read_as_meant(cli, workspace, tmp_path, elevenlabs, content, encoding):
+    elevenlabs.add(load_sample(HINDI))
+    sheet = tmp_path / "calls.csv"
+    sheet.write_bytes(content.encode(encoding))
+    result = cli("run", "--csv", sheet)
+    assert result.exit_code == 0, result.output
+    eml = workspace.data / "outbox" / "acc123" / f"{HINDI_ID}.eml"
+    assert read_eml(eml)["To"] == "officer@example.com"
+
+
+def test_a_header_that_still_does_not_fit_is_shown_as_read(cli, workspace, tmp_path):
+    sheet = tmp_path / "calls.csv"
+    sheet.write_text("\ufeffCall;Officer;Branch\nconv_1;a@b.c;x\n", encoding="utf-8")
+    result = cli("run", "--csv", sheet)
+    assert result.exit_code == 2
+    assert words(result.stderr) == (f"error: --csv {sheet}: the header row has no conversation_id column (it "
+                                    "reads 'Call', 'Officer', 'Branch'); name the columns conversation_id, "
+                                    "email_id or email, account_id")

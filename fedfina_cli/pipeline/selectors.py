@@ -8,6 +8,7 @@ out, and the rest go on.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -116,13 +117,15 @@ def _read_rows(path: Path, default_email: str | None, default_account: str | Non
     try:
         if path.stat().st_size == 0:
             return [], []  # an empty export: nothing to do, and not an error (cron)
-        # utf-8-sig: spreadsheets often save a byte-order mark.
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
+        with path.open(newline="", encoding=_encoding(path)) as handle:
+            header = handle.readline()
+            handle.seek(0)
+            reader = csv.DictReader(handle, delimiter=_delimiter(header))
+            columns = {_column_name(c): c for c in reader.fieldnames or []}
             if "conversation_id" not in columns:
-                raise UsageError(f"--csv {path}: the header row has no conversation_id column "
-                                 "(columns: conversation_id, email_id or email, account_id)")
+                read = ", ".join(repr(c) for c in reader.fieldnames or []) or "nothing"
+                raise UsageError(f"--csv {path}: the header row has no conversation_id column (it reads {read}); "
+                                 "name the columns conversation_id, email_id or email, account_id")
             email_column = columns.get("email_id") or columns.get("email")
             jobs, rejected = [], []
             for row in reader:
@@ -154,6 +157,37 @@ def _read_rows(path: Path, default_email: str | None, default_account: str | Non
         raise UsageError(f"--csv {path}: not UTF-8 text; save the sheet as CSV UTF-8") from None
     except csv.Error as exc:
         raise UsageError(f"--csv {path}: not a readable CSV file ({exc})") from None
+
+
+# What spreadsheets and people call the columns -> the SPEC's names (after _column_name).
+COLUMN_ALIASES = {
+    "conversation": "conversation_id", "conv_id": "conversation_id", "call_id": "conversation_id",
+    "e_mail": "email", "email_address": "email", "recipient": "email",
+    "account": "account_id", "account_no": "account_id", "account_number": "account_id",
+}
+
+
+def _column_name(header: str | None) -> str:
+    """`Conversation ID`, `conversation-id`, ` EMAIL ` -> conversation_id, email."""
+    name = re.sub(r"[\s\-.]+", "_", (header or "").strip().lower()).strip("_")
+    return COLUMN_ALIASES.get(name, name)
+
+
+def _delimiter(header: str) -> str:
+    """The header row's separator: a spreadsheet in a comma-decimal locale saves `;`,
+    "Unicode text" tabs. Counted outside quotes; a comma when the header has none."""
+    unquoted = re.sub(r'"[^"]*"', "", header)
+    counts = {d: unquoted.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _encoding(path: Path) -> str:
+    """utf-8-sig (a byte-order mark is dropped: Excel's "CSV UTF-8" writes one), or
+    UTF-16 for Excel's "Unicode text", which begins with its own mark."""
+    with path.open("rb") as raw:
+        start = raw.read(2)
+    return "utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
 
 
 def _clip(value: str, limit: int = 120) -> str:
