@@ -3,9 +3,19 @@ ledger remembers, spreadsheets' CSV, 80-column screens."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
 import pytest
 
+from fedfina_cli.core.config_names import VARIABLES
+
 from .conftest import HINDI, HINDI_ID, load_sample, read_eml, words
+from .fakes.smtp import free_port
 
 
 def test_db_is_accepted_after_the_command_in_either_spelling(cli, workspace, tmp_path):
@@ -90,3 +100,58 @@ def test_a_header_that_still_does_not_fit_is_shown_as_read(cli, workspace, tmp_p
     assert words(result.stderr) == (f"error: --csv {sheet}: the header row has no conversation_id column (it "
                                     "reads 'Call', 'Officer', 'Branch'); name the columns conversation_id, "
                                     "email_id or email, account_id")
+
+
+# --- serving, followed literally --------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (Debian's curl package)")
+def test_demo_serve_prints_curl_commands_that_work_as_printed(fedfina_exe, tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in VARIABLES}  # the demo ignores them anyway
+    server = subprocess.Popen([fedfina_exe, "demo", "--serve", "--port", str(port)], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        printed = []
+        while not printed or "/api/v1/postprocess/conversation/" not in printed[-1]:  # the last command
+            line = server.stdout.readline()
+            assert line, server.stderr.read()
+            printed.append(line.rstrip("\n"))
+        assert all(len(line) <= 80 for line in printed), printed
+        commands = []  # as a shell reads them: a line ending in a backslash goes on on the next
+        for i, line in enumerate(printed):
+            if line.startswith("  curl "):
+                command = line
+                while command.endswith("\\"):
+                    i += 1
+                    command = command[:-1] + printed[i]
+                commands.append(command)
+        assert len(commands) == 2, printed
+        delivered = subprocess.run(["bash", "-c", commands[0]], cwd=tmp_path, capture_output=True, text=True)
+        assert delivered.returncode == 0 and json.loads(delivered.stdout)["success"] is True, (commands, delivered)
+        for _ in range(100):
+            answer = subprocess.run(["bash", "-c", commands[1]], cwd=tmp_path, capture_output=True, text=True)
+            status = json.loads(answer.stdout)["data"]["status"]
+            if status in ("completed", "failed"):
+                break
+            time.sleep(0.1)
+        assert status == "completed", answer.stdout
+        assert len(list((tmp_path / "fedfina-demo" / "outbox" / "acc123").glob("conv_demo*.eml"))) == 1
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, log = server.communicate(timeout=30)
+    assert server.returncode == 0
+    started = next(json.loads(line) for line in log.splitlines() if "serving on" in line)
+    assert started["logger"] == "fedfina.server" and "ledger fedfina-demo/fedfina.db" in started["message"]
+    assert "with 1 worker;" in started["message"]
+
+
+def test_a_sigterm_as_the_server_starts_stops_it(fedfina_exe, tmp_path):
+    """Between the check for an early signal and uvicorn's own handlers, a SIGTERM reached
+    only fedfina's handler, and uvicorn served on for ever."""
+    env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
+    server = subprocess.Popen([fedfina_exe, "demo", "--serve", "--port", str(free_port())], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert server.stdout.readline().startswith("fedfina demo server on")  # printed just before uvicorn starts
+    server.send_signal(signal.SIGTERM)
+    server.communicate(timeout=30)
+    assert server.returncode == 0

@@ -204,18 +204,26 @@ def _sync_dry_run(terminal, settings, agent_id: str, since_iso: str | None, emai
 def demo(
     directory: Annotated[Path, typer.Option(
         "--dir", metavar="DIR", help="Folder for the demo's data, outbox and ledger.")] = Path("fedfina-demo"),
+    serve: Annotated[bool, typer.Option(
+        "--serve", help="Instead, run `fedfina serve` on the same embedded backends and print a signed "
+                        "webhook to send it with curl.")] = False,
+    port: Annotated[int, typer.Option("--port", metavar="PORT", min=1, max=65535,
+                                      help="With --serve: the port, on 127.0.0.1.")] = 8000,
 ) -> None:
     """Run the whole pipeline offline on a bundled Hindi/English loan interview.
 
     Needs no keys and no servers, and ignores any configured ones: storage is
     DIR, the email goes to DIR/outbox, the ledger is DIR/fedfina.db.
 
-    [bold]Example[/bold]:  fedfina demo --dir /tmp/fedfina-demo
+    [bold]Examples[/bold]:  fedfina demo --dir /tmp/fedfina-demo    fedfina demo --serve
     """
     from fedfina_cli.pipeline import demo as demo_module
     from fedfina_cli.pipeline.jobs import RunOptions
     from fedfina_cli.pipeline.run_context import RunContext
 
+    if serve:
+        _demo_server(directory, port)
+        return
     settings = demo_module.demo_settings(directory)
     terminal = new_terminal()
     with user_errors(terminal), RunContext(settings, "demo") as session:
@@ -231,11 +239,33 @@ def demo(
         terminal.out.print(f"{label:<11} {path}", markup=False)
     import shlex
 
-    db, data = shlex.quote(str(settings.db_path)), shlex.quote(str(settings.data_dir))
+    db = shlex.quote(str(settings.db_path))  # the ledger knows the demo's folder: show finds the files
     terminal.out.print(f"\nOpen the PDF and read the .eml. What the ledger recorded:\n"
                        f"  fedfina --db {db} status\n"
-                       f"  FEDFINA_DATA_DIR={data} fedfina --db {db} show {outcomes[0].conversation_id}\n"
+                       f"  fedfina --db {db} show {outcomes[0].conversation_id}\n"
                        "Then see `fedfina --help` for real runs.", markup=False)
+
+
+def _demo_server(directory: Path, port: int) -> None:
+    from fedfina_cli.pipeline.demo import demo_server_settings
+    from fedfina_cli.server.demo import webhook_example
+    from fedfina_cli.server.run import serve as run_server
+
+    settings = demo_server_settings(directory)
+    terminal = new_terminal()
+    terminal.redact = lambda text: text  # the demo's own key is printed on purpose: the curl needs it
+    base_url = f"http://127.0.0.1:{port}"
+
+    def ready() -> None:
+        lines = [f"fedfina demo server on {base_url} (Ctrl-C stops it). Offline: ledger",
+                 f"{settings.db_path}, files and .eml in {settings.data_dir}, its log on stderr.", "",
+                 *webhook_example(settings, base_url), ""]
+        terminal.out.print("\n".join(lines), markup=False, soft_wrap=True)
+        terminal.out.file.flush()
+
+    with user_errors(terminal):
+        code = run_server(settings, "127.0.0.1", port, 1, None, 15, on_ready=ready)
+    raise typer.Exit(code)
 
 
 # --- plumbing ---------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import secrets
+from dataclasses import replace
 from pathlib import Path
 
 from fedfina_cli.core.config import Settings
@@ -32,3 +34,13 @@ def demo_paths(settings: Settings, outcome: Outcome) -> dict[str, Path]:
         "Email:": outbox_path(settings.outbox_dir, account, conversation),
         "Ledger:": settings.db_path,
     }
+
+
+# --- `fedfina demo --serve` ----------------------------------------------------------
+
+
+def demo_server_settings(directory: Path) -> Settings:
+    """The demo's settings plus an API key and a webhook secret made for this run only:
+    the server then takes signed webhooks and answers the status API, offline."""
+    return replace(demo_settings(directory), api_key=secrets.token_urlsafe(18),
+                   webhook_secret="wsec_" + secrets.token_hex(16))

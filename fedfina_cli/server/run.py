@@ -26,7 +26,10 @@ from fedfina_cli.pipeline.queue import QueueWorkers, Sweeper
 from fedfina_cli.pipeline.run_context import RunContext
 from fedfina_cli.pipeline.signals import graceful_stop
 
-log = logging.getLogger("fedfina.server")
+# Each role logs under its own name: a log collector tells the HTTP server's lines
+# from a `fedfina worker`'s.
+server_log = logging.getLogger("fedfina.server")
+worker_log = logging.getLogger("fedfina.worker")
 
 
 class JsonLines(logging.Formatter):
@@ -56,10 +59,12 @@ def configure_logging(settings: Settings) -> None:
         logger.propagate = False
 
 
-def _signals() -> AbstractContextManager[list[int]]:
+def _signals(log: logging.Logger, also: Callable[[], None] = lambda: None) -> AbstractContextManager[list[int]]:
     """Record SIGTERM/SIGINT instead of dying; a second one ends the process at once."""
-    return graceful_stop(lambda signum: log.info("stopping: finishing the conversations in flight "
-                                                 "(signal again to stop at once)"))
+    def first(signum: int) -> None:
+        log.info("stopping: finishing the conversations in flight (signal again to stop at once)")
+        also()
+    return graceful_stop(first)
 
 
 def _exit_code(received: list[int]) -> int:
@@ -67,7 +72,7 @@ def _exit_code(received: list[int]) -> int:
     return int(ExitCode.INTERRUPTED) if signal.SIGINT in received else int(ExitCode.OK)
 
 
-def _log_outcome(metrics_outcome: Callable | None) -> Callable:
+def _log_outcome(log: logging.Logger, metrics_outcome: Callable | None) -> Callable:
     def on_done(outcome) -> None:
         if metrics_outcome is not None:
             metrics_outcome(outcome)
@@ -82,7 +87,9 @@ def _log_outcome(metrics_outcome: Callable | None) -> Callable:
 
 
 def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agent_id: str | None,
-          sweep_every_minutes: float) -> int:
+          sweep_every_minutes: float, on_ready: Callable[[], None] | None = None) -> int:
+    """Serve until SIGTERM or Ctrl-C; ``on_ready`` runs once the port is bound and the
+    workers are up, before the first request is taken (`demo --serve` prints its example)."""
     import uvicorn
 
     from fedfina_cli.server.app import Service, create_app
@@ -90,7 +97,16 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
 
     configure_logging(settings)
     listening = _listen(host, port)  # before anything starts: a port in use is a usage error
-    with listening, _signals() as received:
+    log = server_log
+    started: list[uvicorn.Server] = []
+
+    def stop_uvicorn() -> None:
+        # A signal after the check below and before uvicorn installs its own handlers
+        # reaches only ours: uvicorn is told here, or it would serve on for ever.
+        for running in started:
+            running.should_exit = True
+
+    with listening, _signals(log, stop_uvicorn) as received:
         metrics = ServerMetrics()
         with RunContext(settings, "serve", concurrency, on_api_call=metrics.api_call) as session:
             for warning in session.warnings:
@@ -100,15 +116,18 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
                             "webhooks work (they bring the conversation)")
             if not settings.webhook_secret:
                 log.warning("ELEVENLABS_WEBHOOK_SECRET is not set: /api/v1/webhooks/elevenlabs answers 404")
-            workers = QueueWorkers(session, concurrency, on_done=_log_outcome(metrics.outcome)).start()
+            workers = QueueWorkers(session, concurrency, on_done=_log_outcome(log, metrics.outcome)).start()
             metrics.watch(queue_depth=session.ledger.queue.depth, in_flight=lambda: workers.busy)
             sweeper = Sweeper(session, sweep_agent_id, sweep_every_minutes * 60, workers.wake).start() \
                 if sweep_agent_id else None
             app = create_app(Service(settings, session, workers, metrics))
             server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                                    timeout_graceful_shutdown=30, server_header=False))
-            log.info("serving on http://%s:%d with %d workers; %s", host, port, workers.concurrency,
-                     session.backends.description)
+            started.append(server)
+            log.info("serving on http://%s:%d with %s; ledger %s; %s", host, port, _workers(workers.concurrency),
+                     session.ledger.description, session.backends.description)
+            if on_ready is not None:
+                on_ready()
             try:
                 if not received:  # a signal during start-up: do not start serving
                     server.run(sockets=[listening])  # returns after a graceful stop (signals reach us too)
@@ -142,11 +161,13 @@ def _listen(host: str, port: int) -> socket.socket:
 def work(settings: Settings, concurrency: int) -> int:
     """`fedfina worker`: the queue's workers, without HTTP, until SIGTERM or Ctrl-C."""
     configure_logging(settings)
-    with _signals() as received, RunContext(settings, "worker", concurrency) as session:
+    log = worker_log
+    with _signals(log) as received, RunContext(settings, "worker", concurrency) as session:
         for warning in session.warnings:
             log.warning(warning)
-        workers = QueueWorkers(session, concurrency, on_done=_log_outcome(None)).start()
-        log.info("working on the queue with %d workers; %s", workers.concurrency, session.backends.description)
+        workers = QueueWorkers(session, concurrency, on_done=_log_outcome(log, None)).start()
+        log.info("working on the queue with %s; ledger %s; %s", _workers(workers.concurrency),
+                 session.ledger.description, session.backends.description)
         stop = threading.Event()
         while not received:
             stop.wait(0.2)  # signal handlers run in this (the main) thread between waits
@@ -154,3 +175,7 @@ def work(settings: Settings, concurrency: int) -> int:
         session.finish([])
     log.info("stopped")
     return _exit_code(received)
+
+
+def _workers(n: int) -> str:
+    return f"{n} worker{'' if n == 1 else 's'}"
