@@ -128,7 +128,7 @@ def test_run_failed_reprocesses_only_failed_conversations(cli, workspace, eleven
 def test_status_in_every_format(cli, workspace, batch):
     cli("run", "--csv", batch)
     table = cli("status", "--limit", "5")
-    assert table.exit_code == 0 and "5 conversations in" in table.stdout and "conversation" in table.stdout
+    assert table.exit_code == 0 and "5 of 32 conversations in" in table.stdout and "conversation" in table.stdout
     rows = json.loads(cli("status", "--json", "--account-id", "branch-1").stdout)
     assert len(rows) == 11 and all(r["account_id"] == "branch-1" and r["status"] == "completed" for r in rows)
     assert set(rows[0]) == {"conversation_id", "account_id", "status", "current_step", "email_id", "updated_at",

@@ -60,7 +60,7 @@ def test_doctor_warns_when_the_ledgers_files_are_elsewhere_than_the_settings_poi
     result = cli("doctor", env={"FEDFINA_DATA_DIR": str(other), "COLUMNS": "200"})
     assert result.exit_code == 0, result.output  # a warning: the backends themselves are fine
     row = next(line for line in result.stdout.splitlines() if line.startswith("files "))
-    assert row.split()[1:3] == [str(tmp_path / "data"), "warning"]
+    assert row.split()[1:3] == ["warning", str(tmp_path / "data")]
     assert f"files of 1 conversation are here; the settings now store into {other}" in words(result.stdout)
 
 
@@ -155,3 +155,62 @@ def test_a_sigterm_as_the_server_starts_stops_it(fedfina_exe, tmp_path):
     server.send_signal(signal.SIGTERM)
     server.communicate(timeout=30)
     assert server.returncode == 0
+
+
+# --- 80 columns -------------------------------------------------------------------------
+
+def _failures(cli, n):
+    from .conftest import ENGLISH
+
+    for _ in range(n):  # no account, no recipient: a long error each time (one row, re-failed)
+        assert cli("run", "--from-file", ENGLISH).exit_code == 1
+
+
+def test_status_of_failures_at_80_columns_gives_the_error_room(cli, workspace):
+    _failures(cli, 1)
+    result = cli("status", "--status", "failed", env={"COLUMNS": "80"})
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines[1:]) and "…" not in result.stdout, result.stdout
+    [row] = json.loads(cli("status", "--status", "failed", "--json").stdout)
+    start = next(line for line in lines if line.startswith("conversation")).index("error")
+    shown = " ".join(line[start:].strip() for line in lines[3:] if not line.startswith("not shown"))
+    assert " ".join(shown.split()) == " ".join(row["error_message"].split())  # whole; it was cut to 12
+    assert lines[0].startswith("1 conversation failed in ") and " status " not in lines[1]
+
+
+def test_status_with_a_limit_says_how_many_of_how_many(cli, workspace, tmp_path):
+    from .conftest import ENGLISH
+
+    assert cli("run", "--from-file", HINDI).exit_code == 0
+    assert cli("run", "--from-file", ENGLISH, "-a", "acc9", "-e", "x@example.com").exit_code == 0
+    assert cli("status", "--limit", "1").stdout.startswith("1 of 2 conversations in ")
+    assert cli("status", "--limit", "2").stdout.startswith("2 conversations in ")
+    assert cli("status", "--status", "completed", "--limit", "5").stdout.startswith("2 conversations completed in ")
+
+
+def test_piped_tables_have_no_trailing_spaces(cli, workspace):
+    _failures(cli, 1)
+    assert cli("run", "--from-file", HINDI).exit_code == 0
+    for args in (("status",), ("show", HINDI_ID), ("stats",), ("accounts", "list"), ("doctor",)):
+        out = cli(*args).stdout
+        assert out and all(line == line.rstrip() for line in out.splitlines()), (args, out)
+
+
+def test_show_at_80_columns_keeps_audit_messages_and_the_message_id_whole(cli, workspace):
+    assert cli("run", "--from-file", HINDI).exit_code == 0
+    message_id = workspace.rows("select email_message_id from conversation_processing")[0]["email_message_id"]
+    out = cli("show", HINDI_ID, env={"COLUMNS": "80"}).stdout
+    assert all(len(line) <= 80 for line in out.splitlines()[1:] if not line.startswith("files in "))  # paths
+    assert "…" not in out
+    audit = out[out.index("audit log"):]
+    start = next(line for line in audit.splitlines() if line.startswith("time")).index("message")
+    folded = "".join(line[start:].strip() for line in audit.splitlines()[2:])
+    assert message_id in folded  # whole, though folded over lines: a person looks it up in the mail log
+
+
+def test_doctor_breaks_a_postgresql_url_between_its_parts_not_mid_host(cli, workspace):
+    url = "postgresql://fedfina:pw1234@db-primary.internal.fedfina.example.com:5432/fedfina_production"
+    result = cli("doctor", env={"COLUMNS": "80", "DATABASE_URL": url})
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines) and "pw1234" not in result.output
+    assert any(line.strip() == "@db-primary.internal.fedfina.example.com:5432/" for line in lines), result.stdout

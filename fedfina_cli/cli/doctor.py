@@ -6,6 +6,7 @@ import typer
 
 from fedfina_cli.cli.app import Command, app
 from fedfina_cli.cli.context import new_terminal, settings_for, user_errors
+from fedfina_cli.cli.output import broken_at_separators
 from fedfina_cli.core.errors import ExitCode
 
 
@@ -31,17 +32,23 @@ def doctor() -> None:
 
     table = Table(title="fedfina doctor", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   show_edge=False)
-    # The backend's name and the verdict are short and must always show whole; a
-    # long path or URL folds onto more lines instead of pushing them off an
-    # 80-column screen (a deep FEDFINA_DATA_DIR once left only "ba…" and "…").
-    table.add_column("backend", no_wrap=True, min_width=max(len(c.backend) for c in checks))
-    table.add_column("target", overflow="fold", ratio=1)
-    table.add_column("status", no_wrap=True, min_width=max(len(c.status) for c in checks))
-    table.add_column("detail", overflow="fold", ratio=1)
+    # The backend's name and the verdict are short and always show whole. The target
+    # (a path or URL) goes above its detail, in the rest of the line, broken after a
+    # '/' or before an '@' or ':' where it must break: a deep FEDFINA_DATA_DIR once
+    # left only "ba…", and a PostgreSQL URL broke mid-host.
+    backend_width = max(len("backend"), *(len(c.backend) for c in checks))
+    status_width = max(len("status"), *(len(c.status) for c in checks))
+    rest = max(20, terminal.out.width - backend_width - status_width - 5)
+    table.add_column("backend", no_wrap=True, min_width=backend_width)
+    table.add_column("status", no_wrap=True, min_width=status_width)
+    table.add_column("target and detail", overflow="fold", width=rest)
     styles = {"ok": "green", "failed": "bold red", "embedded": "cyan", "warning": "yellow"}
     for check in checks:
-        table.add_row(check.backend, Text(check.target), Text(check.status, style=styles[check.status]),
-                      Text(settings.redact(check.detail)))
-    terminal.out.print(table)
+        cell = Text("\n".join(broken_at_separators(check.target, rest)), style="bold")
+        # A URL or path in the detail breaks where the target does, the words around it at spaces.
+        cell.append("\n" + " ".join("\n".join(broken_at_separators(word, rest)) if len(word) > rest else word
+                                    for word in settings.redact(check.detail).split(" ")))
+        table.add_row(check.backend, Text(check.status, style=styles[check.status]), cell)
+    terminal.table(table)
     if not all(check.passed for check in checks):
         raise typer.Exit(ExitCode.FAILED)

@@ -35,11 +35,20 @@ def status(
     with user_errors(terminal), ledger_for(terminal) as ledger:
         if account_id is not None:
             validation.account_id(account_id)
-        rows = ledger.conversations(account_id, status_filter.value if status_filter else None, limit)
-        terminal.rows(rows, ["conversation_id", "account_id", "status", "current_step", "email_id",
-                             "updated_at", "error_message"], chosen_format(output_format, json_out, csv_out),
-                      title=f"{len(rows)} conversation{'' if len(rows) == 1 else 's'} in {ledger.description} "
-                            "(newest first, times UTC)",
+        wanted = status_filter.value if status_filter else None
+        rows = ledger.conversations(account_id, wanted, limit)
+        total = len(rows) if len(rows) < limit else ledger.count_conversations(account_id, wanted)
+        shown = f"{len(rows)} of {total}" if total > len(rows) else f"{len(rows)}"
+        fmt = chosen_format(output_format, json_out, csv_out)
+        columns = ["conversation_id", "account_id", "status", "current_step", "email_id", "updated_at",
+                   "error_message"]
+        if wanted and fmt == "table":
+            columns.remove("status")  # the title says it
+        terminal.rows(rows, columns, fmt,
+                      # Failures are listed to be read: their errors wrap, whole, rather than cut to fit.
+                      wrap=["error_message"] if wanted == "failed" else [],
+                      title=f"{shown} conversation{'' if total == 1 else 's'}{f' {wanted}' if wanted else ''} "
+                            f"in {ledger.description} (newest first, times UTC)",
                       droppable=["email_id", "current_step", "account_id"])
 
 
@@ -154,14 +163,15 @@ def _print_record(terminal, record: dict, ledger_path, folder: Path | None) -> N
                       or "none found"})
     terminal.rows(facts, ["field", "value"], title=f"conversation in {ledger_path} (times UTC)")
     terminal.rows(record["stages"], ["stage", "state", "attempts", "started_at", "finished_at",
-                                     "duration_ms", "message"], title="stages", droppable=["started_at"])
+                                     "duration_ms", "message"], title="stages", droppable=["started_at"],
+                  wrap=["message"])  # one conversation: its messages whole (a Message-ID is looked up)
     if folder is not None:  # a file's location is the folder and its key: the folder once, not in every row
         terminal.rows(record["files"], ["file_type", "size_bytes", "object_key"], title=f"files in {folder}")
     else:  # presigned links, each in full
         terminal.rows(record["files"], ["file_type", "size_bytes", "object_key", "location"], title="files",
                       droppable=["object_key"])
     terminal.rows(record["audit_log"], ["created_at", "step", "event", "attempt", "duration_ms", "message"],
-                  title="audit log")
+                  title="audit log", wrap=["message"])
     if record["last_error"]:
         terminal.out.print(f"last error: {terminal.redact(record['last_error'])}", markup=False)
 

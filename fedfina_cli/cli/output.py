@@ -46,6 +46,7 @@ HEADERS = {"conversation_id": "conversation", "account_id": "account", "current_
 # Free text, cut to one line with … in a table (the whole of it is in --format json).
 _CUT = {"error_message", "message"}
 _CUT_MIN = 12  # a cut column keeps at least this many characters
+_READABLE = 40  # ...and droppable columns go before it gets less than this
 _GAP = 2  # between columns (box.SIMPLE_HEAD, no outer padding)
 
 
@@ -70,26 +71,51 @@ def _kind(name: str) -> str:
 
 
 def _layout(columns: list[str], cells: list[dict[str, str]], width: int,
-            droppable: list[str] | tuple[str, ...]) -> dict[str, int]:
+            droppable: list[str] | tuple[str, ...], kinds: dict[str, str], wrap: Iterable[str] = ()
+            ) -> dict[str, int]:
     """Each shown column's width: identifiers and times whole, free text sharing what is
-    left. Where even that is too wide, the ``droppable`` columns go, in that order."""
+    left. Where free text would get less than a readable share, the ``droppable``
+    columns go, in that order (an error cut to 12 characters beside an email column
+    helps nobody); free text goes down to _CUT_MIN only when nothing more can go."""
     widest = {name: max([len(HEADERS.get(name, name))] + [len(c[name]) for c in cells]) for name in columns}
 
     def least(name: str) -> int:
-        return widest[name] if _kind(name) == "fixed" else min(widest[name], _CUT_MIN)
+        return widest[name] if kinds[name] == "fixed" else min(widest[name], _CUT_MIN)
+
+    def readable(name: str) -> int:  # free text (an error, a message) is what a person reads the row for
+        return min(widest[name], _READABLE) if name in _CUT or name in wrap else least(name)
 
     shown = list(columns)
     for name in droppable:
-        if sum(map(least, shown)) + _GAP * (len(shown) - 1) <= width:
+        if sum(map(readable, shown)) + _GAP * (len(shown) - 1) <= width:
             break
         shown.remove(name)
-    widths = {name: widest[name] for name in shown if _kind(name) == "fixed"}
+    widths = {name: widest[name] for name in shown if kinds[name] == "fixed"}
     flexible = sorted((name for name in shown if name not in widths), key=lambda name: widest[name])
     space = width - sum(widths.values()) - _GAP * (len(shown) - 1)
     for left, name in enumerate(flexible):
         widths[name] = max(least(name), min(widest[name], space // (len(flexible) - left)))
         space -= widths[name]
     return {name: widths[name] for name in shown}
+
+
+def broken_at_separators(text: str, width: int) -> list[str]:
+    """A path or URL in lines of at most ``width``, broken after a '/' or before an '@'
+    or ':' (a host, a port, a folder stays whole where it fits); a piece longer than a
+    line is folded."""
+    import re
+
+    lines = [""]
+    for piece in re.split(r"(?<=/)|(?=[@:])", text):
+        while len(piece) > width:  # longer than a line on its own
+            if lines[-1]:
+                lines.append("")
+            lines[-1], piece = piece[:width], piece[width:]
+            lines.append("")
+        if len(lines[-1]) + len(piece) > width:
+            lines.append("")
+        lines[-1] += piece
+    return [line for line in lines if line] or [""]
 
 
 def _columns() -> int | None:
@@ -144,8 +170,9 @@ class Terminal:
     # --- listings (status, accounts list, ...) -------------------------------
 
     def rows(self, rows: list[dict], columns: list[str], fmt: str = "table", title: str | None = None,
-             droppable: list[str] | tuple[str, ...] = ()) -> None:
-        """Print rows as a table (people), JSON (scripts) or CSV (spreadsheets)."""
+             droppable: list[str] | tuple[str, ...] = (), wrap: Iterable[str] = ()) -> None:
+        """Print rows as a table (people), JSON (scripts) or CSV (spreadsheets). Free text is
+        cut to one line, except in the ``wrap`` columns (one record's details: `show`)."""
         if fmt == "json":
             self.out.file.write(json.dumps([{c: r.get(c) for c in columns} for r in rows],
                                            ensure_ascii=False, indent=2) + "\n")
@@ -154,10 +181,20 @@ class Terminal:
             writer.writeheader()
             writer.writerows({c: spreadsheet_safe(r.get(c)) for c in columns} for r in rows)
         else:
-            self.out.print(self._table(rows, columns, title, droppable))
+            self.table(self._table(rows, columns, title, droppable, wrap))
+
+    def table(self, table: Table) -> None:
+        """A table, without the spaces that pad each row to the width off a terminal
+        (a piped table's lines end where their text does: grep, diff, cut)."""
+        if self.out.is_terminal:
+            self.out.print(table)
+            return
+        with self.out.capture() as captured:
+            self.out.print(table)
+        self.out.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
     def _table(self, rows: list[dict], columns: list[str], title: str | None,
-               droppable: list[str] | tuple[str, ...]) -> Table:
+               droppable: list[str] | tuple[str, ...], wrap: Iterable[str] = ()) -> Table:
         """Identifiers and times stay on one line; free text is cut with …; other values wrap.
 
         Where even that is too wide, the ``droppable`` columns go first (JSON and CSV keep them).
@@ -165,7 +202,8 @@ class Terminal:
         from rich import box
 
         cells = [{c: self.redact(_cell(c, r.get(c))) for c in columns} for r in rows]
-        widths = _layout(columns, cells, self.out.width, droppable)
+        kinds = {name: "fold" if name in wrap else _kind(name) for name in columns}
+        widths = _layout(columns, cells, self.out.width, droppable, kinds, wrap)
         hidden = [HEADERS.get(c, c) for c in columns if c not in widths]
         caption = f"not shown at this width: {', '.join(hidden)} (see --format json)" if hidden else None
         if not rows:
@@ -173,7 +211,7 @@ class Terminal:
         table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
                       box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
         for name, width in widths.items():
-            kind = _kind(name)
+            kind = kinds[name]
             table.add_column(HEADERS.get(name, name), width=width, no_wrap=kind != "fold",
                              overflow="fold" if kind == "fold" else "ellipsis")
         for cell in cells:
@@ -250,7 +288,7 @@ class Terminal:
             rows += [{"conversation_id": r.conversation_id, "account_id": r.account_id, "stage": "input",
                       "reason": str(r)} for r in invalid]
             table = self._table(rows, ["conversation_id", "account_id", "stage", "reason"], "Failures", [])
-            self.out.print(table)
+            self.table(table)
         if self.quiet and not failed and not invalid:
             return
         counts = [f"{sum(o.status == s for o in outcomes)} {s}"

@@ -249,22 +249,18 @@ class Ledger:
     def conversations(self, account_id: str | None = None, status: str | None = None,
                       limit: int | None = None) -> list[ConversationRow]:
         """Newest first, optionally filtered (for `status` and `run --failed`)."""
-        where: list[str] = []
-        args: list[object] = []
-        if account_id is not None:
-            where.append("account_id = ?")
-            args.append(account_id)
-        if status is not None:
-            where.append("status = ?")
-            args.append(status)
-        sql = "select * from conversation_processing"
-        if where:
-            sql += " where " + " and ".join(where)
+        where, args = _filters(account_id, status)
+        sql = "select * from conversation_processing" + where
         sql += " order by updated_at desc, processing_id desc"
         if limit is not None:
             sql += " limit ?"
             args.append(limit)
         return rows.conversations(self.sql.rows(sql, args))
+
+    def count_conversations(self, account_id: str | None = None, status: str | None = None) -> int:
+        """How many `conversations()` would list without a limit (`status --limit`: "2 of 12")."""
+        where, args = _filters(account_id, status)
+        return int(self.sql.rows("select count(*) as n from conversation_processing" + where, args)[0]["n"])
 
     def set_account_settings(self, account_id: str, values: Row) -> Row:
         now = utc_now()
@@ -370,6 +366,19 @@ class Ledger:
     def finish_run(self, run_id: int, succeeded: int, failed: int, exit_code: int) -> None:
         self.sql.run("update runs set finished_at = ?, succeeded = ?, failed = ?, exit_code = ? where run_id = ?",
                      [utc_now(), succeeded, failed, exit_code, run_id])
+
+
+def _filters(account_id: str | None, status: str | None) -> tuple[str, list[object]]:
+    """A where clause (or nothing) for an account and a status, and its arguments."""
+    where: list[str] = []
+    args: list[object] = []
+    if account_id is not None:
+        where.append("account_id = ?")
+        args.append(account_id)
+    if status is not None:
+        where.append("status = ?")
+        args.append(status)
+    return (" where " + " and ".join(where) if where else ""), args
 
 
 def open_ledger(settings: Settings, *, read_only: bool = False, pool_size: int = 8) -> Ledger:
