@@ -214,3 +214,63 @@ def test_doctor_breaks_a_postgresql_url_between_its_parts_not_mid_host(cli, work
     lines = result.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines) and "pw1234" not in result.output
     assert any(line.strip() == "@db-primary.internal.fedfina.example.com:5432/" for line in lines), result.stdout
+
+
+# --- smaller ----------------------------------------------------------------------------
+
+def test_one_failure_among_several_gets_the_closing_failures_table(cli, workspace, tmp_path):
+    from .conftest import ENGLISH, ENGLISH_ID
+
+    result = cli("run", "--from-file", HINDI, "--from-file", ENGLISH)
+    assert result.exit_code == 1
+    closing = result.stdout[result.stdout.index("Failures"):]
+    assert ENGLISH_ID in closing and HINDI_ID not in closing
+    alone = cli("run", "--from-file", ENGLISH)  # the one line above says it all
+    assert "Failures" not in alone.stdout
+
+
+@pytest.mark.parametrize("pasted", [
+    "7201k4b3qz9fe8st0m5xkcw2hj4n",
+    "https://elevenlabs.io/app/conversational-ai/history?conversation_id=conv_7201k4b3qz9fe8st0m5xkcw2hj4n",
+    " conv_7201k4b3qz9fe8st0m5xkcw2hj4n ",
+])
+def test_a_pasted_id_gets_a_did_you_mean(cli, workspace, pasted):
+    assert cli("run", "--from-file", HINDI).exit_code == 0
+    for args in (("run", "-c", pasted), ("show", pasted)):
+        result = cli(*args)
+        assert result.exit_code == 2
+        assert result.stderr.rstrip().endswith("did you mean conv_7201k4b3qz9fe8st0m5xkcw2hj4n?"), result.stderr
+
+
+def test_the_migration_lock_is_exclusive_and_leaves_no_file(tmp_path):
+    import threading
+
+    from fedfina_cli.ledger.migrations import migration_lock
+
+    ledger = tmp_path / "fedfina.db"
+    inside, overlaps = [], []
+
+    def take(times: int) -> None:
+        for _ in range(times):
+            with migration_lock(ledger):
+                inside.append(1)
+                if len(inside) > 1:
+                    overlaps.append(1)
+                time.sleep(0.0005)
+                inside.pop()
+
+    threads = [threading.Thread(target=take, args=(60,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == [] and list(tmp_path.iterdir()) == []
+
+
+def test_processes_opening_a_new_ledger_together_leave_only_the_ledger(fedfina_exe, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
+    runs = [subprocess.Popen([fedfina_exe, "--db", "fedfina.db", "run", "--from-file", str(HINDI), "-a", f"a{i}"],
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for i in range(6)]
+    assert [run.wait(timeout=120) for run in runs] == [0] * 6
+    assert not (tmp_path / "fedfina.db.migrate.lock").exists()  # it was left in the working folder

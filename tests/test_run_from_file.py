@@ -137,12 +137,15 @@ def test_older_dynamic_variable_names_are_accepted(cli, workspace, tmp_path):
     assert read_eml(workspace.eml("legacy1", HINDI_ID))["To"] == "old.widget@example.com"
 
 
-def test_not_ready_conversation_fails_and_is_retryable(cli, workspace):
+def test_a_file_of_a_call_not_ended_says_to_save_it_again_not_that_a_later_run_will_do(cli, workspace):
+    # A file does not change: "a later run will pick it up" (as for the API) would never come true.
     result = cli("run", "--from-file", PROCESSING, "-a", "acc9", "-e", "a@example.com")
     assert result.exit_code == 1
-    assert "not ready yet (status processing)" in result.output
+    assert "the file holds the call while it was still 'processing': save it again once the call has ended" \
+        in " ".join(result.output.split())
+    assert "later run" not in result.output
     row, = workspace.rows("select status, retryable, current_step from conversation_processing")
-    assert row == {"status": "failed", "retryable": 1, "current_step": "fetch"}
+    assert row == {"status": "failed", "retryable": 0, "current_step": "fetch"}
     assert not workspace.emails()
 
 
@@ -297,4 +300,4 @@ def test_quiet_prints_only_failures(cli):
     result = cli("run", "--from-file", HINDI, "--quiet")
     assert result.exit_code == 0 and result.output == ""
     result = cli("run", "--from-file", PROCESSING, "-a", "a1", "-e", "a@example.com", "--quiet")
-    assert result.exit_code == 1 and "not ready yet" in result.output
+    assert result.exit_code == 1 and "still 'processing'" in result.output

@@ -281,8 +281,9 @@ class Terminal:
             self.json(self._json(outcomes, rejected, seconds))
             return
         # --quiet printed nothing yet: every failure is in the table, once. Otherwise the
-        # table recaps the lines above when there are several.
-        if (failed or invalid) and (self.quiet or len(failed) + len(invalid) > 1):
+        # table recaps the lines above whenever the run had more than the one that failed
+        # (one failure among 500 lines has scrolled away by the end).
+        if (failed or invalid) and (self.quiet or len(outcomes) + len(invalid) > 1):
             rows = [{"conversation_id": o.conversation_id, "account_id": o.account_id, "stage": o.failed_stage,
                      "reason": o.error} for o in failed]
             rows += [{"conversation_id": r.conversation_id, "account_id": r.account_id, "stage": "input",

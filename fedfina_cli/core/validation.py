@@ -23,10 +23,22 @@ _DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 def conversation_id(value: object) -> str:
     if not isinstance(value, str) or not CONVERSATION_ID.fullmatch(value):
+        meant = _meant_conversation_id(value) if isinstance(value, str) else None
+        hint = f"; did you mean {meant}?" if meant else ""
         raise InvalidValue(
-            "conversation_id", value, "expected conv_ followed by 8 to 64 letters or digits"
+            "conversation_id", value, f"expected conv_ followed by 8 to 64 letters or digits{hint}"
         )
     return value
+
+
+def _meant_conversation_id(value: str) -> str | None:
+    """The id in what people paste: an ElevenLabs dashboard URL, the id without its
+    `conv_`, or with quotes or spaces around it. Suggested, never taken silently."""
+    found = re.search(r"(?<![A-Za-z0-9])conv_[A-Za-z0-9]{8,64}(?![A-Za-z0-9])", value)
+    if found:
+        return found.group()
+    bare = value.strip().strip("'\"<>").strip()
+    return f"conv_{bare}" if re.fullmatch(r"[A-Za-z0-9]{8,64}", bare) else None
 
 
 def account_id(value: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from sqlite_utils import Database, Migrations
@@ -233,13 +233,30 @@ def m009_storage(db: Database) -> None:
 @contextmanager
 def migration_lock(path: Path | None) -> Iterator[None]:
     """Setting up a new ledger (WAL, migrations) runs once, under a short exclusive lock:
-    processes that open a new ledger together would otherwise each create its tables."""
+    processes that open a new ledger together would otherwise each create its tables.
+
+    The lock is a file beside the ledger, removed by its holder when done (it was left
+    behind in the working folder). Not the ledger itself: closing any descriptor of
+    the ledger would drop SQLite's own locks held by this process. A process that
+    waited on a file its holder has since removed sees that the path no longer names
+    what it locked, and locks the new one instead (two holders otherwise)."""
     if path is None:
         yield
         return
-    fd = os.open(path.with_name(path.name + ".migrate.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
+    lock_path = path.with_name(path.name + ".migrate.lock")
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)  # the kernel drops it if the process dies
+        try:
+            held, named = os.fstat(fd), os.stat(lock_path)
+            if (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
         yield
     finally:
+        with suppress(FileNotFoundError):
+            os.unlink(lock_path)  # before unlocking: a waiter then finds the path gone, and retries
         os.close(fd)

@@ -34,7 +34,7 @@ from fedfina_cli.core.conversation import (
     routing_variable,
     transcript_text,
 )
-from fedfina_cli.core.errors import ClaimLost, LedgerError, MissingArtifact, StageError
+from fedfina_cli.core.errors import ClaimLost, LedgerError, MissingArtifact, NotReady, StageError
 from fedfina_cli.core.jsonio import loads
 from fedfina_cli.core.object_keys import STAGE_ARTIFACT, content_type, incoming_audio_key, object_key
 from fedfina_cli.core.redaction import redact_conversation
@@ -442,7 +442,15 @@ class Pipeline:
         conversation = fetched.conversation
         # Checked here, not when loading: a call that is not ready yet still names its
         # account, so its failure is recorded where `run --failed -a` will find it.
-        check_ready(conversation)
+        try:
+            check_ready(conversation)
+        except NotReady:
+            if ctx.job.payload is None or self.backends.elevenlabs is not None:
+                raise
+            # A file does not change: a later run of it reads the same early state.
+            raise StageError(f"the file holds the call while it was still {conversation.status!r}: save it "
+                             "again once the call has ended (status 'done'), or set ELEVENLABS_API_KEY and run "
+                             f"`fedfina run -c {ctx.job.conversation_id}`") from None
         self._adopt_recipient(ctx, conversation)
         self._store(ctx, "conversation", fetched.raw)  # the raw JSON is kept as fetched, whatever the mode
         transcript = transcript_text(self._shown(ctx))
