@@ -330,7 +330,7 @@ def test_accounts_set_prints_what_accounts_show_prints(cli, workspace):
 
 def test_force_says_it_does_not_resend(cli):
     text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", cli("run", "--help", env={"COLUMNS": "100"}).stdout).split())
-    assert "an email already sent is not sent again: add --resend" in text
+    assert "Redo stages already done (a sent email only with --resend)" in text
 
 
 # --- the report and the email, for the officer ------------------------------------------

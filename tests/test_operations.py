@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import pytest
+import typer
 
 from fedfina_cli.core.config_names import VARIABLES
 
@@ -37,7 +38,7 @@ def test_an_explicit_db_wins_over_database_url_and_the_help_says_so(cli, workspa
     assert status.exit_code == 0 and f"1 conversation in {ledger}" in status.stdout
     # Without --db the URL is the ledger: it is not silently the file.
     assert cli("status", env=nowhere).exit_code == 2
-    assert "Wins over DATABASE_URL" in " ".join(cli("--help").stdout.split())
+    assert "wins over DATABASE_URL and FEDFINA_DB" in " ".join(cli("--help").stdout.split())
 
 
 def test_db_takes_a_postgresql_url_and_checks_it(cli, workspace):
@@ -274,3 +275,33 @@ def test_processes_opening_a_new_ledger_together_leave_only_the_ledger(fedfina_e
             for i in range(6)]
     assert [run.wait(timeout=120) for run in runs] == [0] * 6
     assert not (tmp_path / "fedfina.db.migrate.lock").exists()  # it was left in the working folder
+
+
+def _commands(group=None, prefix=()):
+    from fedfina_cli.cli.app import app
+
+    group = group or typer.main.get_command(app)
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*prefix, name))
+        else:
+            yield (*prefix, name), command
+
+
+def test_every_example_in_help_is_on_one_line_at_80_columns_and_options_are_grouped(cli):
+    found = 0
+    for path, command in _commands():
+        help_text = command.help or ""
+        examples = [line.strip() for line in help_text.splitlines()
+                    if line.strip().startswith(("fedfina ", "*/15", "AGENT="))]
+        shown = cli(*path, "--help", env={"COLUMNS": "80"}).stdout.splitlines()
+        for example in examples:
+            found += 1
+            assert any(line.strip() == example for line in shown), (path, example)  # not wrapped mid-command
+    assert found >= 15
+    run_help = cli("run", "--help", env={"COLUMNS": "80"}).stdout
+    for heading in ("Which conversations", "How the run goes", "Account settings"):
+        assert f"─ {heading}" in run_help
+    top = cli("--help", env={"COLUMNS": "80"}).stdout
+    for heading in ("Process calls", "Read the ledger", "Serve", "Set up and check"):
+        assert f"─ {heading} " in top

@@ -22,7 +22,9 @@ def accounts_set(
 ) -> None:
     """Store settings for one account (only the flags given change), then show them.
 
-    [bold]Example[/bold]:  fedfina accounts set acc123 --timezone Asia/Kolkata --cc credit@fedfina.in
+    [bold]Example[/bold]
+    \b
+      fedfina accounts set acc123 --timezone Asia/Kolkata --cc credit@fedfina.in
     """
     from fedfina_cli.core import accounts, validation
     from fedfina_cli.core.errors import UsageError

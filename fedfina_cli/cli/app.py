@@ -19,6 +19,12 @@ from fedfina_cli.cli.context import Environment, new_terminal, scrubbed_tracebac
 from fedfina_cli.core.errors import ExitCode
 from fedfina_cli.core.meta import __version__
 
+# The headings `fedfina --help` lists the commands under.
+PROCESS = "Process calls"
+READ = "Read the ledger"
+SERVE = "Serve"
+SET_UP = "Set up and check"
+
 
 class Command(typer.core.TyperCommand):
     """Help that reads like other tools': `show CONVERSATION_ID`, not `{CONVERSATION_ID}`,
@@ -88,12 +94,10 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals hold API keys
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-accounts_app = typer.Typer(cls=Group, help="Per-account settings: time zone, CC/BCC, subject, prompt, language, "
-                                "link expiry, attachment limit.", no_args_is_help=True)
-app.add_typer(accounts_app, name="accounts")
-ledger_app = typer.Typer(cls=Group, help="The ledger itself: copy a SQLite ledger into PostgreSQL.",
+accounts_app = typer.Typer(cls=Group, help="Per-account settings: time zone, CC, subject, prompt, links…",
+                           no_args_is_help=True)
+ledger_app = typer.Typer(cls=Group, help="Copy a SQLite ledger into PostgreSQL.",
                          no_args_is_help=True)
-app.add_typer(ledger_app, name="ledger")
 
 
 def _version(value: bool) -> None:
@@ -105,11 +109,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     env_file: Annotated[Path | None, typer.Option(
-        "--env-file", metavar="FILE", help="Read configuration from this file instead of ./.env.",
+        "--env-file", metavar="FILE", help="Read the settings from this file, not ./.env.",
         show_default=False)] = None,
     db: Annotated[str | None, typer.Option(
-        "--db", metavar="PATH|URL", help="The ledger: a SQLite file, or a postgresql:// URL. Wins over "
-        "DATABASE_URL and FEDFINA_DB (default ./fedfina.db). Accepted after the command too.",
+        "--db", metavar="PATH|URL", help="The ledger (SQLite file or postgresql:// URL); wins over "
+        "DATABASE_URL and FEDFINA_DB. Also after the command.",
         show_default=False)] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
@@ -133,4 +137,8 @@ def main() -> None:
 
 
 # Registers the commands on `app` (they import it from here).
-from fedfina_cli.cli import accounts, doctor, ledger_copy, ledger_views, processing, serving  # noqa: E402, F401
+# In the order of the help's headings: processing, reading, serving, setting up.
+from fedfina_cli.cli import processing, ledger_views, serving, doctor, accounts, ledger_copy  # noqa: E402, F401, I001
+
+app.add_typer(accounts_app, name="accounts", rich_help_panel=SET_UP)
+app.add_typer(ledger_app, name="ledger", rich_help_panel=SET_UP)

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import typer
 
-from fedfina_cli.cli.app import Command, app
+from fedfina_cli.cli.app import SET_UP, Command, app
 from fedfina_cli.cli.context import new_terminal, settings_for, user_errors
 from fedfina_cli.cli.output import broken_at_separators
 from fedfina_cli.core.errors import ExitCode
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, rich_help_panel=SET_UP)
 def doctor() -> None:
-    """Check every configured backend without side effects; exit 0 only if all pass.
+    """Check each configured backend, changing nothing; exit 0 if all pass.
 
     ElevenLabs key accepted, bucket reachable and writable, OpenAI reachable,
     SMTP connect + EHLO + login (no mail is sent).
 
-    [bold]Example[/bold]:  fedfina --env-file prod.env doctor
+    [bold]Example[/bold]
+    \b
+      fedfina --env-file prod.env doctor
     """
     from rich.table import Table
     from rich.text import Text

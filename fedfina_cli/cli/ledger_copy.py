@@ -22,7 +22,9 @@ def ledger_copy(
     watermarks. What the target already has is left as it is, so a second copy
     adds only what is new. Then set DATABASE_URL to use it.
 
-    [bold]Example[/bold]:  fedfina --db /srv/fedfina/fedfina.db ledger copy --to "$DATABASE_URL"
+    [bold]Example[/bold]
+    \b
+      fedfina --db /srv/fedfina/fedfina.db ledger copy --to "$DATABASE_URL"
     """
     from dataclasses import replace
 

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from fedfina_cli.cli.app import Command, app
+from fedfina_cli.cli.app import READ, Command, app
 from fedfina_cli.cli.context import chosen_format, ledger_for, new_terminal, settings_for, user_errors
 from fedfina_cli.cli.options import AccountFilter, CsvOut, Format, JsonOut, RecordFormatOption, StatusFilter
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, rich_help_panel=READ)
 def status(
     account_id: AccountFilter = None,
     status_filter: Annotated[StatusFilter | None, typer.Option(
@@ -27,7 +27,10 @@ def status(
 ) -> None:
     """List conversations in the ledger, newest first.
 
-    [bold]Examples[/bold]:  fedfina status --status failed    fedfina status -a acc123 --format csv > acc123.csv
+    [bold]Examples[/bold]
+    \b
+      fedfina status --status failed
+      fedfina status -a acc123 --format csv > acc123.csv
     """
     from fedfina_cli.core import validation
 
@@ -52,7 +55,7 @@ def status(
                       droppable=["email_id", "current_step", "account_id"])
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, rich_help_panel=READ)
 def show(
     conversation_id: Annotated[str, typer.Argument(
         help="The conversation to show.", metavar="CONVERSATION_ID", show_default=False)],
@@ -62,9 +65,11 @@ def show(
     output_format: RecordFormatOption = None,
     json_out: JsonOut = False,
 ) -> None:
-    """One conversation: stages with times, files (fresh links or paths), audit log, last error.
+    """One conversation: stages, files, audit log and last error.
 
-    [bold]Example[/bold]:  fedfina show conv_7201k4b3qz9fe8st0m5xkcw2hj4n
+    [bold]Example[/bold]
+    \b
+      fedfina show conv_7201k4b3qz9fe8st0m5xkcw2hj4n
     """
     from fedfina_cli.core import validation
     from fedfina_cli.ledger.queries import conversation_record
@@ -118,7 +123,7 @@ def show(
                           "read access")
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, rich_help_panel=READ)
 def stats(
     since: Annotated[str | None, typer.Option(
         "--since", metavar="DATE", help="Only activity from this date (e.g. 2026-11-01).",
@@ -126,9 +131,11 @@ def stats(
     output_format: RecordFormatOption = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Counts, success rate, stage and API timings, bytes stored and tokens used.
+    """Counts, success rate, timings, bytes stored and tokens used.
 
-    [bold]Example[/bold]:  fedfina stats --since 2026-11-01 --json
+    [bold]Example[/bold]
+    \b
+      fedfina stats --since 2026-11-01 --json
     """
     from fedfina_cli.ledger.queries import collect_stats, parse_since
 

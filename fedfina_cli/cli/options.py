@@ -14,24 +14,32 @@ import typer
 
 from fedfina_cli.pipeline.jobs import DEFAULT_CONCURRENCY
 
+# Headings options are grouped under in --help (a 24-row screen shows one group at a time).
+WHICH = "Which conversations"
+HOW = "How the run goes"
+ACCOUNT = "Account settings (for this run; `accounts set` stores them)"
+
 ConversationIds = Annotated[list[str] | None, typer.Option(
-    "--conversation-id", "-c", metavar="ID", help="Conversation to process (repeatable).", show_default=False)]
+    "--conversation-id", "-c", metavar="ID", help="Conversation to process (repeatable).",
+    show_default=False, rich_help_panel=WHICH)]
 Email = Annotated[str | None, typer.Option(
-    "--email", "-e", metavar="ADDRESS", help="Recipient (default: the conversation's email_id dynamic variable).",
-    show_default=False)]
+    "--email", "-e", metavar="ADDRESS", help="Recipient (default: the call's email_id variable).",
+    show_default=False, rich_help_panel=WHICH)]
 AccountId = Annotated[str | None, typer.Option(
-    "--account-id", "-a", metavar="ACCOUNT", help="Account folder (default: the conversation's account_id "
-                               "dynamic variable).", show_default=False)]
+    "--account-id", "-a", metavar="ACCOUNT", help="Account folder (default: the call's account_id variable).",
+    show_default=False, rich_help_panel=WHICH)]
 CsvFile = Annotated[Path | None, typer.Option(
-    "--csv", metavar="FILE", help="CSV with a header row: conversation_id, email_id (or email), account_id.",
-    show_default=False)]
+    "--csv", metavar="FILE", help="CSV: conversation_id, email_id (or email), account_id.",
+    show_default=False, rich_help_panel=WHICH)]
 FromFile = Annotated[list[Path] | None, typer.Option(
-    "--from-file", metavar="FILE", help="A saved conversation JSON or post-call webhook payload, instead of the "
-                        "API (repeatable).", show_default=False)]
+    "--from-file", metavar="FILE", help="A saved conversation or webhook JSON (repeatable).",
+    show_default=False, rich_help_panel=WHICH)]
 Force = Annotated[bool, typer.Option(
-    "--force", help="Redo stages already completed (an email already sent is not sent again: add --resend).")]
-Resend = Annotated[bool, typer.Option("--resend", help="Send the email again even if it was sent.")]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+    "--force", help="Redo stages already done (a sent email only with --resend).", rich_help_panel=HOW)]
+Resend = Annotated[bool, typer.Option(
+    "--resend", help="Send the email again, though it was sent.", rich_help_panel=HOW)]
+JsonOut = Annotated[bool, typer.Option(
+    "--json", help="Print machine-readable JSON.")]
 
 
 class OutputFormat(str, Enum):
@@ -54,39 +62,43 @@ RecordFormatOption = Annotated[RecordFormat | None, typer.Option(
 CsvOut = Annotated[bool, typer.Option("--csv", hidden=True, help="Same as --format csv.")]
 AccountFilter = Annotated[str | None, typer.Option(
     "--account-id", "-a", metavar="ACCOUNT", help="Only this account's conversations.", show_default=False)]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only failures.")]
+Quiet = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="Print only failures.", rich_help_panel=HOW)]
 Concurrency = Annotated[int, typer.Option(
     "--concurrency", "-j", metavar="N", min=1, max=64,
-    help="Conversations at ElevenLabs and the model at once; reports and emails are made alongside.")]
+    help="Calls at ElevenLabs and the model at once.", rich_help_panel=HOW)]
 
 # Per-account settings; on `run` they override the account's stored values for one run.
 Timezone = Annotated[str | None, typer.Option(
-    "--timezone", metavar="ZONE", help="Time zone for times in the report and email, e.g. Asia/Kolkata.",
-    show_default=False)]
+    "--timezone", metavar="ZONE", help="Times in the report and email, e.g. Asia/Kolkata.",
+    show_default=False, rich_help_panel=ACCOUNT)]
 Cc = Annotated[list[str] | None, typer.Option(
-    "--cc", metavar="ADDRESS", help="CC address (repeatable, or comma-separated).", show_default=False)]
+    "--cc", metavar="ADDRESS", help="CC address (repeatable, or comma-separated).",
+    show_default=False, rich_help_panel=ACCOUNT)]
 Bcc = Annotated[list[str] | None, typer.Option(
-    "--bcc", metavar="ADDRESS", help="BCC address (repeatable, or comma-separated).", show_default=False)]
+    "--bcc", metavar="ADDRESS", help="BCC address (repeatable, or comma-separated).",
+    show_default=False, rich_help_panel=ACCOUNT)]
 Subject = Annotated[str | None, typer.Option(
     "--subject", metavar="TEMPLATE", help="Email subject template; fields {title} {applicant} {conversation_id} "
                                           "{account_id} {date} (default: Loan interview – {applicant} – {date}).",
-    show_default=False)]
+    show_default=False, rich_help_panel=ACCOUNT)]
 PromptFile = Annotated[Path | None, typer.Option(
-    "--prompt-file", metavar="FILE", help="System prompt for the summariser.", show_default=False)]
+    "--prompt-file", metavar="FILE", help="The summariser's system prompt.",
+    show_default=False, rich_help_panel=ACCOUNT)]
 SummaryLanguage = Annotated[str | None, typer.Option(
-    "--summary-language", metavar="LANGUAGE", help="Language the summary is written in (default English).",
-    show_default=False)]
+    "--summary-language", metavar="LANGUAGE", help="The summary's language (default English).",
+    show_default=False, rich_help_panel=ACCOUNT)]
 LinkExpiry = Annotated[float | None, typer.Option(
-    "--link-expiry-hours", metavar="HOURS", help="Lifetime of presigned links in the email (at most 168).",
-    show_default=False)]
+    "--link-expiry-hours", metavar="HOURS", help="Links in the email last this long (max 168).",
+    show_default=False, rich_help_panel=ACCOUNT)]
 AttachmentLimit = Annotated[float | None, typer.Option(
-    "--attachment-limit-mb", metavar="MB", help="Attach the PDF up to this size, else send a link (default 10).",
-    show_default=False)]
+    "--attachment-limit-mb", metavar="MB", help="Attach the PDF up to this size, else link it (10).",
+    show_default=False, rich_help_panel=ACCOUNT)]
 
 Redact = Annotated[str | None, typer.Option(
-    "--redact", metavar="none|llm|stored", help="Mask identifiers before the summariser (llm), also in the "
-    "stored transcript, PDF and email (stored), or not at all (none). Default $FEDFINA_REDACT, else llm.",
-    show_default=False)]
+    "--redact", metavar="MODE", help="Mask identifiers: llm (before the model), stored (everywhere) or "
+    "none. Default $FEDFINA_REDACT, else llm.",
+    show_default=False, rich_help_panel=ACCOUNT)]
 
 
 class StatusFilter(str, Enum):

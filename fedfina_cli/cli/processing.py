@@ -8,22 +8,33 @@ from typing import Annotated
 
 import typer
 
-from fedfina_cli.cli.app import Command, app
+from fedfina_cli.cli.app import PROCESS, Command, app
 from fedfina_cli.cli.context import checked, new_terminal, settings_for, show_debug, user_errors
-from fedfina_cli.cli.options import AccountFlags, AccountId, Batch, Email, Force, FromFile, Resend, Targets, grouped
+from fedfina_cli.cli.options import (
+    WHICH,
+    AccountFlags,
+    AccountId,
+    Batch,
+    Email,
+    Force,
+    FromFile,
+    Resend,
+    Targets,
+    grouped,
+)
 from fedfina_cli.core.errors import ExitCode
 from fedfina_cli.core.object_keys import STAGES
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, rich_help_panel=PROCESS)
 @grouped
 def run(
     targets: Targets,
     email: Email = None,
     from_file: FromFile = None,
     failed: Annotated[bool, typer.Option(
-        "--failed", help="Also reprocess conversations whose last status is failed "
-                         "(only --account-id's, when given).")] = False,
+        "--failed", help="Also the failed ones (only --account-id's, when given).",
+        rich_help_panel=WHICH)] = False,
     batch: Batch = Batch(),
     force: Force = False,
     resend: Resend = False,
@@ -32,13 +43,10 @@ def run(
     """Fetch, summarise, report and email, skipping stages already done.
 
     [bold]Examples[/bold]
-
-      fedfina run -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n -e officer@fedfina.in -a acc123
-
+    \b
+      fedfina run -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n -e officer@fedfina.in
       fedfina run --csv calls.csv --concurrency 16
-
       fedfina run --failed --account-id acc123
-
       fedfina run --from-file webhook.json
     """
     overrides = checked(account.overrides)
@@ -46,13 +54,15 @@ def run(
              force=force, resend=resend, overrides=overrides)
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, rich_help_panel=PROCESS)
 @grouped
 def fetch(targets: Targets, email: Email = None, from_file: FromFile = None, batch: Batch = Batch(),
           force: Force = False) -> None:
-    """Store the conversation JSON, transcript and audio (ElevenLabs -> storage).
+    """Store a call's JSON, transcript and audio from ElevenLabs.
 
-    [bold]Example[/bold]:  fedfina fetch -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n -a acc123
+    [bold]Example[/bold]
+    \b
+      fedfina fetch -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n -a acc123
     """
     _process(("fetch",), targets, batch, command="fetch", email=email, from_files=from_file, force=force)
 
@@ -64,25 +74,27 @@ def _artifact_stage(stage: str, help_text: str) -> None:
         _process((stage,), targets, batch, command=stage, force=force)
 
     example = f"fedfina {stage} -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n"
-    command.__doc__ = f"{help_text}\n\n    [bold]Example[/bold]:  {example}\n"
-    app.command(name=stage, cls=Command)(grouped(command))
+    command.__doc__ = f"{help_text}\n\n    [bold]Example[/bold]\n    \b\n      {example}\n"
+    app.command(name=stage, cls=Command, rich_help_panel=PROCESS)(grouped(command))
 
 
 _artifact_stage("summarize", "Summarise a fetched transcript into the structured summary JSON.")
 _artifact_stage("report", "Render the PDF report from the summary and the conversation.")
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, rich_help_panel=PROCESS)
 @grouped
 def email(targets: Targets, email: Email = None, batch: Batch = Batch(), resend: Resend = False) -> None:
-    """Email the PDF and summary to the recipient (never twice without --resend).
+    """Email the PDF and summary (never twice without --resend).
 
-    [bold]Example[/bold]:  fedfina email -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n --resend
+    [bold]Example[/bold]
+    \b
+      fedfina email -c conv_7201k4b3qz9fe8st0m5xkcw2hj4n --resend
     """
     _process(("email",), targets, batch, command="email", email=email, resend=resend)
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, rich_help_panel=PROCESS)
 @grouped
 def sync(
     agent_id: Annotated[str, typer.Option(
@@ -97,18 +109,20 @@ def sync(
                           "summarised, emailed or recorded.")] = False,
     batch: Batch = Batch(),
 ) -> None:
-    """Process an agent's new finished calls (for cron); a not-ready call is picked up next time.
+    """Process an agent's calls ended since the last sync (for cron).
 
-    The first sync of an agent (no watermark yet) looks back 24 hours, and says so:
-    older calls are history, and would email their officers all at once. --since
-    reaches further back on purpose; --dry-run shows what a sync would process.
+    A call not ready yet is picked up next time. The first sync of an agent (no
+    watermark yet) looks back 24 hours, and says so, for older calls are history
+    and would email their officers all at once. --since reaches further back on
+    purpose; --dry-run shows what a sync would process.
 
     Email and account come from each call's dynamic variables, else from
     --email / --account-id.
 
-    [bold]Example[/bold] (crontab, every 15 minutes):
-
-      */15 * * * * cd /srv/fedfina && fedfina sync --agent-id agent_4501k2s8yq0efrpt6ah0v7d3m9xw --quiet
+    [bold]Example[/bold] (crontab, every 15 minutes)
+    \b
+      AGENT=agent_4501k2s8yq0efrpt6ah0v7d3m9xw
+      */15 * * * * cd /srv/fedfina && fedfina sync --quiet --agent-id $AGENT
     """
     from fedfina_cli.core import validation
     from fedfina_cli.core.errors import UsageError
@@ -200,7 +214,7 @@ def _sync_dry_run(terminal, settings, agent_id: str, since_iso: str | None, emai
     terminal.info("dry run: nothing was fetched, processed, emailed or recorded")
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, rich_help_panel=PROCESS)
 def demo(
     directory: Annotated[Path, typer.Option(
         "--dir", metavar="DIR", help="Folder for the demo's data, outbox and ledger.")] = Path("fedfina-demo"),
@@ -210,12 +224,15 @@ def demo(
     port: Annotated[int, typer.Option("--port", metavar="PORT", min=1, max=65535,
                                       help="With --serve: the port, on 127.0.0.1.")] = 8000,
 ) -> None:
-    """Run the whole pipeline offline on a bundled Hindi/English loan interview.
+    """The whole pipeline offline, on a bundled Hindi/English interview.
 
     Needs no keys and no servers, and ignores any configured ones: storage is
     DIR, the email goes to DIR/outbox, the ledger is DIR/fedfina.db.
 
-    [bold]Examples[/bold]:  fedfina demo --dir /tmp/fedfina-demo    fedfina demo --serve
+    [bold]Examples[/bold]
+    \b
+      fedfina demo --dir /tmp/fedfina-demo
+      fedfina demo --serve
     """
     from fedfina_cli.pipeline import demo as demo_module
     from fedfina_cli.pipeline.jobs import RunOptions

@@ -6,14 +6,14 @@ from typing import Annotated
 
 import typer
 
-from fedfina_cli.cli.app import Command, app
+from fedfina_cli.cli.app import SERVE, Command, app
 from fedfina_cli.cli.context import new_terminal, settings_for, user_errors
 from fedfina_cli.cli.options import Concurrency
 from fedfina_cli.core.errors import UsageError
 from fedfina_cli.pipeline.jobs import DEFAULT_CONCURRENCY
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, rich_help_panel=SERVE)
 def serve(
     host: Annotated[str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", metavar="PORT", min=1, max=65535, help="Port to listen on.")]
@@ -26,14 +26,16 @@ def serve(
     sweep_every: Annotated[float, typer.Option(
         "--sweep-every", metavar="MINUTES", min=0.01, help="Minutes between two sweeps.")] = 15,
 ) -> None:
-    """Serve the HTTP API and ElevenLabs' post-call webhooks; process what arrives.
+    """Serve the API and ElevenLabs' webhooks; process what arrives.
 
     Conversations accepted over HTTP are queued in the ledger before the reply,
     and processed by this process's workers (and any `fedfina worker` on the same
     ledger). Needs FEDFINA_API_KEY; ELEVENLABS_WEBHOOK_SECRET enables the webhook.
     SIGTERM stops cleanly (exit 0). Logs are JSON lines on stderr.
 
-    [bold]Example[/bold]:  fedfina serve --port 8000 --sweep-agent-id agent_4501k2s8yq0efrpt6ah0v7d3m9xw
+    [bold]Example[/bold]
+    \b
+      fedfina serve --sweep-agent-id agent_4501k2s8yq0efrpt6ah0v7d3m9xw
     """
     from fedfina_cli.core import validation
     from fedfina_cli.server.run import serve as run_server
@@ -52,13 +54,15 @@ def serve(
     raise typer.Exit(code)
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, rich_help_panel=SERVE)
 def worker(concurrency: Concurrency = DEFAULT_CONCURRENCY) -> None:
-    """Process queued conversations (from any `fedfina serve` on this ledger); no HTTP.
+    """Process the queue that `fedfina serve` fills; no HTTP.
 
     Runs until SIGTERM (exit 0) or Ctrl-C. Logs are JSON lines on stderr.
 
-    [bold]Example[/bold]:  fedfina worker --concurrency 16
+    [bold]Example[/bold]
+    \b
+      fedfina worker --concurrency 16
     """
     from fedfina_cli.server.run import work
 
