@@ -345,3 +345,7 @@ def postgres(postgres_server, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", postgres_server.url(database))
     postgres_server.database = database
     return postgres_server
+
+
+# The `serving` fixture (a real `fedfina serve`), for every test module that starts one.
+from .serving import serving  # noqa: E402, F401

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+
+from fedfina_cli.core.jsonio import BadJSON, loads
 
 
 class Refused(Exception):
@@ -32,7 +33,7 @@ def error(status: int, message: str, **extra: Any) -> JSONResponse:
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused with 413 past ``limit`` bytes (announced or streamed)."""
     announced = request.headers.get("content-length")
-    if announced is not None and announced.isdigit() and int(announced) > limit:
+    if announced is not None and announced.isascii() and announced.isdigit() and int(announced) > limit:
         raise Refused(413, f"request body over the limit of {limit} bytes (FEDFINA_MAX_BODY_MB)")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -47,9 +48,9 @@ async def json_object(request: Request, limit: int) -> dict[str, Any]:
     """The body as a JSON object, or 422 with the seed's error shape."""
     raw = await read_body(request, limit)
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise Refused(422, "invalid request", errors=[{"field": "body", "message": "not JSON"}]) from None
+        body = loads(raw)  # NaN, deep nesting, invalid UTF-8: a 422 naming it, not a 500
+    except BadJSON as exc:
+        raise Refused(422, "invalid request", errors=[{"field": "body", "message": f"not JSON: {exc}"}]) from None
     if not isinstance(body, dict):
         raise Refused(422, "invalid request", errors=[{"field": "body", "message": "not a JSON object"}])
     return body

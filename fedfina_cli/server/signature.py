@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 
 MAX_AGE_SECONDS = 30 * 60
@@ -31,8 +32,12 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v0={digest}"
 
 
-def verify(header: str | None, body: bytes, secret: str, now: float | None = None) -> None:
-    """Return when the signature is good; raise BadSignature saying why not."""
+def checked_header(header: str | None, now: float | None = None) -> tuple[int, str]:
+    """The header's timestamp and signature, or BadSignature saying what is wrong with it.
+
+    Checked before the body is read: a request with no header, a malformed one or a
+    stale timestamp is refused without reading (and holding) a body of up to
+    FEDFINA_MAX_BODY_MB that no secret signed."""
     if not header:
         raise BadSignature("missing ElevenLabs-Signature header")
     timestamp_text = signature = None
@@ -41,7 +46,8 @@ def verify(header: str | None, body: bytes, secret: str, now: float | None = Non
             timestamp_text = part[2:]
         elif part.startswith("v0="):
             signature = part[3:]
-    if timestamp_text is None or not timestamp_text.isdigit() or len(timestamp_text) > 12:
+    # ASCII digits only: str.isdigit() takes '²', which int() then refuses (a 500).
+    if timestamp_text is None or not re.fullmatch(r"[0-9]{1,12}", timestamp_text):
         raise BadSignature("malformed ElevenLabs-Signature header: no timestamp t=")
     if signature is None:
         raise BadSignature("malformed ElevenLabs-Signature header: no v0= signature")
@@ -52,6 +58,12 @@ def verify(header: str | None, body: bytes, secret: str, now: float | None = Non
     if timestamp > current + MAX_FUTURE_SECONDS:
         raise BadSignature("signature timestamp is more than 30 minutes ahead of this host's clock "
                            "(check its time: NTP)")
+    return timestamp, signature
+
+
+def verify(header: str | None, body: bytes, secret: str, now: float | None = None) -> None:
+    """Return when the signature is good; raise BadSignature saying why not."""
+    timestamp, signature = checked_header(header, now)
     expected = sign(secret, body, timestamp).partition(",v0=")[2]
     if not hmac.compare_digest(expected.encode(), signature.encode("ascii", "replace")):  # constant time
         raise BadSignature("signature does not match")

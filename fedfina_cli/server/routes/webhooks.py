@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,10 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from fedfina_cli.core import validation
 from fedfina_cli.core.errors import FedfinaError, LedgerError, StageError
+from fedfina_cli.core.jsonio import BadJSON, loads
 from fedfina_cli.pipeline import intake
 from fedfina_cli.server.http import Refused, ok, read_body
 from fedfina_cli.server.service import Service, ServiceDep
-from fedfina_cli.server.signature import BadSignature, verify
+from fedfina_cli.server.signature import BadSignature, checked_header, verify
 from fedfina_cli.services.storage import ObjectMissing
 
 log = logging.getLogger("fedfina.server")
@@ -34,16 +34,29 @@ async def webhook(request: Request, server: ServiceDep) -> JSONResponse:
     secret = server.settings.webhook_secret
     if not secret:
         raise Refused(404, "not found: set ELEVENLABS_WEBHOOK_SECRET to receive ElevenLabs webhooks")
+    header = request.headers.get("elevenlabs-signature")
+    try:
+        checked_header(header)  # before the body: an unsigned 45 MB post is refused unread
+    except BadSignature as exc:
+        server.metrics.webhooks.labels("unknown", "bad_signature").inc()
+        raise Refused(401, f"invalid webhook signature: {exc}") from None
+    async with server.body_slot(request):
+        return await _signed(request, server, header, secret)
+
+
+async def _signed(request: Request, server: Service, header: str | None, secret: str) -> JSONResponse:
     raw = await read_body(request, server.max_body_bytes)
     try:
-        verify(request.headers.get("elevenlabs-signature"), raw, secret)
+        verify(header, raw, secret)
     except BadSignature as exc:
         server.metrics.webhooks.labels("unknown", "bad_signature").inc()
         raise Refused(401, f"invalid webhook signature: {exc}") from None
     try:
-        event = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise Refused(422, "the webhook body is not JSON") from None
+        # jsonio: NaN, 100,000-deep nesting and invalid UTF-8 are a 422 here (they were a 500,
+        # or a 200 and a conversation failed for good), and a lone surrogate is repaired as for the CLI.
+        event = await run_in_threadpool(loads, raw)
+    except BadJSON as exc:
+        raise Refused(422, f"the webhook body is not JSON fedfina accepts: {exc}") from None
     if not isinstance(event, dict) or not isinstance(event.get("type"), str) \
             or not isinstance(event.get("data"), dict):
         raise Refused(422, "the webhook body has no type and data")
