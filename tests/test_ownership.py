@@ -311,7 +311,7 @@ def test_a_run_killed_on_this_host_is_taken_over_at_once(fedfina_exe, installed,
 def test_a_summary_longer_than_a_claim_completes_once_while_another_worker_watches(
         fedfina_exe, workspace, elevenlabs, smtp_server, openai_server, monkeypatch):
     """The heartbeat renews the claim of work in flight: a second worker never takes it over."""
-    from .test_serve import Server
+    from .serving import Server
 
     monkeypatch.setenv("FEDFINA_CLAIM_SECONDS", "1")
     monkeypatch.setenv("FEDFINA_HTTP_TIMEOUT", "20")

@@ -9,7 +9,7 @@ from fedfina_cli.pipeline.slots import threads_for
 
 from .conftest import emails_per_conversation, hindi_variant, start_fedfina, wait_for, words, write_json
 from .postgres import PASSWORD
-from .test_serve import API_KEY, KEY, POSTPROCESS, WEBHOOK_SECRET, transcription
+from .serving import API_KEY, KEY, POSTPROCESS, WEBHOOK_SECRET, transcription
 
 
 def _csv(workspace, numbers) -> str:
@@ -85,7 +85,7 @@ def test_connection_problems_are_one_line_exit_2_and_never_show_the_password(ins
 def test_workers_and_a_server_share_one_postgresql_ledger_and_one_bucket(
         fedfina_exe, installed, postgres, s3, smtp_server, workspace, monkeypatch, tmp_path):
     """Three workers and a server on one ledger, 200 conversations; one worker killed mid-way."""
-    from .test_serve import Server
+    from .serving import Server
 
     monkeypatch.setenv("FEDFINA_API_KEY", API_KEY)
     monkeypatch.setenv("ELEVENLABS_WEBHOOK_SECRET", WEBHOOK_SECRET)
@@ -162,7 +162,7 @@ def test_a_database_restart_mid_run_is_recovered(fedfina_exe, installed, postgre
 
 
 def test_postprocess_api_on_postgresql(fedfina_exe, postgres, elevenlabs, smtp_server, monkeypatch, tmp_path):
-    from .test_serve import Server
+    from .serving import Server
 
     monkeypatch.setenv("FEDFINA_API_KEY", API_KEY)
     elevenlabs.add(hindi_variant(9))
