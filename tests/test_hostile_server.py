@@ -97,3 +97,47 @@ def test_a_signed_lone_surrogate_is_repaired_and_recorded(serving, workspace, sm
              timeout=30)
     transcript = workspace.object("acc123", "transcripts", "conv_bulk00000003.txt").read_text()
     assert "namaste \ufffd" in transcript
+
+
+PASSWORD = "hunter2-Secret"
+DOWN = [  # nothing listens on port 1; each form libpq takes a password in
+    f"postgresql://fedfina@127.0.0.1:1/fedfina?password={PASSWORD}",
+    f"postgresql://fedfina:{PASSWORD}@127.0.0.1:1/fedfina",
+    f"postgresql://fedfina@127.0.0.1:1/fedfina?sslmode=disable&password={PASSWORD}&connect_timeout=2",
+]
+
+
+@pytest.mark.parametrize("url", DOWN)
+def test_a_postgresql_password_in_any_form_is_never_shown(cli, workspace, url):
+    for args in (("doctor",), ("status",), ("--db", url, "status")):
+        result = cli(*args, env={"DATABASE_URL": url})
+        assert result.exit_code in (1, 2), (args, result.output)
+        assert PASSWORD not in result.output and "hunter2" not in result.output, (args, result.output)
+        assert "***" in result.output or "127.0.0.1" in result.output
+
+
+def test_a_keyword_connection_string_is_refused_without_showing_its_password(cli, workspace):
+    result = cli("status", env={"DATABASE_URL": f"host=db user=fedfina password='{PASSWORD}'"})
+    assert result.exit_code == 2 and PASSWORD not in result.output and "password=***" in result.output
+
+
+def test_pgpassword_is_scrubbed_too(workspace):
+    from fedfina_cli.core.config import load_settings
+
+    settings = load_settings(environ={"PGPASSWORD": PASSWORD})
+    assert settings.redact(f"connection failed for {PASSWORD}") == "connection failed for ***"
+
+
+@pytest.mark.parametrize("url", DOWN)
+def test_readyz_names_what_failed_and_never_a_connection_string(workspace, url):
+    from types import SimpleNamespace
+
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.server.routes.ops import _readiness
+
+    settings = load_settings(environ={"DATABASE_URL": url, "FEDFINA_DATA_DIR": str(workspace.data)})
+    failed = _readiness(SimpleNamespace(settings=settings))
+    text = json.dumps(failed)
+    assert [f["backend"] for f in failed] == ["ledger"], failed
+    assert PASSWORD not in text and "postgresql://" not in text and "fedfina@" not in text, text
+    assert "DATABASE_URL" in text

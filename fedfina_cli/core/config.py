@@ -57,6 +57,8 @@ class Settings:
     db_path: Path = Path("fedfina.db")
     # postgresql://user:password@host:5432/db: the ledger on PostgreSQL instead of db_path.
     database_url: str | None = field(default=None, repr=False)
+    # libpq's own variable: psycopg uses it when DATABASE_URL has no password. Only scrubbed.
+    pgpassword: str | None = field(default=None, repr=False)
     data_dir: Path = Path("fedfina-data")
     prompt_file: Path | None = None
     # Tuning (not in the SPEC's table; defaults suit production).
@@ -95,6 +97,7 @@ class Settings:
             self.api_key,
             self.webhook_secret,
             password_of(self.database_url),
+            self.pgpassword,
         ]
         # Very short values would redact ordinary words; no real key is that short.
         return [v for v in candidates if v and len(v) >= 4]
@@ -139,12 +142,19 @@ def checked_database_url(value: str | None) -> str | None:
     return value
 
 
+# `password=` as a URL's query parameter or a keyword of a libpq connection string,
+# quoted or not: the other places libpq takes a password from, beside the userinfo.
+_PASSWORD_PARAMETER = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", re.IGNORECASE)
+
+
 def without_password(url: str) -> str:
-    """The URL as it may be shown: postgresql://fedfina:***@db:5432/fedfina."""
+    """The connection string as it may be shown, its password *** in any form libpq
+    accepts: postgresql://fedfina:***@db/fedfina, ...?password=***, password=*** ."""
+    shown = _PASSWORD_PARAMETER.sub(r"\1***", url)
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(shown)
         if parts.password is None:
-            return url
+            return shown
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "(a DATABASE_URL that cannot be parsed)"
@@ -153,12 +163,20 @@ def without_password(url: str) -> str:
 
 
 def password_of(url: str | None) -> str | None:
+    """The password a connection string carries, read as libpq reads it (psycopg's
+    parser: userinfo, `?password=`, keywords; percent-encoding undone)."""
     if not url:
         return None
     try:
-        return urlsplit(url).password
-    except ValueError:
-        return None
+        from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415 - only with DATABASE_URL
+
+        found = conninfo_to_dict(url).get("password")
+    except Exception:  # noqa: BLE001 - unparsable: the URL's userinfo, if any, is what there is
+        try:
+            found = urlsplit(url).password
+        except ValueError:
+            return None
+    return str(found) if found else None
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -203,6 +221,7 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         smtp_security=_choice("SMTP_SECURITY", get("SMTP_SECURITY"), SMTP_SECURITY_MODES),
         db_path=Path(get("FEDFINA_DB") or "fedfina.db"),
         database_url=checked_database_url(get("DATABASE_URL")),
+        pgpassword=values.get("PGPASSWORD") or None,
         data_dir=Path(get("FEDFINA_DATA_DIR") or "fedfina-data"),
         prompt_file=Path(p) if (p := get("FEDFINA_PROMPT_FILE")) else None,
         http_timeout=_number("FEDFINA_HTTP_TIMEOUT", get("FEDFINA_HTTP_TIMEOUT"), 60.0),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -46,5 +47,15 @@ def _readiness(server: Service) -> list[dict[str, str]]:
     try:
         checks = run_checks(server.settings)
     except FedfinaError as exc:
-        return [{"backend": "configuration", "detail": server.settings.redact(str(exc))}]
-    return [{"backend": c.backend, "detail": server.settings.redact(c.detail)} for c in checks if not c.passed]
+        return [{"backend": "configuration", "detail": _public(server, str(exc))}]
+    return [{"backend": c.backend, "detail": _public(server, c.detail)} for c in checks if not c.passed]
+
+
+# A PostgreSQL URL, or a libpq keyword string (host=... dbname=...).
+_CONNECTION_STRING = re.compile(r"postgres(?:ql)?://[^\s,;()]*|\b(?:host|hostaddr|dbname|user|port)=\S+(?:\s+\w+=\S+)*")
+
+
+def _public(server: Service, detail: str) -> str:
+    """A check's detail as /readyz (unauthenticated) may say it: what failed, never a
+    connection string, even without its password (it names the user and database)."""
+    return _CONNECTION_STRING.sub("DATABASE_URL", server.settings.redact(detail))
