@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -107,7 +108,7 @@ def test_a_request_with_only_the_conversation_id_takes_the_rest_from_the_call(
     assert server.stop() == 0
 
 
-def test_presigned_links_with_minio(serving, elevenlabs, s3, smtp_server, workspace):
+def test_presigned_links_with_minio(serving, elevenlabs, s3, smtp_server, workspace, cli):
     elevenlabs.add(hindi_variant(2))
     server = serving()
     status, _ = server.json("POST", POSTPROCESS, {"conversation_id": "conv_bulk00000002", "account_id": "acc123",
@@ -119,6 +120,17 @@ def test_presigned_links_with_minio(serving, elevenlabs, s3, smtp_server, worksp
     assert report["url"].startswith(f"http://{s3.endpoint}/{s3.bucket}/acc123/reports/conv_bulk00000002.pdf?")
     with urllib.request.urlopen(report["url"]) as response:
         assert response.read().startswith(b"%PDF")
+    # The links last as long as the account's email links (7 days for every account before),
+    # and the raw conversation, never masked, is linked only when asked for.
+    assert parse_qs(urlsplit(report["url"]).query)["X-Amz-Expires"] == [str(7 * 24 * 3600)]
+    raw = next(f for f in body["data"]["files"] if f["file_type"] == "conversation")
+    assert raw["url"] is None and raw["object_key"] == "acc123/conversations/conv_bulk00000002.json"
+    assert cli("accounts", "set", "acc123", "--link-expiry-hours", "1").exit_code == 0
+    _, body = server.json("GET", f"{POSTPROCESS}/conv_bulk00000002?account_id=acc123&include=conversation",
+                          headers=KEY)
+    urls = {f["file_type"]: f["url"] for f in body["data"]["files"]}
+    assert all(parse_qs(urlsplit(u).query)["X-Amz-Expires"] == ["3600"] for u in urls.values()), urls
+    assert urls["conversation"] is not None
 
 
 def test_the_api_refuses_what_it_must(serving, workspace, monkeypatch):

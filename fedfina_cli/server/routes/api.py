@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from fedfina_cli.core import accounts
+from fedfina_cli.core.accounts import AccountSettings
 from fedfina_cli.core.errors import StageError
 from fedfina_cli.core.jsonio import loads
 from fedfina_cli.ledger.rows import ConversationRow
@@ -51,7 +53,9 @@ async def conversation_status(conversation_id: str, request: Request,
     if "account_id" in request.query_params:
         values["account_id"] = request.query_params["account_id"]
     asked = parsed(StatusQuery, values)
-    data = await run_in_threadpool(_conversation_view, server, asked.conversation_id, asked.account_id)
+    # The raw conversation is never masked (SPEC "Privacy"): a link to it only when asked for.
+    raw_too = request.query_params.get("include") == "conversation"
+    data = await run_in_threadpool(_conversation_view, server, asked.conversation_id, asked.account_id, raw_too)
     return ok(200, "ok", data)
 
 
@@ -97,7 +101,8 @@ def _reference(row: ConversationRow | None, status: str) -> dict[str, object]:
     return {"conversation_id": row["conversation_id"], "processing_id": processing_id(row), "status": status}
 
 
-def _conversation_view(server: Service, conversation_id: str, account: str | None) -> dict[str, Any]:
+def _conversation_view(server: Service, conversation_id: str, account: str | None,
+                       raw_too: bool = False) -> dict[str, Any]:
     ledger, storage = server.session.ledger, server.session.backends.storage
     rows = [r for r in ledger.rows_for(conversation_id, account) if r["account_id"] or account is None]
     if not rows:
@@ -107,8 +112,16 @@ def _conversation_view(server: Service, conversation_id: str, account: str | Non
         raise Refused(409, f"{conversation_id} is recorded under several accounts ({names}); "
                            "pass ?account_id=")
     row = rows[0]
-    files = [{"file_type": f["file_type"], "object_key": f["object_key"],
-              "url": storage.locate(f["object_key"]) if storage.shareable else None}
+    # Links last as long as the account's email links (they were 7 days for every account).
+    lifetime = AccountSettings().overridden(accounts.from_row(ledger.account_settings(row["account_id"]))) \
+        .link_expiry_seconds
+
+    def url(file_type: str, key: str) -> str | None:
+        if not storage.shareable or (file_type == "conversation" and not raw_too):
+            return None
+        return storage.locate(key, lifetime)
+
+    files = [{"file_type": f["file_type"], "object_key": f["object_key"], "url": url(f["file_type"], f["object_key"])}
              for f in ledger.files_for(conversation_id, row["account_id"])]
     return {"conversation_id": conversation_id, "processing_id": processing_id(row),
             "account_id": row["account_id"] or None, "email_id": row["email_id"], "status": row["status"],
