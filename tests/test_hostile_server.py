@@ -141,3 +141,90 @@ def test_readyz_names_what_failed_and_never_a_connection_string(workspace, url):
     assert [f["backend"] for f in failed] == ["ledger"], failed
     assert PASSWORD not in text and "postgresql://" not in text and "fedfina@" not in text, text
     assert "DATABASE_URL" in text
+
+
+def test_a_data_collection_amount_of_1e30_gives_a_report(cli, workspace, tmp_path):
+    from .conftest import HINDI, load_sample
+
+    payload = load_sample(HINDI)
+    results = payload["analysis"].setdefault("data_collection_results", {})
+    results["loan_amount"] = {"data_collection_id": "loan_amount", "value": 1e30, "rationale": "said so",
+                              "json_schema": {"type": "number", "description": "Loan amount in INR"}}
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(payload))
+    result = cli("run", "--from-file", path)
+    assert result.exit_code == 0, result.output
+    assert workspace.object("acc123", "reports", f"{payload['conversation_id']}.pdf").exists()
+
+
+# --- recordings: the hand-over with the transcription ------------------------------------
+
+def test_audio_and_transcription_racing_leave_no_recording_behind(serving, workspace, smtp_server, s3):
+    import random
+
+    from .conftest import wait_for
+    from .serving import audio_event
+
+    server = serving("--concurrency", "4")
+    audio = b"ID3" + bytes(range(256)) * (24 * 1024)  # 6 MB: its upload takes a while, as a real one's does
+    rng = random.Random(24)
+    numbers = range(100, 116)
+
+    def deliver(number: int) -> None:
+        delay = rng.uniform(0.02, 0.3)
+        sender = threading.Thread(target=server.webhook, args=(audio_event(number, audio),))
+        sender.start()
+        time.sleep(delay)  # the transcription 20-300 ms after the audio (seen from ElevenLabs: 24-260 ms)
+        assert server.webhook(transcription(number))[0] == 200
+        sender.join()
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in numbers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = [f"conv_bulk{n:08d}" for n in numbers]
+
+    def attached() -> bool:
+        rows = {r["conversation_id"]: r for r in workspace.rows(
+            "select conversation_id, status, audio_key from conversation_processing")}
+        return all(rows.get(i, {}).get("status") == "completed" and rows[i]["audio_key"] for i in ids)
+
+    wait_for(attached, timeout=90)
+    for conversation_id in ids:
+        assert s3.get(f"acc123/audio/{conversation_id}.mp3") == audio
+    assert not [key for key in s3.object_keys() if key.startswith("_incoming/")]
+    assert workspace.rows("select * from incoming_audio") == []
+
+
+def test_a_recording_whose_transcription_never_comes_is_discarded_after_a_day(workspace):
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.ledger.ledger import open_ledger
+    from fedfina_cli.pipeline import intake
+    from fedfina_cli.services.storage.local import LocalStorage
+
+    ledger = open_ledger(load_settings())
+    storage = LocalStorage(workspace.data)
+    try:
+        assert intake.accept_audio(ledger, storage, "conv_lonely12345", b"ID3 x") == [
+            "_incoming/audio/conv_lonely12345.mp3"]
+        assert intake.discard_stale_audio(ledger, storage) == 0  # not a day old yet
+        ledger.sql.run("update incoming_audio set received_at = '2026-01-01T00:00:00.000Z'")
+        assert intake.discard_stale_audio(ledger, storage) == 1
+        assert not (workspace.data / "_incoming" / "audio" / "conv_lonely12345.mp3").exists()
+        [line] = ledger.sql.rows("select * from processing_audit_log where conversation_id = 'conv_lonely12345'")
+        assert line["event"] == "discarded" and "no transcription for it: deleted" in line["message"]
+    finally:
+        ledger.close()
+
+
+def test_an_empty_recording_is_noted_not_kept(cli, workspace, elevenlabs):
+    from .conftest import HINDI, HINDI_ID, load_sample
+
+    elevenlabs.add(load_sample(HINDI), audio=b"")
+    assert cli("run", "-c", HINDI_ID).exit_code == 0
+    [row] = workspace.rows("select audio_key from conversation_processing")
+    assert row["audio_key"] is None
+    assert not workspace.rows("select * from conversation_files where file_type = 'audio'")
+    notes = [r["message"] for r in workspace.rows("select message from processing_audit_log where event = 'note'")]
+    assert "no recording (empty file)" in notes

@@ -34,6 +34,7 @@ EXPECTED = {
     ],
     "sync_state": ["agent_id", "watermark_unix", "updated_at"],
     "workers": ["worker_id", "host", "pid", "process_started", "started_at", "heartbeat_at", "expires_at"],
+    "incoming_audio": ["conversation_id", "object_key", "size_bytes", "received_at"],
 }
 
 
@@ -44,7 +45,8 @@ def test_blank_database_gets_every_table_with_exact_columns(tmp_path):
             assert [c.name for c in ledger.db[table].columns] == columns, table
         applied = [m["name"] for m in ledger.db["_sqlite_migrations"].rows]
         assert applied == ["m001_initial", "m002_runs", "m003_sync_state", "m004_lookup_indexes", "m005_claims",
-                           "m006_queue", "m007_privacy_and_trust", "m008_workers", "m009_storage"]
+                           "m006_queue", "m007_privacy_and_trust", "m008_workers", "m009_storage",
+                           "m010_incoming_audio"]
         assert ledger.db.journal_mode == "wal"
     finally:
         ledger.close()
@@ -54,7 +56,7 @@ def test_migrating_twice_is_a_no_op(tmp_path):
     Ledger(tmp_path / "l.db").close()
     ledger = Ledger(tmp_path / "l.db")
     try:
-        assert ledger.db["_sqlite_migrations"].count == 9
+        assert ledger.db["_sqlite_migrations"].count == 10
     finally:
         ledger.close()
 

@@ -22,6 +22,11 @@ def test_rupees_in_indian_grouping(amount, shown):
     ("has_gst", None, True, "yes"),
     ("loan_amount", None, None, "not collected"),
     ("loan_amount", None, "about two lakh", "about two lakh"),  # words stay as said
+    # A payload's number beyond any loan: shown as it came (1e30 failed the report for good).
+    ("loan_amount", None, 1e30, "1e+30 (too large to be an amount)"),
+    ("loan_amount", None, "9" * 400, f"{'9' * 400} (too large to be an amount)"),
+    ("loan_amount", None, -1e16, "-1e+16 (too large to be an amount)"),
+    ("loan_amount", None, 99999999999999, "₹9,99,99,99,99,99,999"),
 ])
 def test_collected_values(field, description, value, shown):
     assert collected_value(field, description, value) == shown

@@ -18,9 +18,18 @@ _AMOUNT_WORDS = re.compile(
 _ACRONYMS = {"inr", "gst", "gstin", "pan", "emi", "upi", "ifsc", "id", "kyc", "ai", "otp", "dob"}
 
 
+# No loan applicant's figure comes near this (₹1,000 lakh crore): beyond it a payload's
+# number is shown as it came, not worded as rupees (1e30 failed the report for good:
+# decimal.InvalidOperation on quantize).
+LARGEST_AMOUNT = Decimal(10) ** 15
+
+
 def inr(amount: Decimal | int | float) -> str:
     """₹2,00,000 and ₹1,234.50: lakh-and-crore grouping, paise only when there are any."""
-    value = Decimal(str(amount)).quantize(Decimal("0.01"))
+    exact = Decimal(str(amount))
+    if not exact.is_finite() or abs(exact) >= LARGEST_AMOUNT:
+        return f"{amount} (too large to be an amount)"
+    value = exact.quantize(Decimal("0.01"))
     sign = "-" if value < 0 else ""
     rupees, paise = divmod(abs(value), 1)
     digits = str(int(rupees))
@@ -54,7 +63,7 @@ def collected_value(field_id: str, description: str | None, value: object) -> st
         return "not collected"
     number = _number(value)
     if number is not None and _AMOUNT_WORDS.search(f"{field_id} {description or ''}"):
-        return inr(number)
+        return inr(number) if abs(number) < LARGEST_AMOUNT else f"{value} (too large to be an amount)"
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

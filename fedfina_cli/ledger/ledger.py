@@ -233,6 +233,24 @@ class Ledger:
                              (obj.storage, row["processing_id"]))
             row["storage"] = obj.storage
 
+    # --- a recording waiting for its transcription (SPEC "Serving") ------
+
+    def hold_audio(self, conversation_id: str, object_key: str, size_bytes: int) -> None:
+        """Record a recording written to the holding area (after it is written, never before)."""
+        self.insert("incoming_audio", {"conversation_id": conversation_id, "object_key": object_key,
+                                       "size_bytes": size_bytes, "received_at": utc_now()},
+                    conflict="conversation_id")
+
+    def take_held_audio(self, conversation_id: str) -> str | None:
+        """The held recording's key, taken: one caller gets it, the others None."""
+        taken = self.sql.rows("delete from incoming_audio where conversation_id = ? returning object_key",
+                              [conversation_id])
+        return str(taken[0]["object_key"]) if taken else None
+
+    def held_audio_before(self, cutoff: str) -> list[Row]:
+        return self.sql.rows("select * from incoming_audio where received_at < ? order by received_at",
+                             [cutoff])
+
     def storage_counts(self) -> dict[str, int]:
         """Where conversations' files were stored (folder or bucket) -> how many conversations."""
         return {row["storage"]: row["n"] for row in self.sql.rows(

@@ -230,6 +230,18 @@ def m009_storage(db: Database) -> None:
     db.table("conversation_processing").add_column("storage", str)
 
 
+@migration
+def m010_incoming_audio(db: Database) -> None:
+    # A post_call_audio webhook's recording waiting for its transcription (which names the
+    # account): written to storage first, then recorded here. Whoever deletes the row (the
+    # audio webhook, once the conversation is known, or the worker that fetches it) moves
+    # the recording: exactly one, however the two webhooks interleave.
+    db.table("incoming_audio").create(
+        {"conversation_id": str, "object_key": str, "size_bytes": int, "received_at": str},
+        pk="conversation_id", not_null={"object_key", "received_at"})
+    db.table("incoming_audio").create_index(["received_at"])
+
+
 @contextmanager
 def migration_lock(path: Path | None) -> Iterator[None]:
     """Setting up a new ledger (WAL, migrations) runs once, under a short exclusive lock:

@@ -36,7 +36,7 @@ from fedfina_cli.core.conversation import (
 )
 from fedfina_cli.core.errors import ClaimLost, LedgerError, MissingArtifact, NotReady, StageError
 from fedfina_cli.core.jsonio import loads
-from fedfina_cli.core.object_keys import STAGE_ARTIFACT, content_type, incoming_audio_key, object_key
+from fedfina_cli.core.object_keys import STAGE_ARTIFACT, content_type, object_key
 from fedfina_cli.core.redaction import redact_conversation
 from fedfina_cli.core.summary import SummaryDocument
 from fedfina_cli.core.timefmt import local_date, local_time, utc_now, zone
@@ -46,6 +46,7 @@ from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.mail.deliver import Delivery, Refused
 from fedfina_cli.pipeline.backends import Backends
 from fedfina_cli.pipeline.claims import Claims
+from fedfina_cli.pipeline.intake import EMPTY_AUDIO
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
 from fedfina_cli.pipeline.slots import ProviderSlots
 from fedfina_cli.services.storage import ObjectMissing
@@ -500,6 +501,10 @@ class Pipeline:
         except AudioUnavailable as exc:
             log.note(f"no audio: {exc}")
             return None
+        if stored.size_bytes == 0:  # a 0-byte "recording" is none: said, not kept as the recording
+            self.backends.storage.delete(stored.key)
+            log.note(EMPTY_AUDIO)
+            return None
         self.ledger.record_file(ctx.row, "audio", stored)
         return stored.key
 
@@ -508,8 +513,8 @@ class Pipeline:
         and recorded by the webhook: pipeline/intake.py), or, when it came before the transcription
         (its account unknown then), in the holding area, moved now."""
         storage, key = self.backends.storage, ctx.key("audio")
-        held = incoming_audio_key(ctx.conversation_id)
-        if storage.exists(held):
+        held = self.ledger.take_held_audio(ctx.conversation_id)  # one taker: this worker, or the webhook
+        if held is not None:
             stored = storage.put_bytes(key, storage.get_bytes(held), content_type("audio"))
             storage.delete(held)
             self.ledger.record_file(ctx.row, "audio", stored)

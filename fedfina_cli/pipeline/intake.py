@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fedfina_cli.core import validation
 from fedfina_cli.core.conversation import Conversation, parse_conversation, routing_variable
 from fedfina_cli.core.errors import InvalidValue, StageError
 from fedfina_cli.core.object_keys import content_type, incoming_audio_key, object_key
+from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.services.storage import Storage
@@ -84,17 +86,32 @@ def accept_conversation(ledger: Ledger, storage: Storage, payload: dict[str, Any
     return _intake(row, queued)
 
 
+EMPTY_AUDIO = "no recording (empty file)"
+
+
 def accept_audio(ledger: Ledger, storage: Storage, conversation_id: str, audio: bytes) -> list[str]:
     """A post_call_audio webhook's recording: stored as the conversation's audio object.
 
-    Before the transcription has named the account, it waits in a holding area
-    (core/object_keys.incoming_audio_key) and the fetch stage moves it. Returns the keys written.
+    The hand-over with the transcription, which may arrive at the same moment: the
+    recording is written to a holding area (core/object_keys.incoming_audio_key), then
+    recorded in the ledger as held, then the conversation is looked for. Found, this
+    webhook moves it; not found, the transcription's worker will, for it looks for the
+    held recording after its row exists. Taking the held row is one statement that one
+    caller wins, so whichever lands second attaches the audio and none is left behind
+    (3 to 24 of 40 were, when the webhook looked for the conversation first).
+    Returns the keys written.
     """
     rows = [r for r in ledger.rows_for(conversation_id) if r["account_id"]]
-    if not rows:
-        key = incoming_audio_key(conversation_id)
-        storage.put_bytes(key, audio, content_type("audio"))
-        return [key]
+    if not audio:  # a 0-byte "recording" is none: said, not stored
+        for row in rows:
+            ledger.audit(row, "fetch", "note", "note", f"{EMPTY_AUDIO} from the post_call_audio webhook")
+        return []
+    held = incoming_audio_key(conversation_id)
+    storage.put_bytes(held, audio, content_type("audio"))
+    ledger.hold_audio(conversation_id, held, len(audio))
+    rows = [r for r in ledger.rows_for(conversation_id) if r["account_id"]]  # after the hold: see above
+    if not rows or ledger.take_held_audio(conversation_id) is None:
+        return [held]  # the transcription's worker moves it (or has just taken it)
     keys = []
     for row in rows:
         key = object_key(row["account_id"], conversation_id, "audio")
@@ -103,7 +120,24 @@ def accept_audio(ledger: Ledger, storage: Storage, conversation_id: str, audio: 
         ledger.update(row["processing_id"], audio_key=key)
         ledger.audit(row, "fetch", "note", "note", f"audio from the post_call_audio webhook: {len(audio)} bytes")
         keys.append(key)
+    storage.delete(held)
     return keys
+
+
+def discard_stale_audio(ledger: Ledger, storage: Storage, max_age_seconds: float = 86400) -> int:
+    """Recordings held longer than a day with no transcription come for them: deleted, each
+    with an audit line (the transcription webhook may be off, or the call's was refused)."""
+    cutoff = utc_text(datetime.now(UTC) - timedelta(seconds=max_age_seconds))
+    discarded = 0
+    for held in ledger.held_audio_before(cutoff):
+        if ledger.take_held_audio(held["conversation_id"]) is None:
+            continue  # taken meanwhile
+        storage.delete(held["object_key"])
+        ledger.audit({"processing_id": None, "conversation_id": held["conversation_id"]}, "intake", "discarded",
+                     "discarded", f"recording held since {held['received_at']} ({held['size_bytes']} bytes) "
+                     "with no transcription for it: deleted")
+        discarded += 1
+    return discarded
 
 
 def record_initiation_failure(ledger: Ledger, data: dict[str, Any]) -> str | None:

@@ -24,7 +24,7 @@ from fedfina_cli.core.jsonio import loads
 from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.pipeline import sync as syncing
-from fedfina_cli.pipeline.intake import accept_conversation, in_hand
+from fedfina_cli.pipeline.intake import accept_conversation, discard_stale_audio, in_hand
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
 from fedfina_cli.pipeline.run_context import RunContext
 from fedfina_cli.pipeline.slots import threads_for
@@ -141,6 +141,36 @@ class QueueWorkers:
                                                           f"{delay:g} s after: {outcome.error}")
         except FedfinaError as exc:
             log.error("%s: could not queue it again (%s); `fedfina run --failed` will", outcome.conversation_id, exc)
+
+
+class Housekeeper:
+    """Hourly, in `serve` and `worker`: recordings held a day with no transcription are deleted
+    (pipeline/intake.discard_stale_audio), so the holding area does not grow for ever."""
+
+    every_seconds = 3600.0
+
+    def __init__(self, session: RunContext):
+        self.session = session
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="fedfina-housekeeping", daemon=True)
+
+    def start(self) -> Housekeeper:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                discarded = discard_stale_audio(self.session.ledger, self.session.backends.storage)
+                if discarded:
+                    log.info("deleted %d recordings held a day with no transcription", discarded)
+            except Exception as exc:  # noqa: BLE001 - the next round tries again; the server stays up
+                log.error("housekeeping failed: %s", exc)
+            self._stopping.wait(self.every_seconds)
 
 
 class Sweeper:

@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import ExitCode, UsageError
-from fedfina_cli.pipeline.queue import QueueWorkers, Sweeper
+from fedfina_cli.pipeline.queue import Housekeeper, QueueWorkers, Sweeper
 from fedfina_cli.pipeline.run_context import RunContext
 from fedfina_cli.pipeline.signals import graceful_stop
 
@@ -120,6 +120,7 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
             metrics.watch(queue_depth=session.ledger.queue.depth, in_flight=lambda: workers.busy)
             sweeper = Sweeper(session, sweep_agent_id, sweep_every_minutes * 60, workers.wake).start() \
                 if sweep_agent_id else None
+            housekeeper = Housekeeper(session).start()
             app = create_app(Service(settings, session, workers, metrics))
             server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                                    timeout_graceful_shutdown=30, server_header=False))
@@ -134,6 +135,7 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
             finally:
                 if sweeper is not None:
                     sweeper.stop()
+                housekeeper.stop()
                 workers.stop()
             session.finish([])
     log.info("stopped")
@@ -166,11 +168,13 @@ def work(settings: Settings, concurrency: int) -> int:
         for warning in session.warnings:
             log.warning(warning)
         workers = QueueWorkers(session, concurrency, on_done=_log_outcome(log, None)).start()
+        housekeeper = Housekeeper(session).start()
         log.info("working on the queue with %s; ledger %s; %s", _workers(workers.concurrency),
                  session.ledger.description, session.backends.description)
         stop = threading.Event()
         while not received:
             stop.wait(0.2)  # signal handlers run in this (the main) thread between waits
+        housekeeper.stop()
         workers.stop()
         session.finish([])
     log.info("stopped")

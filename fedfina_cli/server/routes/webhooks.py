@@ -89,13 +89,15 @@ def _transcription(server: Service, data: dict[str, Any]) -> str:
 def _audio(server: Service, data: dict[str, Any]) -> str:
     conversation_id = validation.conversation_id(data.get("conversation_id"))
     encoded = data.get("full_audio")
-    if not isinstance(encoded, str) or not encoded:
+    if not isinstance(encoded, str):
         raise StageError("post_call_audio without full_audio")
     try:
         audio = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise StageError("post_call_audio's full_audio is not base64") from None
     keys = intake.accept_audio(server.session.ledger, server.session.backends.storage, conversation_id, audio)
+    if not audio:
+        return f"{conversation_id}: {intake.EMPTY_AUDIO}"
     return f"{conversation_id}: audio stored ({len(audio)} bytes, {len(keys)} object)"
 
 
