@@ -228,3 +228,63 @@ def test_an_empty_recording_is_noted_not_kept(cli, workspace, elevenlabs):
     assert not workspace.rows("select * from conversation_files where file_type = 'audio'")
     notes = [r["message"] for r in workspace.rows("select message from processing_audit_log where event = 'note'")]
     assert "no recording (empty file)" in notes
+
+
+# --- a full disk -------------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs (a real ENOSPC); grown with grow(). Needs root with mount rights, as CI has."""
+    import subprocess
+
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}): needs root with mount rights")
+
+    def grow() -> None:
+        subprocess.run(["mount", "-o", "remount,size=64m", str(folder)], check=True)
+
+    try:
+        yield folder, grow
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_full_disk_is_a_503_and_a_retry_not_a_failure_for_good(serving, workspace, monkeypatch, small_disk, cli):
+    from .conftest import wait_for
+
+    folder, grow = small_disk
+    monkeypatch.setenv("FEDFINA_DATA_DIR", str(folder))
+    monkeypatch.setenv("FEDFINA_QUEUE_RETRY_SECONDS", "0.25")
+    server = serving("--concurrency", "2")
+    answers = {n: server.webhook(transcription(n))[0] for n in range(200, 240)}
+
+    def full() -> bool:  # the reports and emails of 40 calls do not fit in 3 MB
+        return bool(workspace.rows("select 1 from processing_audit_log where message like '%disk full%' "
+                                   "or message like '%No space left%' limit 1"))
+
+    wait_for(full, timeout=60)
+    answers.update({n: server.webhook(transcription(n))[0] for n in range(240, 250)})
+    assert set(answers.values()) <= {200, 503}, answers  # never 500 "internal error"
+    assert 503 in answers.values(), "no webhook met the full disk: the test proves nothing"
+    status, raw = server.get("/readyz")
+    assert status == 503 and "disk full" in raw.decode(), raw
+    doctor = cli("doctor")
+    assert doctor.exit_code == 1 and "disk full" in doctor.stdout
+    grow()
+    for number, status in answers.items():  # ElevenLabs (or the sweep) delivers what was refused again
+        if status == 503:
+            assert server.webhook(transcription(number))[0] == 200
+    ids = [f"conv_bulk{n:08d}" for n in answers]
+
+    def all_done() -> bool:
+        rows = {r["conversation_id"]: r["status"] for r in workspace.rows(
+            "select conversation_id, status from conversation_processing")}
+        assert not [i for i in ids if rows.get(i) == "failed"], rows  # no failure for good on the way
+        return all(rows.get(i) == "completed" for i in ids)
+
+    wait_for(all_done, timeout=120)
+    emails = sorted(p.name for p in (folder / "outbox" / "acc123").glob("*.eml"))
+    assert emails == sorted(f"{i}.eml" for i in ids)

@@ -62,6 +62,21 @@ class StageError(FedfinaError):
         self.retryable = retryable
 
 
+class DiskFull(StageError):
+    """No space (ENOSPC) or quota (EDQUOT) left where a file was being written: a passing
+    state, retried (from the queue, or by `run --failed`), never a conversation's end.
+    The server answers 503 to what it cannot record meanwhile."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=True)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    import errno  # noqa: PLC0415 - only on this error path
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 class ClaimLost(StageError):
     """This process no longer holds the conversation's claim (it stalled past it, and another process
     took the conversation over): it writes nothing more on the row and sends nothing."""

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from fedfina_cli.core import processes
+from fedfina_cli.core.errors import DiskFull, is_disk_full
 
 
 def _read_umask() -> int:
@@ -48,7 +49,18 @@ def private_file(path: Path) -> None:
 def atomic_write(target: Path, chunks: Iterable[bytes],
                  before_rename: Callable[[], None] | None = None) -> None:
     """Write beside ``target`` and rename: a crash never leaves a partial file
-    under the real name, so "exists" always means "complete"."""
+    under the real name, so "exists" always means "complete". A full disk is
+    DiskFull (retryable), not an OSError that fails the conversation for good."""
+    try:
+        _write_then_rename(target, chunks, before_rename)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(f"disk full: cannot write {target.name} in {target.parent} ({exc.strerror}); "
+                           "free some space: it is tried again") from None
+        raise
+
+
+def _write_then_rename(target: Path, chunks: Iterable[bytes], before_rename: Callable[[], None] | None) -> None:
     private_dir(target.parent)
     # The writer's pid is in the name, so the sweep below can tell a dead
     # writer's leftover from a file another writer is still filling.

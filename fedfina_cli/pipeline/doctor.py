@@ -7,6 +7,7 @@ object in the bucket (deleted at once) to prove it is writable.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,12 @@ from fedfina_cli.services.summarizers.openai_summarizer import OpenAISummarizer
 if TYPE_CHECKING:  # minio is imported only when MinIO is configured
     from fedfina_cli.services.elevenlabs import ElevenLabsClient
     from fedfina_cli.services.storage.minio import MinioStorage
+
+
+# Free space under which the folder is said full (a recording, a report and its email
+# need a few MB), and under which it is said nearly full.
+DISK_FULL_BYTES = 16 * 1024 * 1024
+DISK_LOW_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -120,8 +127,16 @@ def _writable(backend: str, folder: Path, what: str, target: str | None = None) 
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     ok = existing.is_dir() and os.access(existing, os.W_OK)
-    detail = what if ok else f"{existing} is not a writable folder"
-    return Check(backend, target or str(folder), "ok" if ok else "failed", detail)
+    if not ok:
+        return Check(backend, target or str(folder), "failed", f"{existing} is not a writable folder")
+    free = shutil.disk_usage(existing).free
+    if free < DISK_FULL_BYTES:  # a report and its email no longer fit: every write fails (and is retried)
+        return Check(backend, target or str(folder), "failed",
+                     f"disk full: {free // 1024} KB free under {existing}; free some space")
+    if free < DISK_LOW_BYTES:
+        return Check(backend, target or str(folder), "warning",
+                     f"{what}; disk nearly full: {free // (1024 * 1024)} MB free")
+    return Check(backend, target or str(folder), "ok", what)
 
 
 def _minio(storage: MinioStorage) -> str:

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fedfina_cli.core.errors import DiskFull
 from fedfina_cli.server.http import Refused, error
 from fedfina_cli.server.routes import api, ops, webhooks
 from fedfina_cli.server.service import Service
@@ -57,6 +58,14 @@ def create_app(service: Service) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
         return error(exc.status_code, message)
+
+    @app.exception_handler(DiskFull)
+    async def disk_full(request: Request, exc: DiskFull) -> JSONResponse:
+        # Nothing was recorded: 503, so the caller (ElevenLabs, a script) tries again later.
+        log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
+        response = error(503, "disk full: the request could not be recorded; try again later")
+        response.headers["Retry-After"] = "60"
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
