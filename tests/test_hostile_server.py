@@ -288,3 +288,13 @@ def test_a_full_disk_is_a_503_and_a_retry_not_a_failure_for_good(serving, worksp
     wait_for(all_done, timeout=120)
     emails = sorted(p.name for p in (folder / "outbox" / "acc123").glob("*.eml"))
     assert emails == sorted(f"{i}.eml" for i in ids)
+
+
+def test_the_api_answers_422_to_a_body_that_is_not_json_it_accepts(serving):
+    from .serving import KEY, POSTPROCESS
+
+    server = serving()
+    for body, why in ((b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+                      (b'{"conversation_id": NaN}', "NaN is not a JSON number")):
+        status, raw = server.request("POST", POSTPROCESS, body, {"Content-Type": "application/json", **KEY})
+        assert status == 422 and why in raw.decode(), raw
