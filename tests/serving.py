@@ -15,7 +15,6 @@ import pytest
 
 from fedfina_cli.server.signature import sign
 
-from .conftest import hindi_variant, wait_for
 from .fakes.smtp import free_port
 
 API_KEY = "fedfina-api-key-5b8e2c9d7a41"
@@ -36,6 +35,8 @@ class Server:
             self.process = subprocess.Popen([fedfina_exe, command, *extra, *args], stdout=subprocess.DEVNULL,
                                             stderr=log, env=dict(os.environ))
         if command == "serve":
+            from .conftest import wait_for  # conftest imports this module: not at the top
+
             wait_for(self._up, timeout=30)
 
     def _up(self) -> bool:
@@ -82,6 +83,8 @@ class Server:
 
 
 def transcription(number: int, **variant) -> dict:
+    from .conftest import hindi_variant
+
     return {"type": "post_call_transcription", "event_timestamp": int(time.time()),
             "data": hindi_variant(number, **variant)}
 

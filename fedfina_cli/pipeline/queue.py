@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from fedfina_cli.core.conversation import FetchedConversation
 from fedfina_cli.core.errors import FedfinaError
@@ -143,63 +143,67 @@ class QueueWorkers:
             log.error("%s: could not queue it again (%s); `fedfina run --failed` will", outcome.conversation_id, exc)
 
 
-class Housekeeper:
+class Periodic:
+    """A daemon thread that runs ``round()`` now and then every ``every_seconds`` until stopped;
+    a round that fails is logged and the next one tries again (the server stays up)."""
+
+    name = "periodic"
+
+    def __init__(self, every_seconds: float):
+        self.every_seconds = every_seconds
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"fedfina-{self.name}", daemon=True)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def round(self) -> None:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.round()
+            except Exception as exc:  # noqa: BLE001 - the next round tries again; the server stays up
+                log.error("%s failed: %s", self.name, exc)
+            self._stopping.wait(self.every_seconds)
+
+
+class Housekeeper(Periodic):
     """Hourly, in `serve` and `worker`: recordings held a day with no transcription are deleted
     (pipeline/intake.discard_stale_audio), so the holding area does not grow for ever."""
 
-    every_seconds = 3600.0
+    name = "housekeeping"
 
-    def __init__(self, session: RunContext):
+    def __init__(self, session: RunContext, every_seconds: float = 3600.0):
+        super().__init__(every_seconds)
         self.session = session
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="fedfina-housekeeping", daemon=True)
 
-    def start(self) -> Housekeeper:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                discarded = discard_stale_audio(self.session.ledger, self.session.backends.storage)
-                if discarded:
-                    log.info("deleted %d recordings held a day with no transcription", discarded)
-            except Exception as exc:  # noqa: BLE001 - the next round tries again; the server stays up
-                log.error("housekeeping failed: %s", exc)
-            self._stopping.wait(self.every_seconds)
+    def round(self) -> None:
+        discarded = discard_stale_audio(self.session.ledger, self.session.backends.storage)
+        if discarded:
+            log.info("deleted %d recordings held a day with no transcription", discarded)
 
 
-class Sweeper:
+class Sweeper(Periodic):
     """`serve --sweep-agent-id`: a periodic sync that queues the calls whose webhook never came."""
 
+    name = "sweep"
+
     def __init__(self, session: RunContext, agent_id: str, every_seconds: float, on_queued: Callable[[], None]):
+        super().__init__(every_seconds)
         self.session = session
         self.agent_id = agent_id
-        self.every_seconds = every_seconds
         self.on_queued = on_queued
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="fedfina-sweep", daemon=True)
 
-    def start(self) -> Sweeper:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                queued = self.sweep_once()
-                log.info("sweep of %s: %d conversations queued", self.agent_id, queued)
-            except Exception as exc:  # noqa: BLE001 - the next sweep tries again; the server stays up
-                log.error("sweep of %s failed: %s", self.agent_id, exc)
-            self._stopping.wait(self.every_seconds)
+    def round(self) -> None:
+        queued = self.sweep_once()
+        log.info("sweep of %s: %d conversations queued", self.agent_id, queued)
 
     def sweep_once(self) -> int:
         """List the agent's calls since the watermark; queue those not yet done. Returns how many."""
