@@ -113,7 +113,7 @@ def test_the_figures_of_the_test_set(call, capsys):
 def test_hindi_number_words_and_notations_have_their_values():
     values = [v for _, v in figures.numbers("दो लाख, पचास हज़ार, ढाई लाख, साढ़े तीन लाख, डेढ़ करोड़, ₹1,23,456, "
                                             "Rs 2.5 lakh, ८,०००, 12k, two lakh")]
-    assert values == [123456, 250000, 8000, 12000, 200000, 50000, 250000, 350000, 15000000, 200000]
+    assert values == [200000, 50000, 250000, 350000, 15000000, 123456, 250000, 8000, 12000, 200000]  # as written
 
 
 def test_mm_ss_offsets_and_masked_identifiers_are_not_figures():
@@ -217,3 +217,27 @@ def test_the_offline_summary_of_a_long_call_has_no_figure_of_its_own_to_flag():
     result = figures.check_all(document.summary, transcript_text(conversation), figures.call_facts(conversation))
     assert result.checked > 20
     assert result.unsupported == []
+
+
+@pytest.mark.parametrize("written, value", [
+    ("₹5L", 500000), ("₹2.5L", 250000), ("Rs 2.5 L", 250000), ("₹1.2Cr", 12000000),
+    ("five hundred thousand", 500000), ("two hundred and fifty thousand", 250000),
+    ("one lakh twenty thousand", 120000), ("₹7 50 000", 750000), ("₹7\u202f50\u202f000", 750000),
+])
+def test_amounts_as_people_write_them_are_read_whole(written, value):
+    # They were read as 5, 2.5, 1 lakh (five hundred thousand), and 7, 50 and 0.
+    assert figures.numbers(f"needs {written} for stock") == [(written, value)]
+
+
+def test_a_made_up_5_lakh_is_not_supported_by_5_years():
+    made_up = summary("Wants a loan of ₹5L; in business for 5 years.")
+    transcript = "User: I have run the shop for 5 years.\n"
+    assert [u.figure for u in figures.check(made_up, transcript)] == ["₹5L"]
+
+
+def test_the_report_says_amounts_as_officers_do(cli, workspace):
+    from .conftest import HINDI_ID, pdf_text
+
+    assert cli("run", "--from-file", HINDI).exit_code == 0
+    text = " ".join(pdf_text(workspace.object("acc123", "reports", f"{HINDI_ID}.pdf")).split())
+    assert "₹2,00,000 (2 lakh)" in text

@@ -6,16 +6,19 @@ from fedfina_cli.core.wording import collected_value, file_name_part, inr, maske
 
 
 @pytest.mark.parametrize("amount, shown", [
-    (0, "₹0"), (999, "₹999"), (1000, "₹1,000"), (200000, "₹2,00,000"), (12345678, "₹1,23,45,678"),
+    (0, "₹0"), (999, "₹999"), (1000, "₹1,000"), (200000, "₹2,00,000 (2 lakh)"), (12345678, "₹1,23,45,678"),
     (1234.5, "₹1,234.50"), (-50000, "-₹50,000"), (100000000.25, "₹10,00,00,000.25"),
+    # as officers say them, where that is exact: not "1.23 lakh" for ₹1,23,456
+    (12000000, "₹1,20,00,000 (1.2 crore)"), (250000, "₹2,50,000 (2.5 lakh)"), (123456, "₹1,23,456"),
+    (1500000, "₹15,00,000 (15 lakh)"),
 ])
 def test_rupees_in_indian_grouping(amount, shown):
     assert inr(amount) == shown
 
 
 @pytest.mark.parametrize("field, description, value, shown", [
-    ("loan_amount", "Requested loan amount in INR", 200000, "₹2,00,000"),
-    ("loan_amount", None, "2,00,000", "₹2,00,000"),
+    ("loan_amount", "Requested loan amount in INR", 200000, "₹2,00,000 (2 lakh)"),
+    ("loan_amount", None, "2,00,000", "₹2,00,000 (2 lakh)"),
     ("monthly_income", None, 45000.0, "₹45,000"),
     ("business_years", "Years in business", 8, "8"),  # a count, not money
     ("pin_code", None, 110001, "110001"),
@@ -26,7 +29,7 @@ def test_rupees_in_indian_grouping(amount, shown):
     ("loan_amount", None, 1e30, "1e+30 (too large to be an amount)"),
     ("loan_amount", None, "9" * 400, f"{'9' * 400} (too large to be an amount)"),
     ("loan_amount", None, -1e16, "-1e+16 (too large to be an amount)"),
-    ("loan_amount", None, 99999999999999, "₹9,99,99,99,99,99,999"),
+    ("loan_amount", None, 99999999999999, "₹9,99,99,99,99,99,999"),  # 99,99,999.99 crore: not exact
 ])
 def test_collected_values(field, description, value, shown):
     assert collected_value(field, description, value) == shown

@@ -68,6 +68,45 @@ _WORD = re.compile(
     r"(?<!\w)(?:(" + "|".join(map(re.escape, _FRACTIONS)) + r")\s+)?(" +
     "|".join(sorted(map(re.escape, _WORDS), key=len, reverse=True)) + rf")(?:\s+({_MULTIPLIER}))?(?![\w])",
     re.IGNORECASE)
+# ₹7 50 000: Indian grouping with spaces (thin or not), read as one amount only after a
+# currency sign (two numbers side by side are otherwise two figures). It was 7, 50 and 0.
+_SPACED = re.compile(r"(?:₹|\brs\.?|\binr)\s*(\d{1,3}(?:[ \u00a0\u202f]\d{2})*[ \u00a0\u202f]\d{3})(?![\d,.])",
+                     re.IGNORECASE)
+# ₹5L, Rs 2.5 L, ₹1.2Cr: the lakh and crore of notes and chats, read as such only after a
+# currency sign ("5 L" alone may be litres). They were read as 5 and 2.5.
+_SHORT = re.compile(r"(?:₹|\brs\.?|\binr)\s*(\d+(?:\.\d+)?)\s*(l|lac|cr)(?![\w])", re.IGNORECASE)
+_SHORT_SCALE = {"l": 1e5, "lac": 1e5, "cr": 1e7}
+# English number words in a run ("five hundred thousand", "two hundred and fifty thousand",
+# "one lakh twenty thousand") read as one number; a word alone is still read by _WORD.
+_ENGLISH_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
+    "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_ENGLISH_SCALES = {"thousand": 1e3, "lakh": 1e5, "lakhs": 1e5, "million": 1e6, "crore": 1e7, "crores": 1e7}
+_ENGLISH_WORD = "|".join(sorted([*_ENGLISH_UNITS, "hundred", *_ENGLISH_SCALES], key=len, reverse=True))
+_ENGLISH_RUN = re.compile(rf"\b(?:{_ENGLISH_WORD})(?:(?:\s+and\s+|[\s-]+)(?:{_ENGLISH_WORD}))+\b", re.IGNORECASE)
+
+
+def _english_value(run: str) -> float | None:
+    """'five hundred thousand' -> 500000; None where the words do not make one number."""
+    total = current = 0.0
+    seen_scale = False
+    for word in re.split(r"[\s-]+", run.lower()):
+        if word == "and":
+            continue
+        if word in _ENGLISH_UNITS:
+            current += _ENGLISH_UNITS[word]
+        elif word == "hundred":
+            current = (current or 1) * 100
+        else:
+            scale = _ENGLISH_SCALES[word]
+            total += (current or 1) * scale
+            current, seen_scale = 0.0, True
+    value = total + current
+    return value if (seen_scale or value >= 100) else None
+
+
 # Not figures: mm:ss offsets into the call, the masks of identifiers, list numbering, and the
 # multipliers of the rules below when a summary shows its working ("daily × 30").
 _IGNORED = re.compile(r"\[?\b\d{1,2}:\d{2}\b\]?|\[[A-Z_]+ ••••\w{0,4}\]|^\s*\d+[.)]\s|[×*]\s?(?:30|12)\b")
@@ -98,22 +137,43 @@ def numbers(text: str, english_words: bool = True) -> list[tuple[str, float]]:
     ("two lakh"); alone ("one helper", "at one point") it is not a figure in a summary.
     """
     text = _IGNORED.sub(" ", normalised(text))
-    found: list[tuple[str, float]] = []
+    found: list[tuple[int, str, float]] = []  # (where, as written, value): sorted by where at the end
     taken: list[tuple[int, int]] = []
+
+    def free(span: tuple[int, int]) -> bool:
+        return not any(s < span[1] and span[0] < e for s, e in taken)
+
+    for match in _SPACED.finditer(text):
+        found.append((match.start(), match.group(0).strip(), float(re.sub(r"\D", "", match.group(1)))))
+        taken.append(match.span())
+    for match in _SHORT.finditer(text):
+        if free(match.span()):
+            scale = _SHORT_SCALE[match.group(2).lower()]
+            found.append((match.start(), match.group(0).strip(), float(match.group(1)) * scale))
+            taken.append(match.span())
     for match in _NUMBER.finditer(text):
+        if not free(match.span()):
+            continue
         scale = _MULTIPLIERS.get((match.group(3) or "").lower(), 1)
         for group in (1, 2):
             if match.group(group):
-                found.append((match.group(0).strip(), float(match.group(group).replace(",", "")) * scale))
+                value = float(match.group(group).replace(",", "")) * scale
+                found.append((match.start(), match.group(0).strip(), value))
         taken.append(match.span())
+    for match in _ENGLISH_RUN.finditer(text):
+        run = _english_value(match.group(0))
+        if run is not None and free(match.span()):
+            found.append((match.start(), match.group(0).strip(), run))
+            taken.append(match.span())
     for match in _WORD.finditer(text):
         if any(s <= match.start() < e for s, e in taken):
             continue
         if not english_words and match.group(2).isascii() and not match.group(3):
             continue
         value = _WORDS[match.group(2).lower()] + _FRACTIONS.get(match.group(1) or "", 0)
-        found.append((match.group(0).strip(), value * _MULTIPLIERS.get((match.group(3) or "").lower(), 1)))
-    return found
+        scale = _MULTIPLIERS.get((match.group(3) or "").lower(), 1)
+        found.append((match.start(), match.group(0).strip(), value * scale))
+    return [(text_, value) for _, text_, value in sorted(found, key=lambda item: item[0])]
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,19 @@ def inr(amount: Decimal | int | float) -> str:
     groups = [head[max(0, end - 2):end] for end in range(len(head), 0, -2)][::-1]
     grouped = ",".join([*groups, tail]) if head else tail
     cents = f".{int(paise * 100):02d}" if paise else ""
-    return f"{sign}₹{grouped}{cents}"
+    return f"{sign}₹{grouped}{cents}{_spoken(abs(value))}"
+
+
+def _spoken(value: Decimal) -> str:
+    """ (2 lakh), (1.2 crore): the amount as an officer says it, where that is exact to two
+    decimals (₹1,23,456 stays as it is: "1.23 lakh" would not be the amount)."""
+    for unit, size in (("crore", Decimal(10) ** 7), ("lakh", Decimal(10) ** 5)):
+        if value >= size:
+            count = value / size
+            if count == count.quantize(Decimal("0.01")):
+                return f" ({count.normalize():f} {unit})"
+            return ""
+    return ""
 
 
 def _number(value: object) -> Decimal | None:
