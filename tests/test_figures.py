@@ -203,7 +203,7 @@ def test_the_offline_summary_of_a_long_call_has_no_figure_of_its_own_to_flag():
     import copy
 
     from fedfina_cli.core import figures
-    from fedfina_cli.core.conversation import parse_conversation, transcript_text
+    from fedfina_cli.core.conversation import parse_conversation, tool_results_text, transcript_text
     from fedfina_cli.services.summarizers.offline import OfflineSummarizer
 
     from .conftest import HINDI, load_sample
@@ -213,8 +213,9 @@ def test_the_offline_summary_of_a_long_call_has_no_figure_of_its_own_to_flag():
     payload["transcript"] = [dict(copy.deepcopy(t), time_in_call_secs=t["time_in_call_secs"] + 120 * n)
                              for n in range(30) for t in turns]
     conversation = parse_conversation(payload)
-    document = OfflineSummarizer().summarize(conversation, transcript_text(conversation), "English")
-    result = figures.check_all(document.summary, transcript_text(conversation), figures.call_facts(conversation))
+    said = transcript_text(conversation) + tool_results_text(conversation)  # as the pipeline checks
+    document = OfflineSummarizer().summarize(conversation, said, "English")
+    result = figures.check_all(document.summary, said, figures.call_facts(conversation))
     assert result.checked > 20
     assert result.unsupported == []
 

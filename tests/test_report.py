@@ -24,7 +24,8 @@ def test_hindi_report_text_reads_back():
     assert "Ramesh Kumar" in text and "रमेश" in text
     assert "not an AI summary" in text
     assert "18 Nov 2025, 13:12 Asia/Kolkata (UTC+05:30)" in text
-    assert "lookup_applicant" in text  # the tool-only turn, shown discreetly
+    # The tool-only turn, with what it returned, in words: not its identifier.
+    assert "Lookup applicant — Applicant ID: APP-88231" in text and "lookup_applicant" not in text
     assert "None" not in text
     assert re.search(r"Page 1 of \d", text)
 
@@ -39,3 +40,32 @@ def test_report_without_analysis_leaves_empty_sections_out():
     assert "75,000 rupees" in text
     assert "Data collected" not in text and "Evaluation criteria" not in text
     assert "None" not in text
+
+
+def test_what_each_lookup_returned_reaches_the_transcript_the_summariser_and_the_check(
+        cli, workspace, openai_server, tmp_path, monkeypatch):
+    """A lookup_cibil_score returning {"cibil_score": 742} and a verify_gst that failed with
+    "GST portal timeout" appeared nowhere but as "agent tool call: lookup_cibil_score"."""
+    import json
+
+    from .conftest import HINDI, HINDI_ID, load_sample, pdf_text
+
+    payload = load_sample(HINDI)
+    payload["transcript"][3:3] = [
+        {"role": "agent", "message": None, "time_in_call_secs": 30,
+         "tool_calls": [{"tool_name": "lookup_cibil_score", "request_id": "r1"}],
+         "tool_results": [{"tool_name": "lookup_cibil_score", "request_id": "r1",
+                           "result_value": '{"cibil_score": 742, "pan": "ABCPK1234F"}', "is_error": False}]},
+        {"role": "agent", "message": None, "time_in_call_secs": 31,
+         "tool_calls": [{"tool_name": "verify_gst", "request_id": "r2"}],
+         "tool_results": [{"tool_name": "verify_gst", "request_id": "r2", "result_value": "GST portal timeout",
+                           "is_error": True}]}]
+    path = tmp_path / "lookups.json"
+    path.write_text(json.dumps(payload, ensure_ascii=False))
+    assert cli("run", "--from-file", path).exit_code == 0
+    text = " ".join(pdf_text(workspace.object("acc123", "reports", f"{HINDI_ID}.pdf")).split())
+    assert "Lookup CIBIL score — CIBIL score: 742" in text
+    assert "Verify GST — failed: GST portal timeout" in text
+    sent = json.dumps(openai_server.completions()[-1], ensure_ascii=False)
+    assert "CIBIL score: 742" in sent and "Verify GST — failed: GST portal timeout" in sent
+    assert "ABCPK1234F" not in sent  # masked like the rest of what goes to the model

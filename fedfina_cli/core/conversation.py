@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 from fedfina_cli.core import validation
 from fedfina_cli.core.errors import InvalidValue, NotReady, StageError, UsageError
 from fedfina_cli.core.jsonio import BadJSON, loads
+from fedfina_cli.core.timefmt import clock
+from fedfina_cli.core.wording import readable_name
 
 READY_STATUS = "done"
 _unknown_statuses_seen: set[str | None] = set()
@@ -28,11 +31,27 @@ SPEAKER_LABELS = {"agent": "AI", "user": "User"}
 
 
 @dataclass(frozen=True)
+class ToolResult:
+    """What one of the agent's tools returned during the call (a credit-bureau lookup, a GST
+    check), as an officer reads it: "CIBIL score: 742", or failed with its reason."""
+
+    tool: str  # the tool's name as a person says it: "Lookup CIBIL score"
+    text: str  # the result, one line ("" when it returned nothing)
+    failed: bool = False
+
+    def __str__(self) -> str:
+        if self.failed:
+            return f"{self.tool} — failed" + (f": {self.text}" if self.text else "")
+        return f"{self.tool} — {self.text or 'done, nothing returned'}"
+
+
+@dataclass(frozen=True)
 class Turn:
     role: str
     text: str  # "" for tool-only turns
     time_in_call_secs: int
     tool_names: tuple[str, ...] = ()
+    tool_results: tuple[ToolResult, ...] = ()
 
     @property
     def speaker(self) -> str | None:
@@ -253,6 +272,53 @@ def transcript_text(conversation: Conversation) -> str:
     return "".join(f"{t.speaker}: {t.text}\n" for t in conversation.spoken_turns)
 
 
+def tool_results_text(conversation: Conversation) -> str:
+    """What the agent's tools returned, a line each with its time, for the summariser (after
+    the transcript) and the figure check: "" when no tool returned anything."""
+    lines = [f"[{clock(t.time_in_call_secs)}] {result}" for t in conversation.turns for result in t.tool_results]
+    if not lines:
+        return ""
+    return "\nWhat the agent's tools returned during the call:\n" + "\n".join(lines) + "\n"
+
+
+# A tool's result as shown: at most this many fields, each value this long.
+_RESULT_FIELDS, _RESULT_VALUE_CHARS, _RESULT_CHARS = 8, 80, 300
+
+
+def _tool_result(raw: dict[str, Any]) -> ToolResult | None:
+    name = _str(raw.get("tool_name"))
+    if not name:
+        return None
+    value = raw.get("result_value")
+    if isinstance(value, str):
+        with suppress(BadJSON):
+            value = loads(value)  # tools answer JSON text, usually
+    if isinstance(value, dict):
+        shown = "; ".join(f"{readable_name(str(k))}: {_clipped(_one_line(_plain(v)), _RESULT_VALUE_CHARS)}"
+                          for k, v in list(value.items())[:_RESULT_FIELDS])
+    else:
+        shown = _one_line(_plain(value)) if value is not None else ""
+    return ToolResult(readable_name(name), _clipped(shown, _RESULT_CHARS), failed=raw.get("is_error") is True)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value[:_RESULT_FIELDS])
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_plain(v)}" for k, v in list(value.items())[:_RESULT_FIELDS])
+    return ""
+
+
+def _clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _turn(raw: dict[str, Any]) -> Turn:
     text = _one_line(raw.get("message"))
     if not text:
@@ -269,6 +335,8 @@ def _turn(raw: dict[str, Any]) -> Turn:
         text=text,
         time_in_call_secs=_int(raw.get("time_in_call_secs")) or 0,
         tool_names=tools,
+        tool_results=tuple(result for item in _list(raw.get("tool_results"))
+                           if (result := _tool_result(_dict(item))) is not None),
     )
 
 

@@ -164,7 +164,9 @@ def redact_conversation(conversation: Conversation) -> tuple[Conversation, dict[
         counts.append(result.counts)
         return result.text
 
-    turns = tuple(replace(turn, text=masked(turn.text) or "") for turn in conversation.turns)
+    turns = tuple(replace(turn, text=masked(turn.text) or "",
+                          tool_results=tuple(replace(r, text=masked(r.text) or "") for r in turn.tool_results))
+                  for turn in conversation.turns)
     analysis = conversation.analysis
     if analysis is not None:
         analysis = replace(

@@ -15,7 +15,8 @@ from decimal import Decimal, InvalidOperation
 _AMOUNT_WORDS = re.compile(
     r"amount|income|salary|revenue|sales|turnover|expense|expenditure|emi|rent|loan|price|cost|"
     r"profit|balance|inr|rupee|₹|\brs\b", re.IGNORECASE)
-_ACRONYMS = {"inr", "gst", "gstin", "pan", "emi", "upi", "ifsc", "id", "kyc", "ai", "otp", "dob"}
+_ACRONYMS = {"inr", "gst", "gstin", "pan", "emi", "upi", "ifsc", "id", "kyc", "ai", "otp", "dob", "cibil", "crm",
+             "cic", "nbfc", "msme", "udyam"}
 
 
 # No loan applicant's figure comes near this (₹1,000 lakh crore): beyond it a payload's

@@ -32,6 +32,7 @@ from fedfina_cli.core.conversation import (
     check_ready,
     parse_conversation,
     routing_variable,
+    tool_results_text,
     transcript_text,
 )
 from fedfina_cli.core.errors import ClaimLost, LedgerError, MissingArtifact, NotReady, StageError
@@ -530,7 +531,9 @@ class Pipeline:
         else:
             conversation = self._masked(ctx)  # nothing identifying goes to the model
             log.note(f"identifiers masked before summarising: {_counted(ctx.row.get('redactions'))}")
-        transcript = transcript_text(conversation)
+        # What the agent's tools returned (a bureau score, a failed GST check) goes to the model
+        # after the words, masked like them.
+        transcript = transcript_text(conversation) + tool_results_text(conversation)
         document = self.backends.summarizer.summarize(conversation, transcript,
                                                       ctx.settings.summary_language,
                                                       ctx.settings.prompt_file)
@@ -548,7 +551,8 @@ class Pipeline:
         """The summary's figures against the call as spoken (SPEC "Trust"), recorded in the document."""
 
         conversation = self._conversation(ctx)
-        result = figures.check_all(document.summary, transcript_text(conversation), figures.call_facts(conversation))
+        said = transcript_text(conversation) + tool_results_text(conversation)  # a tool's 742 is the call's
+        result = figures.check_all(document.summary, said, figures.call_facts(conversation))
         unsupported, checked = result.unsupported, result.checked
         if unsupported:
             log.note(f"{len(unsupported)} of {checked} figures not found in the call: "

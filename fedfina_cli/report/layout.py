@@ -51,6 +51,7 @@ ACCENT = (12, 74, 110)
 RULE = (206, 212, 218)
 SHADE = (241, 245, 249)
 WARN_FILL = (255, 243, 205)
+ALERT = (176, 42, 55)  # a lookup that failed
 SPEAKER_COLOURS = {"AI": ACCENT, "User": (25, 111, 61)}
 BODY, LINE = 10, 5.5  # body text size (pt) and line height (mm)
 
@@ -296,7 +297,7 @@ def _transcript(pdf, conversation: Conversation) -> None:
     time_width, speaker_width = 12, 12
     text_width = pdf.epw - time_width - speaker_width
     for turn in conversation.turns:
-        if not turn.text and not turn.tool_names:
+        if not turn.text and not turn.tool_names and not turn.tool_results:
             continue
         pdf.set_x(pdf.l_margin)
         pdf.set_font(MAIN_FONT, "", 8)
@@ -310,10 +311,16 @@ def _transcript(pdf, conversation: Conversation) -> None:
             pdf.set_font(MAIN_FONT, "", 9.5)
             pdf.set_text_color(*INK)
             pdf.layout.write(turn.text, text_width, LINE)
-        else:
-            # Tool-only turns carry no speech; a quiet line keeps the timeline honest.
+        elif not turn.tool_results:
+            # A tool used with no result recorded: a quiet line keeps the timeline honest.
             pdf.set_x(pdf.l_margin + time_width + speaker_width)
-            pdf.layout.write("agent tool call: " + ", ".join(turn.tool_names), text_width, LINE)
+            pdf.layout.write("The agent used: " + ", ".join(readable_name(n) for n in turn.tool_names),
+                             text_width, LINE)
+        for result in turn.tool_results:  # what a lookup returned, or that it failed: officers act on it
+            pdf.set_x(pdf.l_margin + time_width + speaker_width)
+            pdf.set_font(MAIN_FONT, "", 8.5)
+            pdf.set_text_color(*(ALERT if result.failed else MUTED))
+            pdf.layout.write(str(result), text_width, LINE)
         pdf.ln(1)
 
 

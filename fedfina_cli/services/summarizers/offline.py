@@ -13,6 +13,7 @@ from pathlib import Path
 from fedfina_cli.core.conversation import Conversation, applicant_name
 from fedfina_cli.core.summary import Section, Summary, SummaryDocument
 from fedfina_cli.core.timefmt import clock, duration, utc_now
+from fedfina_cli.core.wording import readable_name
 
 MAX_QUOTED_FIGURES = 12
 LANGUAGE_NAMES = {"hi": "Hindi", "en": "English", "mr": "Marathi", "ta": "Tamil", "te": "Telugu",
@@ -95,9 +96,13 @@ def _call_facts(conversation: Conversation, user_turn_count: int) -> list[str]:
         facts.append(f"ElevenLabs call outcome: {conversation.analysis.call_successful}")
     if meta.termination_reason:
         facts.append(f"Call ended: {meta.termination_reason}")
-    tools = sorted({name for t in conversation.turns for name in t.tool_names})
-    if tools:
-        facts.append("Agent tools used: " + ", ".join(tools))
+    results = [str(result) for t in conversation.turns for result in t.tool_results]
+    if results:  # what a lookup returned is what an officer acts on
+        facts.extend(f"Lookup during the call: {result}" for result in results)
+    else:
+        tools = sorted({readable_name(name) for t in conversation.turns for name in t.tool_names})
+        if tools:
+            facts.append("The agent used: " + ", ".join(tools))
     return facts
 
 
