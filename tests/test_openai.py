@@ -31,7 +31,8 @@ def test_summary_by_openai_with_json_schema(cli, workspace, openai_server):
     assert body["response_format"]["type"] == "json_schema"
     schema = body["response_format"]["json_schema"]["schema"]
     assert body["response_format"]["json_schema"]["strict"] is True
-    assert set(schema["required"]) == {"title", "overview", "sections", "action_items", "sentiment", "language"}
+    assert set(schema["required"]) == {"title", "overview", "sections", "action_items", "sentiment", "language",
+                                       "applicant_name"}  # strict: every property, the name nullable
     system, user = body["messages"]
     assert system["content"].startswith(PACKAGED_PROMPT.read_text(encoding="utf-8").strip())
     assert "Write the summary in English." in system["content"]

@@ -235,6 +235,13 @@ def applicant_name(conversation: Conversation) -> str | None:
     return None
 
 
+def named_applicant(conversation: Conversation, said: str | None) -> str | None:
+    """The name the report, the subject and the attachment use: the call's data (its data
+    collection or the widget's variables), else the name the summary took from the call
+    (its ``applicant_name``). None: the masked phone stands in."""
+    return applicant_name(conversation) or (said.strip() if said and said.strip() else None)
+
+
 def applicant_phone(conversation: Conversation) -> str | None:
     """The applicant's number as given (mask it before showing): the widget's variables,
     else the phone call's other party (the caller inbound, the called outbound)."""

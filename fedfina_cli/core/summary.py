@@ -70,6 +70,11 @@ class Summary(BaseModel):
         description="Concrete next steps for the loan officer")
     sentiment: Sentiment = Field(description="The applicant's overall attitude")
     language: Annotated[str, _clipped(80)] = Field(description="Language(s) the conversation was held in")
+    # The cover, the subject and the attachment are named for the applicant (SPEC "The
+    # officer's brief"); a summary stored before this field has none.
+    applicant_name: Annotated[str, _clipped(120)] | None = Field(
+        default=None, description="The applicant's full name as they said it in the call, in the script they "
+                                  "used; null if they never said it")
 
     @model_validator(mode="after")
     def _within_budget(self) -> Summary:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from fedfina_cli.core.conversation import Conversation, applicant_name, applicant_phone
+from fedfina_cli.core.conversation import Conversation, applicant_phone, named_applicant
 from fedfina_cli.core.figures import to_check
 from fedfina_cli.core.summary import SummaryDocument
 from fedfina_cli.core.timefmt import clock, duration, local_time, local_time_iso
@@ -220,7 +220,8 @@ def _cover_facts(data: ReportInput) -> list[tuple[str, str]]:
     conversation, summary = data.conversation, data.summary
     meta = conversation.metadata
     phone = masked_phone(applicant_phone(conversation))
-    facts = [("Applicant", applicant_name(conversation) or "not recorded (no name in the call's data)")]
+    name = named_applicant(conversation, summary.summary.applicant_name)
+    facts = [("Applicant", name or "not recorded (no name in the call)")]
     if phone:
         facts.append(("Phone", phone))
     if meta.start_time_unix_secs is not None:

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from fedfina_cli.core.conversation import Conversation, applicant_name
+from fedfina_cli.core.names import spoken_name
 from fedfina_cli.core.summary import Section, Summary, SummaryDocument
 from fedfina_cli.core.timefmt import clock, duration, utc_now
 from fedfina_cli.core.wording import readable_name
@@ -66,7 +67,14 @@ def build_summary(conversation: Conversation) -> Summary:
         action_items=_action_items(conversation, bool(figures)),
         sentiment="unknown",
         language=conversation_language(conversation),
+        applicant_name=_applicant(conversation),
     )
+
+
+def _applicant(conversation: Conversation) -> str | None:
+    """The call's data, else the name the applicant gave ("मेरा नाम … है", core/names.py)."""
+    return applicant_name(conversation) or spoken_name([t.text for t in conversation.spoken_turns
+                                                         if t.role == "user"])
 
 
 def conversation_language(conversation: Conversation) -> str:
@@ -122,7 +130,7 @@ def _action_items(conversation: Conversation, has_figures: bool) -> list[str]:
 
 def _fallback_title(conversation: Conversation) -> str:
     # Not the conversation id: the cover lists it, and at title size it does not fit a line.
-    applicant = applicant_name(conversation)
+    applicant = _applicant(conversation)
     return f"Loan interview with {applicant}" if applicant else "Loan interview"
 
 

@@ -40,6 +40,10 @@ from fedfina_cli.services.throttle import Throttle
 log = logging.getLogger("fedfina.openai")
 
 SCHEMA = Summary.model_json_schema()
+# Strict structured outputs want every property required (an optional one is required and
+# nullable); the model itself stays lenient, for summaries stored before a field existed.
+SCHEMA["required"] = list(SCHEMA["properties"])
+SCHEMA["properties"]["applicant_name"].pop("default", None)  # not a keyword strict mode takes
 RESPONSE_FORMAT: dict[str, object] = {
     "type": "json_schema", "json_schema": {"name": "loan_interview_summary", "strict": True, "schema": SCHEMA}}
 # Each mode's response_format (text: none is sent), and where `auto` goes after a refusal.
