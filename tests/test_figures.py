@@ -148,7 +148,7 @@ def test_planted_figures_are_in_the_pdf_the_email_and_the_ledger(installed, elev
     assert workspace.rows("select unsupported_figures from conversation_processing") == [{"unsupported_figures": 2}]
     text = pdf_text(workspace.object("acc123", "reports", "conv_bulk00000001.pdf"))
     assert "Check these figures" in text and "₹3,50,000 (Loan request, point 1)" in text.replace("\n", " ")
-    assert "figures: 3 checked, 2 to check" in text.replace("\n", " ")
+    assert "Figures 3 checked against the call: 2 to check" in text.replace("\n", " ")  # About this report
     message = read_eml(workspace.eml("acc123", "conv_bulk00000001"))
     plain = message.get_body(("plain",)).get_content()
     assert "Check these figures (the call does not support them):\n- ₹3,50,000 (overview)" in plain
@@ -163,8 +163,11 @@ def test_a_faithful_summary_gets_no_box(installed, elevenlabs, openai_server, wo
     assert installed("run", "-c", "conv_bulk00000002").exit_code == 0
     assert workspace.rows("select unsupported_figures from conversation_processing") == [{"unsupported_figures": 0}]
     text = pdf_text(workspace.object("acc123", "reports", "conv_bulk00000002.pdf")).replace("\n", " ")
-    assert "Check these figures" not in text and "figures: 3 checked, all supported by the call" in text
-    assert "prompt sha256 " in text and "identifiers masked: llm" in text
+    assert "Check these figures" not in text and "Figures 3 checked against the call: all supported" in text
+    # Provenance in words, at the end ("About this report"), not on the officer's pages.
+    about = text[text.index("About this report"):]
+    assert "prompt sha256 " in about and "Identifiers masked before the AI model saw the call" in about
+    assert "identifiers masked: llm" not in text
     message = read_eml(workspace.eml("acc123", "conv_bulk00000002"))
     assert "Check these figures" not in message.get_body(("plain",)).get_content()
 

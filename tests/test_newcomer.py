@@ -354,7 +354,12 @@ def test_the_email_is_named_for_the_applicant_and_the_day(cli, workspace, tmp_pa
     attachment = next(message.iter_attachments())
     assert attachment.get_filename() == "FedFina-Ramesh-Kumar-2025-11-18.pdf"
     body = message.get_body(("plain",)).get_content()
-    assert "Ramesh Kumar · +91 ••••••4821" in body and "(FedFina-Ramesh-Kumar-2025-11-18.pdf)" in body
+    # The first line is a note to the officer, not a run of ids and provenance.
+    assert body.splitlines()[2] == ("The loan interview with Ramesh Kumar (+91 ••••••4821) on 18 Nov 2025, "
+                                    "13:12 Asia/Kolkata (UTC+05:30), for account acc123.")
+    assert "(FedFina-Ramesh-Kumar-2025-11-18.pdf)" in body
+    about = body[body.index("About this report"):]
+    assert "Summary: assembled from the call without an AI model" in about and HINDI_ID in about
 
 
 def test_a_name_in_another_script_makes_a_safe_encoded_file_name(cli, workspace, tmp_path):

@@ -51,7 +51,7 @@ def test_summary_by_openai_with_json_schema(cli, workspace, openai_server):
     calls = workspace.rows("select status_code, tokens from api_usage_metrics where service = 'openai'")
     assert calls == [{"status_code": 200, "tokens": 150}]
     text = pdf_text(workspace.object("acc123", "reports", f"{HINDI_ID}.pdf"))
-    assert "AI summary by gpt-test-mini" in text and "not an AI summary" not in text
+    assert "written by the AI model gpt-test-mini" in text and "not an AI summary" not in text
 
 
 def test_prompt_file_from_the_environment(cli, workspace, openai_server, monkeypatch):

@@ -69,3 +69,21 @@ def test_what_each_lookup_returned_reaches_the_transcript_the_summariser_and_the
     sent = json.dumps(openai_server.completions()[-1], ensure_ascii=False)
     assert "CIBIL score: 742" in sent and "Verify GST — failed: GST portal timeout" in sent
     assert "ABCPK1234F" not in sent  # masked like the rest of what goes to the model
+
+
+def test_no_engine_words_on_the_officers_pages(cli, workspace):
+    """"identifiers masked: llm", "prompt sha256 …", "ElevenLabs call outcome: success",
+    "Call ended: end_call tool was called." and "Collected loan amount — success" were all
+    on the officer's pages; now in words, and the provenance in "About this report" at the end."""
+    from .conftest import HINDI, HINDI_ID, pdf_text
+
+    assert cli("run", "--from-file", HINDI).exit_code == 0
+    text = " ".join(pdf_text(workspace.object("acc123", "reports", f"{HINDI_ID}.pdf")).split())
+    pages, about = text.split("About this report")
+    for engine in ("success", "end_call", "masked: llm", "sha256", "agent_4501", "offline summary (no AI model)"):
+        assert engine not in pages, engine
+    assert "Call result The call met its goals" in pages and "How it ended The agent ended the call" in pages
+    assert "Collected loan amount met" in pages
+    assert "Ended, as recorded end_call tool was called." in about and HINDI_ID in about
+    message = workspace.eml("acc123", HINDI_ID).read_text()
+    assert "masked: llm" not in message and "sha256" not in message.split("About this report")[0]

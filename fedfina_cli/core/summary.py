@@ -123,18 +123,22 @@ class SummaryDocument(BaseModel):
         return f"AI summary by {self.model}"
 
     @property
-    def provenance(self) -> str:
-        """How this summary was made, in one line: model, prompt, redaction, figure check."""
-        bits = [self.made_by]
-        if self.prompt_sha256:
-            bits.append(f"prompt sha256 {self.prompt_sha256[:12]}")
-        if self.redaction:
-            bits.append(f"identifiers masked: {self.redaction}")
+    def about(self) -> list[tuple[str, str]]:
+        """How this summary was made, in words, for "About this report" at the end of the PDF
+        and the email (SPEC "The officer's brief": provenance is not for the officer's pages)."""
+        facts = [("Summary", "written by the AI model " + self.model if self.method == "openai" and self.model
+                  else "assembled from the call without an AI model")]
+        masked = {"none": "not masked", "llm": "masked before the AI model saw the call",
+                  "stored": "masked in everything stored and shown"}.get(self.redaction or "")
+        if masked:
+            facts.append(("Identifiers", masked))
         if self.figures_checked is not None:
             to_check = len(self.unsupported_figures)
-            bits.append(f"figures: {self.figures_checked} checked, all supported by the call" if not to_check
-                        else f"figures: {self.figures_checked} checked, {to_check} to check")
-        return "; ".join(bits)
+            facts.append(("Figures", f"{self.figures_checked} checked against the call: "
+                                     + ("all supported" if not to_check else f"{to_check} to check")))
+        if self.prompt_sha256:
+            facts.append(("Instructions", f"prompt sha256 {self.prompt_sha256[:12]}"))
+        return facts
 
     def to_json(self) -> bytes:
         return (self.model_dump_json(indent=2) + "\n").encode("utf-8")

@@ -82,6 +82,40 @@ def collected_value(field_id: str, description: str | None, value: object) -> st
     return str(value)
 
 
+# ElevenLabs' analysis words, as an officer says them (SPEC "The officer's brief": no enum values).
+_CALL_GOALS = {"success": "The call met its goals", "failure": "The call did not meet its goals",
+               "unknown": "Not assessed"}
+_CRITERION_RESULTS = {"success": "met", "failure": "not met", "unknown": "not assessed"}
+# termination_reason is free text from ElevenLabs' engine: the common ones in words.
+_ENDINGS = (
+    (re.compile(r"end_call tool|agent ended|ended by (?:the )?agent", re.IGNORECASE), "The agent ended the call"),
+    (re.compile(r"client disconnected|remote party|user (?:hung up|ended|disconnected)|caller hung up",
+                re.IGNORECASE), "The applicant hung up"),
+    (re.compile(r"max(?:imum)? (?:call )?duration|time limit", re.IGNORECASE), "The call reached its time limit"),
+    (re.compile(r"silence|inactivity|no input", re.IGNORECASE), "The call ended after a long silence"),
+    (re.compile(r"voicemail", re.IGNORECASE), "The call reached voicemail"),
+    (re.compile(r"error|failed|failure", re.IGNORECASE), "The call ended on a technical fault"),
+)
+
+
+def call_goal(result: str | None) -> str | None:
+    """call_successful in words: "The call met its goals"."""
+    return _CALL_GOALS.get((result or "").lower()) if result else None
+
+
+def criterion_result(result: str | None) -> str:
+    """An evaluation criterion's result in words: met, not met, not assessed."""
+    return _CRITERION_RESULTS.get((result or "").lower(), result or "not assessed")
+
+
+def how_it_ended(reason: str | None) -> str | None:
+    """termination_reason in words ("end_call tool was called." -> "The agent ended the call");
+    None for a reason not known here (it is kept, as given, in "About this report")."""
+    if not reason:
+        return None
+    return next((words for pattern, words in _ENDINGS if pattern.search(reason)), None)
+
+
 def readable_name(identifier: str) -> str:
     """loan_amount -> "Loan amount"; monthly_emi_inr -> "Monthly EMI INR"; businessType -> "Business type"."""
     spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", identifier.strip())  # camelCase too

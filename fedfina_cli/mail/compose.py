@@ -145,6 +145,7 @@ def text_body(content: EmailContent) -> str:
     lines.append(_attachment_sentence(content))
     for label, url in content.links:
         lines.append(f"{label}: {url}")
+    lines += ["", "About this report"] + [f"{label}: {value}" for label, value in _about(content)]
     lines += ["", "-- ", "FedFina loan interview reports (fedfina)"]
     return "\n".join(lines) + "\n"
 
@@ -180,18 +181,25 @@ def html_body(content: EmailContent) -> str:
         parts.append('<p style="margin:0;">' + "<br>".join(
             f'<a href="{e(url, quote=True)}" style="color:#0c4a6e;">{e(label)}</a>'
             for label, url in content.links) + "</p>")
+    parts.append('<p style="margin:16px 0 0 0;color:#6c757d;font-size:11px;"><strong>About this report</strong>'
+                 '<br>' + "<br>".join(f"{e(label)}: {e(value)}" for label, value in _about(content)) + "</p>")
     parts.append('<p style="margin:16px 0 0 0;color:#6c757d;font-size:11px;">'
                  "FedFina loan interview reports (fedfina)</p></div></body></html>")
     return "\n".join(parts) + "\n"
 
 
 def _context_line(content: EmailContent) -> str:
-    bits = [b for b in (content.applicant, content.applicant_phone) if b]
-    bits += [f"conversation {content.conversation_id}", f"account {content.account_id}"]
-    if content.call_time:
-        bits.append(f"call {content.call_time}")
-    bits.append(content.summary.provenance)
-    return " · ".join(bits)
+    """The first line, as a note to the officer: whose call, when, for which account (it
+    was a "·"-joined run of ids and provenance; those are in "About this report")."""
+    who = content.applicant or content.applicant_phone or "an applicant"
+    if content.applicant and content.applicant_phone:
+        who = f"{content.applicant} ({content.applicant_phone})"
+    when = f" on {content.call_time}" if content.call_time else ""
+    return f"The loan interview with {who}{when}, for account {content.account_id}."
+
+
+def _about(content: EmailContent) -> list[tuple[str, str]]:
+    return [*content.summary.about, ("Conversation", content.conversation_id)]
 
 
 def _attachment_sentence(content: EmailContent) -> str:

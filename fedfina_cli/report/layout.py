@@ -22,7 +22,14 @@ from fedfina_cli.core.conversation import Conversation, applicant_phone, named_a
 from fedfina_cli.core.figures import to_check
 from fedfina_cli.core.summary import SummaryDocument
 from fedfina_cli.core.timefmt import clock, duration, local_time, local_time_iso
-from fedfina_cli.core.wording import collected_value, masked_phone, readable_name
+from fedfina_cli.core.wording import (
+    call_goal,
+    collected_value,
+    criterion_result,
+    how_it_ended,
+    masked_phone,
+    readable_name,
+)
 from fedfina_cli.report import FONTS
 
 MAIN_FONT = "DejaVu"
@@ -79,6 +86,7 @@ def render(data: ReportInput) -> Rendered:
     if data.conversation.analysis:
         _analysis_tables(pdf, data.conversation)
     _transcript(pdf, data.conversation)
+    _about(pdf, data)
     return Rendered(bytes(pdf.output()), tuple(sorted(pdf.layout.missing)))
 
 
@@ -229,13 +237,28 @@ def _cover_facts(data: ReportInput) -> list[tuple[str, str]]:
     if meta.call_duration_secs is not None:
         facts.append(("Duration", duration(meta.call_duration_secs)))
     facts.append(("Language", summary.summary.language))
-    if conversation.analysis and conversation.analysis.call_successful:
-        facts.append(("Call outcome", conversation.analysis.call_successful))
+    goal = call_goal(conversation.analysis.call_successful) if conversation.analysis else None
+    if goal:
+        facts.append(("Call result", goal))
+    ended = how_it_ended(meta.termination_reason)
+    if ended:
+        facts.append(("How it ended", ended))
     facts.append(("Account", data.account_id))
+    if conversation.agent_name:
+        facts.append(("Agent", conversation.agent_name))
+    return facts
+
+
+def _about(pdf, data: ReportInput) -> None:
+    """Provenance and identifiers, for whoever must trace the report: at the end, in words."""
+    conversation, summary, meta = data.conversation, data.summary, data.conversation.metadata
+    facts = list(summary.about)
+    made = local_time_iso(summary.generated_at, data.timezone)
+    if made:
+        facts.append(("Made", made))
     facts.append(("Conversation", conversation.conversation_id))
-    agent = " · ".join(v for v in (conversation.agent_name, conversation.agent_id) if v)
-    if agent:
-        facts.append(("Agent", agent))
+    if conversation.agent_id:
+        facts.append(("Agent", conversation.agent_id))
     call = meta.phone_call
     if call:
         how = " · ".join(v for v in (
@@ -245,9 +268,15 @@ def _cover_facts(data: ReportInput) -> list[tuple[str, str]]:
         ) if v)
         if how:
             facts.append(("Phone call", how))
-    made = local_time_iso(summary.generated_at, data.timezone)
-    facts.append(("Summary", f"{summary.provenance}; {made}" if made else summary.provenance))
-    return facts
+    if meta.termination_reason:
+        facts.append(("Ended, as recorded", meta.termination_reason))
+    _heading(pdf, "About this report", size=11, keep=20)
+    pdf.set_font(MAIN_FONT, "", 8)
+    pdf.set_text_color(*MUTED)
+    for label, value in facts:
+        pdf.set_x(pdf.l_margin)
+        pdf.layout.line(32, 4.5, label)
+        pdf.layout.write(value, pdf.epw - 32, 4.5)
 
 
 def _summary(pdf, document: SummaryDocument) -> None:
@@ -282,7 +311,7 @@ def _analysis_tables(pdf, conversation: Conversation) -> None:
     if analysis.evaluation:
         _heading(pdf, "Evaluation criteria", keep=40)
         _grid(pdf, ("Criterion", "Result", "Rationale"), (52, 24, pdf.epw - 76), [
-            (readable_name(c.id), c.result or "", c.rationale or "") for c in analysis.evaluation
+            (readable_name(c.id), criterion_result(c.result), c.rationale or "") for c in analysis.evaluation
         ])
         pdf.ln(3)
 

@@ -14,7 +14,7 @@ from fedfina_cli.core.conversation import Conversation, applicant_name
 from fedfina_cli.core.names import spoken_name
 from fedfina_cli.core.summary import Section, Summary, SummaryDocument
 from fedfina_cli.core.timefmt import clock, duration, utc_now
-from fedfina_cli.core.wording import readable_name
+from fedfina_cli.core.wording import call_goal, how_it_ended, readable_name
 
 MAX_QUOTED_FIGURES = 12
 LANGUAGE_NAMES = {"hi": "Hindi", "en": "English", "mr": "Marathi", "ta": "Tamil", "te": "Telugu",
@@ -100,10 +100,12 @@ def _call_facts(conversation: Conversation, user_turn_count: int) -> list[str]:
     if meta.call_duration_secs is not None:
         facts.append(f"Duration {duration(meta.call_duration_secs)}, "
                      f"{len(conversation.spoken_turns)} spoken turns ({user_turn_count} by the applicant)")
-    if conversation.analysis and conversation.analysis.call_successful:
-        facts.append(f"ElevenLabs call outcome: {conversation.analysis.call_successful}")
-    if meta.termination_reason:
-        facts.append(f"Call ended: {meta.termination_reason}")
+    goal = call_goal(conversation.analysis.call_successful) if conversation.analysis else None
+    if goal and goal != "Not assessed":
+        facts.append(f"{goal}.")
+    ended = how_it_ended(meta.termination_reason)
+    if ended:  # in words; the engine's own text is in "About this report"
+        facts.append(f"{ended}.")
     results = [str(result) for t in conversation.turns for result in t.tool_results]
     if results:  # what a lookup returned is what an officer acts on
         facts.extend(f"Lookup during the call: {result}" for result in results)
