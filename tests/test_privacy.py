@@ -37,11 +37,18 @@ def test_by_default_the_model_never_sees_an_identifier(installed, elevenlabs, op
     assert not any(raw in sent for raw in RAW)
     assert "[AADHAAR ••••2346]" in sent and "[PAN ••••234F]" in sent and "[PHONE ••••3210]" in sent
     assert _ledger_counts(workspace, "conv_bulk00000001") == {"AADHAAR": 1, "PAN": 2, "PHONE": 1}
-    # llm: what is stored and shown keeps the words as spoken (only the model's input is masked).
+    # llm: the stored transcript keeps the words as spoken (the model's input is masked)...
     transcript = workspace.object("acc123", "transcripts", "conv_bulk00000001.txt").read_text()
     assert AADHAAR in transcript
     shown = installed("show", "conv_bulk00000001")
     assert "1 AADHAAR, 2 PAN, 1 PHONE" in shown.stdout
+    # ...but the PDF and the email show each identifier one way, masked as in the summary beside
+    # it: an Aadhaar number is never printed whole there (it was, on the page after the summary).
+    text = pdf_text(workspace.object("acc123", "reports", "conv_bulk00000001.pdf"))
+    assert "[AADHAAR ••••2346]" in text and AADHAAR.replace(" ", "") not in text.replace(" ", "")
+    message = read_eml(workspace.eml("acc123", "conv_bulk00000001"))
+    bodies = "".join(part.get_content() for part in message.walk() if part.get_content_type().startswith("text/"))
+    assert AADHAAR not in bodies
 
 
 def test_none_sends_the_words_as_spoken(installed, elevenlabs, openai_server, workspace, monkeypatch):
@@ -51,6 +58,8 @@ def test_none_sends_the_words_as_spoken(installed, elevenlabs, openai_server, wo
     sent = _sent_to_model(openai_server)
     assert AADHAAR in sent and PAN in sent and PHONE in sent
     assert _ledger_counts(workspace, "conv_bulk00000002") is None
+    text = pdf_text(workspace.object("acc123", "reports", "conv_bulk00000002.pdf"))
+    assert AADHAAR.replace(" ", "") in text.replace(" ", "")  # none: printed as said, on purpose
 
 
 def test_stored_masks_the_transcript_pdf_and_email_but_keeps_the_raw_json(

@@ -568,7 +568,7 @@ class Pipeline:
         summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
         render = self.render or InProcessRenderer()
         rendered = render(ReportInput(
-            conversation=self._shown(ctx), summary=summary, account_id=ctx.account_id,
+            conversation=self._in_documents(ctx), summary=summary, account_id=ctx.account_id,
             email_id=ctx.row.get("email_id"), timezone=ctx.settings.timezone))
         if rendered.missing:
             shown = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in rendered.missing[:10])
@@ -629,7 +629,7 @@ class Pipeline:
 
         storage, settings = self.backends.storage, ctx.settings
         # Loaded in stage order, so a missing input names the earliest stage to run.
-        conversation = self._shown(ctx)
+        conversation = self._in_documents(ctx)
         summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
         pdf: bytes | None = self._artifact(ctx, "report", "report")
         links = []
@@ -709,8 +709,15 @@ class Pipeline:
         return ctx.masked
 
     def _shown(self, ctx: _Context) -> Conversation:
-        """What people are shown (transcript, PDF, email): masked under `stored`, else as fetched."""
+        """What is stored for people (the transcript file): masked under `stored`, else as fetched."""
         return self._masked(ctx) if ctx.settings.redact == "stored" else self._conversation(ctx)
+
+    def _in_documents(self, ctx: _Context) -> Conversation:
+        """What the PDF and the email show: masked unless `none` (SPEC "The officer's brief"). Under
+        `llm` the summary was made from the masked call, so the transcript beside it is masked too:
+        one document shows each identifier one way, and an Aadhaar number is never printed whole
+        (UIDAI's rule; it was, on the page after the summary's [AADHAAR ••••0124])."""
+        return self._conversation(ctx) if ctx.settings.redact == "none" else self._masked(ctx)
 
     def _conversation(self, ctx: _Context) -> Conversation:
         if ctx.fetched is None:
