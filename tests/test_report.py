@@ -87,3 +87,46 @@ def test_no_engine_words_on_the_officers_pages(cli, workspace):
     assert "Ended, as recorded end_call tool was called." in about and HINDI_ID in about
     message = workspace.eml("acc123", HINDI_ID).read_text()
     assert "masked: llm" not in message and "sha256" not in message.split("About this report")[0]
+
+
+def test_a_call_that_reached_voicemail_gets_a_one_page_notice_and_no_model_call(
+        cli, workspace, openai_server, tmp_path):
+    import json
+
+    from pypdf import PdfReader
+
+    from .conftest import HINDI, HINDI_ID, load_sample, pdf_text, read_eml
+
+    payload = load_sample(HINDI)
+    payload["metadata"]["phone_call"]["call_result"] = "voicemail"
+    payload["transcript"] = payload["transcript"][:1]  # the agent's greeting to the machine
+    path = tmp_path / "voicemail.json"
+    path.write_text(json.dumps(payload, ensure_ascii=False))
+    assert cli("run", "--from-file", path).exit_code == 0
+    assert openai_server.completions() == []  # nothing to summarise: no model asked
+    report = workspace.object("acc123", "reports", f"{HINDI_ID}.pdf")
+    assert len(PdfReader(report).pages) == 1
+    text = " ".join(pdf_text(report).split())
+    assert "No interview: the call reached voicemail" in text and "Call result The call reached voicemail" in text
+    assert "Appendix: transcript" not in text and "Call the applicant again" in text
+    plain = read_eml(workspace.eml("acc123", HINDI_ID)).get_body(("plain",)).get_content()
+    assert plain.startswith("No interview: the call reached voicemail\n")
+    assert "Summary: none: the call reached nobody, so no AI model was asked" in plain
+
+
+def test_the_applicants_rating_and_a_turn_cut_off_are_shown(cli, workspace, tmp_path):
+    import json
+
+    from .conftest import HINDI, HINDI_ID, load_sample, pdf_text
+
+    payload = load_sample(HINDI)
+    payload["metadata"]["feedback"] = {"type": "rating", "overall_score": "like", "rating": 4,
+                                       "comment": "Quick and clear", "likes": 1, "dislikes": 0}
+    payload["transcript"][2]["interrupted"] = True
+    payload["transcript"][2]["original_message"] = "A longer question the applicant did not wait for."
+    path = tmp_path / "feedback.json"
+    path.write_text(json.dumps(payload, ensure_ascii=False))
+    assert cli("run", "--from-file", path).exit_code == 0
+    text = " ".join(pdf_text(workspace.object("acc123", "reports", f"{HINDI_ID}.pdf")).split())
+    assert "Applicant's rating 4 of 5 · liked the call · “Quick and clear”" in text
+    assert text.count("— cut off") == 1

@@ -52,6 +52,7 @@ class Turn:
     time_in_call_secs: int
     tool_names: tuple[str, ...] = ()
     tool_results: tuple[ToolResult, ...] = ()
+    interrupted: bool = False  # the applicant cut the agent off: the text is what was said
 
     @property
     def speaker(self) -> str | None:
@@ -64,6 +65,21 @@ class PhoneCall:
     direction: str | None
     agent_number: str | None
     external_number: str | None
+    call_result: str | None = None  # answered | voicemail | busy | no_answer | failed (SDK: CallResult)
+
+
+# A call whose result is one of these reached nobody: a notice, not a loan summary, and no model call.
+UNANSWERED = {"voicemail": "The call reached voicemail", "no_answer": "Nobody answered the call",
+              "busy": "The line was busy", "failed": "The call could not be connected"}
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The applicant's own verdict on the call (SDK: ConversationHistoryFeedbackCommonModel)."""
+
+    rating: int | None = None  # 1-5
+    liked: bool | None = None  # overall_score like / dislike
+    comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,13 @@ class Metadata:
     main_language: str | None = None
     timezone: str | None = None
     phone_call: PhoneCall | None = None
+    feedback: Feedback | None = None
+
+    @property
+    def unanswered(self) -> str | None:
+        """Why nobody was interviewed (voicemail, no answer, busy, failed), in words; None if answered."""
+        result = self.phone_call.call_result if self.phone_call else None
+        return UNANSWERED.get(result or "")
 
 
 @dataclass(frozen=True)
@@ -344,6 +367,7 @@ def _turn(raw: dict[str, Any]) -> Turn:
         tool_names=tools,
         tool_results=tuple(result for item in _list(raw.get("tool_results"))
                            if (result := _tool_result(_dict(item))) is not None),
+        interrupted=raw.get("interrupted") is True,
     )
 
 
@@ -360,10 +384,23 @@ def _metadata(raw: dict[str, Any]) -> Metadata:
             direction=_str(phone.get("direction")),
             agent_number=_str(phone.get("agent_number")),
             external_number=_str(phone.get("external_number")),
+            call_result=_str(phone.get("call_result")),
         )
         if isinstance(phone, dict)
         else None,
+        feedback=_feedback(_dict(raw.get("feedback"))),
     )
+
+
+def _feedback(raw: dict[str, Any]) -> Feedback | None:
+    rating = raw.get("rating")
+    rating = rating if isinstance(rating, int) and not isinstance(rating, bool) and 1 <= rating <= 5 else None
+    score = raw.get("overall_score")
+    liked = True if score == "like" else False if score == "dislike" else None
+    comment = _one_line(raw.get("comment"))[:300] or None
+    if rating is None and liked is None and comment is None:
+        return None
+    return Feedback(rating, liked, comment)
 
 
 def _analysis(raw: dict[str, Any]) -> Analysis:

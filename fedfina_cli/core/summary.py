@@ -102,7 +102,7 @@ class Summary(BaseModel):
 
 class SummaryDocument(BaseModel):
     summary: Summary
-    method: Literal["openai", "offline"]
+    method: Literal["openai", "offline", "notice"]  # notice: the call reached nobody (no model asked)
     model: str | None = None
     prompt_sha256: str | None = None
     output_language: str = "English"
@@ -126,7 +126,9 @@ class SummaryDocument(BaseModel):
     def about(self) -> list[tuple[str, str]]:
         """How this summary was made, in words, for "About this report" at the end of the PDF
         and the email (SPEC "The officer's brief": provenance is not for the officer's pages)."""
-        facts = [("Summary", "written by the AI model " + self.model if self.method == "openai" and self.model
+        made = {"openai": f"written by the AI model {self.model}",
+                "notice": "none: the call reached nobody, so no AI model was asked"}.get(self.method)
+        facts = [("Summary", made if made and (self.method != "openai" or self.model)
                   else "assembled from the call without an AI model")]
         masked = {"none": "not masked", "llm": "masked before the AI model saw the call",
                   "stored": "masked in everything stored and shown"}.get(self.redaction or "")

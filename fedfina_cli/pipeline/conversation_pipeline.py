@@ -51,6 +51,7 @@ from fedfina_cli.pipeline.intake import EMPTY_AUDIO
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
 from fedfina_cli.pipeline.slots import ProviderSlots
 from fedfina_cli.services.storage import ObjectMissing
+from fedfina_cli.services.summarizers.offline import build_notice
 
 if TYPE_CHECKING:  # imported where used: the report and mail modules load fonts and templates
     from fedfina_cli.mail.compose import EmailContent
@@ -531,6 +532,15 @@ class Pipeline:
         else:
             conversation = self._masked(ctx)  # nothing identifying goes to the model
             log.note(f"identifiers masked before summarising: {_counted(ctx.row.get('redactions'))}")
+        if conversation.metadata.unanswered:  # voicemail, no answer, busy: no interview to summarise
+            log.note(f"no interview: {conversation.metadata.unanswered.lower()}; a notice, no AI model asked")
+            document = SummaryDocument(summary=build_notice(conversation), method="notice",
+                                       output_language=ctx.settings.summary_language, generated_at=utc_now())
+            self._store(ctx, "summary", document.to_json())
+            ctx.row = self._update(ctx, summary_key=ctx.key("summary"), summary_method="notice",
+                                   unsupported_figures=0)
+            log.summary = "a notice: the call reached nobody"
+            return
         # What the agent's tools returned (a bureau score, a failed GST check) goes to the model
         # after the words, masked like them.
         transcript = transcript_text(conversation) + tool_results_text(conversation)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from fedfina_cli.core.conversation import Conversation, applicant_phone, named_applicant
+from fedfina_cli.core.conversation import Conversation, Feedback, applicant_phone, named_applicant
 from fedfina_cli.core.figures import to_check
 from fedfina_cli.core.summary import SummaryDocument
 from fedfina_cli.core.timefmt import clock, duration, local_time, local_time_iso
@@ -83,9 +83,10 @@ def render(data: ReportInput) -> Rendered:
     pdf.add_page()
     _cover(pdf, data)
     _summary(pdf, data.summary)
-    if data.conversation.analysis:
-        _analysis_tables(pdf, data.conversation)
-    _transcript(pdf, data.conversation)
+    if data.summary.method != "notice":  # a call that reached nobody: one page, no tables or transcript
+        if data.conversation.analysis:
+            _analysis_tables(pdf, data.conversation)
+        _transcript(pdf, data.conversation)
     _about(pdf, data)
     return Rendered(bytes(pdf.output()), tuple(sorted(pdf.layout.missing)))
 
@@ -237,9 +238,11 @@ def _cover_facts(data: ReportInput) -> list[tuple[str, str]]:
     if meta.call_duration_secs is not None:
         facts.append(("Duration", duration(meta.call_duration_secs)))
     facts.append(("Language", summary.summary.language))
-    goal = call_goal(conversation.analysis.call_successful) if conversation.analysis else None
+    goal = meta.unanswered or (call_goal(conversation.analysis.call_successful) if conversation.analysis else None)
     if goal:
         facts.append(("Call result", goal))
+    if meta.feedback:
+        facts.append(("Applicant's rating", _feedback(meta.feedback)))
     ended = how_it_ended(meta.termination_reason)
     if ended:
         facts.append(("How it ended", ended))
@@ -247,6 +250,18 @@ def _cover_facts(data: ReportInput) -> list[tuple[str, str]]:
     if conversation.agent_name:
         facts.append(("Agent", conversation.agent_name))
     return facts
+
+
+def _feedback(feedback: Feedback) -> str:
+    """4 of 5 · liked the call · “Quick and clear”."""
+    bits = []
+    if feedback.rating is not None:
+        bits.append(f"{feedback.rating} of 5")
+    if feedback.liked is not None:
+        bits.append("liked the call" if feedback.liked else "did not like the call")
+    if feedback.comment:
+        bits.append(f"“{feedback.comment}”")
+    return " · ".join(bits)
 
 
 def _about(pdf, data: ReportInput) -> None:
@@ -340,7 +355,8 @@ def _transcript(pdf, conversation: Conversation) -> None:
             pdf.layout.line(speaker_width, LINE, speaker)
             pdf.set_font(MAIN_FONT, "", 9.5)
             pdf.set_text_color(*INK)
-            pdf.layout.write(turn.text, text_width, LINE)
+            # A turn the applicant cut off is marked: its text is what was said before that.
+            pdf.layout.write(turn.text + ("  — cut off" if turn.interrupted else ""), text_width, LINE)
         elif not turn.tool_results:
             # A tool used with no result recorded: a quiet line keeps the timeline honest.
             pdf.set_x(pdf.l_margin + time_width + speaker_width)

@@ -71,6 +71,22 @@ def build_summary(conversation: Conversation) -> Summary:
     )
 
 
+def build_notice(conversation: Conversation) -> Summary:
+    """A call that reached voicemail or nobody: one page that says so, not a loan summary."""
+    why = conversation.metadata.unanswered or "The call reached nobody"
+    applicant = _applicant(conversation)
+    return Summary(
+        title=f"No interview: {why[0].lower()}{why[1:]}",
+        overview=f"{why}, so there was no interview{f' with {applicant}' if applicant else ''} and nothing to "
+                 "summarise.",
+        sections=[],
+        action_items=["Call the applicant again, or arrange the interview another way."],
+        sentiment="unknown",
+        language=conversation_language(conversation) if conversation.spoken_turns else "none",
+        applicant_name=applicant,
+    )
+
+
 def _applicant(conversation: Conversation) -> str | None:
     """The call's data, else the name the applicant gave ("मेरा नाम … है", core/names.py)."""
     return applicant_name(conversation) or spoken_name([t.text for t in conversation.spoken_turns
