@@ -97,3 +97,29 @@ def test_a_bad_mode_is_a_usage_error(installed, monkeypatch, value):
     monkeypatch.setenv("FEDFINA_REDACT", value)
     result = installed("status")
     assert result.exit_code == 2 and "FEDFINA_REDACT" in result.stderr
+
+
+def test_collected_values_of_any_shape_are_masked_and_read_as_values(cli, workspace, tmp_path):
+    """An integer Aadhaar or phone and a list holding a PAN printed raw (only text was masked);
+    a list printed as Python writes it (['Sita', 'Gita']); the list forms of the analysis
+    (`*_results_list`) and a criterion's score were not read."""
+    from .conftest import HINDI, HINDI_ID, load_sample
+
+    payload = load_sample(HINDI)
+    analysis = payload["analysis"]
+    analysis["data_collection_results"].update({
+        "aadhaar_number": {"data_collection_id": "aadhaar_number", "value": 234123412346, "rationale": "said"},
+        "documents": {"data_collection_id": "documents", "value": [f"PAN {PAN}", "GST certificate"],
+                      "rationale": "listed"},
+        "co_applicants": {"data_collection_id": "co_applicants", "value": ["Sita", "Gita"], "rationale": "named"},
+    })
+    analysis["evaluation_criteria_results_list"] = [
+        {"criteria_id": "asked_about_collateral", "result": "success", "rationale": "Asked at 00:50.",
+         "score": 4, "max_score": 5}]
+    path = tmp_path / "shapes.json"
+    path.write_text(json.dumps(payload, ensure_ascii=False))
+    assert cli("run", "--from-file", path).exit_code == 0
+    text = " ".join(pdf_text(workspace.object("acc123", "reports", f"{HINDI_ID}.pdf")).split())
+    assert "234123412346" not in text and PAN not in text and "[AADHAAR ••••2346]" in text
+    assert "Sita, Gita" in text and "['Sita'" not in text
+    assert "Asked about collateral met (4 of 5)" in text

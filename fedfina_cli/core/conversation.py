@@ -112,6 +112,8 @@ class CriterionResult:
     id: str
     result: str | None
     rationale: str | None
+    score: int | None = None  # scored criteria (SDK: score, max_score)
+    max_score: int | None = None
 
 
 @dataclass(frozen=True)
@@ -413,9 +415,10 @@ def _analysis(raw: dict[str, Any]) -> Analysis:
                 id=_str(v.get("criteria_id")) or str(k),
                 result=_str(v.get("result")),
                 rationale=_str(v.get("rationale")),
+                score=_int(v.get("score")),
+                max_score=_int(v.get("max_score")),
             )
-            for k, v in _dict(raw.get("evaluation_criteria_results")).items()
-            if isinstance(v, dict)
+            for k, v in _results(raw, "evaluation_criteria_results", "criteria_id")
         ),
         data_collection=tuple(
             CollectedValue(
@@ -424,10 +427,22 @@ def _analysis(raw: dict[str, Any]) -> Analysis:
                 rationale=_str(v.get("rationale")),
                 description=_str(_dict(v.get("json_schema")).get("description")),
             )
-            for k, v in _dict(raw.get("data_collection_results")).items()
-            if isinstance(v, dict)
+            for k, v in _results(raw, "data_collection_results", "data_collection_id")
         ),
     )
+
+
+def _results(raw: dict[str, Any], name: str, id_field: str) -> list[tuple[str, dict[str, Any]]]:
+    """An analysis' results as (id, result): the object form, else the `{name}_list` form newer
+    agents send (the SDK has both); each id once."""
+    found = [(str(k), v) for k, v in _dict(raw.get(name)).items() if isinstance(v, dict)]
+    seen = {k for k, _ in found}
+    for item in _list(raw.get(f"{name}_list")):
+        key = _str(_dict(item).get(id_field))
+        if key and key not in seen and isinstance(item, dict):
+            found.append((key, item))
+            seen.add(key)
+    return found
 
 
 def _one_line(value: Any) -> str:

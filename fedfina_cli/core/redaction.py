@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from fedfina_cli.core.conversation import Conversation
 from fedfina_cli.core.digits import ascii_digits
@@ -164,6 +165,22 @@ def redact_conversation(conversation: Conversation) -> tuple[Conversation, dict[
         counts.append(result.counts)
         return result.text
 
+    def masked_value(value: Any) -> Any:
+        """A collected value of any shape: an integer Aadhaar or phone, a list holding a PAN
+        (they were printed raw: only text was masked)."""
+        if isinstance(value, str):
+            return masked(value)
+        if isinstance(value, bool) or value is None or isinstance(value, float):
+            return value
+        if isinstance(value, int):
+            text = masked(str(value))
+            return value if text == str(value) else text
+        if isinstance(value, list):
+            return [masked_value(item) for item in value]
+        if isinstance(value, dict):
+            return {key: masked_value(item) for key, item in value.items()}
+        return value
+
     turns = tuple(replace(turn, text=masked(turn.text) or "",
                           tool_results=tuple(replace(r, text=masked(r.text) or "") for r in turn.tool_results))
                   for turn in conversation.turns)
@@ -174,7 +191,6 @@ def redact_conversation(conversation: Conversation) -> tuple[Conversation, dict[
             transcript_summary=masked(analysis.transcript_summary),
             call_summary_title=masked(analysis.call_summary_title),
             evaluation=tuple(replace(c, rationale=masked(c.rationale)) for c in analysis.evaluation),
-            data_collection=tuple(replace(v, rationale=masked(v.rationale),
-                                          value=masked(v.value) if isinstance(v.value, str) else v.value)
+            data_collection=tuple(replace(v, rationale=masked(v.rationale), value=masked_value(v.value))
                                   for v in analysis.data_collection))
     return replace(conversation, turns=turns, analysis=analysis), merge(*counts)

@@ -79,6 +79,10 @@ def collected_value(field_id: str, description: str | None, value: object) -> st
         return inr(number) if abs(number) < LARGEST_AMOUNT else f"{value} (too large to be an amount)"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, list):  # ['Sita', 'Gita'] was printed as Python wrote it
+        return ", ".join(collected_value(field_id, description, item) for item in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{readable_name(str(k))}: {collected_value(str(k), None, v)}" for k, v in value.items())
     return str(value)
 
 

@@ -326,7 +326,8 @@ def _analysis_tables(pdf, conversation: Conversation) -> None:
     if analysis.evaluation:
         _heading(pdf, "Evaluation criteria", keep=40)
         _grid(pdf, ("Criterion", "Result", "Rationale"), (52, 24, pdf.epw - 76), [
-            (readable_name(c.id), criterion_result(c.result), c.rationale or "") for c in analysis.evaluation
+            (readable_name(c.id), criterion_result(c.result) + (f" ({c.score} of {c.max_score})" if
+             c.score is not None and c.max_score else ""), c.rationale or "") for c in analysis.evaluation
         ])
         pdf.ln(3)
 
