@@ -23,9 +23,19 @@ _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\
 # A UPI id: a handle at a payment provider, which has no dot (name@okicici, 9876543210@ybl).
 _UPI = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._-]{1,255}@[A-Za-z][A-Za-z0-9]{1,63}\b(?![.@-]\w)")
 _GSTIN = re.compile(r"\b\d{2}[A-Z]{5}\d{4}[A-Z][1-9A-Z]Z[0-9A-Z]\b")
-_PAN = re.compile(r"\b[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z]\b")
+_PAN = re.compile(r"\b[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z]\b", re.IGNORECASE)  # said or typed in lower case too
 _IFSC = re.compile(r"\b[A-Z]{4}0[A-Z0-9]{6}\b")
-_VOTER_ID = re.compile(r"\b[A-Z]{3}\d{7}\b")
+_VOTER_ID = re.compile(r"\b[A-Z]{3}\d{7}\b", re.IGNORECASE)  # checked by stdnum's EPIC (Luhn over the digits)
+# An identifier introduced by its name is masked whatever its checksum: a misspoken Aadhaar
+# or a PAN with a wrong fourth letter is still someone's personal data (SPEC "The officer's brief").
+_NAMED_PAN = re.compile(r"(?:\bpan\b|पैन)\W{0,3}(?:no\.?|number|card|नंबर|कार्ड)?\W{0,3}([A-Za-z]{5}\d{4}[A-Za-z])\b",
+                        re.IGNORECASE)
+_NAMED_AADHAAR = re.compile(r"(?:\baadha?a?r\b|\buid\b|आधार)\D{0,25}?(?<!\d)(\d{4}[ .-]?\d{4}[ .-]?\d{4})(?![\d])",
+                            re.IGNORECASE)
+_NAMED_VOTER_ID = re.compile(r"(?:\bvoter\b(?:\W+(?:id|card))?|\bepic\b|वोटर(?:\s+आईडी)?|मतदाता)\W{0,3}"
+                             r"(?:no\.?|number|नंबर)?\W{0,3}([A-Za-z]{3}\d{7})\b", re.IGNORECASE)
+# 2345.6789.0124: an Aadhaar written with dots (a checksum must hold unless it is named).
+_DOTTED = re.compile(r"(?<![\d.])\d{4}\.\d{4}\.\d{4}(?![\d.])")
 _PASSPORT = re.compile(r"\b[A-PR-WY][1-9]\d\s?\d{4}[1-9]\b")
 # Digits in groups of any size separated by one space or hyphen, with an optional
 # +91 / 91 / 0 in front (a phone number's trunk prefix).
@@ -39,6 +49,7 @@ _CURRENCY = re.compile(r"(?:₹|\brs\.?|\binr|rupees?|रुपये|रुप�
 
 _GROUPS = {
     "AADHAAR": {(12,), (4, 4, 4)},
+    "VID": {(16,), (4, 4, 4, 4)},
     "PHONE": {(10,), (5, 5), (3, 3, 4), (4, 3, 3), (3, 4, 3), (2, 4, 4)},
     "CARD": {(16,), (4, 4, 4, 4), (15,), (4, 6, 5), (19,), (4, 4, 4, 4, 3), (13,), (14,)},
 }
@@ -72,8 +83,14 @@ def redact(text: str) -> Redacted:
         claim(match.start(), match.end(), "EMAIL")
     for match in _UPI.finditer(plain):
         claim(match.start(), match.end(), "UPI")
+    for pattern, kind in ((_NAMED_PAN, "PAN"), (_NAMED_AADHAAR, "AADHAAR"), (_NAMED_VOTER_ID, "VOTER_ID")):
+        for match in pattern.finditer(plain):
+            claim(match.start(1), match.end(1), kind)
+    for match in _DOTTED.finditer(plain):
+        if _aadhaar(re.sub(r"\D", "", match.group())):
+            claim(match.start(), match.end(), "AADHAAR")
     for pattern, kind, valid in ((_GSTIN, "GSTIN", _gstin), (_PAN, "PAN", _pan), (_IFSC, "IFSC", None),
-                                 (_VOTER_ID, "VOTER_ID", None), (_PASSPORT, "PASSPORT", None)):
+                                 (_VOTER_ID, "VOTER_ID", _epic), (_PASSPORT, "PASSPORT", None)):
         for match in pattern.finditer(plain):
             if valid is None or valid(match.group()):
                 claim(match.start(), match.end(), kind)
@@ -109,8 +126,11 @@ def _number_kind(value: str, before: str) -> str | None:
     shape = tuple(len(g) for g in groups)
     if value.startswith("+"):
         return "PHONE" if _phone(value, digits, shape) else None  # +91: a phone, whatever else it resembles
-    if shape in _GROUPS["AADHAAR"] and _aadhaar(digits):
+    spoken = max(shape) <= 2  # said in pairs or digit by digit: "98 76 54 32 10", "2 3 4 1 …"
+    if (shape in _GROUPS["AADHAAR"] or spoken) and len(digits) == 12 and _aadhaar(digits):
         return "AADHAAR"
+    if (shape in _GROUPS["VID"] or spoken) and len(digits) == 16 and _vid(digits):
+        return "VID"  # an Aadhaar Virtual ID: 16 digits, Verhoeff (before CARD: Luhn may hold too)
     if shape in _GROUPS["CARD"] and _luhn(digits):
         return "CARD"
     if _phone(value, digits, shape):
@@ -122,11 +142,12 @@ def _number_kind(value: str, before: str) -> str | None:
 
 def _phone(value: str, digits: str, shape: tuple[int, ...]) -> bool:
     """A mobile number: ten digits from 6-9, plainly grouped, or any grouping after +91 / 91 / 0."""
-    if len(digits) == 12 and digits.startswith("91") and (value.startswith("+") or shape[0] == 2):
+    if len(digits) == 12 and digits.startswith("91"):  # +91 98…, 91 98…, or 919812345678 run together
         return digits[2] in "6789"
     if len(digits) == 11 and digits.startswith("0"):
         return digits[1] in "6789"
-    return len(digits) == 10 and digits[0] in "6789" and shape in _GROUPS["PHONE"]
+    spoken = max(shape) <= 2  # "98 76 54 32 10", digit by digit
+    return len(digits) == 10 and digits[0] in "6789" and (shape in _GROUPS["PHONE"] or spoken)
 
 
 def _aadhaar(digits: str) -> bool:
@@ -144,7 +165,19 @@ def _luhn(digits: str) -> bool:
 def _pan(value: str) -> bool:
     from stdnum.in_ import pan
 
-    return pan.is_valid(value)
+    return pan.is_valid(value.upper())
+
+
+def _vid(digits: str) -> bool:
+    from stdnum.in_ import vid
+
+    return vid.is_valid(digits)
+
+
+def _epic(value: str) -> bool:
+    from stdnum.in_ import epic
+
+    return epic.is_valid(value.upper())
 
 
 def _gstin(value: str) -> bool:
