@@ -123,3 +123,25 @@ def test_collected_values_of_any_shape_are_masked_and_read_as_values(cli, worksp
     assert "234123412346" not in text and PAN not in text and "[AADHAAR ••••2346]" in text
     assert "Sita, Gita" in text and "['Sita'" not in text
     assert "Asked about collateral met (4 of 5)" in text
+
+
+def test_the_models_own_output_and_a_number_in_the_name_are_masked(installed, elevenlabs, openai_server, workspace):
+    """Digits the model writes out from spoken words landed in the summary, PDF, email and
+    ledger; a number in the name variable landed in the subject and the attachment name."""
+    payload = hindi_variant(7)
+    payload["conversation_initiation_client_data"]["dynamic_variables"]["applicant_name"] = "Ramesh 9876543210"
+    elevenlabs.add(payload)
+    reply = {"title": "Loan for Ramesh", "overview": "Applicant's Aadhaar is 2341 2341 2346 (said in words).",
+             "sections": [{"heading": "Contact", "points": ["Mobile 98765 43210"]}],
+             "action_items": ["Verify PAN ABCPE1234F."], "sentiment": "positive", "language": "Hindi",
+             "applicant_name": "Ramesh"}
+    openai_server.replies.append(json.dumps(reply))
+    assert installed("run", "-c", "conv_bulk00000007").exit_code == 0
+    summary = workspace.object("acc123", "summaries", "conv_bulk00000007.json").read_text()
+    assert not any(raw in summary for raw in (AADHAAR, "98765 43210", PAN)) and "[AADHAAR ••••2346]" in summary
+    message = read_eml(workspace.eml("acc123", "conv_bulk00000007"))
+    assert "9876543210" not in message["Subject"] and "[PHONE ••••3210]" in message["Subject"]
+    attachment = next(message.iter_attachments())
+    assert "9876543210" not in attachment.get_filename()
+    text = pdf_text(workspace.object("acc123", "reports", "conv_bulk00000007.pdf"))
+    assert AADHAAR.replace(" ", "") not in text.replace(" ", "") and "9876543210" not in text

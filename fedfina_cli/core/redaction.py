@@ -18,6 +18,7 @@ from typing import Any
 
 from fedfina_cli.core.conversation import Conversation
 from fedfina_cli.core.digits import ascii_digits
+from fedfina_cli.core.summary import Summary
 
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 # A UPI id: a handle at a payment provider, which has no dot (name@okicici, 9876543210@ybl).
@@ -107,6 +108,23 @@ def redact(text: str) -> Redacted:
         last = end
     pieces.append(text[last:])
     return Redacted("".join(pieces), dict(Counter(kind for _, _, kind in found)))
+
+
+def redact_summary(summary: Summary) -> Summary:
+    """The model's own output masked again: digits it writes out from spoken words ("nine
+    eight seven six…" -> 9876…) would otherwise land in the summary, the PDF, the email and
+    the ledger, though its input was masked."""
+    def masked(text: str) -> str:
+        return redact(text).text
+
+    return summary.model_copy(update={
+        "title": masked(summary.title), "overview": masked(summary.overview),
+        "sections": [section.model_copy(update={"heading": masked(section.heading),
+                                                "points": [masked(p) for p in section.points]})
+                     for section in summary.sections],
+        "action_items": [masked(item) for item in summary.action_items],
+        "applicant_name": masked(summary.applicant_name) if summary.applicant_name else None,
+    })
 
 
 def merge(*counts: dict[str, int]) -> dict[str, int]:

@@ -38,7 +38,7 @@ from fedfina_cli.core.conversation import (
 from fedfina_cli.core.errors import ClaimLost, LedgerError, MissingArtifact, NotReady, StageError
 from fedfina_cli.core.jsonio import loads
 from fedfina_cli.core.object_keys import STAGE_ARTIFACT, content_type, object_key
-from fedfina_cli.core.redaction import redact_conversation
+from fedfina_cli.core.redaction import redact, redact_conversation, redact_summary
 from fedfina_cli.core.summary import SummaryDocument
 from fedfina_cli.core.timefmt import local_date, local_time, utc_now, zone
 from fedfina_cli.core.wording import masked_phone
@@ -547,6 +547,8 @@ class Pipeline:
         document = self.backends.summarizer.summarize(conversation, transcript,
                                                       ctx.settings.summary_language,
                                                       ctx.settings.prompt_file)
+        if ctx.settings.redact != "none":
+            document = document.model_copy(update={"summary": redact_summary(document.summary)})
         document = self._checked(ctx, document, log)
         self._store(ctx, "summary", document.to_json())
         if document.chunks > 1:
@@ -579,7 +581,8 @@ class Pipeline:
         render = self.render or InProcessRenderer()
         rendered = render(ReportInput(
             conversation=self._in_documents(ctx), summary=summary, account_id=ctx.account_id,
-            email_id=ctx.row.get("email_id"), timezone=ctx.settings.timezone))
+            email_id=ctx.row.get("email_id"), timezone=ctx.settings.timezone,
+            applicant=self._applicant(ctx, summary)))
         if rendered.missing:
             shown = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in rendered.missing[:10])
             more = f" and {len(rendered.missing) - 10} more" if len(rendered.missing) > 10 else ""
@@ -667,7 +670,7 @@ class Pipeline:
             summary=summary,
             call_time=local_time(start, settings.timezone) if start is not None else None,
             call_date=local_date(start, settings.timezone) if start is not None else None,
-            applicant=named_applicant(conversation, summary.summary.applicant_name),
+            applicant=self._applicant(ctx, summary),
             applicant_phone=masked_phone(applicant_phone(conversation)),
             subject_template=settings.subject_template,
             pdf=pdf,
@@ -717,6 +720,12 @@ class Pipeline:
             ctx.masked, counts = redact_conversation(self._conversation(ctx))
             ctx.row = self._update(ctx, redactions=json.dumps(counts, sort_keys=True))
         return ctx.masked
+
+    def _applicant(self, ctx: _Context, summary: SummaryDocument) -> str | None:
+        """The name on the cover, the subject and the attachment, masked like the rest unless `none`:
+        a number in the widget's name variable landed in the subject and the file name."""
+        name = named_applicant(self._conversation(ctx), summary.summary.applicant_name)
+        return redact(name).text if name and ctx.settings.redact != "none" else name
 
     def _shown(self, ctx: _Context) -> Conversation:
         """What is stored for people (the transcript file): masked under `stored`, else as fetched."""

@@ -70,6 +70,7 @@ class ReportInput:
     account_id: str
     email_id: str | None
     timezone: str = "Asia/Kolkata"
+    applicant: str | None = None  # the name as the pipeline resolved and masked it (else read here)
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ def _cover_facts(data: ReportInput) -> list[tuple[str, str]]:
     conversation, summary = data.conversation, data.summary
     meta = conversation.metadata
     phone = masked_phone(applicant_phone(conversation))
-    name = named_applicant(conversation, summary.summary.applicant_name)
+    name = data.applicant or named_applicant(conversation, summary.summary.applicant_name)
     facts = [("Applicant", name or "not recorded (no name in the call)")]
     if phone:
         facts.append(("Phone", phone))
