@@ -147,11 +147,12 @@ def test_planted_figures_are_in_the_pdf_the_email_and_the_ledger(installed, elev
     assert document["figures_checked"] == 3 and document["redaction"] == "llm"
     assert workspace.rows("select unsupported_figures from conversation_processing") == [{"unsupported_figures": 2}]
     text = pdf_text(workspace.object("acc123", "reports", "conv_bulk00000001.pdf"))
-    assert "Check these figures" in text and "₹3,50,000 (Loan request, point 1)" in text.replace("\n", " ")
+    # Each names what it is (the summary's words before it) and where: not a bare "₹3,50,000 (overview)".
+    assert "Check these figures" in text and "Loan amount ₹3,50,000 (Loan request, point 1)" in text.replace("\n", " ")
     assert "Figures 3 checked against the call: 2 to check" in text.replace("\n", " ")  # About this report
     message = read_eml(workspace.eml("acc123", "conv_bulk00000001"))
     plain = message.get_body(("plain",)).get_content()
-    assert "Check these figures (the call does not support them):\n- ₹3,50,000 (overview)" in plain
+    assert "Check these figures (the call does not support them):\n- Requested a loan of ₹3,50,000 (overview)" in plain
     assert "Check these figures" in message.get_body(("html",)).get_content()
 
 
@@ -245,3 +246,17 @@ def test_the_report_says_amounts_as_officers_do(cli, workspace):
     assert cli("run", "--from-file", HINDI).exit_code == 0
     text = " ".join(pdf_text(workspace.object("acc123", "reports", f"{HINDI_ID}.pdf")).split())
     assert "₹2,00,000 (2 lakh)" in text
+
+
+def test_fedfinas_own_lines_are_never_checked():
+    """The offline summariser's own 'Client disconnected: 1000' flagged 1000: a summary fedfina
+    assembled is checked in its title and overview only (ElevenLabs' words), not in its own lines."""
+    own = Summary(title="Loan interview", overview="Wants ₹2 lakh.", action_items=[],
+                  sections=[Section(heading="Call", points=["Call ended: Client disconnected: 1000",
+                                                            "Duration 7 min, 93 spoken turns"])],
+                  sentiment="unknown", language="Hindi")
+    transcript = "User: मुझे दो लाख चाहिए।\n"
+    assert [u.figure for u in figures.check(own, transcript)] == ["1000", "7", "93"]  # as a model's would be
+    assert figures.check_all(own, transcript, only_analysis=True).unsupported == []
+    planted = own.model_copy(update={"overview": "Wants ₹9 lakh."})
+    assert [u.figure for u in figures.check_all(planted, transcript, only_analysis=True).unsupported] == ["₹9 lakh"]

@@ -217,8 +217,14 @@ def check(summary: Summary, transcript: str, facts: CallFacts | None = None) -> 
     return check_all(summary, transcript, facts).unsupported
 
 
-def check_all(summary: Summary, transcript: str, facts: CallFacts | None = None) -> Checked:
-    """The unsupported figures, and how each derived one was derived from what was said."""
+def check_all(summary: Summary, transcript: str, facts: CallFacts | None = None,
+              only_analysis: bool = False) -> Checked:
+    """The unsupported figures, and how each derived one was derived from what was said.
+
+    ``only_analysis``: a summary fedfina assembled itself (offline, or a notice) is checked
+    in its title and overview only, which come from ElevenLabs' analysis: its sections are
+    fedfina's own lines and the call's own words, never a model's, and a count or a reason
+    it wrote (1000 in "Client disconnected: 1000") was flagged as a false alarm."""
     facts = facts or CallFacts()
     support = _supported(transcript)
     spoken_dates = {d for d, _ in dates(transcript)}
@@ -231,6 +237,8 @@ def check_all(summary: Summary, transcript: str, facts: CallFacts | None = None)
             unsupported.append(Unsupported(text, where))
 
     for where, content in _fields(summary):
+        if only_analysis and where not in ("title", "overview"):
+            continue
         for date, text in dates(content):
             checked += 1
             if date not in facts.dates and date not in spoken_dates:
@@ -339,5 +347,23 @@ def where_shown(summary: Summary, where: str) -> str:
 
 
 def to_check(document: SummaryDocument) -> list[str]:
-    """The unsupported figures of a SummaryDocument, each with where it is, for the PDF and the email."""
-    return [f"{u['figure']} ({where_shown(document.summary, u['where'])})" for u in document.unsupported_figures]
+    """The unsupported figures of a SummaryDocument for the PDF and the email, each with what it
+    is (the summary's words before it: "Monthly sales ₹9,99,000") and where: a bare "12 (overview)"
+    could not be placed by an officer."""
+    fields = dict(_fields(document.summary))
+    shown = []
+    for u in document.unsupported_figures:
+        said = _in_context(fields.get(u["where"], ""), u["figure"])
+        shown.append(f"{said} ({where_shown(document.summary, u['where'])})")
+    return shown
+
+
+def _in_context(text: str, figure: str, words: int = 4) -> str:
+    """The figure with up to ``words`` words before it in its own clause, as the summary has them."""
+    plain = normalised(text)
+    at = plain.find(figure)
+    if at < 0:
+        return figure
+    clause = re.split(r"[.;:!?।()\[\]]|, ", plain[:at])[-1].split()
+    before = " ".join(clause[-words:])
+    return f"{before} {text[at:at + len(figure)]}".strip() if before else text[at:at + len(figure)]

@@ -564,7 +564,8 @@ class Pipeline:
 
         conversation = self._conversation(ctx)
         said = transcript_text(conversation) + tool_results_text(conversation)  # a tool's 742 is the call's
-        result = figures.check_all(document.summary, said, figures.call_facts(conversation))
+        result = figures.check_all(document.summary, said, figures.call_facts(conversation),
+                                   only_analysis=document.method != "openai")
         unsupported, checked = result.unsupported, result.checked
         if unsupported:
             log.note(f"{len(unsupported)} of {checked} figures not found in the call: "
