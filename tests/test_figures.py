@@ -260,3 +260,21 @@ def test_fedfinas_own_lines_are_never_checked():
     assert figures.check_all(own, transcript, only_analysis=True).unsupported == []
     planted = own.model_copy(update={"overview": "Wants ₹9 lakh."})
     assert [u.figure for u in figures.check_all(planted, transcript, only_analysis=True).unsupported] == ["₹9 lakh"]
+
+
+@pytest.mark.parametrize("said, stated", [
+    ("பன்னிரண்டு வருஷமா கடை நடத்துறேன்.", "In business for 12 years."),  # Tamil twelve: "12" was flagged
+    ("மூன்று லட்சம் வேணும்.", "Needs ₹3 lakh."),
+    ("मला दोन लाख हवे आहेत.", "Needs ₹2,00,000."),  # Marathi
+    ("મને ત્રણ લાખ જોઈએ છે.", "Needs ₹3 lakh."),  # Gujarati
+    ("ਮੈਨੂੰ ਪੰਜ ਲੱਖ ਚਾਹੀਦੇ ਹਨ।", "Needs ₹5 lakh."),  # Punjabi
+    ("నాకు రెండు లక్షలు కావాలి.", "Needs ₹2 lakh."),  # Telugu
+    ("ನನಗೆ ಮೂರು ಲಕ್ಷ ಬೇಕು.", "Needs ₹3 lakh."),  # Kannada
+    ("എനിക്ക് രണ്ട് ലക്ഷം വേണം.", "Needs ₹2 lakh."),  # Malayalam
+    ("ମୋତେ ଦୁଇ ଲକ୍ଷ ଦରକାର।", "Needs ₹2 lakh."),  # Odia
+    ("আমার বারো বছরের দোকান।", "A shop of 12 years."),  # Bengali
+])
+def test_number_words_of_every_language_the_report_renders_support_the_figures(said, stated):
+    assert figures.check(summary(stated), f"User: {said}\n") == []
+    assert figures.check(summary(stated.replace("2", "7").replace("3", "8").replace("5", "9")),
+                         f"User: {said}\n") != []  # and a wrong figure is still flagged
