@@ -66,3 +66,12 @@ def test_the_cover_subject_and_attachment_are_named_for_the_name_said_in_the_cal
     assert "முருகன்" in attachment.get_filename()
     summary = json.loads(workspace.object("acc123", "summaries", f"{HINDI_ID}.json").read_text())
     assert summary["summary"]["applicant_name"] == "முருகன் செல்வராஜ்"
+
+
+def test_a_spoken_amount_is_among_the_figures_the_applicant_stated(cli, workspace, tmp_path):
+    path = tmp_path / "tamil.json"
+    path.write_text(json.dumps(_tamil_call(), ensure_ascii=False), encoding="utf-8")
+    assert cli("run", "--from-file", path).exit_code == 0
+    summary = json.loads(workspace.object("acc123", "summaries", f"{HINDI_ID}.json").read_text())["summary"]
+    stated = next(s for s in summary["sections"] if s["heading"] == "Figures the applicant stated")
+    assert stated["points"] == ["[00:18] மூன்று லட்சம் வேணும்."]

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from fedfina_cli.core.conversation import Conversation, applicant_name
+from fedfina_cli.core.figures import numbers
 from fedfina_cli.core.names import spoken_name
 from fedfina_cli.core.summary import Section, Summary, SummaryDocument
 from fedfina_cli.core.timefmt import clock, duration, utc_now
@@ -45,7 +46,7 @@ class OfflineSummarizer:
 def build_summary(conversation: Conversation) -> Summary:
     analysis = conversation.analysis
     user_turns = [t for t in conversation.spoken_turns if t.role == "user"]
-    figures = [t for t in user_turns if _AMOUNT.search(t.text)]
+    figures = [t for t in user_turns if _states_an_amount(t.text)]
 
     # ElevenLabs' data collection and evaluation are shown by the report as
     # tables of their own, so they are not repeated here.
@@ -85,6 +86,12 @@ def build_notice(conversation: Conversation) -> Summary:
         language=conversation_language(conversation) if conversation.spoken_turns else "none",
         applicant_name=applicant,
     )
+
+
+def _states_an_amount(text: str) -> bool:
+    """A turn that states money: ₹/Rs and digits, or a number with lakh, crore or thousand in
+    any language the figure check reads ("மூன்று லட்சம் வேணும்" was left out)."""
+    return bool(_AMOUNT.search(text)) or any(value >= 1000 for _, value in numbers(text, english_words=False))
 
 
 def _applicant(conversation: Conversation) -> str | None:
