@@ -280,3 +280,14 @@ def test_offline_summary_of_a_long_call_quotes_at_most_twelve_figures():
     summary = OfflineSummarizer().summarize(conversation, "", "English").summary
     figures = next(s for s in summary.sections if s.heading == "Figures the applicant stated")
     assert len(figures.points) == 13 and figures.points[-1].startswith("... and ")
+
+
+def test_a_turn_over_a_page_break_is_named_again_and_the_transcript_says_where_it_ends():
+    payload = load_sample(HINDI)
+    payload["transcript"].insert(3, {"role": "user", "time_in_call_secs": 25,
+                                     "message": "My shop sells rice, dal and oil every day. " * 160})
+    reader = PdfReader(io.BytesIO(_render(payload)))
+    pages = [page.extract_text() for page in reader.pages]
+    continued = [n for n, page in enumerate(pages) if "00:25 User (continued)" in " ".join(page.split())]
+    assert continued and all(n > 0 for n in continued), pages  # on each page the turn flows onto
+    assert "End of transcript: 10 spoken turns, 1 min 11 s in all." in " ".join(pages[-1].split())

@@ -103,6 +103,10 @@ def _new_pdf(data: ReportInput):
     conversation_id = data.conversation.conversation_id
 
     class ReportPDF(SharedFontsPDF):
+        # Set while a transcript turn is written: a turn that flows onto a new page is named
+        # again at its top ("00:22  User (continued)"); it went on with no speaker or time.
+        continuing: str | None = None
+
         def header(self) -> None:
             if self.page_no() == 1:
                 return
@@ -111,6 +115,9 @@ def _new_pdf(data: ReportInput):
             self.cell(0, 5, f"FedFina loan interview report · {conversation_id}", align="R",
                       new_x="LMARGIN", new_y="NEXT")
             self.ln(3)
+            if self.continuing:
+                self.set_font(MAIN_FONT, "B", 8)
+                self.cell(0, 4.5, self.continuing, new_x="LMARGIN", new_y="NEXT")
 
         def footer(self) -> None:
             self.set_y(-13)
@@ -357,8 +364,10 @@ def _transcript(pdf, conversation: Conversation) -> None:
             pdf.layout.line(speaker_width, LINE, speaker)
             pdf.set_font(MAIN_FONT, "", 9.5)
             pdf.set_text_color(*INK)
+            pdf.continuing = f"{clock(turn.time_in_call_secs)}  {speaker} (continued)"
             # A turn the applicant cut off is marked: its text is what was said before that.
             pdf.layout.write(turn.text + ("  — cut off" if turn.interrupted else ""), text_width, LINE)
+            pdf.continuing = None
         elif not turn.tool_results:
             # A tool used with no result recorded: a quiet line keeps the timeline honest.
             pdf.set_x(pdf.l_margin + time_width + speaker_width)
@@ -370,6 +379,13 @@ def _transcript(pdf, conversation: Conversation) -> None:
             pdf.set_text_color(*(ALERT if result.failed else MUTED))
             pdf.layout.write(str(result), text_width, LINE)
         pdf.ln(1)
+    # Where the transcript ends, said: a last page that stops mid-way reads as cut off otherwise.
+    spoken = conversation.spoken_turns
+    length = conversation.metadata.call_duration_secs
+    pdf.set_font(MAIN_FONT, "", 8)
+    pdf.set_text_color(*MUTED)
+    pdf.layout.write(f"End of transcript: {len(spoken)} spoken turns"
+                     + (f", {duration(length)} in all." if length else "."), pdf.epw, 4.5)
 
 
 # --- building blocks -----------------------------------------------------------------
