@@ -75,3 +75,12 @@ def test_a_spoken_amount_is_among_the_figures_the_applicant_stated(cli, workspac
     summary = json.loads(workspace.object("acc123", "summaries", f"{HINDI_ID}.json").read_text())["summary"]
     stated = next(s for s in summary["sections"] if s["heading"] == "Figures the applicant stated")
     assert stated["points"] == ["[00:18] மூன்று லட்சம் வேணும்."]
+
+
+def test_the_language_line_follows_the_words_script(cli, workspace, tmp_path):
+    """The Tamil call's cover said "Language: Hindi" (its main_language field said hi)."""
+    path = tmp_path / "tamil.json"
+    path.write_text(json.dumps(_tamil_call(), ensure_ascii=False), encoding="utf-8")
+    assert cli("run", "--from-file", path).exit_code == 0
+    text = " ".join(pdf_text(workspace.object("acc123", "reports", f"{HINDI_ID}.pdf")).split())
+    assert "Language Tamil" in text and "Language Hindi" not in text

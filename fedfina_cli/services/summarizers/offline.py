@@ -100,12 +100,32 @@ def _applicant(conversation: Conversation) -> str | None:
                                                          if t.role == "user"])
 
 
+# Scripts that name their language (Devanagari does not: Hindi, Marathi), by Unicode block.
+_SCRIPTS = {"Bengali": (0x0980, 0x09FF), "Punjabi": (0x0A00, 0x0A7F), "Gujarati": (0x0A80, 0x0AFF),
+            "Odia": (0x0B00, 0x0B7F), "Tamil": (0x0B80, 0x0BFF), "Telugu": (0x0C00, 0x0C7F),
+            "Kannada": (0x0C80, 0x0CFF), "Malayalam": (0x0D00, 0x0D7F)}
+
+
+def _script_language(text: str) -> str | None:
+    """The language whose script holds at least a third of the call's letters, if one does."""
+    letters = [ord(ch) for ch in text if ch.isalpha()]
+    if not letters:
+        return None
+    for name, (low, high) in _SCRIPTS.items():
+        if sum(low <= code <= high for code in letters) * 3 >= len(letters):
+            return name
+    return None
+
+
 def conversation_language(conversation: Conversation) -> str:
     """Name the language(s) spoken, from ElevenLabs' main language and the scripts used."""
     text = " ".join(t.text for t in conversation.spoken_turns)
     names = []
     main = conversation.metadata.main_language
-    if main:
+    written = _script_language(text)
+    if written:  # the words' own script outweighs a main_language that says otherwise
+        names.append(written)
+    elif main:
         names.append(LANGUAGE_NAMES.get(main.split("-")[0].lower(), main))
     if _DEVANAGARI.search(text) and "Hindi" not in names and not main:
         names.append("Hindi")
