@@ -298,3 +298,26 @@ def test_the_api_answers_422_to_a_body_that_is_not_json_it_accepts(serving):
                       (b'{"conversation_id": NaN}', "NaN is not a JSON number")):
         status, raw = server.request("POST", POSTPROCESS, body, {"Content-Type": "application/json", **KEY})
         assert status == 422 and why in raw.decode(), raw
+
+
+def test_taking_a_held_recording_is_safe_to_repeat_after_a_lost_reply(workspace, monkeypatch):
+    """Every ledger statement may run twice (a reply lost, the pool retries): the take marks the
+    row, so the repeat finds its own mark; a delete-and-return lost the recording."""
+    import uuid
+
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.ledger.ledger import open_ledger
+
+    ledger = open_ledger(load_settings())
+    try:
+        ledger.hold_audio("conv_heldaudio1", "_incoming/audio/conv_heldaudio1.mp3", 10)
+        fixed = uuid.uuid4()
+        monkeypatch.setattr(uuid, "uuid4", lambda: fixed)  # the same statement, run twice
+        assert ledger.take_held_audio("conv_heldaudio1") == "_incoming/audio/conv_heldaudio1.mp3"
+        assert ledger.take_held_audio("conv_heldaudio1") == "_incoming/audio/conv_heldaudio1.mp3"
+        monkeypatch.undo()
+        assert ledger.take_held_audio("conv_heldaudio1") is None  # another taker: not it
+        ledger.release_held_audio("conv_heldaudio1")
+        assert ledger.sql.rows("select * from incoming_audio") == []
+    finally:
+        ledger.close()

@@ -34,7 +34,7 @@ EXPECTED = {
     ],
     "sync_state": ["agent_id", "watermark_unix", "updated_at"],
     "workers": ["worker_id", "host", "pid", "process_started", "started_at", "heartbeat_at", "expires_at"],
-    "incoming_audio": ["conversation_id", "object_key", "size_bytes", "received_at"],
+    "incoming_audio": ["conversation_id", "object_key", "size_bytes", "received_at", "taken_by"],
 }
 
 

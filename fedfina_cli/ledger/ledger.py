@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -242,10 +243,17 @@ class Ledger:
                     conflict="conversation_id")
 
     def take_held_audio(self, conversation_id: str) -> str | None:
-        """The held recording's key, taken: one caller gets it, the others None."""
-        taken = self.sql.rows("delete from incoming_audio where conversation_id = ? returning object_key",
-                              [conversation_id])
+        """The held recording's key, taken: one caller gets it, the others None. Safe to run
+        twice (a reply lost after the update): the caller's own mark is found again. The
+        taker deletes the row once the recording is moved (release_held_audio)."""
+        mark = uuid.uuid4().hex
+        taken = self.sql.rows("update incoming_audio set taken_by = ? where conversation_id = ? "
+                              "and (taken_by is null or taken_by = ?) returning object_key",
+                              [mark, conversation_id, mark])
         return str(taken[0]["object_key"]) if taken else None
+
+    def release_held_audio(self, conversation_id: str) -> None:
+        self.sql.run("delete from incoming_audio where conversation_id = ?", [conversation_id])
 
     def held_audio_before(self, cutoff: str) -> list[Row]:
         return self.sql.rows("select * from incoming_audio where received_at < ? order by received_at",

@@ -233,11 +233,12 @@ def m009_storage(db: Database) -> None:
 @migration
 def m010_incoming_audio(db: Database) -> None:
     # A post_call_audio webhook's recording waiting for its transcription (which names the
-    # account): written to storage first, then recorded here. Whoever deletes the row (the
-    # audio webhook, once the conversation is known, or the worker that fetches it) moves
-    # the recording: exactly one, however the two webhooks interleave.
+    # account): written to storage first, then recorded here. Whoever marks the row taken
+    # (the audio webhook, once the conversation is known, or the worker that fetches it)
+    # moves the recording, then deletes the row: exactly one, however the two webhooks
+    # interleave, and a statement repeated after a lost reply finds its own mark (taken_by).
     db.table("incoming_audio").create(
-        {"conversation_id": str, "object_key": str, "size_bytes": int, "received_at": str},
+        {"conversation_id": str, "object_key": str, "size_bytes": int, "received_at": str, "taken_by": str},
         pk="conversation_id", not_null={"object_key", "received_at"})
     db.table("incoming_audio").create_index(["received_at"])
 

@@ -519,6 +519,7 @@ class Pipeline:
         if held is not None:
             stored = storage.put_bytes(key, storage.get_bytes(held), content_type("audio"))
             storage.delete(held)
+            self.ledger.release_held_audio(ctx.conversation_id)
             self.ledger.record_file(ctx.row, "audio", stored)
             log.note(f"audio from the post_call_audio webhook, moved into the account's folder: "
                      f"{stored.size_bytes} bytes")

@@ -121,6 +121,7 @@ def accept_audio(ledger: Ledger, storage: Storage, conversation_id: str, audio: 
         ledger.audit(row, "fetch", "note", "note", f"audio from the post_call_audio webhook: {len(audio)} bytes")
         keys.append(key)
     storage.delete(held)
+    ledger.release_held_audio(conversation_id)
     return keys
 
 
@@ -130,9 +131,9 @@ def discard_stale_audio(ledger: Ledger, storage: Storage, max_age_seconds: float
     cutoff = utc_text(datetime.now(UTC) - timedelta(seconds=max_age_seconds))
     discarded = 0
     for held in ledger.held_audio_before(cutoff):
-        if ledger.take_held_audio(held["conversation_id"]) is None:
-            continue  # taken meanwhile
+        # A day old, taken or not: a taker that died between taking and moving left it.
         storage.delete(held["object_key"])
+        ledger.release_held_audio(held["conversation_id"])
         ledger.audit({"processing_id": None, "conversation_id": held["conversation_id"]}, "intake", "discarded",
                      "discarded", f"recording held since {held['received_at']} ({held['size_bytes']} bytes) "
                      "with no transcription for it: deleted")
