@@ -18,7 +18,7 @@ from fedfina_cli.core import validation
 from fedfina_cli.core.errors import InvalidValue, NotReady, StageError, UsageError
 from fedfina_cli.core.jsonio import BadJSON, loads
 from fedfina_cli.core.timefmt import clock
-from fedfina_cli.core.wording import readable_name
+from fedfina_cli.core.wording import collected_value, readable_name
 
 READY_STATUS = "done"
 _unknown_statuses_seen: set[str | None] = set()
@@ -313,8 +313,8 @@ def tool_results_text(conversation: Conversation) -> str:
     return "\nWhat the agent's tools returned during the call:\n" + "\n".join(lines) + "\n"
 
 
-# A tool's result as shown: at most this many fields, each value this long.
-_RESULT_FIELDS, _RESULT_VALUE_CHARS, _RESULT_CHARS = 8, 80, 300
+# A tool's result as shown: at most this long.
+_RESULT_CHARS = 300
 
 
 def _tool_result(raw: dict[str, Any]) -> ToolResult | None:
@@ -325,26 +325,9 @@ def _tool_result(raw: dict[str, Any]) -> ToolResult | None:
     if isinstance(value, str):
         with suppress(BadJSON):
             value = loads(value)  # tools answer JSON text, usually
-    if isinstance(value, dict):
-        shown = "; ".join(f"{readable_name(str(k))}: {_clipped(_one_line(_plain(v)), _RESULT_VALUE_CHARS)}"
-                          for k, v in list(value.items())[:_RESULT_FIELDS])
-    else:
-        shown = _one_line(_plain(value)) if value is not None else ""
+    # Worded as a collected value is: named fields, lists, yes/no, rupees for amounts.
+    shown = _one_line(collected_value(name, None, value)) if value is not None else ""
     return ToolResult(readable_name(name), _clipped(shown, _RESULT_CHARS), failed=raw.get("is_error") is True)
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, float)):
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    if isinstance(value, list):
-        return ", ".join(_plain(v) for v in value[:_RESULT_FIELDS])
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {_plain(v)}" for k, v in list(value.items())[:_RESULT_FIELDS])
-    return ""
 
 
 def _clipped(text: str, limit: int) -> str:

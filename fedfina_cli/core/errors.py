@@ -6,6 +6,7 @@ what to do; the CLI prints it without a traceback (unless --debug).
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -72,8 +73,6 @@ class DiskFull(StageError):
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    import errno  # noqa: PLC0415 - only on this error path
-
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 

@@ -101,9 +101,8 @@ def accept_audio(ledger: Ledger, storage: Storage, conversation_id: str, audio: 
     (3 to 24 of 40 were, when the webhook looked for the conversation first).
     Returns the keys written.
     """
-    rows = [r for r in ledger.rows_for(conversation_id) if r["account_id"]]
     if not audio:  # a 0-byte "recording" is none: said, not stored
-        for row in rows:
+        for row in (r for r in ledger.rows_for(conversation_id) if r["account_id"]):
             ledger.audit(row, "fetch", "note", "note", f"{EMPTY_AUDIO} from the post_call_audio webhook")
         return []
     held = incoming_audio_key(conversation_id)
