@@ -278,3 +278,27 @@ def test_number_words_of_every_language_the_report_renders_support_the_figures(s
     assert figures.check(summary(stated), f"User: {said}\n") == []
     assert figures.check(summary(stated.replace("2", "7").replace("3", "8").replace("5", "9")),
                          f"User: {said}\n") != []  # and a wrong figure is still flagged
+
+
+@pytest.mark.parametrize(("said", "value"), [
+    ("पैंतीस हज़ार", 35000), ("सैंतालीस", 47), ("निन्यानवे", 99),  # Hindi
+    ("पस्तीस हजार", 35000), ("चव्वेचाळीस", 44),  # Marathi
+    ("পঁয়ত্রিশ হাজার", 35000), ("চব্বিশ লাখ", 2400000),  # Bengali
+    ("પાંત્રીસ હજાર", 35000), ("ਪੈਂਤੀ ਹਜ਼ਾਰ", 35000),  # Gujarati, Punjabi
+    ("இருபத்தைந்து ஆயிரம்", 25000), ("இருபத்து நான்கு", 24), ("தொண்ணூற்றொன்பது", 99),  # Tamil
+    ("ఇరవై నాలుగు", 24), ("ಇಪ್ಪತ್ತನಾಲ್ಕು", 24), ("ഇരുപത്തിയഞ്ച്", 25), ("ଚବିଶି", 24),
+    ("ஒன்றரை லட்சம்", 150000), ("दीड लाख", 150000), ("two and a half lakh", 250000),
+    ("चारजन", None), ("চারজন", 4),  # a Bengali classifier is read; a Devanagari word is not
+])
+def test_number_words_to_a_hundred_in_each_language(said, value):
+    assert [v for _, v in figures.numbers(said)] == ([value] if value is not None else [])
+
+
+def test_a_number_word_inside_a_longer_word_is_not_read():
+    """दस inside दस्तावेज़ों and साठ inside गाईंसाठी were figures (a vowel sign is not \\w)."""
+    assert figures.numbers("दस्तावेज़ों की जाँच करें। आणखी 4 गाईंसाठी") == [("4", 4.0)]
+
+
+def test_a_range_said_with_one_multiplier_supports_both_ends():
+    assert {v for _, v in figures.numbers("रोज़ का आठ से दस हज़ार")} == {8000, 10000, 8}
+    assert {v for _, v in figures.numbers("Fifteen to eighteen thousand")} >= {15000, 18000}

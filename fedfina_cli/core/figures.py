@@ -2,14 +2,14 @@
 
 Every figure in the summary (amounts, percentages, counts, durations, dates) is
 looked for in what the call supports: the numbers said in the transcript, in
-digits or words (दो लाख, पचास हज़ार, ढाई लाख, "two lakh"; in Tamil, Bengali, Marathi,
-Gujarati, Punjabi, Telugu, Kannada, Malayalam and Odia too: 1-12, 15, the tens, 100 and
-the multipliers, e.g. பன்னிரண்டு, দুই লাখ, ಮೂರು ಲಕ್ಷ), in any notation (₹ / Rs /
-rupees / रुपये, lakh / crore / thousand / हज़ार, Indian or Western grouping,
-Devanagari digits), and the call's own facts (its date, length, turns). A figure
-derived from stated ones by a simple rule counts as supported and says how:
-daily × 30, monthly × 12, or the sum of up to four stated amounts. What is left
-is listed for the officer to check. Offline and fast: a few milliseconds.
+digits or words (दो लाख, पैंतीस हज़ार, ढाई लाख, "two and a half lakh", இருபத்தைந்து ஆயிரம்,
+চব্বিশ লাখ: 1-100 and the multipliers in every language the report renders, see
+number_words), in any notation (₹ / Rs / rupees / रुपये, lakh / crore / thousand / हज़ार,
+Indian or Western grouping, Devanagari digits), and the call's own facts (its date,
+length, turns). A figure derived from what was said by a simple rule counts as supported
+and says how: daily × 30, monthly × 12, yearly ÷ 12, months as years, sums, a price less
+what is paid of it, a price × quantity. What is left is listed for the officer to
+check. Offline and fast: a few milliseconds.
 """
 
 from __future__ import annotations
@@ -22,90 +22,30 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from fedfina_cli.core.digits import ascii_digits
+from fedfina_cli.core.number_words import ENGLISH_UNITS, FRACTIONS, MULTIPLIERS, WORDS
 
 if TYPE_CHECKING:
     from fedfina_cli.core.conversation import Conversation
     from fedfina_cli.core.summary import Summary, SummaryDocument
 
-_MULTIPLIERS = {
-    "thousand": 1e3, "k": 1e3, "हज़ार": 1e3, "हजार": 1e3,
-    "lakh": 1e5, "lakhs": 1e5, "lac": 1e5, "lacs": 1e5, "लाख": 1e5,
-    "million": 1e6, "crore": 1e7, "crores": 1e7, "cr": 1e7, "करोड़": 1e7, "करोड": 1e7,
-    # Tamil, Bengali
-    "ஆயிரம்": 1e3, "லட்சம்": 1e5, "கோடி": 1e7, "হাজার": 1e3, "লাখ": 1e5, "লক্ষ": 1e5, "কোটি": 1e7,
-    # Marathi, Gujarati, Punjabi, Telugu, Kannada, Malayalam, Odia
-    "कोटी": 1e7, "હજાર": 1e3, "લાખ": 1e5, "કરોડ": 1e7, "ਹਜ਼ਾਰ": 1e3, "ਲੱਖ": 1e5, "ਕਰੋੜ": 1e7,
-    "వేలు": 1e3, "వెయ్యి": 1e3, "లక్ష": 1e5, "లక్షలు": 1e5, "కోటి": 1e7, "కోట్లు": 1e7,
-    "ಸಾವಿರ": 1e3, "ಲಕ್ಷ": 1e5, "ಕೋಟಿ": 1e7, "ആയിരം": 1e3, "ലക്ഷം": 1e5, "കോടി": 1e7,
-    "ହଜାର": 1e3, "ଲକ୍ଷ": 1e5, "କୋଟି": 1e7,
-}
-_WORDS = {
-    # Hindi
-    "एक": 1, "दो": 2, "तीन": 3, "चार": 4, "पांच": 5, "पाँच": 5, "छह": 6, "छः": 6, "सात": 7, "आठ": 8,
-    "नौ": 9, "दस": 10, "ग्यारह": 11, "बारह": 12, "पंद्रह": 15, "बीस": 20, "पच्चीस": 25, "तीस": 30,
-    "चालीस": 40, "पचास": 50, "साठ": 60, "सत्तर": 70, "अस्सी": 80, "नब्बे": 90, "सौ": 100,
-    "डेढ़": 1.5, "डेढ": 1.5, "ढाई": 2.5,
-    # Tamil
-    "ஒன்று": 1, "இரண்டு": 2, "மூன்று": 3, "நான்கு": 4, "ஐந்து": 5, "ஆறு": 6, "ஏழு": 7, "எட்டு": 8,
-    "ஒன்பது": 9, "பத்து": 10, "இருபது": 20, "முப்பது": 30, "நாற்பது": 40, "ஐம்பது": 50, "நூறு": 100,
-    # Tamil, the rest of 1-100's words
-    "பதினொன்று": 11, "பன்னிரண்டு": 12, "பதிமூன்று": 13, "பதினான்கு": 14, "பதினைந்து": 15, "பதினாறு": 16,
-    "பதினேழு": 17, "பதினெட்டு": 18, "பத்தொன்பது": 19, "அறுபது": 60, "எழுபது": 70, "எண்பது": 80,
-    "தொண்ணூறு": 90,
-    # Marathi
-    "दोन": 2, "पाच": 5, "सहा": 6, "नऊ": 9, "दहा": 10, "अकरा": 11, "बारा": 12, "पंधरा": 15, "वीस": 20,
-    "पंचवीस": 25, "चाळीस": 40, "पन्नास": 50, "ऐंशी": 80, "नव्वद": 90, "शंभर": 100,
-    # Gujarati
-    "એક": 1, "બે": 2, "ત્રણ": 3, "ચાર": 4, "પાંચ": 5, "છ": 6, "સાત": 7, "આઠ": 8, "નવ": 9, "દસ": 10,
-    "બાર": 12, "પંદર": 15, "વીસ": 20, "પચીસ": 25, "ત્રીસ": 30, "ચાલીસ": 40, "પચાસ": 50, "સાઠ": 60,
-    "સિત્તેર": 70, "એંસી": 80, "નેવું": 90, "સો": 100,
-    # Punjabi
-    "ਇੱਕ": 1, "ਦੋ": 2, "ਤਿੰਨ": 3, "ਚਾਰ": 4, "ਪੰਜ": 5, "ਛੇ": 6, "ਸੱਤ": 7, "ਅੱਠ": 8, "ਨੌਂ": 9, "ਦਸ": 10,
-    "ਬਾਰਾਂ": 12, "ਪੰਦਰਾਂ": 15, "ਵੀਹ": 20, "ਪੱਚੀ": 25, "ਤੀਹ": 30, "ਚਾਲੀ": 40, "ਪੰਜਾਹ": 50, "ਸੱਠ": 60,
-    "ਸੱਤਰ": 70, "ਅੱਸੀ": 80, "ਨੱਬੇ": 90, "ਸੌ": 100,
-    # Telugu
-    "ఒకటి": 1, "రెండు": 2, "మూడు": 3, "నాలుగు": 4, "ఐదు": 5, "ఆరు": 6, "ఏడు": 7, "ఎనిమిది": 8,
-    "తొమ్మిది": 9, "పది": 10, "పన్నెండు": 12, "పదిహేను": 15, "ఇరవై": 20, "ముప్పై": 30, "నలభై": 40,
-    "యాభై": 50, "అరవై": 60, "డెబ్బై": 70, "ఎనభై": 80, "తొంభై": 90, "వంద": 100,
-    # Kannada
-    "ಒಂದು": 1, "ಎರಡು": 2, "ಮೂರು": 3, "ನಾಲ್ಕು": 4, "ಐದು": 5, "ಆರು": 6, "ಏಳು": 7, "ಎಂಟು": 8, "ಒಂಬತ್ತು": 9,
-    "ಹತ್ತು": 10, "ಹನ್ನೆರಡು": 12, "ಹದಿನೈದು": 15, "ಇಪ್ಪತ್ತು": 20, "ಮೂವತ್ತು": 30, "ನಲವತ್ತು": 40,
-    "ಐವತ್ತು": 50, "ಅರವತ್ತು": 60, "ಎಪ್ಪತ್ತು": 70, "ಎಂಬತ್ತು": 80, "ತೊಂಬತ್ತು": 90, "ನೂರು": 100,
-    # Malayalam
-    "ഒന്ന്": 1, "രണ്ട്": 2, "മൂന്ന്": 3, "നാല്": 4, "അഞ്ച്": 5, "ആറ്": 6, "ഏഴ്": 7, "എട്ട്": 8,
-    "ഒൻപത്": 9, "പത്ത്": 10, "പന്ത്രണ്ട്": 12, "പതിനഞ്ച്": 15, "ഇരുപത്": 20, "മുപ്പത്": 30,
-    "നാൽപത്": 40, "അൻപത്": 50, "അറുപത്": 60, "എഴുപത്": 70, "എൺപത്": 80, "തൊണ്ണൂറ്": 90, "നൂറ്": 100,
-    # Odia
-    "ଏକ": 1, "ଦୁଇ": 2, "ତିନି": 3, "ଚାରି": 4, "ପାଞ୍ଚ": 5, "ଛଅ": 6, "ସାତ": 7, "ଆଠ": 8, "ନଅ": 9, "ଦଶ": 10,
-    "ବାର": 12, "ପନ୍ଦର": 15, "କୋଡ଼ିଏ": 20, "ତିରିଶ": 30, "ଚାଳିଶ": 40, "ପଚାଶ": 50, "ଷାଠିଏ": 60,
-    "ସତୁରି": 70, "ଅଶୀ": 80, "ନବେ": 90, "ଶହେ": 100,
-    # Bengali
-    "এগারো": 11, "বারো": 12, "পনেরো": 15, "পঁচিশ": 25, "ষাট": 60, "সত্তর": 70, "আশি": 80, "নব্বই": 90,
-    "একশো": 100,
-    "এক": 1, "দুই": 2, "তিন": 3, "চার": 4, "পাঁচ": 5, "ছয়": 6, "সাত": 7, "আট": 8, "নয়": 9, "দশ": 10,
-    "বিশ": 20, "ত্রিশ": 30, "চল্লিশ": 40, "পঞ্চাশ": 50, "একশ": 100, "দেড়": 1.5, "আড়াই": 2.5,
-    # English
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20, "twenty-five": 25, "thirty": 30, "forty": 40,
-    "fifty": 50, "sixty": 60, "hundred": 100, "half": 0.5,
-}
-# साढ़े X = X + ½, सवा X = X + ¼, पौने X = X − ¼
-_FRACTIONS = {"साढ़े": 0.5, "साढे": 0.5, "सवा": 0.25, "पौने": -0.25}
-# Nukta letters come precomposed (ज़, U+095B) or as two code points (ज + ़); NFC makes both the
-# second, in the text and in these words alike.
-_MULTIPLIERS = {unicodedata.normalize("NFC", k): v for k, v in _MULTIPLIERS.items()}
-_WORDS = {unicodedata.normalize("NFC", k): v for k, v in _WORDS.items()}
-_FRACTIONS = {unicodedata.normalize("NFC", k): v for k, v in _FRACTIONS.items()}
-
-_MULTIPLIER = "|".join(sorted(map(re.escape, _MULTIPLIERS), key=len, reverse=True))
+# Words that are numbers and ordinary words too (एक, ஒரு: "a"; নয়: "not"): in a summary they are
+# figures only before a multiplier (एक लाख), never alone.
+_ALSO_WORDS = {w for w, v in WORDS.items() if v == 1} | {"নয়"}
+# Inside a word of India's scripts: letters, vowel signs, viramas and joiners, not the danda (।).
+# \w alone misses the signs, and दस was read inside दस्तावेज़, साठ inside गाईंसाठी.
+_IN_WORD = r"[\w\u0900-\u0963\u0966-\u0dff\u200c\u200d]"
+# Bengali counts with a classifier joined on: চারজন (four people), দশটা (ten things).
+_CLASSIFIER = "জন|টা|টি|টো|খানা"
+_MULTIPLIER = "|".join(sorted(map(re.escape, MULTIPLIERS), key=len, reverse=True))
 _AMOUNT = r"\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?"  # Indian or Western grouping, or none
 _NUMBER = re.compile(
     rf"(?:(?:₹|\brs\.?|\binr)\s*)?(?<![\w.,])({_AMOUNT})(?:\s*(?:–|-|to|से)\s*(?:₹\s*)?({_AMOUNT}))?"
     rf"(?:\s*({_MULTIPLIER})(?![\w]))?",
     re.IGNORECASE)
 _WORD = re.compile(
-    r"(?<!\w)(?:(" + "|".join(map(re.escape, _FRACTIONS)) + r")\s+)?(" +
-    "|".join(sorted(map(re.escape, _WORDS), key=len, reverse=True)) + rf")(?:\s+({_MULTIPLIER}))?(?![\w])",
+    rf"(?<!{_IN_WORD})(?:(" + "|".join(map(re.escape, FRACTIONS)) + r")\s+)?(" +
+    "|".join(sorted(map(re.escape, WORDS), key=len, reverse=True)) +
+    rf")(?:(?:{_CLASSIFIER})(?!{_IN_WORD})|\s+({_MULTIPLIER})(?!\w)|(?!{_IN_WORD}))",
     re.IGNORECASE)
 # ₹7 50 000: Indian grouping with spaces (thin or not), read as one amount only after a
 # currency sign (two numbers side by side are otherwise two figures). It was 7, 50 and 0.
@@ -117,25 +57,23 @@ _SHORT = re.compile(r"(?:₹|\brs\.?|\binr)\s*(\d+(?:\.\d+)?)\s*(l|lac|cr)(?![\w
 _SHORT_SCALE = {"l": 1e5, "lac": 1e5, "cr": 1e7}
 # English number words in a run ("five hundred thousand", "two hundred and fifty thousand",
 # "one lakh twenty thousand") read as one number; a word alone is still read by _WORD.
-_ENGLISH_UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
-    "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _ENGLISH_SCALES = {"thousand": 1e3, "lakh": 1e5, "lakhs": 1e5, "million": 1e6, "crore": 1e7, "crores": 1e7}
-_ENGLISH_WORD = "|".join(sorted([*_ENGLISH_UNITS, "hundred", *_ENGLISH_SCALES], key=len, reverse=True))
-_ENGLISH_RUN = re.compile(rf"\b(?:{_ENGLISH_WORD})(?:(?:\s+and\s+|[\s-]+)(?:{_ENGLISH_WORD}))+\b", re.IGNORECASE)
+_ENGLISH_WORD = "|".join(sorted([*ENGLISH_UNITS, "hundred", *_ENGLISH_SCALES], key=len, reverse=True))
+_ENGLISH_RUN = re.compile(rf"\b(?:{_ENGLISH_WORD})(?:(?:\s+and\s+|[\s-]+)(?:{_ENGLISH_WORD}|a\s+half))+\b",
+                          re.IGNORECASE)
 
 
 def _english_value(run: str) -> float | None:
     """'five hundred thousand' -> 500000; None where the words do not make one number."""
     total = current = 0.0
-    seen_scale = False
+    seen_scale = half = False
     for word in re.split(r"[\s-]+", run.lower()):
-        if word == "and":
+        if word in ("and", "a"):
             continue
-        if word in _ENGLISH_UNITS:
-            current += _ENGLISH_UNITS[word]
+        if word == "half":  # two and a half (lakh)
+            current, half = current + 0.5, True
+        elif word in ENGLISH_UNITS:
+            current += ENGLISH_UNITS[word]
         elif word == "hundred":
             current = (current or 1) * 100
         else:
@@ -143,7 +81,7 @@ def _english_value(run: str) -> float | None:
             total += (current or 1) * scale
             current, seen_scale = 0.0, True
     value = total + current
-    return value if (seen_scale or value >= 100) else None
+    return value if (seen_scale or half or value >= 100) else None
 
 
 # Not figures: mm:ss offsets into the call, the masks of identifiers, list numbering, and the
@@ -169,50 +107,75 @@ def normalised(text: str) -> str:
     return ascii_digits(unicodedata.normalize("NFC", text))
 
 
+@dataclass(frozen=True)
+class _Said:
+    start: int
+    end: int
+    text: str  # as written
+    value: float
+    multiplier: float | None  # the lakh or thousand written with it, if any
+
+
+# Between the ends of a range whose first end borrows the second's multiplier: "आठ से दस हज़ार",
+# "fifteen to eighteen thousand", "पचास-साठ हज़ार", "பத்து பன்னிரண்டு ஆயிரம்".
+_RANGE_BETWEEN = re.compile(r"\s*(?:-|–|—|/|to|or|से|ते|থেকে|முதல்|அல்லது)?\s*", re.IGNORECASE)
+
+
 def numbers(text: str, english_words: bool = True) -> list[tuple[str, float]]:
     """Every figure in ``text``: (as written, value). A range gives both ends.
 
-    ``english_words`` False: an English number word counts only with its multiplier
-    ("two lakh"); alone ("one helper", "at one point") it is not a figure in a summary.
+    ``english_words`` False (a summary): an English number word, or one that is an ordinary
+    word too (एक, ஒரு: "a"), counts only with its multiplier ("two lakh"); alone ("one helper",
+    "at one point") it is not a figure.
     """
+    return [(said.text, said.value) for said in _located(text, english_words)]
+
+
+def _located(text: str, english_words: bool = True) -> list[_Said]:
     text = _IGNORED.sub(" ", normalised(text))
-    found: list[tuple[int, str, float]] = []  # (where, as written, value): sorted by where at the end
-    taken: list[tuple[int, int]] = []
+    found: list[_Said] = []
 
     def free(span: tuple[int, int]) -> bool:
-        return not any(s < span[1] and span[0] < e for s, e in taken)
+        return not any(f.start < span[1] and span[0] < f.end for f in found)
+
+    def add(match: re.Match[str], value: float, multiplier: float | None) -> None:
+        found.append(_Said(match.start(), match.end(), match.group(0).strip(), value, multiplier))
 
     for match in _SPACED.finditer(text):
-        found.append((match.start(), match.group(0).strip(), float(re.sub(r"\D", "", match.group(1)))))
-        taken.append(match.span())
+        add(match, float(re.sub(r"\D", "", match.group(1))), None)
     for match in _SHORT.finditer(text):
         if free(match.span()):
-            scale = _SHORT_SCALE[match.group(2).lower()]
-            found.append((match.start(), match.group(0).strip(), float(match.group(1)) * scale))
-            taken.append(match.span())
+            short = _SHORT_SCALE[match.group(2).lower()]
+            add(match, float(match.group(1)) * short, short)
     for match in _NUMBER.finditer(text):
         if not free(match.span()):
             continue
-        scale = _MULTIPLIERS.get((match.group(3) or "").lower(), 1)
+        written = MULTIPLIERS.get((match.group(3) or "").lower())
         for group in (1, 2):
             if match.group(group):
-                value = float(match.group(group).replace(",", "")) * scale
-                found.append((match.start(), match.group(0).strip(), value))
-        taken.append(match.span())
+                add(match, float(match.group(group).replace(",", "")) * (written or 1), written)
     for match in _ENGLISH_RUN.finditer(text):
         run = _english_value(match.group(0))
         if run is not None and free(match.span()):
-            found.append((match.start(), match.group(0).strip(), run))
-            taken.append(match.span())
+            last = match.group(0).lower().split()[-1]
+            add(match, run, _ENGLISH_SCALES.get(last))
     for match in _WORD.finditer(text):
-        if any(s <= match.start() < e for s, e in taken):
+        if not free((match.start(), match.start() + 1)):
             continue
-        if not english_words and match.group(2).isascii() and not match.group(3):
+        word = match.group(2).lower()
+        if not english_words and (word.isascii() or word in _ALSO_WORDS) and not match.group(3):
             continue
-        value = _WORDS[match.group(2).lower()] + _FRACTIONS.get(match.group(1) or "", 0)
-        scale = _MULTIPLIERS.get((match.group(3) or "").lower(), 1)
-        found.append((match.start(), match.group(0).strip(), value * scale))
-    return [(text_, value) for _, text_, value in sorted(found, key=lambda item: item[0])]
+        value = WORDS[word] + FRACTIONS.get(match.group(1) or "", 0)
+        said_with = MULTIPLIERS.get((match.group(3) or "").lower())
+        add(match, value * (said_with or 1), said_with)
+    found.sort(key=lambda said: said.start)
+    ranges = []  # the first end of a range said with one multiplier, at its full value
+    for first, second in itertools.pairwise(found):
+        if first.multiplier is None and second.multiplier and first.value < second.value / second.multiplier \
+                and _RANGE_BETWEEN.fullmatch(text[first.end:second.start]):
+            ranges.append(_Said(first.start, first.end, first.text, first.value * second.multiplier,
+                                second.multiplier))
+    return sorted(found + ranges, key=lambda said: said.start)
 
 
 @dataclass(frozen=True)
@@ -319,18 +282,40 @@ def _fields(summary: Summary) -> list[tuple[str, str]]:
     return fields
 
 
-_DAILY = re.compile(r"daily|per day|a day|every day|रोज़|रोज|रोजाना|रोज़ाना|प्रतिदिन|दिन का|दिन में", re.IGNORECASE)
-
-
-_MONTHLY = re.compile(r"monthly|per month|a month|every month|महीने|महीना|मासिक|rent|किराया|किराए|salary|तनख्वाह|"
-                      r"वेतन|emi|expenses?|खर्च|bills?|बिल|बिजली", re.IGNORECASE)
+# How often an amount comes, in the words of each language the report renders; read in the
+# answer and in the question before it ("ஒரு நாளைக்கு எவ்வளவு விற்பனை?" / "சுமார் பன்னிரண்டு ஆயிரம்").
+_DAILY = re.compile(
+    r"daily|per day|a day|every day|रोज़|रोज|रोजाना|रोज़ाना|प्रतिदिन|दिन का|दिन में|दररोज|दिवसाला|"
+    r"நாளைக்கு|நாளுக்கு|தினமும்|தினசரி|দিনে|দৈনিক|প্রতিদিন|રોજ|દરરોજ|દિવસના|ਰੋਜ਼|ਰੋਜ਼ਾਨਾ|రోజుకు|రోజూ|"
+    r"ప్రతిరోజు|ದಿನಕ್ಕೆ|ಪ್ರತಿದಿನ|ദിവസം|ദിവസേന|ଦିନକୁ|ପ୍ରତିଦିନ", re.IGNORECASE)
+_MONTHLY = re.compile(
+    r"monthly|per month|a month|every month|महीने|महीना|मासिक|rent|किराया|किराए|salary|तनख्वाह|वेतन|emi|"
+    r"expenses?|खर्च|bills?|बिल|बिजली|महिन्याला|महिन्याची|हप्ता|भाडे|மாதம்|மாத|மாசம்|வாடகை|মাসে|মাসিক|"
+    r"মাসের|ভাড়া|খরচ|મહિને|માસિક|ભાડું|ਮਹੀਨੇ|ਕਿਰਾਇਆ|నెలకు|అద్దె|ತಿಂಗಳಿಗೆ|ಬಾಡಿಗೆ|മാസം|പ്രതിമാസ|ବାଡ଼ି|ମାସକୁ",
+    re.IGNORECASE)
+_YEARLY = re.compile(
+    r"annual|yearly|a year|per year|turnover|last year|सालाना|वार्षिक|साल का|वर्षी|वर्षाला|उलाढाल|வருஷம்|"
+    r"வருடம்|ஆண்டு|டர்ன்ஓவர்|বছরে|বার্ষিক|વર્ષે|ਸਾਲ|సంవత్సరానికి|ವರ್ಷಕ್ಕೆ|വർഷം|ବର୍ଷକୁ", re.IGNORECASE)
+# A count of months or years: a tenure of 36 months is 3 years.
+_MONTH_COUNT = re.compile(r"months?|महीने|महीनों|महिने|महिन्यां|மாத|মাস|મહિના|ਮਹੀਨੇ|నెలల|ತಿಂಗಳ|മാസ|ମାସ",
+                     re.IGNORECASE)
+_YEAR_COUNT = re.compile(r"years?|साल|वर्ष|வருட|வருஷ|ஆண்டு|বছর|વર્ષ|ਸਾਲ|సంవత్సర|ವರ್ಷ|വർഷ|ବର୍ଷ", re.IGNORECASE)
+# A price and what is paid of it in one turn: the difference is the rest ("costs 1.8 lakh, I want
+# 1.5 lakh, rest I will pay"). Not any two amounts: "1.2 lakh, maybe 2 lakh" is no 80,000.
+_PRICE = re.compile(r"\b(?:costs?|price|rest|remaining|balance|down ?payment|saved|own)\b|ka hai|का है|कीमत|दाम|"
+                    r"बाकी|किंमत|उरलेले|விலை|மீதி|দাম|বাকি|કિંમત|બાકી|ਕੀਮਤ|ਬਾਕੀ", re.IGNORECASE)
+# A price and a quantity in one turn: 110 litres at 52 rupees a litre.
+_RATE = re.compile(r"\bper\b|\beach\b|\ba (?:litre|liter|kg|kilo|piece|unit)\b|प्रति|किलो|लीटर|लिटर|का भाव",
+                   re.IGNORECASE)
 
 
 def _supported(transcript: str) -> dict[float, str | None]:
     """What the call supports, each value with how it follows from what was said (None: said).
 
-    Every value said, and the sums of the amounts said together in one turn (a list of
-    expenses); × 30 where that turn speaks of a day, × 12 where it speaks of a month.
+    Every value said; from the figures said together in one turn: the sums of amounts (a list
+    of expenses) and of two counts, the difference of two amounts (price less the loan asked
+    for), a price × quantity where the turn states a rate; × 30 where the turn or its question
+    speaks of a day, × 12 of a month, ÷ 12 of a year; a count of months as years and back.
     """
     support: dict[float, str | None] = {}
 
@@ -339,24 +324,50 @@ def _supported(transcript: str) -> dict[float, str | None]:
         if key not in support or (how is None and support[key] is not None):
             support[key] = how
 
+    question = ""
     for line in normalised(transcript).splitlines():
         said = [value for _, value in numbers(line)]
         for value in said:
             add(value, None)
-        amounts = list(dict.fromkeys(v for v in said if v >= 100))[:12]
+        distinct = list(dict.fromkeys(said))[:12]
+        amounts = [v for v in distinct if v >= 100]
         together = {sum(c): "sum of " + " + ".join(_rupees(v) for v in c)
                     for size in range(2, min(len(amounts), 4) + 1) for c in itertools.combinations(amounts, size)}
         for value, how in together.items():
             add(value, how)
-        if _MONTHLY.search(line):
+        for a, b in itertools.combinations(distinct, 2):
+            add(a + b, f"{_plain(a)} + {_plain(b)}")
+            if a >= 100 and b >= 100 and a != b and _PRICE.search(line):
+                add(abs(a - b), f"{_rupees(max(a, b))} − {_rupees(min(a, b))}")
+        if _RATE.search(line):
+            for a, b in itertools.combinations(distinct, 2):
+                add(a * b, f"{_plain(a)} × {_plain(b)}")
+        context = question + " " + line
+        if _MONTHLY.search(context):
             for value in amounts:
                 add(value * 12, f"{_rupees(value)} a month × 12")
             for value, how in together.items():
                 add(value * 12, f"({how}) a month × 12")
-        if _DAILY.search(line):
+        if _DAILY.search(context):
             for value in amounts:
                 add(value * 30, f"{_rupees(value)} a day × 30")
+        if _YEARLY.search(context):
+            for value in amounts:
+                add(value / 12, f"{_rupees(value)} a year ÷ 12")
+        if _MONTH_COUNT.search(line):
+            for value in distinct:
+                if value >= 12 and value % 12 == 0:
+                    add(value / 12, f"{_plain(value)} months in years")
+        if _YEAR_COUNT.search(line):
+            for value in distinct:
+                if 1 <= value <= 30 and value == int(value):
+                    add(value * 12, f"{_plain(value)} years in months")
+        question = line
     return support
+
+
+def _plain(value: float) -> str:
+    return _rupees(value) if value >= 1000 else f"{value:g}"
 
 
 def _rupees(value: float) -> str:
