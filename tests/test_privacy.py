@@ -145,3 +145,23 @@ def test_the_models_own_output_and_a_number_in_the_name_are_masked(installed, el
     assert "9876543210" not in attachment.get_filename()
     text = pdf_text(workspace.object("acc123", "reports", "conv_bulk00000007.pdf"))
     assert AADHAAR.replace(" ", "") not in text.replace(" ", "") and "9876543210" not in text
+
+
+def test_an_identifier_said_in_words_or_over_two_turns_is_masked(installed, elevenlabs, openai_server, workspace):
+    """An Aadhaar split over two turns ("2341 2341" / "go on" / "2346") and a mobile said digit by
+    digit in words ("nine eight double seven …") reached the model and the PDF whole."""
+    payload = hindi_variant(8)
+    payload["transcript"][2:2] = [
+        {"role": "user", "time_in_call_secs": 9, "message": "मेरा आधार 2341 2341"},
+        {"role": "agent", "time_in_call_secs": 11, "message": "जी, आगे बोलिए।"},
+        {"role": "user", "time_in_call_secs": 12, "message": "2346"},
+        {"role": "user", "time_in_call_secs": 14,
+         "message": "mobile is nine eight double seven six five four three two one"}]
+    elevenlabs.add(payload)
+    assert installed("run", "-c", "conv_bulk00000008").exit_code == 0
+    sent = _sent_to_model(openai_server)
+    assert "2341 2341" not in sent and "2346" not in sent.replace("[AADHAAR ••••2346]", "")
+    assert "nine eight double seven" not in sent and "[PHONE ••••4321]" in sent
+    assert _ledger_counts(workspace, "conv_bulk00000008") == {"AADHAAR": 1, "PHONE": 1}
+    text = pdf_text(workspace.object("acc123", "reports", "conv_bulk00000008.pdf"))
+    assert "2341 2341" not in text and "nine eight double" not in text and "[AADHAAR ••••2346]" in text

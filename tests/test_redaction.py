@@ -95,6 +95,14 @@ TRUE = [
     ("passport no. T2345678 valid till 2030", "T2345678", "PASSPORT"),
     ("passport no M9876543", "M9876543", "PASSPORT"),
     ("mera PAN CZXPK7788L hai", "CZXPK7788L", "PAN"),
+    # Said as words, digit by digit
+    ("mobile nine eight seven six five four three two one zero", "nine eight seven six five four three two one zero",
+     "PHONE"),
+    ("call me on nine eight double seven six five four three two one",
+     "nine eight double seven six five four three two one", "PHONE"),
+    ("मेरा आधार दो तीन चार एक दो तीन चार एक दो तीन चार छह है", "दो तीन चार एक दो तीन चार एक दो तीन चार छह", "AADHAAR"),
+    ("என் நம்பர் ஒன்பது எட்டு ஏழு ஆறு ஐந்து நான்கு மூன்று இரண்டு ஒன்று பூஜ்ஜியம்",
+     "ஒன்பது எட்டு ஏழு ஆறு ஐந்து நான்கு மூன்று இரண்டு ஒன்று பூஜ்ஜியம்", "PHONE"),
 ]
 
 NEAR_MISSES = [
@@ -158,6 +166,9 @@ NEAR_MISSES = [
     "₹ 8000 9000 2500 kharcha",
     "ID ABC12345",
     "code SBIN01234",
+    "two three four five helpers and one two three shops",
+    "counting one two three four five six seven eight nine ten",
+    "दो तीन चार पांच छह सात आठ नौ लोग आए थे",
 ]
 
 

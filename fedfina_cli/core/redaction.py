@@ -2,8 +2,10 @@
 
 ``redact(text)`` finds Aadhaar, PAN, GSTIN, IFSC, UPI ids, mobile numbers, card
 numbers, bank account numbers (where the text speaks of an account), email
-addresses, voter IDs (EPIC) and passport numbers, written with spaces, hyphens
-or the digits of India's scripts (०–९, ০–৯, ௦–௯ …), and replaces each by ``[TYPE ••••LAST4]``. Checksums come
+addresses, voter IDs (EPIC) and passport numbers, written with spaces, hyphens,
+the digits of India's scripts (०–९, ০–৯, ௦–௯ …) or said as words digit by digit
+("nine eight double seven…", "दो तीन चार…"), and replaces each by ``[TYPE ••••LAST4]``;
+``redact_conversation`` also joins a number the applicant said over two or three turns. Checksums come
 from python-stdnum (Verhoeff for Aadhaar, GSTIN's check character, Luhn for
 cards), so a twelve-digit amount or a reference number that fails its checksum
 stays. Offline and fast: a few regular expressions over the text.
@@ -16,8 +18,9 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from fedfina_cli.core.conversation import Conversation
+from fedfina_cli.core.conversation import Conversation, Turn
 from fedfina_cli.core.digits import ascii_digits
+from fedfina_cli.core.number_words import WORDS
 from fedfina_cli.core.summary import Summary
 
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
@@ -44,6 +47,22 @@ _NUMBER = re.compile(r"(?<![\d.,₹/])(?:\+91[\s-]?|\b91[\s-]|\b0)?\d(?:[ -]?\d)
 # Where a bank account number is spoken of: the words before the digits.
 _ACCOUNT_CONTEXT = re.compile(
     r"(?:account|a/c|acct|acc\.?\s*no|खाता|खाते|अकाउंट|एकाउंट)\W*(?:\w+\W+){0,5}$", re.IGNORECASE)
+
+# Digits said as words, one by one ("nine eight seven six…", "double seven", "दो तीन चार…"):
+# the words 0-9 of every language the report renders, and zero's names.
+_ZEROS = ("zero", "oh", "शून्य", "जीरो", "ज़ीरो", "பூஜ்ஜியம்", "ஜீரோ", "শূন্য", "জিরো", "શૂન્ય", "ਸਿਫ਼ਰ",
+          "సున్నా", "ಸೊನ್ನೆ", "പൂജ്യം", "ଶୂନ")
+_DIGIT_WORDS = {**{w: str(int(v)) for w, v in WORDS.items() if v in range(1, 10) and w not in ("ஒரு", "ఒక")},
+                **dict.fromkeys(_ZEROS, "0")}
+_DIGIT_WORD = "|".join(sorted(map(re.escape, _DIGIT_WORDS), key=len, reverse=True))
+_REPEAT = {"double": 2, "triple": 3, "डबल": 2, "ट्रिपल": 3}
+_SPOKEN_DIGIT = rf"(?:(?:double|triple|डबल|ट्रिपल)\s+)?(?:{_DIGIT_WORD})"
+_SPOKEN_RUN = re.compile(rf"(?<![\w\u0900-\u0dff]){_SPOKEN_DIGIT}(?:[\s,-]+{_SPOKEN_DIGIT}){{7,}}"
+                         rf"(?![\w\u0900-\u0dff])", re.IGNORECASE)
+_SPOKEN_PART = re.compile(rf"(?:(double|triple|डबल|ट्रिपल)\s+)?({_DIGIT_WORD})(?![\w\u0900-\u0dff])", re.IGNORECASE)
+# An Aadhaar named shortly before a number, in any script the report renders.
+_AADHAAR_NAMED_BEFORE = re.compile(r"(?:\baadha?a?r\b|\buid\b|आधार|ஆதார்|আধার|આધાર|ਆਧਾਰ|ఆధార్|ಆಧಾರ್|ആധാർ|ଆଧାର)"
+                                   r"[^\d\[]{0,40}$", re.IGNORECASE)
 
 # Words of money just before a number: it is an amount, whatever its digits.
 _CURRENCY = re.compile(r"(?:₹|\brs\.?|\binr|rupees?|रुपये|रुपए|रु\.)\s*$", re.IGNORECASE)
@@ -74,11 +93,13 @@ def redact(text: str) -> Redacted:
     if not text:
         return Redacted(text)
     plain = ascii_digits(text)  # the same length: positions found in it hold in the original
-    found: list[tuple[int, int, str]] = []  # start, end, type: the first detector to claim a span wins
+    # start, end, type, the digits to show the tail of (None: the text's own): the first
+    # detector to claim a span wins
+    found: list[tuple[int, int, str, str | None]] = []
 
-    def claim(start: int, end: int, kind: str) -> None:
-        if all(end <= s or start >= e for s, e, _ in found):
-            found.append((start, end, kind))
+    def claim(start: int, end: int, kind: str, digits: str | None = None) -> None:
+        if all(end <= s or start >= e for s, e, _, _ in found):
+            found.append((start, end, kind, digits))
 
     for match in _EMAIL.finditer(plain):
         claim(match.start(), match.end(), "EMAIL")
@@ -99,15 +120,26 @@ def redact(text: str) -> Redacted:
         number_kind = _number_kind(match.group(), plain[max(0, match.start() - 60):match.start()])
         if number_kind:
             claim(match.start(), match.end(), number_kind)
+    for match in _SPOKEN_RUN.finditer(plain):
+        said = spoken_digits(match.group())
+        number_kind = _number_kind(" ".join(said), plain[max(0, match.start() - 60):match.start()])
+        if number_kind:
+            claim(match.start(), match.end(), number_kind, said)
 
     if not found:
         return Redacted(text)
     pieces, last = [], 0
-    for start, end, kind in sorted(found):
-        pieces += [text[last:start], placeholder(kind, text[start:end])]
+    for start, end, kind, digits in sorted(found):
+        pieces += [text[last:start], placeholder(kind, digits or text[start:end])]
         last = end
     pieces.append(text[last:])
-    return Redacted("".join(pieces), dict(Counter(kind for _, _, kind in found)))
+    return Redacted("".join(pieces), dict(Counter(kind for _, _, kind, _ in found)))
+
+
+def spoken_digits(words: str) -> str:
+    """'nine eight double seven' -> '9877'."""
+    return "".join(_DIGIT_WORDS[m.group(2).lower()] * _REPEAT.get((m.group(1) or "").lower(), 1)
+                   for m in _SPOKEN_PART.finditer(words))
 
 
 def redact_summary(summary: Summary) -> Summary:
@@ -138,6 +170,8 @@ def _number_kind(value: str, before: str) -> str | None:
     if _CURRENCY.search(before):
         return None  # an amount: "₹ 8000 9000 2500", "Rs 1200 3400 5600"
     groups = [g for g in re.split(r"[\s-]", value.lstrip("+")) if g]
+    if len(re.sub(r"\D", "", value)) == 12 and _AADHAAR_NAMED_BEFORE.search(before):
+        return "AADHAAR"  # named: masked whatever its checksum
     if len(groups) > 1 and all(g.endswith("00") for g in groups):
         return None  # round figures side by side ("rent 8000 9000 2500"), never one identifier
     digits = re.sub(r"\D", "", value)
@@ -204,6 +238,51 @@ def _gstin(value: str) -> bool:
     return gstin.is_valid(value)
 
 
+# Digits at the end of a turn and at the start of the next: an identifier said in parts
+# ("my Aadhaar is 2345 6789" / "yes?" / "0124").
+_TAIL = re.compile(rf"(\d(?:[ -]?\d)*|{_SPOKEN_DIGIT}(?:[\s,-]+{_SPOKEN_DIGIT})*)[\s.,।]*$", re.IGNORECASE)
+_HEAD = re.compile(rf"^[\s,]*(\d(?:[ -]?\d)*|{_SPOKEN_DIGIT}(?:[\s,-]+{_SPOKEN_DIGIT})*)(?![\w\u0900-\u0dff])",
+                   re.IGNORECASE)
+
+
+def _digits_of(said: str) -> str:
+    return re.sub(r"\D", "", ascii_digits(said)) or spoken_digits(said)
+
+
+def _across_turns(turns: tuple[Turn, ...]) -> tuple[tuple[Turn, ...], dict[str, int]]:
+    """Mask an identifier the applicant said over two or three turns, each part too short to be
+    one alone: the parts are joined and judged as one number (checksum, or an Aadhaar named
+    before it). Every part is masked; the last shows the whole number's last four digits."""
+    listed = list(turns)
+    spoken = [n for n, turn in enumerate(listed) if turn.role == "user"]
+    counts: Counter[str] = Counter()
+    for at, first in enumerate(spoken):
+        tail = _TAIL.search(ascii_digits(listed[first].text))
+        if tail is None:
+            continue
+        parts = [(first, tail.start(1), tail.end(1), tail.group(1))]
+        for following in spoken[at + 1:at + 3]:
+            text = ascii_digits(listed[following].text)
+            head = _HEAD.match(text)
+            if head is None:
+                break
+            parts.append((following, head.start(1), head.end(1), head.group(1)))
+            value = " ".join(_digits_of(part[3]) if not part[3][0].isdigit() else part[3] for part in parts)
+            before = ascii_digits(listed[first].text)[:tail.start(1)][-60:]
+            kind = _number_kind(value, before)
+            if kind:
+                digits = re.sub(r"\D", "", value)
+                for n, (index, start, end, _) in enumerate(parts):
+                    text_ = listed[index].text
+                    shown = placeholder(kind, digits if n == len(parts) - 1 else "")
+                    listed[index] = replace(listed[index], text=text_[:start] + shown + text_[end:])
+                counts[kind] += 1
+                break
+            if text[head.end():].strip(" .,।"):
+                break  # the turn goes on after its digits: the number ended there
+    return tuple(listed), dict(counts)
+
+
 def redact_conversation(conversation: Conversation) -> tuple[Conversation, dict[str, int]]:
     """A copy whose words are masked: the turns, ElevenLabs' analysis and the collected values
     (not the dynamic variables: they route the report, and are never shown as text)."""
@@ -235,6 +314,8 @@ def redact_conversation(conversation: Conversation) -> tuple[Conversation, dict[
     turns = tuple(replace(turn, text=masked(turn.text) or "",
                           tool_results=tuple(replace(r, text=masked(r.text) or "") for r in turn.tool_results))
                   for turn in conversation.turns)
+    turns, across = _across_turns(turns)
+    counts.append(across)
     analysis = conversation.analysis
     if analysis is not None:
         analysis = replace(
