@@ -291,3 +291,33 @@ def test_a_turn_over_a_page_break_is_named_again_and_the_transcript_says_where_i
     continued = [n for n, page in enumerate(pages) if "00:25 User (continued)" in " ".join(page.split())]
     assert continued and all(n > 0 for n in continued), pages  # on each page the turn flows onto
     assert "End of transcript: 10 spoken turns, 1 min 11 s in all." in " ".join(pages[-1].split())
+
+
+def test_pages_are_filled_to_the_bottom_when_a_table_row_is_tall():
+    """A raster check (text extraction cannot see blank space): every page but the last has ink
+    in its lowest tenth above the footer. A row never split across pages, so a long rationale
+    moved whole and left up to half a page blank (pages 1, 3 and 4 of this report)."""
+    import io
+
+    import pypdfium2
+
+    payload = long_call()
+    results = payload["analysis"]["data_collection_results"]
+    for n in range(6):
+        results[f"business_detail_{n}"] = {
+            "data_collection_id": f"business_detail_{n}", "value": f"detail {n}",
+            "rationale": "The applicant described the shop, its stock, suppliers and seasonal sales. " * (4 + 3 * n)}
+    document = pypdfium2.PdfDocument(io.BytesIO(_render(payload)))
+    try:
+        blank_ends = []
+        for number in range(len(document) - 1):
+            image = document[number].render(scale=0.5, grayscale=True).to_pil().convert("L")
+            width, height = image.size
+            band = image.crop((int(width * 0.08), int(height * 0.84), int(width * 0.92), int(height * 0.93)))
+            if min(band.tobytes()) > 128:  # no ink in the band
+                blank_ends.append(number + 1)
+        assert len(document) > 10 and blank_ends == []
+    finally:
+        document.close()
+    text = pdf_text(_render(payload))
+    assert "continued" in text and text.count("Business detail 5") >= 1

@@ -323,7 +323,7 @@ def _analysis_tables(pdf, conversation: Conversation) -> None:
     if analysis is None:
         return
     if analysis.data_collection:
-        _heading(pdf, "Data collected by the voice agent", keep=40)
+        _heading(pdf, "Data collected by the voice agent", keep=25)  # rows split across pages
         _grid(pdf, ("Field", "Value", "Rationale"), (48, 36, pdf.epw - 84), [
             ((readable_name(item.id), item.description or ""),
              collected_value(item.id, item.description, item.value),
@@ -332,7 +332,7 @@ def _analysis_tables(pdf, conversation: Conversation) -> None:
         ])
         pdf.ln(3)
     if analysis.evaluation:
-        _heading(pdf, "Evaluation criteria", keep=40)
+        _heading(pdf, "Evaluation criteria", keep=25)
         _grid(pdf, ("Criterion", "Result", "Rationale"), (52, 24, pdf.epw - 76), [
             (readable_name(c.id), criterion_result(c.result) + (f" ({c.score} of {c.max_score})" if
              c.score is not None and c.max_score else ""), c.rationale or "") for c in analysis.evaluation
@@ -441,11 +441,15 @@ Cell = str | tuple[str, str]  # text, or (text, a muted note below it)
 
 def _grid(pdf, headings: tuple[str, ...] | None, widths: tuple[float, ...],
           rows: Sequence[tuple[Cell, ...]], label_column: bool = False) -> None:
-    """A table with wrapping cells. A row never splits across pages; headings repeat.
+    """A table with wrapping cells; headings repeat on each page.
 
+    A row that does not fit moves to the next page whole if it is short; a tall one (a long
+    rationale) fills the page and goes on at the top of the next: moved whole it left up to
+    half a page blank.
     ``label_column``: the first column is a shaded label (the cover's key/value block).
     """
     pad, line_height, size, note_size = 1.5, 5, 9, 8
+    short_row = 4  # lines: moved whole rather than split
 
     def cell_style(column: int, heading: bool) -> tuple[str, tuple]:
         if heading:
@@ -464,11 +468,29 @@ def _grid(pdf, headings: tuple[str, ...] | None, widths: tuple[float, ...],
                 pdf.set_font(MAIN_FONT, "", note_size)
                 lines += [(line, True) for line in pdf.layout.lines(note, width - 2 * pad)]
             wrapped.append(lines)
-        height = max(len(lines) for lines in wrapped) * line_height + 2 * pad
-        if pdf.get_y() + height > pdf.page_break_trigger:
+        place(wrapped, heading)
+
+    def place(wrapped: list[list[tuple[str, bool]]], heading: bool) -> None:
+        rows_of_lines = max(len(lines) for lines in wrapped)
+        room = int((pdf.page_break_trigger - pdf.get_y() - 2 * pad) // line_height)
+        if rows_of_lines > room:
+            if heading or rows_of_lines <= short_row or room < 2:
+                pdf.add_page()
+                if headings and not heading:
+                    draw(headings, heading=True)
+                return place(wrapped, heading)  # a fresh page: it fits, or it is split there
+            paint([lines[:room] for lines in wrapped], heading)
             pdf.add_page()
-            if headings and not heading:
+            if headings:
                 draw(headings, heading=True)
+            rest = [lines[room:] for lines in wrapped]
+            if not rest[0]:  # the row's label, again: the page starts mid-row
+                rest[0] = [wrapped[0][0], ("continued", True)]
+            return place(rest, heading)
+        return paint(wrapped, heading)
+
+    def paint(wrapped: list[list[tuple[str, bool]]], heading: bool) -> None:
+        height = max(len(lines) for lines in wrapped) * line_height + 2 * pad
         x, y = pdf.l_margin, pdf.get_y()
         for column, (lines, width) in enumerate(zip(wrapped, widths)):
             style, colour = cell_style(column, heading)
