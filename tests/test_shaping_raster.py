@@ -21,6 +21,14 @@ LINES = {
     "devanagari": "क्षत्रिय प्रिया रोज़ कुमार ₹2,00,000 दुकान",
     "tamil": "முருகன் செல்வராஜ் கடை ₹8,000",
     "mixed-rupee": "Rent ₹8,000 — किराया ₹8,000 — வாடகை ₹8,000",
+    # Every other script the report renders (issue 25): conjuncts, pre-base vowel signs, repha.
+    "bengali": "সুমিত্রা দাস মুদির দোকানের ঋণ ₹২ লাখ",
+    "gurmukhi": "ਗੁਰਪ੍ਰੀਤ ਸਿੰਘ ਕਿਰਿਆਨਾ ਦੁਕਾਨ ₹2 ਲੱਖ",
+    "gujarati": "પ્રકાશ પટેલ કરિયાણાની દુકાન ₹2 લાખ",
+    "odia": "ସୁଶ୍ରୀ ପ୍ରିୟଙ୍କା ଦୋକାନ ₹2 ଲକ୍ଷ",
+    "telugu": "శ్రీనివాస్ కిరాణా దుకాణం ₹2 లక్షలు",
+    "kannada": "ಶ್ರೀನಿವಾಸ ಕಿರಾಣಿ ಅಂಗಡಿ ₹2 ಲಕ್ಷ",
+    "malayalam": "ശ്രീനിവാസൻ പലചരക്ക് കട ₹2 ലക്ഷം",
 }
 SCALE = 3  # 216 dpi
 INK = 128  # a pixel darker than this is ink
