@@ -360,6 +360,8 @@ def test_the_email_is_named_for_the_applicant_and_the_day(cli, workspace, tmp_pa
     assert "(FedFina-Ramesh-Kumar-2025-11-18.pdf)" in body
     about = body[body.index("About this report"):]
     assert "Summary: assembled from the call without an AI model" in about and HINDI_ID in about
+    # No model: not "masked before the AI model saw the call" beside "without an AI model".
+    assert "Identifiers: masked in this report" in about and "AI model saw" not in about
 
 
 def test_a_name_in_another_script_makes_a_safe_encoded_file_name(cli, workspace, tmp_path):

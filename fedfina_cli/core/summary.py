@@ -130,7 +130,11 @@ class SummaryDocument(BaseModel):
                 "notice": "none: the call reached nobody, so no AI model was asked"}.get(self.method)
         facts = [("Summary", made if made and (self.method != "openai" or self.model)
                   else "assembled from the call without an AI model")]
-        masked = {"none": "not masked", "llm": "masked before the AI model saw the call",
+        # llm: the model's input and this report are masked; with no model, only the report is
+        # (it said "before the AI model saw the call" beside "without an AI model").
+        masked = {"none": "not masked",
+                  "llm": "masked before the AI model saw the call, and in this report" if self.method == "openai"
+                  else "masked in this report",
                   "stored": "masked in everything stored and shown"}.get(self.redaction or "")
         if masked:
             facts.append(("Identifiers", masked))
