@@ -109,7 +109,9 @@ def test_a_call_that_reached_voicemail_gets_a_one_page_notice_and_no_model_call(
     text = " ".join(pdf_text(report).split())
     assert "No interview: the call reached voicemail" in text and "Call result The call reached voicemail" in text
     assert "Appendix: transcript" not in text and "Call the applicant again" in text
-    plain = read_eml(workspace.eml("acc123", HINDI_ID)).get_body(("plain",)).get_content()
+    message = read_eml(workspace.eml("acc123", HINDI_ID))
+    assert message["Subject"] == "No interview: the call reached voicemail – +91 ••••••4821 – 18 Nov 2025"
+    plain = message.get_body(("plain",)).get_content()
     assert plain.startswith("No interview: the call reached voicemail\n")
     assert "Summary: none: the call reached nobody, so no AI model was asked" in plain
 

@@ -58,6 +58,7 @@ class EmailContent:
     links: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (label, url)
 
 
+NOTICE_SUBJECT_TEMPLATE = "{title} – {applicant} – {date}"  # No interview: the call reached voicemail – …
 MAX_SUBJECT = 200  # characters; mail clients show far fewer
 
 
@@ -70,7 +71,10 @@ def subject_for(content: EmailContent) -> str:
         "account_id": content.account_id,
         "date": content.call_date[0] if content.call_date else "",
     }
-    subject = " ".join(render_template(content.subject_template, values).split())  # a header is one line
+    template = content.subject_template
+    if content.summary.method == "notice" and template == DEFAULT_SUBJECT_TEMPLATE:
+        template = NOTICE_SUBJECT_TEMPLATE  # "Loan interview – …" for a call that reached voicemail misleads
+    subject = " ".join(render_template(template, values).split())  # a header is one line
     subject = subject.strip(" –-·:,") or f"Loan interview {content.conversation_id}"  # an empty {date}
     return subject if len(subject) <= MAX_SUBJECT else subject[:MAX_SUBJECT - 1].rstrip() + "…"
 
