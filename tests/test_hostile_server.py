@@ -162,7 +162,6 @@ def test_a_data_collection_amount_of_1e30_gives_a_report(cli, workspace, tmp_pat
 def test_audio_and_transcription_racing_leave_no_recording_behind(serving, workspace, smtp_server, s3):
     import random
 
-    from .conftest import wait_for
     from .serving import audio_event
 
     server = serving("--concurrency", "4")
@@ -185,12 +184,16 @@ def test_audio_and_transcription_racing_leave_no_recording_behind(serving, works
         thread.join()
     ids = [f"conv_bulk{n:08d}" for n in numbers]
 
-    def attached() -> bool:
+    def waiting() -> list[tuple]:
         rows = {r["conversation_id"]: r for r in workspace.rows(
             "select conversation_id, status, audio_key from conversation_processing")}
-        return all(rows.get(i, {}).get("status") == "completed" and rows[i]["audio_key"] for i in ids)
+        return [(i, rows.get(i, {}).get("status"), rows.get(i, {}).get("audio_key")) for i in ids
+                if not (rows.get(i, {}).get("status") == "completed" and rows[i]["audio_key"])]
 
-    wait_for(attached, timeout=90)
+    deadline = time.monotonic() + 90
+    while waiting() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not waiting(), (waiting(), workspace.rows("select * from incoming_audio"), server.log()[-4000:])
     for conversation_id in ids:
         assert s3.get(f"acc123/audio/{conversation_id}.mp3") == audio
     assert not [key for key in s3.object_keys() if key.startswith("_incoming/")]

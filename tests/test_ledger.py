@@ -9,11 +9,11 @@ EXPECTED = {
         "report_key", "email_message_id", "email_sent_at", "email_state", "model", "prompt_sha256",
         "summary_method", "retryable", "started_at", "completed_at", "created_at", "updated_at",
         "claimed_by", "claim_expires_at", "queued_at", "source", "redactions", "unsupported_figures",
-        "claim_worker", "claim_token", "storage",
+        "claim_worker", "claim_token", "storage", "purged_at", "legal_hold",
     ],
     "conversation_files": [
         "id", "conversation_id", "account_id", "file_type", "object_key", "size_bytes", "sha256",
-        "content_type", "created_at", "storage",
+        "content_type", "created_at", "storage", "deleted_at",
     ],
     "processing_audit_log": [
         "id", "processing_id", "conversation_id", "step", "event", "status", "duration_ms",
@@ -26,7 +26,7 @@ EXPECTED = {
     "account_settings": [
         "account_id", "timezone", "cc_addresses", "bcc_addresses", "email_subject_template",
         "prompt_file", "summary_language", "link_expiry_seconds", "attachment_limit_bytes",
-        "created_at", "updated_at", "redact",
+        "created_at", "updated_at", "redact", "retention_days",
     ],
     "runs": [
         "run_id", "command", "backends", "pid", "started_at", "finished_at", "succeeded", "failed",
@@ -46,7 +46,7 @@ def test_blank_database_gets_every_table_with_exact_columns(tmp_path):
         applied = [m["name"] for m in ledger.db["_sqlite_migrations"].rows]
         assert applied == ["m001_initial", "m002_runs", "m003_sync_state", "m004_lookup_indexes", "m005_claims",
                            "m006_queue", "m007_privacy_and_trust", "m008_workers", "m009_storage",
-                           "m010_incoming_audio"]
+                           "m010_incoming_audio", "m011_retention"]
         assert ledger.db.journal_mode == "wal"
     finally:
         ledger.close()
@@ -56,7 +56,7 @@ def test_migrating_twice_is_a_no_op(tmp_path):
     Ledger(tmp_path / "l.db").close()
     ledger = Ledger(tmp_path / "l.db")
     try:
-        assert ledger.db["_sqlite_migrations"].count == 10
+        assert ledger.db["_sqlite_migrations"].count == 11
     finally:
         ledger.close()
 

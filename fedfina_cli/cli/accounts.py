@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 
 from fedfina_cli.cli.app import Command, accounts_app
-from fedfina_cli.cli.context import chosen_format, ledger_for, new_terminal, user_errors
-from fedfina_cli.cli.options import AccountFlags, CsvOut, Format, JsonOut, grouped
+from fedfina_cli.cli.context import chosen_format, ledger_for, new_terminal, settings_for, user_errors
+from fedfina_cli.cli.options import ACCOUNT, AccountFlags, CsvOut, Format, JsonOut, grouped
 
 
 @accounts_app.command("set", cls=Command)
@@ -17,14 +18,19 @@ def accounts_set(
     account_id: Annotated[str, typer.Argument(
         help="The account to configure.", metavar="ACCOUNT_ID", show_default=False)],
     settings: AccountFlags = AccountFlags(),
+    retention_days: Annotated[str | None, typer.Option(
+        "--retention-days", metavar="DAYS", help="Delete its conversations' files this many days after they "
+        "finished (`fedfina purge`); keep: never. Default $FEDFINA_RETENTION_DAYS, else keep.",
+        show_default=False, rich_help_panel=ACCOUNT)] = None,
     output_format: Format = None,
     json_out: JsonOut = False,
 ) -> None:
     """Store settings for one account (only the flags given change), then show them.
 
-    [bold]Example[/bold]
+    [bold]Examples[/bold]
     \b
       fedfina accounts set acc123 --timezone Asia/Kolkata --cc credit@fedfina.in
+      fedfina accounts set acc123 --retention-days 365
     """
     from fedfina_cli.core import accounts, validation
     from fedfina_cli.core.errors import UsageError
@@ -32,7 +38,11 @@ def accounts_set(
     terminal = new_terminal()
     with user_errors(terminal), ledger_for(terminal, read_only=False) as ledger:
         validation.account_id(account_id)
-        values = accounts.to_row(settings.overrides())
+        overrides = settings.overrides()
+        if retention_days is not None:  # an account's, not a run's: not among the run's AccountFlags
+            kept = accounts.validated_overrides(retention_days=retention_days).retention_days
+            overrides = replace(overrides, retention_days=kept)
+        values = accounts.to_row(overrides)
         if not values:
             raise UsageError("nothing to set: pass at least one setting, e.g. --timezone Asia/Kolkata")
         fmt = chosen_format(output_format, json_out)
@@ -58,7 +68,8 @@ def accounts_show(
 def _print_account(terminal, ledger, account_id: str, fmt: str) -> None:
     from fedfina_cli.core import accounts
 
-    rows = accounts.described(accounts.from_row(ledger.account_settings(account_id)))
+    rows = accounts.described(accounts.from_row(ledger.account_settings(account_id)),
+                              accounts.defaults(settings_for(terminal)))
     terminal.rows(rows, ["setting", "value", "source"], fmt, title=f"account {account_id}")
 
 
@@ -84,5 +95,5 @@ def accounts_list(output_format: Format = None, json_out: JsonOut = False, csv_o
 
 
 # Where a terminal is too narrow, these go first (`accounts show ACCOUNT` has them all).
-_LEAST_WANTED = ["prompt_file", "attachment_limit_mb", "link_expiry_hours", "subject", "summary_language",
-                 "redact", "bcc", "cc"]
+_LEAST_WANTED = ["retention_days", "prompt_file", "attachment_limit_mb", "link_expiry_hours", "subject",
+                 "summary_language", "redact", "bcc", "cc"]

@@ -24,6 +24,7 @@ PROCESS = "Process calls"
 READ = "Read the ledger"
 SERVE = "Serve"
 SET_UP = "Set up and check"
+KEEP = "Keep and delete"
 
 
 class Command(typer.core.TyperCommand):
@@ -138,7 +139,7 @@ def main() -> None:
 
 # Registers the commands on `app` (they import it from here).
 # In the order of the help's headings: processing, reading, serving, setting up.
-from fedfina_cli.cli import processing, ledger_views, serving, doctor, accounts, ledger_copy  # noqa: E402, F401, I001
+from fedfina_cli.cli import processing, ledger_views, serving, doctor, accounts, ledger_copy, retention  # noqa: E402, F401, I001
 
 app.add_typer(accounts_app, name="accounts", rich_help_panel=SET_UP)
 app.add_typer(ledger_app, name="ledger", rich_help_panel=SET_UP)

@@ -97,7 +97,7 @@ def show(
         # The folder once above the rows (a local path in every row would not fit); links each in full.
         folder = Path(folders.pop()) if len(places) == 1 and folders else None
         found = {f["object_key"]: _file_state(Path(f["location"])) for f in record["files"]
-                 if not is_bucket(f["storage"] or storage.location)}
+                 if not is_bucket(f["storage"] or storage.location) and not f["deleted_at"]}
         for file in record["files"]:
             if found.get(file["object_key"]) in ("missing", "unreadable"):
                 file[found[file["object_key"]]] = True
@@ -164,6 +164,8 @@ def _print_record(terminal, record: dict, ledger_path, folder: Path | None) -> N
     facts = [{"field": k, "value": row[k]} for k in (
         "conversation_id", "account_id", "email_id", "status", "current_step", "started_at", "completed_at",
         "summary_method", "model", "prompt_sha256", "email_message_id", "email_sent_at") if row.get(k)]
+    if record.get("retention"):
+        facts.append({"field": "retention", "value": record["retention"]})
     if row.get("redactions") is not None:
         counts = json.loads(row["redactions"])
         facts.append({"field": "redactions", "value": ", ".join(f"{n} {kind}" for kind, n in counts.items())
@@ -172,8 +174,9 @@ def _print_record(terminal, record: dict, ledger_path, folder: Path | None) -> N
     terminal.rows(record["stages"], ["stage", "state", "attempts", "started_at", "finished_at",
                                      "duration_ms", "message"], title="stages", droppable=["started_at"],
                   wrap=["message"])  # one conversation: its messages whole (a Message-ID is looked up)
+    deleted = ["deleted_at"] if any(f["deleted_at"] for f in record["files"]) else []
     if folder is not None:  # a file's location is the folder and its key: the folder once, not in every row
-        terminal.rows(record["files"], ["file_type", "size_bytes", "object_key"], title=f"files in {folder}")
+        terminal.rows(record["files"], ["file_type", "size_bytes", "object_key", *deleted], title=f"files in {folder}")
     else:  # presigned links, each in full
         terminal.rows(record["files"], ["file_type", "size_bytes", "object_key", "location"], title="files",
                       droppable=["object_key"])

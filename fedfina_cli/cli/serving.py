@@ -25,6 +25,9 @@ def serve(
         show_default=False)] = None,
     sweep_every: Annotated[float, typer.Option(
         "--sweep-every", metavar="MINUTES", min=0.01, help="Minutes between two sweeps.")] = 15,
+    purge_every: Annotated[float | None, typer.Option(
+        "--purge-every", metavar="HOURS", min=0.001,
+        help="Also run `fedfina purge` at start and then every HOURS (retention).", show_default=False)] = None,
 ) -> None:
     """Serve the API and ElevenLabs' webhooks; process what arrives.
 
@@ -50,7 +53,8 @@ def serve(
             sweep_agent_id = validation.agent_id(sweep_agent_id)
             if not settings.elevenlabs_api_key:
                 raise UsageError("--sweep-agent-id lists calls from the ElevenLabs API: set ELEVENLABS_API_KEY")
-        code = run_server(settings, host, port, concurrency, sweep_agent_id, sweep_every)
+        code = run_server(settings, host, port, concurrency, sweep_agent_id, sweep_every,
+                          purge_every_hours=purge_every)
     raise typer.Exit(code)
 
 

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import InvalidValue, UsageError
 from fedfina_cli.core.templates import DEFAULT_SUBJECT_TEMPLATE, check_subject_template
 from fedfina_cli.core.validation import email_address
 
 DEFAULT_TIMEZONE = "Asia/Kolkata"
 MAX_LINK_EXPIRY_SECONDS = 7 * 24 * 3600  # the S3 presigned-URL maximum
+KEEP = 0  # retention_days: files are kept (purge leaves them)
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class AccountSettings:
     link_expiry_seconds: int = MAX_LINK_EXPIRY_SECONDS
     attachment_limit_bytes: int = 10 * 1024 * 1024
     redact: str = "llm"  # none | llm | stored (SPEC "Privacy"); FEDFINA_REDACT sets the default
+    # Days its conversations' files are kept after they finished; 0: kept (SPEC "Retention and
+    # legal hold"); FEDFINA_RETENTION_DAYS sets the default.
+    retention_days: int = KEEP
 
     def overridden(self, overrides: AccountOverrides) -> AccountSettings:
         changes = {f.name: getattr(overrides, f.name) for f in fields(overrides)
@@ -51,6 +56,12 @@ class AccountOverrides:
     link_expiry_seconds: int | None = None
     attachment_limit_bytes: int | None = None
     redact: str | None = None
+    retention_days: int | None = None
+
+
+def defaults(settings: Settings) -> AccountSettings:
+    """The defaults the environment sets (FEDFINA_REDACT, FEDFINA_RETENTION_DAYS)."""
+    return AccountSettings(redact=settings.redaction, retention_days=settings.retention_days or KEEP)
 
 
 # account_settings column -> AccountOverrides field
@@ -64,6 +75,7 @@ COLUMNS = {
     "link_expiry_seconds": "link_expiry_seconds",
     "attachment_limit_bytes": "attachment_limit_bytes",
     "redact": "redact",
+    "retention_days": "retention_days",
 }
 
 
@@ -108,6 +120,7 @@ _SHOWN: dict[str, tuple[str, Callable[[Any], str]]] = {
     "link_expiry_seconds": ("link_expiry_hours", lambda v: f"{v / 3600:g}"),
     "attachment_limit_bytes": ("attachment_limit_mb", lambda v: f"{v / (1024 * 1024):g}"),
     "redact": ("redact", lambda v: v),
+    "retention_days": ("retention_days", lambda v: "keep" if v == KEEP else str(v)),
 }
 SHOWN_ORDER = [name for name, _ in _SHOWN.values()]
 
@@ -138,7 +151,8 @@ def validated_overrides(*, timezone: str | None = None, cc: list[str] | None = N
                         bcc: list[str] | None = None, subject_template: str | None = None,
                         prompt_file: Path | None = None, summary_language: str | None = None,
                         link_expiry_hours: float | None = None,
-                        attachment_limit_mb: float | None = None, redact: str | None = None) -> AccountOverrides:
+                        attachment_limit_mb: float | None = None, redact: str | None = None,
+                        retention_days: str | None = None) -> AccountOverrides:
     """Overrides from flags, each checked; raises UsageError naming the flag."""
 
     if timezone is not None:
@@ -175,6 +189,15 @@ def validated_overrides(*, timezone: str | None = None, cc: list[str] | None = N
         redact = redact.lower()
         if redact not in ("none", "llm", "stored"):
             raise UsageError(f"--redact {redact!r}: expected none, llm or stored")
+    kept: int | None = None
+    if retention_days is not None:
+        if retention_days.strip().lower() == "keep":
+            kept = KEEP
+        elif retention_days.strip().isdigit() and int(retention_days) >= 1:
+            kept = int(retention_days)
+        else:
+            raise UsageError(f"--retention-days {retention_days!r}: expected a whole number of days (at least 1), "
+                             "or keep")
     return AccountOverrides(
         timezone=timezone,
         cc=addresses("--cc", cc),
@@ -186,4 +209,5 @@ def validated_overrides(*, timezone: str | None = None, cc: list[str] | None = N
         attachment_limit_bytes=int(attachment_limit_mb * 1024 * 1024) if attachment_limit_mb is not None
         else None,
         redact=redact,
+        retention_days=kept,
     )

@@ -80,6 +80,11 @@ class Settings:
     # A queued conversation that failed for a passing reason (a 503, a timeout) is
     # tried again after this, then 4x, 16x and 64x as long (30 s: about 42 minutes in all).
     queue_retry_seconds: float = 30.0
+    # SPEC "Retention and legal hold": days a conversation's files are kept after it finished
+    # (None: kept; an account's own setting wins), and days audit lines and API-call rows are
+    # kept in the ledger (older ones are pruned by purge, their per-day totals kept).
+    retention_days: int | None = None
+    ledger_keep_days: int = 400
     # Names set in the environment or .env that look like fedfina's but are not
     # (SPEC "Configuration mistakes"): every command names them on stderr.
     mistakes: tuple[NearMiss | Unknown, ...] = field(default=(), compare=False)
@@ -237,6 +242,8 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
         max_body_mb=_number("FEDFINA_MAX_BODY_MB", get("FEDFINA_MAX_BODY_MB"), 50.0, minimum=0.01),
         queue_retry_seconds=_number("FEDFINA_QUEUE_RETRY_SECONDS", get("FEDFINA_QUEUE_RETRY_SECONDS"), 30.0,
                                     minimum=0.1),
+        retention_days=_days("FEDFINA_RETENTION_DAYS", get("FEDFINA_RETENTION_DAYS")),
+        ledger_keep_days=_days("FEDFINA_LEDGER_KEEP_DAYS", get("FEDFINA_LEDGER_KEEP_DAYS")) or 400,
     )
     _check_combinations(settings)
     return settings
@@ -297,6 +304,14 @@ def _number(name: str, value: str | None, default: float, minimum: float = 0.001
     if number is None or number < minimum:
         raise UsageError(f"{name}={value!r}: expected a number of at least {minimum:g}")
     return number
+
+
+def _days(name: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.strip().isdigit() or int(value) < 1:
+        raise UsageError(f"{name}={value!r}: expected a whole number of days, at least 1")
+    return int(value)
 
 
 def _port(value: str | None) -> int | None:

@@ -31,6 +31,7 @@ from fedfina_cli.ledger.database import PostgresSql, Sql, SqliteSql, one, quoted
 from fedfina_cli.ledger.errors import explain, explain_postgres
 from fedfina_cli.ledger.migrations import MIGRATIONS, migration_lock, migrations
 from fedfina_cli.ledger.queue import Queue
+from fedfina_cli.ledger.retention import Retention
 from fedfina_cli.ledger.rows import ConversationRow, Row
 from fedfina_cli.ledger.schema import migrate_postgres, pending_postgres
 
@@ -58,6 +59,7 @@ class Ledger:
         else:
             self._open_sqlite(path, read_only)
         self.queue = Queue(self)  # claims, workers and the queue of serve and worker
+        self.retention = Retention(self)  # purge and legal hold
 
     def _open_postgres(self, url: str, read_only: bool, pool_size: int) -> None:
 
@@ -228,7 +230,12 @@ class Ledger:
             "content_type": obj.content_type,
             "storage": obj.storage,
             "created_at": utc_now(),
+            "deleted_at": None,  # stored again after a purge (run --force): it is there again
         }, conflict="object_key")
+        if row.get("purged_at"):  # ...and the conversation's files are purged again in their time
+            self.sql.run("update conversation_processing set purged_at = null where processing_id = ?",
+                         [row["processing_id"]])
+            row["purged_at"] = None
         if obj.storage is not None and row.get("storage") != obj.storage:  # once per conversation and run
             self.sql.run("update conversation_processing set storage = ? where processing_id = ?",
                              (obj.storage, row["processing_id"]))
@@ -349,6 +356,10 @@ class Ledger:
             "message": self._redact(message) if message else None,
             "created_at": utc_now(),
         })
+
+    def scrubbed(self, text: str) -> str:
+        """``text`` without the secrets of these settings, as every free text is stored."""
+        return self._redact(text)
 
     def audit_log(self, processing_id: int) -> list[Row]:
         return self.sql.rows("select * from processing_audit_log where processing_id = ? order by id",

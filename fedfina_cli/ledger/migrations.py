@@ -243,6 +243,19 @@ def m010_incoming_audio(db: Database) -> None:
     db.table("incoming_audio").create_index(["received_at"])
 
 
+@migration
+def m011_retention(db: Database) -> None:
+    # SPEC "Retention and legal hold": how long an account's files are kept (days; 0 keeps
+    # them), when a conversation's files were purged (the row stays), whether it is under
+    # legal hold (the reason and time are in the audit log), and which file rows were
+    # deleted. The index serves purge's pick: conversations not yet purged, oldest first.
+    db.table("account_settings").add_column("retention_days", int)
+    db.table("conversation_processing").add_column("purged_at", str)
+    db.table("conversation_processing").add_column("legal_hold", int)
+    db.table("conversation_files").add_column("deleted_at", str)
+    db.table("conversation_processing").create_index(["purged_at", "completed_at"])
+
+
 @contextmanager
 def migration_lock(path: Path | None) -> Iterator[None]:
     """Setting up a new ledger (WAL, migrations) runs once, under a short exclusive lock:

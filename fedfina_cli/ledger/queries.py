@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from fedfina_cli.core.errors import FedfinaError, UsageError
 from fedfina_cli.core.object_keys import STAGES
 from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger.ledger import Ledger
+from fedfina_cli.ledger.rows import Row
 
 
 def parse_since(value: str | None) -> str | None:
@@ -111,8 +112,21 @@ def conversation_record(ledger: Ledger, conversation_id: str, account_id: str | 
     files = []
     for f in ledger.files_for(conversation_id, row["account_id"]):
         # .get: a ledger read before its migrations ran (reading never migrates) has no storage column.
+        deleted = f.get("deleted_at")
         files.append({**{k: f.get(k) for k in ("file_type", "object_key", "size_bytes", "sha256", "content_type",
-                                                "storage", "created_at")},
-                      "location": locate(f["object_key"], f.get("storage"))})
+                                                "storage", "created_at", "deleted_at")},
+                      "location": f"deleted {deleted}" if deleted else locate(f["object_key"], f.get("storage"))})
     return {"conversation": row, "stages": stages, "files": files, "audit_log": log,
-            "last_error": row["error_message"]}
+            "last_error": row["error_message"], "retention": retention_state(row, log)}
+
+
+def retention_state(row: Mapping[str, Any], log: list[Row]) -> str | None:
+    """"purged on …", "on legal hold since … (reason)", both, or None (SPEC "Retention and legal hold")."""
+    said = []
+    if row.get("legal_hold"):
+        placed = next((e for e in reversed(log) if e["step"] == "hold" and e["event"] == "placed"), None)
+        said.append(f"on legal hold since {placed['created_at']} ({placed['message']})" if placed
+                    else "on legal hold")
+    if row.get("purged_at"):
+        said.append(f"files purged on {row['purged_at']} (past the account's retention)")
+    return "; ".join(said) or None

@@ -48,6 +48,8 @@ class ConversationRow(TypedDict):
     claim_worker: int | None
     claim_token: str | None
     storage: str | None  # where its files were last stored: a folder, or s3://endpoint/bucket
+    purged_at: str | None  # its files deleted past retention (the row stays)
+    legal_hold: int | None  # 1: purge never deletes its files
 
 
 def conversation(row: Row) -> ConversationRow:

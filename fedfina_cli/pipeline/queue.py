@@ -26,6 +26,7 @@ from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.pipeline import sync as syncing
 from fedfina_cli.pipeline.intake import accept_conversation, discard_stale_audio, in_hand
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
+from fedfina_cli.pipeline.purge import purge
 from fedfina_cli.pipeline.run_context import RunContext
 from fedfina_cli.pipeline.slots import threads_for
 
@@ -188,6 +189,26 @@ class Housekeeper(Periodic):
         discarded = discard_stale_audio(self.session.ledger, self.session.backends.storage)
         if discarded:
             log.info("deleted %d recordings held a day with no transcription", discarded)
+
+
+class Purger(Periodic):
+    """`serve --purge-every HOURS`: `fedfina purge` now and then (SPEC "Retention and legal hold");
+    stopping the server stops it between two conversations."""
+
+    name = "purge"
+
+    def __init__(self, session: RunContext, every_seconds: float):
+        super().__init__(every_seconds)
+        self.session = session
+
+    def round(self) -> None:
+        result = purge(self.session.ledger, self.session.backends.storage, self.session.settings,
+                       stopping=self._stopping.is_set)
+        log.info("purge: %d conversations past retention, %d files deleted", len(result.conversations),
+                 result.objects)
+        if result.held_back:
+            log.warning("purge: %d files are in a bucket these settings do not reach (first: %s)",
+                        len(result.held_back), result.held_back[0])
 
 
 class Sweeper(Periodic):

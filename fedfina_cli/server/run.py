@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import ExitCode, UsageError
-from fedfina_cli.pipeline.queue import Housekeeper, QueueWorkers, Sweeper
+from fedfina_cli.pipeline.queue import Housekeeper, Purger, QueueWorkers, Sweeper
 from fedfina_cli.pipeline.run_context import RunContext
 from fedfina_cli.pipeline.signals import graceful_stop
 
@@ -87,7 +87,8 @@ def _log_outcome(log: logging.Logger, metrics_outcome: Callable | None) -> Calla
 
 
 def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agent_id: str | None,
-          sweep_every_minutes: float, on_ready: Callable[[], None] | None = None) -> int:
+          sweep_every_minutes: float, on_ready: Callable[[], None] | None = None,
+          purge_every_hours: float | None = None) -> int:
     """Serve until SIGTERM or Ctrl-C; ``on_ready`` runs once the port is bound and the
     workers are up, before the first request is taken (`demo --serve` prints its example)."""
     import uvicorn
@@ -121,6 +122,7 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
             sweeper = Sweeper(session, sweep_agent_id, sweep_every_minutes * 60, workers.wake).start() \
                 if sweep_agent_id else None
             housekeeper = Housekeeper(session).start()
+            purger = Purger(session, purge_every_hours * 3600).start() if purge_every_hours else None
             app = create_app(Service(settings, session, workers, metrics))
             server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                                    timeout_graceful_shutdown=30, server_header=False))
@@ -135,6 +137,8 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
             finally:
                 if sweeper is not None:
                     sweeper.stop()
+                if purger is not None:
+                    purger.stop()
                 housekeeper.stop()
                 workers.stop()
             session.finish([])

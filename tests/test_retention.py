@@ -1,0 +1,234 @@
+"""Retention and legal hold through the CLI (SPEC "Retention and legal hold"), on local storage,
+MinIO (moto's S3 server) and PostgreSQL: files past retention are deleted, the ledger row stays
+and says so, held conversations are never touched, and a purge killed part-way finishes on the
+next run without deleting anything it should not."""
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from .conftest import hindi_variant, wait_for
+
+AUDIO = b"ID3" + bytes(range(256)) * 8
+IDS = [f"conv_bulk{n:08d}" for n in (1, 2, 3)]
+OLD, KEPT, HELD = IDS
+
+
+def _ledger():
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.ledger.ledger import open_ledger
+
+    return open_ledger(load_settings())
+
+
+def _age(conversation_ids: list[str], days: int) -> None:
+    """As if these conversations had finished ``days`` ago."""
+    from datetime import UTC, datetime, timedelta
+
+    from fedfina_cli.core.timefmt import utc_text
+
+    ledger = _ledger()
+    try:
+        for conversation_id in conversation_ids:
+            ledger.sql.run("update conversation_processing set completed_at = ? where conversation_id = ?",
+                           [utc_text(datetime.now(UTC) - timedelta(days=days)), conversation_id])
+    finally:
+        ledger.close()
+
+
+def _rows(sql: str, args: list) -> list[dict]:
+    ledger = _ledger()
+    try:
+        return ledger.sql.rows(sql, args)
+    finally:
+        ledger.close()
+
+
+def _processed(installed, elevenlabs, numbers) -> None:
+    for number in numbers:
+        elevenlabs.add(hindi_variant(number), audio=AUDIO)
+    result = installed("run", "-j", "8", *[arg for n in numbers for arg in ("-c", f"conv_bulk{n:08d}")])
+    assert result.exit_code == 0, result.stderr
+
+
+def _retention_scenario(installed, elevenlabs, stored, gone) -> None:
+    """Three calls: one 400 days old, one 10 days old, one 400 days old under legal hold; the
+    account keeps files 365 days. ``stored(id)``: the keys of its files where they live;
+    ``gone(id)``: none of them are left."""
+    _processed(installed, elevenlabs, (1, 2, 3))
+    _age([OLD, HELD], 400)
+    _age([KEPT], 10)
+    assert installed("accounts", "set", "acc123", "--retention-days", "365").exit_code == 0
+    held = installed("hold", HELD, "--reason", "RBI inspection 14")
+    assert held.exit_code == 0 and "is on legal hold" in held.stdout
+    before = {i: stored(i) for i in IDS}
+    assert all(len(keys) == 5 for keys in before.values()), before  # json, transcript, audio, summary, report
+
+    dry = installed("purge", "--dry-run", "--format", "json")
+    assert dry.exit_code == 0, dry.stderr
+    listed = json.loads(dry.stdout)
+    assert [c["conversation_id"] for c in listed["conversations"]] == [OLD] and listed["objects"] == 6  # + .eml
+    assert {i: stored(i) for i in IDS} == before  # a dry run deletes nothing
+
+    done = installed("purge")
+    assert done.exit_code == 0, done.stderr
+    assert "1 conversation past retention: deleted 6 files" in done.stdout
+    assert gone(OLD) and stored(KEPT) == before[KEPT] and stored(HELD) == before[HELD]
+
+    # The row stays and says so; each file's row is marked, each object has its audit line.
+    row = _rows("select status, purged_at, legal_hold from conversation_processing where conversation_id = ?",
+                [OLD])[0]
+    assert row["status"] == "completed" and row["purged_at"] and not row["legal_hold"]
+    files = _rows("select deleted_at from conversation_files where conversation_id = ?", [OLD])
+    assert len(files) == 5 and all(f["deleted_at"] for f in files)
+    deleted = _rows("select message from processing_audit_log where conversation_id = ? and step = 'purge' "
+                    "and event = 'deleted'", [OLD])
+    assert len(deleted) == 6 and any("email" in d["message"] for d in deleted)
+
+    shown = installed("show", OLD)
+    assert shown.exit_code == 0 and "files purged on" in " ".join(shown.stdout.split())
+    assert "not in" not in shown.stderr  # deleted files are not reported missing
+    held_shown = " ".join(installed("show", HELD).stdout.split())
+    assert "on legal hold since" in held_shown and "(RBI inspection 14)" in held_shown
+
+    again = installed("purge")  # idempotent: nothing left to do
+    assert again.exit_code == 0 and "0 conversations past retention" in again.stdout
+    assert len(_rows("select id from processing_audit_log where step = 'purge'", [])) == 7
+
+    released = installed("hold", HELD, "--release")
+    assert released.exit_code == 0 and "released" in released.stdout
+    assert installed("purge").exit_code == 0
+    assert gone(HELD) and stored(KEPT) == before[KEPT]
+
+
+def _local(workspace):
+    def stored(conversation_id: str) -> list[str]:
+        return sorted(str(p.relative_to(workspace.data)) for p in workspace.data.rglob(f"{conversation_id}.*")
+                      if "outbox" not in p.parts)
+
+    def gone(conversation_id: str) -> bool:
+        return stored(conversation_id) == [] and not workspace.eml("acc123", conversation_id).exists()
+
+    return stored, gone
+
+
+def test_retention_on_local_storage(installed, elevenlabs, workspace):
+    _retention_scenario(installed, elevenlabs, *_local(workspace))
+
+
+def test_retention_on_minio(installed, elevenlabs, workspace, s3):
+    def stored(conversation_id: str) -> list[str]:
+        return [key for key in s3.object_keys() if conversation_id in key]
+
+    def gone(conversation_id: str) -> bool:
+        return stored(conversation_id) == [] and not workspace.eml("acc123", conversation_id).exists()
+
+    _retention_scenario(installed, elevenlabs, stored, gone)
+
+
+def test_retention_on_postgresql(installed, elevenlabs, workspace, postgres):
+    _retention_scenario(installed, elevenlabs, *_local(workspace))
+
+
+def test_a_purge_killed_part_way_finishes_on_the_next_run(fedfina_exe, installed, elevenlabs, workspace):
+    """SIGKILL in the middle of a purge of 40 conversations, then purge again: every file of every
+    due conversation is gone, each has exactly one audit line, the held one is untouched."""
+    numbers = range(10, 50)
+    _processed(installed, elevenlabs, numbers)
+    ids = [f"conv_bulk{n:08d}" for n in numbers]
+    _age(ids, 30)
+    assert installed("accounts", "set", "acc123", "--retention-days", "7").exit_code == 0
+    assert installed("hold", ids[-1]).exit_code == 0
+    held_files = sorted(workspace.data.rglob(f"{ids[-1]}.*"))
+
+    process = subprocess.Popen([fedfina_exe, "purge"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def deleted() -> int:
+        return len(workspace.rows("select id from processing_audit_log where step = 'purge' and event = 'deleted'"))
+
+    wait_for(lambda: deleted() >= 40 or process.poll() is not None, timeout=60)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = deleted()
+    assert 0 < killed_at < 39 * 6, f"killed after {killed_at} files: not part-way"
+
+    assert installed("purge").exit_code == 0
+    assert all(not list(workspace.data.rglob(f"{i}.*")) for i in ids[:-1])
+    assert sorted(workspace.data.rglob(f"{ids[-1]}.*")) == held_files
+    per_object = workspace.rows("select message, count(*) as n from processing_audit_log where step = 'purge' "
+                                "and event = 'deleted' group by message")
+    assert len(per_object) == 39 * 6 and all(r["n"] == 1 for r in per_object)
+    purged = workspace.rows("select count(*) as n from conversation_processing where purged_at is not null")
+    assert purged == [{"n": 39}]
+
+
+def test_a_hold_placed_while_a_purge_runs_stops_it_at_the_next_object(installed, elevenlabs, workspace):
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.pipeline.backends import storage_for
+    from fedfina_cli.pipeline.purge import Purged, _purge_one, cutoffs
+
+    _processed(installed, elevenlabs, (1,))
+    _age([OLD], 400)
+    settings = load_settings()
+    ledger = _ledger()
+    try:
+        ledger.set_account_settings("acc123", {"retention_days": 30})
+        own, default = cutoffs(ledger, settings)
+        [row] = ledger.retention.due(own, default)  # picked by the purge...
+        assert installed("hold", OLD, "--reason", "dispute").exit_code == 0  # ...then held
+        result = Purged()
+        _purge_one(ledger, storage_for(settings, lambda call: None), settings, row, False, result)
+        assert result.interrupted
+    finally:
+        ledger.close()
+    assert len(list(workspace.data.rglob(f"{OLD}.*"))) == 6  # nothing deleted, the .eml included
+    assert workspace.rows("select purged_at from conversation_processing") == [{"purged_at": None}]
+
+
+def test_serve_purges_every_few_hours(serving, installed, elevenlabs, workspace, monkeypatch):
+    _processed(installed, elevenlabs, (1, 2))
+    _age([OLD], 100)
+    monkeypatch.setenv("FEDFINA_RETENTION_DAYS", "90")  # the default for accounts without their own
+    server = serving("--purge-every", "0.001")
+    wait_for(lambda: workspace.rows("select purged_at from conversation_processing where conversation_id = ?",
+                                    OLD)[0]["purged_at"] is not None, timeout=30)
+    assert not list(workspace.data.rglob(f"{OLD}.*")) and list(workspace.data.rglob(f"{KEPT}.*"))
+    assert "purge: 1 conversations past retention, 6 files deleted" in server.log()
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (("accounts", "set", "acc123", "--retention-days", "0"), {}, "--retention-days '0': expected a whole number"),
+    (("accounts", "set", "acc123", "--retention-days", "a year"), {}, "--retention-days 'a year'"),
+    (("purge",), {"FEDFINA_RETENTION_DAYS": "30d"}, "FEDFINA_RETENTION_DAYS='30d': expected a whole number"),
+    (("hold", "conv_nothere0001"), {}, "conv_nothere0001 is not in the ledger"),
+    (("hold", "conv_bulk00000001", "--reason", "x" * 501), {}, "--reason: expected one line"),
+])
+def test_mistakes_are_one_line_and_exit_2(installed, elevenlabs, args, env, message):
+    _processed(installed, elevenlabs, (1,))
+    result = installed(*args, env=env)
+    assert result.exit_code == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_keep_overrides_the_default_and_accounts_show_says_where_it_comes_from(installed, elevenlabs, workspace):
+    _processed(installed, elevenlabs, (1,))
+    _age([OLD], 400)
+    shown = installed("accounts", "show", "acc123", "--format", "json", env={"FEDFINA_RETENTION_DAYS": "30"})
+    assert {"setting": "retention_days", "value": "30", "source": "default"} in json.loads(shown.stdout)
+    assert installed("accounts", "set", "acc123", "--retention-days", "keep").exit_code == 0
+    assert "0 conversations" in installed("purge", env={"FEDFINA_RETENTION_DAYS": "30"}).stdout
+    assert len(list(workspace.data.rglob(f"{OLD}.*"))) == 6
+
+
+def test_a_conversation_stored_again_after_a_purge_is_purged_again_in_its_time(installed, elevenlabs, workspace):
+    _processed(installed, elevenlabs, (1,))
+    _age([OLD], 400)
+    assert installed("purge", env={"FEDFINA_RETENTION_DAYS": "30"}).exit_code == 0
+    assert installed("run", "-c", OLD, "--force").exit_code == 0  # processed again: its files are back
+    row = workspace.rows("select purged_at from conversation_processing")[0]
+    assert row["purged_at"] is None
+    assert workspace.rows("select count(*) as n from conversation_files where deleted_at is null") == [{"n": 5}]
+    time.sleep(0)  # (the new completed_at is now: not due until 30 days from now)
+    assert "0 conversations" in installed("purge", env={"FEDFINA_RETENTION_DAYS": "30"}).stdout
