@@ -23,6 +23,7 @@ EXPECTED = {
         "id", "service", "operation", "status_code", "duration_ms", "bytes", "tokens",
         "conversation_id", "error", "created_at",
     ],
+    "ledger_days": ["day", "kind", "key", "duration_ms", "calls", "errors", "tokens"],
     "account_settings": [
         "account_id", "timezone", "cc_addresses", "bcc_addresses", "email_subject_template",
         "prompt_file", "summary_language", "link_expiry_seconds", "attachment_limit_bytes",
@@ -46,7 +47,7 @@ def test_blank_database_gets_every_table_with_exact_columns(tmp_path):
         applied = [m["name"] for m in ledger.db["_sqlite_migrations"].rows]
         assert applied == ["m001_initial", "m002_runs", "m003_sync_state", "m004_lookup_indexes", "m005_claims",
                            "m006_queue", "m007_privacy_and_trust", "m008_workers", "m009_storage",
-                           "m010_incoming_audio", "m011_retention"]
+                           "m010_incoming_audio", "m011_retention", "m012_ledger_at_scale"]
         assert ledger.db.journal_mode == "wal"
     finally:
         ledger.close()
@@ -56,7 +57,7 @@ def test_migrating_twice_is_a_no_op(tmp_path):
     Ledger(tmp_path / "l.db").close()
     ledger = Ledger(tmp_path / "l.db")
     try:
-        assert ledger.db["_sqlite_migrations"].count == 11
+        assert ledger.db["_sqlite_migrations"].count == 12
     finally:
         ledger.close()
 

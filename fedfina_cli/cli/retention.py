@@ -47,7 +47,7 @@ def purge(
         fmt = chosen_format(output_format, json_out)
         if fmt == "json":
             terminal.json({"dry_run": dry_run, "conversations": result.conversations, "objects": result.objects,
-                           "bytes": result.bytes, "not_reached": result.held_back})
+                           "bytes": result.bytes, "not_reached": result.held_back, "ledger_pruned": result.pruned})
         else:
             rows = [{"conversation_id": c["conversation_id"], "account_id": c["account_id"],
                      "files": len(c["files"])} for c in result.conversations]  # type: ignore[arg-type]
@@ -57,6 +57,11 @@ def purge(
             verb = "would delete" if dry_run else "deleted"
             terminal.out.print(f"{len(rows)} conversation{'' if len(rows) == 1 else 's'} past retention: {verb} "
                                f"{result.objects} files ({_size(result.bytes)})", markup=False)
+            if any(result.pruned.values()):
+                terminal.out.print(f"ledger: {result.pruned.get('processing_audit_log', 0):,} audit lines and "
+                                   f"{result.pruned.get('api_usage_metrics', 0):,} API-call rows older than "
+                                   f"{settings.ledger_keep_days} days pruned (their per-day totals are kept)",
+                                   markup=False)
         if result.held_back:
             terminal.warn(f"{len(result.held_back)} files are in a bucket these settings do not reach (first: "
                           f"{result.held_back[0]}); run purge with the settings that stored them")

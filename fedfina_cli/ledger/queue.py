@@ -130,17 +130,30 @@ class Queue:
         reply), it returns the row it claimed the first time.
         """
         now = utc_now()
-        skip_locked = " for update skip locked" if self.sql.dialect == "postgresql" else ""
         return conversation_or_none(one(self.sql,
                    f"update conversation_processing set {_CLAIM}, status = 'processing', started_at = ?, "
                    "updated_at = ?, error_message = null, retryable = null "
                    "where processing_id = coalesce("
-                   "(select processing_id from conversation_processing where claim_token = ?), "
-                   "(select processing_id from conversation_processing "
-                   "where queued_at is not null and queued_at <= ? and status in ('queued', 'processing') "
-                   f"and {_UNCLAIMED} order by queued_at, processing_id limit 1{skip_locked})) "
+                   f"(select processing_id from conversation_processing where claim_token = ?), {self._pick()}) "
                    f"and (claim_token = ? or {_UNCLAIMED}) returning *",
-                   [owner, worker_id, token, expires_at, now, now, token, now, now, token, now]))
+                   [owner, worker_id, token, expires_at, now, now, token, *self._pick_args(now), token, now]))
+
+    def _pick(self) -> str:
+        """The oldest conversation to take: queued, or left `processing` by a dead worker."""
+        if self.sql.dialect == "postgresql":
+            # One walk of the queued_at index; the pick skips rows another worker is claiming.
+            return ("(select processing_id from conversation_processing "
+                    "where queued_at is not null and queued_at <= ? and status in ('queued', 'processing') "
+                    f"and {_UNCLAIMED} order by queued_at, processing_id limit 1 for update skip locked)")
+        # SQLite sorted every queued row for `status in (…) order by queued_at` (19 ms at 10,000
+        # queued): the oldest of each status instead, each the first entry of an index walk.
+        oldest = ("select processing_id, queued_at from conversation_processing where status = '{0}' "
+                  f"and queued_at <= ? and {_UNCLAIMED} order by queued_at, processing_id limit 1")
+        return (f"(select processing_id from (select * from ({oldest.format('queued')}) "
+                f"union all select * from ({oldest.format('processing')})) order by queued_at, processing_id limit 1)")
+
+    def _pick_args(self, now: str) -> list[str]:
+        return [now, now] if self.sql.dialect == "postgresql" else [now, now, now, now]
 
     def mark_sending(self, processing_id: int, token: str, message_id: str,
                      resend: bool) -> ConversationRow | None:

@@ -64,6 +64,10 @@ class PostgresSchema:
     def table(self, name: str) -> _PostgresTable:
         return _PostgresTable(self.conn, name)
 
+    def execute(self, sql: str) -> None:
+        """DDL the table calls cannot say (a partial index), written in SQL both databases take."""
+        self.conn.execute(sql)
+
 
 def migrate_postgres(pool: Any, migrations: list[tuple[str, Callable[[Any], None]]]) -> list[str]:
     """Apply the migrations PostgreSQL has not seen; return their names."""

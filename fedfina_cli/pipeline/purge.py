@@ -22,6 +22,7 @@ from fedfina_cli.core import accounts
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.object_keys import outbox_path
 from fedfina_cli.core.timefmt import utc_text
+from fedfina_cli.ledger import daily
 from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.ledger.rows import ConversationRow, Row
 from fedfina_cli.services.storage import Storage, is_bucket
@@ -41,6 +42,7 @@ class Purged:
     bytes: int = 0
     held_back: list[str] = field(default_factory=list)  # files in a bucket these settings cannot reach
     interrupted: bool = False  # a hold came, or the run was stopped, part-way
+    pruned: dict[str, int] = field(default_factory=dict)  # ledger table -> rows older than the keep days
 
 
 def cutoffs(ledger: Ledger, settings: Settings,
@@ -80,6 +82,10 @@ def purge(ledger: Ledger, storage: Storage, settings: Settings, *, account_id: s
             _purge_one(ledger, storage, settings, row, dry_run, result)
         if dry_run and len(due) < BATCH:
             break
+    if not dry_run and not stopping():
+        # The ledger too: complete days into their totals, then raw rows past FEDFINA_LEDGER_KEEP_DAYS.
+        daily.roll_up(ledger)
+        result.pruned = daily.prune(ledger, settings.ledger_keep_days)
     return result
 
 

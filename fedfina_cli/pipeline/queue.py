@@ -22,6 +22,7 @@ from fedfina_cli.core.conversation import FetchedConversation
 from fedfina_cli.core.errors import FedfinaError
 from fedfina_cli.core.jsonio import loads
 from fedfina_cli.core.timefmt import utc_text
+from fedfina_cli.ledger import daily
 from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.pipeline import sync as syncing
 from fedfina_cli.pipeline.intake import accept_conversation, discard_stale_audio, in_hand
@@ -177,7 +178,8 @@ class Periodic:
 
 class Housekeeper(Periodic):
     """Hourly, in `serve` and `worker`: recordings held a day with no transcription are deleted
-    (pipeline/intake.discard_stale_audio), so the holding area does not grow for ever."""
+    (pipeline/intake.discard_stale_audio), so the holding area does not grow for ever; complete
+    days are rolled up into the ledger's per-day totals (ledger/daily.py), which `stats` reads."""
 
     name = "housekeeping"
 
@@ -189,6 +191,7 @@ class Housekeeper(Periodic):
         discarded = discard_stale_audio(self.session.ledger, self.session.backends.storage)
         if discarded:
             log.info("deleted %d recordings held a day with no transcription", discarded)
+        daily.roll_up(self.session.ledger)  # `stats` reads complete days from their totals
 
 
 class Purger(Periodic):

@@ -7,13 +7,15 @@ processed (pipeline/claims.py).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 
 from fedfina_cli.core.api_calls import ApiCall, Metrics
 from fedfina_cli.core.config import Settings
-from fedfina_cli.core.errors import ExitCode
+from fedfina_cli.core.errors import ExitCode, LedgerError
+from fedfina_cli.ledger import daily
 from fedfina_cli.ledger.ledger import Ledger, open_ledger
 from fedfina_cli.pipeline.backends import Backends, build_backends
 from fedfina_cli.pipeline.batch import run_batch
@@ -22,6 +24,8 @@ from fedfina_cli.pipeline.conversation_pipeline import Pipeline
 from fedfina_cli.pipeline.jobs import Job, Outcome, RunOptions
 from fedfina_cli.pipeline.slots import threads_for
 from fedfina_cli.report.render_pool import renderer_for
+
+log = logging.getLogger("fedfina.run")
 
 
 class RunContext:
@@ -88,6 +92,12 @@ class RunContext:
         if self._run_id is not None:
             self.ledger.finish_run(self._run_id, len(outcomes) - failed, failed, int(code))
         self._run_id = None
+        try:
+            # Complete days into the ledger's per-day totals, which `stats` reads (a cron ledger
+            # that never sees `serve` or `purge` would scan every raw row: 4.7 s at a million).
+            daily.roll_up(self.ledger)
+        except LedgerError as exc:  # the run's work is done and recorded: a roll-up can wait
+            log.warning("per-day totals not brought up to date: %s", exc)
         return code
 
     def _end_run(self) -> None:
