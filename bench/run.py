@@ -189,6 +189,87 @@ def postgres_workers(services: Services, workers: int, count: int, concurrency: 
             "servers_cpu": time.process_time() - servers, "postgres_cpu": postgres_cpu(postgres) - database}
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a live process and its live descendants (a worker and its report process)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / ticks)
+    total, wanted = 0.0, {pid}
+    while wanted:
+        current = wanted.pop()
+        if current in stats:
+            total += stats[current][1]
+            wanted |= {child for child, (parent, _) in stats.items() if parent == current}
+    return total
+
+
+def io_bound_run(services: Services, workers: int, count: int, workdir: Path, postgres) -> dict:
+    """``workers`` `fedfina worker` processes at --concurrency 8 on one PostgreSQL ledger, started and
+    registered before the clock starts (on two cores, eight processes importing take seconds of CPU
+    that are not throughput); then ``count`` conversations are queued: seconds to the last email,
+    and the workers' CPU over that time."""
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.ledger.ledger import open_ledger
+
+    name = f"io{workers}w"
+    ids = services.add_conversations(name, count, audio_bytes=20_000)
+    env = {**services.env(workdir / name, f"bench-{name}"), "DATABASE_URL": postgres.url(postgres.new_database())}
+    ledger = open_ledger(load_settings(environ=env))
+    processes = [subprocess.Popen([fedfina_exe(), "worker", "--concurrency", "8"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
+    try:
+        deadline = time.perf_counter() + 120
+        while ledger.sql.rows("select count(*) as n from workers")[0]["n"] < workers:
+            assert time.perf_counter() < deadline, "the workers did not start"
+            time.sleep(0.1)
+        sent_before = len(services.smtp.messages)
+        cpu_before = sum(tree_cpu(p.pid) for p in processes)
+        started = time.perf_counter()
+        for conversation_id in ids:
+            ledger.queue.enqueue(conversation_id, "acc123", "officer@fedfina.example", "api")
+        deadline = started + 900
+        while len(services.smtp.messages) - sent_before < count and time.perf_counter() < deadline:
+            time.sleep(0.02)
+        wall = time.perf_counter() - started
+        cpu = sum(tree_cpu(p.pid) for p in processes) - cpu_before
+    finally:
+        ledger.close()
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait()
+    return {"wall": wall, "emails": len(services.smtp.messages) - sent_before, "cpu": cpu}
+
+
+def io_bound_rows(services: Services, count: int, workdir: Path) -> list[tuple[str, str, str]]:
+    """Scale-out where waiting on providers is the limit, not CPU: the model takes 4 s a summary."""
+    from tests.postgres import start_postgres, stop_postgres
+
+    saved = services.openai.delay, services.elevenlabs.delay, services.elevenlabs.audio_delay
+    services.openai.delay, services.elevenlabs.delay, services.elevenlabs.audio_delay = 4.0, 0.05, 0.0
+    postgres = start_postgres()
+    try:
+        runs = {n: io_bound_run(services, n, count, workdir, postgres) for n in (1, 2, 4, 8)}
+    finally:
+        stop_postgres(postgres)
+        services.openai.delay, services.elevenlabs.delay, services.elevenlabs.audio_delay = saved
+    one = count / runs[1]["wall"]
+    rows = []
+    for n, run in runs.items():
+        rate = run["emails"] / run["wall"]
+        target = {1: "(the base)", 2: ">= 1.9x", 4: ">= 3.7x", 8: ">= 7x"}[n]
+        rows.append((f"model 4 s/summary: {n} worker{'s' if n > 1 else ''} x concurrency 8, {count} calls",
+                     f"{run['wall']:.1f} s, {rate:.2f}/s, {rate / one:.2f}x, CPU {1000 * run['cpu'] / count:.0f} ms"
+                     f"/call", target))
+    return rows
+
+
 def postgres_cpu(postgres) -> float:
     """CPU seconds of the PostgreSQL server so far: the postmaster and its reaped backends."""
     pid = (postgres.data / "postmaster.pid").read_text().split()[0]
@@ -374,7 +455,30 @@ def postgres_rows(services: Services, total: int, workdir: Path) -> list[tuple[s
     return rows
 
 
-SCENARIOS = ("bulk", "limited", "serve", "memory", "postgres", "startup")
+SCENARIOS = ("bulk", "limited", "serve", "memory", "postgres", "scaleout", "startup", "ledger")
+
+
+def ledger_rows(workdir: Path, conversations: int) -> list[tuple[str, str, str]]:
+    """A year of calls in the ledger (bench/ledger_scale.py), on SQLite and on PostgreSQL."""
+    from bench import ledger_scale
+    from tests.postgres import start_postgres, stop_postgres
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("FEDFINA_", "DATABASE_URL"))}
+    base["FEDFINA_DATA_DIR"] = str(workdir / "ledger-data")
+    path = workdir / "year.db"
+    built = ledger_scale.build_sqlite(path, conversations)
+    rows = [(f"SQLite: build {conversations:,} conversations, {4 * conversations:,} audit lines, "
+             f"{2 * conversations:,} API calls", f"{built:.0f} s", "(INSERT … SELECT)")]
+    rows += ledger_scale.measure("SQLite", fedfina_exe(), {**base, "FEDFINA_DB": str(path)}, peak_rss_mb)
+    postgres = start_postgres()
+    try:
+        url = postgres.url(postgres.new_database())
+        built = ledger_scale.build_postgres(url, conversations)
+        rows.append(("PostgreSQL: build the same", f"{built:.0f} s", "(generate_series)"))
+        rows += ledger_scale.measure("PostgreSQL", fedfina_exe(), {**base, "DATABASE_URL": url}, peak_rss_mb)
+    finally:
+        stop_postgres(postgres)
+    return rows
 
 
 def main() -> None:
@@ -412,6 +516,10 @@ def main() -> None:
             rows.append(("peak RSS, run with 300 MB audio", f"{rss:.0f} MB{note}", "<= 150 MB"))
         if "postgres" in chosen:
             rows += postgres_rows(services, total, workdir)
+        if "scaleout" in chosen:
+            rows += io_bound_rows(services, 128 if options.quick else 256, workdir)
+        if "ledger" in chosen:
+            rows += ledger_rows(workdir, 100_000 if options.quick else 1_000_000)
         if "startup" in chosen:
             empty = services.env(workdir / "empty", "bench-empty")
             rows += [
