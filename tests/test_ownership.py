@@ -265,12 +265,12 @@ def test_a_worker_thread_hit_by_a_bug_goes_on(workspace, elevenlabs, smtp_server
     original = Pipeline.process_one
     hit: set[str] = set()
 
-    def buggy(self, job, claim=None):
+    def buggy(self, job, claim=None, slot=None):
         name = threading.current_thread().name
         if name not in hit:
             hit.add(name)
-            raise KeyError("no conversation_processing row 42")
-        return original(self, job, claim)
+            raise KeyError("no conversation_processing row 42")  # before the pipeline takes the slot
+        return original(self, job, claim, slot)
 
     monkeypatch.setattr(Pipeline, "process_one", buggy)
     for n in range(6):

@@ -527,3 +527,24 @@ def _enqueue(workspace, conversation_id: str) -> None:
         ledger.queue.enqueue(conversation_id, "acc123", "loans.officer@example.com", "api")
     finally:
         ledger.close()
+
+
+def test_a_worker_claims_only_what_it_can_start_so_other_workers_get_the_rest(serving, elevenlabs, openai_server,
+                                                                               workspace):
+    """At --concurrency 1 a worker has two threads; each claimed a conversation and then waited
+    for the one provider slot, so a second conversation sat claimed in a busy worker while
+    another worker on the ledger found the queue empty (8 workers scaled 4.5x, not 7x)."""
+    openai_server.delay = 3.0  # the first conversation waits on the model
+    for n in range(2):
+        elevenlabs.add(hindi_variant(700 + n))
+    serving("--concurrency", "1").stop()  # the ledger exists
+    for n in range(2):
+        _enqueue(workspace, f"conv_bulk{700 + n:08d}")
+    worker = serving("--concurrency", "1", command="worker")
+    wait_for(lambda: openai_server.in_flight == 1, timeout=30)
+    time.sleep(0.5)  # the other thread has had its chance to claim
+    claimed = workspace.rows("select conversation_id from conversation_processing where claimed_by is not null")
+    assert len(claimed) == 1, claimed
+    assert workspace.rows("select status from conversation_processing where conversation_id = ?",
+                          "conv_bulk00000701") == [{"status": "queued"}]
+    assert worker.stop(signal.SIGTERM) == 0

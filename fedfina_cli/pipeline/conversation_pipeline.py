@@ -124,12 +124,13 @@ class Pipeline:
 
     # --- one conversation ------------------------------------------------
 
-    def process_one(self, job: Job, claim: tuple[ConversationRow, str] | None = None) -> Outcome:
+    def process_one(self, job: Job, claim: tuple[ConversationRow, str] | None = None,
+                    slot: Callable[[], None] | None = None) -> Outcome:
         """One conversation through the stages. ``claim``: its row and token when the caller
-        claimed it already (a queue's worker)."""
+        claimed it already (a queue's worker), ``slot``: the provider slot it took to claim it."""
         started = time.monotonic()
         with self._conversation_lock(job.conversation_id):
-            outcome = self._process(job, claim)
+            outcome = self._process(job, claim, slot)
         outcome.seconds = time.monotonic() - started
         return outcome
 
@@ -151,13 +152,14 @@ class Pipeline:
                 else:
                     self._conversation_locks[conversation_id] = (lock, users - 1)
 
-    def _process(self, job: Job, claim: tuple[ConversationRow, str] | None) -> Outcome:
+    def _process(self, job: Job, claim: tuple[ConversationRow, str] | None,
+                 slot: Callable[[], None] | None = None) -> Outcome:
         outcome = Outcome(job.conversation_id, job.account_id, job.email_id)
         ctx = None
         try:
             # A slot from the first provider call (resolving may fetch the conversation)
             # to the end of the summary (slots.py).
-            with self.slots.held() as release_slot:
+            with self.slots.held(slot) as release_slot:
                 account, email, fetched = self._resolve(job)
                 first = self._first_handled(job, account)
                 if first is not None:

@@ -95,14 +95,21 @@ class QueueWorkers:
                 self._stopping.wait(LEDGER_RETRY_SECONDS)
 
     def _work_once(self) -> None:
-        """Claim the next queued conversation and process it; wait when there is none."""
+        """Take a provider slot, then claim the next queued conversation and process it; wait when
+        there is none. The slot first: a conversation claimed by a thread that must then wait for
+        a slot sits idle here while other workers on the ledger have nothing to do."""
+        slot = self._pipeline.slots.take(timeout=self.poll_seconds)
+        if slot is None:
+            return  # every slot busy: look again (and at _stopping)
         try:
             claimed = self.session.claims.claim_next_queued()
         except FedfinaError as exc:  # the ledger is away (a database restart), or the heartbeat is
+            slot()
             log.error("cannot read the queue: %s", exc)
             self._stopping.wait(LEDGER_RETRY_SECONDS)
             return
         if claimed is None:
+            slot()
             with self._wake:
                 self._wake.wait(self.poll_seconds)
             return
@@ -111,12 +118,13 @@ class QueueWorkers:
                   prefetched=row.get("source") in PREFETCHED)
         self._in_flight.add(job.conversation_id)
         try:
-            outcome = self._pipeline.process_one(job, claim=(row, token))
+            outcome = self._pipeline.process_one(job, claim=(row, token), slot=slot)
         except FedfinaError as exc:  # the ledger failed mid-way: the claim expires, another takes it over
             log.error("%s: the ledger failed (%s); it stays queued", job.conversation_id, exc)
             self._stopping.wait(LEDGER_RETRY_SECONDS)
             return
         finally:
+            slot()  # given back already by the pipeline, unless it failed before it took it over
             self._in_flight.discard(job.conversation_id)
             self._release(row, token)
         if outcome.status == "failed" and outcome.retryable and outcome.account_id == row["account_id"]:

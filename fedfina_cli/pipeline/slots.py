@@ -8,6 +8,11 @@ the next conversation from starting its fetch. So a conversation holds one of
 ``concurrency`` slots from its fetch to the end of its summary, and the
 pipeline runs a few more threads than slots (``threads_for``) to make reports
 and send emails alongside.
+
+A queue's worker takes its slot before it claims a conversation (``take``) and
+hands it to the pipeline: a worker that claimed first held conversations it
+could not start, while other workers on the same ledger found the queue empty
+(8 workers were 4.5x one instead of 7x).
 """
 
 from __future__ import annotations
@@ -27,14 +32,14 @@ class ProviderSlots:
         """``concurrency`` None: no bound (a pipeline whose caller bounds its threads itself)."""
         self._slots = threading.BoundedSemaphore(concurrency) if concurrency else None
 
-    @contextmanager
-    def held(self) -> Iterator[Callable[[], None]]:
-        """Hold a slot; the yielded function gives it back early (idempotent)."""
+    def take(self, timeout: float | None) -> Callable[[], None] | None:
+        """A slot, and the function that gives it back (idempotent); None if none came free
+        within ``timeout`` seconds (None: wait for one)."""
         slots = self._slots
         if slots is None:
-            yield lambda: None
-            return
-        slots.acquire()
+            return lambda: None
+        if not slots.acquire(timeout=timeout):
+            return None
         released = False
 
         def release() -> None:
@@ -43,6 +48,14 @@ class ProviderSlots:
                 released = True
                 slots.release()
 
+        return release
+
+    @contextmanager
+    def held(self, taken: Callable[[], None] | None = None) -> Iterator[Callable[[], None]]:
+        """Hold a slot (``taken``: one the caller took already); the yielded function gives it
+        back early (idempotent)."""
+        release = taken or self.take(timeout=None)
+        assert release is not None  # no timeout: it waited for one
         try:
             yield release
         finally:
