@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from fedfina_cli.core.digits import ascii_digits
-from fedfina_cli.core.number_words import ENGLISH_UNITS, FRACTIONS, MULTIPLIERS, WORDS
+from fedfina_cli.core.number_words import ENGLISH_UNITS, FRACTIONS, MULTIPLIERS, WORDS, pattern_of
 
 if TYPE_CHECKING:
     from fedfina_cli.core.conversation import Conversation
@@ -36,16 +36,15 @@ _ALSO_WORDS = {w for w, v in WORDS.items() if v == 1} | {"নয়"}
 _IN_WORD = r"[\w\u0900-\u0963\u0966-\u0dff\u200c\u200d]"
 # Bengali counts with a classifier joined on: চারজন (four people), দশটা (ten things).
 _CLASSIFIER = "জন|টা|টি|টো|খানা"
-_MULTIPLIER = "|".join(sorted(map(re.escape, MULTIPLIERS), key=len, reverse=True))
+_MULTIPLIER = pattern_of(MULTIPLIERS)
 _AMOUNT = r"\d{1,3}(?:,\d{2,3})+(?:\.\d+)?|\d+(?:\.\d+)?"  # Indian or Western grouping, or none
 _NUMBER = re.compile(
     rf"(?:(?:₹|\brs\.?|\binr)\s*)?(?<![\w.,])({_AMOUNT})(?:\s*(?:–|-|to|से)\s*(?:₹\s*)?({_AMOUNT}))?"
     rf"(?:\s*({_MULTIPLIER})(?![\w]))?",
     re.IGNORECASE)
 _WORD = re.compile(
-    rf"(?<!{_IN_WORD})(?:(" + "|".join(map(re.escape, FRACTIONS)) + r")\s+)?(" +
-    "|".join(sorted(map(re.escape, WORDS), key=len, reverse=True)) +
-    rf")(?:(?:{_CLASSIFIER})(?!{_IN_WORD})|\s+({_MULTIPLIER})(?!\w)|(?!{_IN_WORD}))",
+    rf"(?<!{_IN_WORD})(?:({pattern_of(FRACTIONS)})\s+)?({pattern_of(WORDS)})"
+    rf"(?:(?:{_CLASSIFIER})(?!{_IN_WORD})|\s+({_MULTIPLIER})(?!\w)|(?!{_IN_WORD}))",
     re.IGNORECASE)
 # ₹7 50 000: Indian grouping with spaces (thin or not), read as one amount only after a
 # currency sign (two numbers side by side are otherwise two figures). It was 7, 50 and 0.
@@ -327,6 +326,9 @@ def _supported(transcript: str) -> dict[float, str | None]:
     question = ""
     for line in normalised(transcript).splitlines():
         said = [value for _, value in numbers(line)]
+        if not said:  # nothing to derive from: the rules' words are not looked for (most of the cost)
+            question = line
+            continue
         for value in said:
             add(value, None)
         distinct = list(dict.fromkeys(said))[:12]

@@ -20,7 +20,7 @@ from typing import Any
 
 from fedfina_cli.core.conversation import Conversation, Turn
 from fedfina_cli.core.digits import ascii_digits
-from fedfina_cli.core.number_words import WORDS
+from fedfina_cli.core.number_words import WORDS, pattern_of
 from fedfina_cli.core.summary import Summary
 
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
@@ -54,7 +54,7 @@ _ZEROS = ("zero", "oh", "शून्य", "जीरो", "ज़ीरो", "�
           "సున్నా", "ಸೊನ್ನೆ", "പൂജ്യം", "ଶୂନ")
 _DIGIT_WORDS = {**{w: str(int(v)) for w, v in WORDS.items() if v in range(1, 10) and w not in ("ஒரு", "ఒక")},
                 **dict.fromkeys(_ZEROS, "0")}
-_DIGIT_WORD = "|".join(sorted(map(re.escape, _DIGIT_WORDS), key=len, reverse=True))
+_DIGIT_WORD = pattern_of(_DIGIT_WORDS)
 _REPEAT = {"double": 2, "triple": 3, "डबल": 2, "ट्रिपल": 3}
 _SPOKEN_DIGIT = rf"(?:(?:double|triple|डबल|ट्रिपल)\s+)?(?:{_DIGIT_WORD})"
 _SPOKEN_RUN = re.compile(rf"(?<![\w\u0900-\u0dff]){_SPOKEN_DIGIT}(?:[\s,-]+{_SPOKEN_DIGIT}){{7,}}"
