@@ -226,3 +226,29 @@ def test_reading_an_empty_database_says_there_is_no_ledger_yet(installed, postgr
     # Reading created nothing: the first run does.
     assert postgres.query(postgres.database, "select to_regclass('fedfina_migrations') is null as empty") == [
         {"empty": True}]
+
+
+def test_a_worker_is_woken_at_once_by_a_conversation_another_process_queued(postgres, elevenlabs, smtp_server,
+                                                                            workspace):
+    """Workers found work queued by other processes only by polling (every second, so each
+    round of a busy queue could start a second late): on PostgreSQL the enqueue NOTIFYs and each
+    worker LISTENs. Here the worker polls every 60 s and must still start within seconds."""
+    import fedfina_cli
+    from fedfina_cli.ledger.ledger import open_ledger
+    from fedfina_cli.pipeline.queue import QueueWorkers
+    from fedfina_cli.pipeline.run_context import RunContext
+
+    elevenlabs.add(hindi_variant(1))
+    settings = fedfina_cli.load_settings()
+    with RunContext(settings, "worker", 2) as session:
+        workers = QueueWorkers(session, 2, poll_seconds=60).start()
+        try:
+            time.sleep(1.5)  # every thread has looked, found nothing, and sleeps its 60 s
+            elsewhere = open_ledger(settings)  # another process's ledger connection
+            try:
+                elsewhere.queue.enqueue("conv_bulk00000001", "acc123", "officer@example.com", "api")
+            finally:
+                elsewhere.close()
+            wait_for(lambda: len(smtp_server.messages) == 1, timeout=15)
+        finally:
+            workers.stop()

@@ -43,6 +43,14 @@ class Sql(Protocol):
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
+    def notify(self, channel: str) -> None:
+        """Tell the other processes' listeners (PostgreSQL's NOTIFY; nothing on SQLite)."""
+        ...
+
+    def listen(self, channel: str, on_notify: Callable[[], None], stopping: threading.Event) -> None:
+        """Call ``on_notify`` for each notification until ``stopping`` (returns at once on SQLite)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -85,6 +93,12 @@ class SqliteSql:
         except sqlite3.Error as exc:
             raise _translated(exc, self.description) from exc
 
+    def notify(self, channel: str) -> None:
+        pass  # one file, no server to carry it: other processes poll
+
+    def listen(self, channel: str, on_notify: Callable[[], None], stopping: threading.Event) -> None:
+        pass
+
     def close(self) -> None:
         self.conn.close()
 
@@ -99,6 +113,8 @@ class PostgresSql:
         from psycopg_pool import ConnectionPool
 
         self.description = without_password(url)
+        self._url = url  # for listen(): never shown (description is)
+        self._connect_timeout = connect_timeout
         options = "-c default_transaction_read_only=on" if read_only else None
         # One plain connection first: a wrong URL, password or host fails now with
         # PostgreSQL's own reason (a pool would retry it until its timeout, then say less).
@@ -153,6 +169,25 @@ class PostgresSql:
                     time.sleep(0.5)
             except psycopg.Error as exc:
                 raise _translated(exc, self.description) from exc
+
+    def notify(self, channel: str) -> None:
+        """Tell every listener on ``channel`` (sent at once: the pool's connections autocommit)."""
+        self.run("select pg_notify(?, '')", [channel])
+
+    def listen(self, channel: str, on_notify: Callable[[], None], stopping: threading.Event) -> None:
+        """Call ``on_notify`` for each notification on ``channel`` until ``stopping`` is set, on a
+        connection of its own (a pooled one goes back to the pool); reconnects after a failure."""
+        import psycopg
+
+        while not stopping.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=int(self._connect_timeout)) as conn:
+                    conn.execute(f"listen {channel}")
+                    while not stopping.is_set():
+                        for _ in conn.notifies(timeout=1.0):
+                            on_notify()
+            except psycopg.Error:
+                stopping.wait(1.0)  # the server is away (a restart): polling still works meanwhile
 
     def close(self) -> None:
         self.pool.close()

@@ -37,6 +37,7 @@ _CLAIM = "claimed_by = ?, claim_worker = ?, claim_token = ?, claim_expires_at = 
 _UNCLAIM = "claimed_by = null, claim_worker = null, claim_token = null, claim_expires_at = null"
 # Free to claim: nobody holds it, or its holder stopped renewing.
 _UNCLAIMED = "(claimed_by is null or claim_expires_at < ?)"
+CHANNEL = "fedfina_queue"  # PostgreSQL's NOTIFY channel: something was queued
 
 
 class Queue:
@@ -213,7 +214,14 @@ class Queue:
             "where processing_id = ? and status not in ('completed', 'queued') "
             "and not (status = 'processing' and claimed_by is not null and claim_expires_at >= ?)",
             [now, source, now, *recipient, processing_id, now])
+        if changed:
+            self.tell_workers()
         return self._ledger.get(processing_id), changed == 1
+
+    def tell_workers(self) -> None:
+        """On PostgreSQL, wake the workers of every process at once (QueueWorkers listens); they
+        otherwise find new work by polling, up to a second late for each conversation queued."""
+        self.sql.notify(CHANNEL)
 
     def retry_later(self, processing_id: int, not_before: str, reason: str) -> None:
         """Put a conversation that failed for a passing reason back on the queue, not before then."""

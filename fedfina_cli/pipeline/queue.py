@@ -23,6 +23,7 @@ from fedfina_cli.core.errors import FedfinaError
 from fedfina_cli.core.jsonio import loads
 from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger import daily
+from fedfina_cli.ledger.queue import CHANNEL
 from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.pipeline import sync as syncing
 from fedfina_cli.pipeline.intake import accept_conversation, discard_stale_audio, in_hand
@@ -59,6 +60,7 @@ class QueueWorkers:
         self._pipeline_context = session.pipeline(RunOptions(), self.concurrency, once_per_run=False)
         self._pipeline = self._pipeline_context.__enter__()
         self._in_flight: set[str] = set()  # conversations being processed (for /metrics)
+        self._listener: threading.Thread | None = None
 
     @property
     def busy(self) -> int:
@@ -70,7 +72,16 @@ class QueueWorkers:
             thread = threading.Thread(target=self._work, name=f"fedfina-worker-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        sql = self.session.ledger.sql
+        if sql.dialect == "postgresql":  # queued by any process, woken at once (no poll's wait)
+            self._listener = threading.Thread(target=sql.listen, args=(CHANNEL, self._wake_all, self._stopping),
+                                              name="fedfina-queue-listener", daemon=True)
+            self._listener.start()
         return self
+
+    def _wake_all(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
 
     def wake(self) -> None:
         """Something was queued by this process: a sleeping worker takes it now."""
@@ -84,6 +95,8 @@ class QueueWorkers:
             self._wake.notify_all()
         for thread in self._threads:
             thread.join()
+        if self._listener is not None:
+            self._listener.join()
         self._pipeline_context.__exit__(None, None, None)
 
     def _work(self) -> None:
