@@ -304,7 +304,7 @@ def test_a_run_killed_on_this_host_is_taken_over_at_once(fedfina_exe, installed,
     assert "in progress elsewhere" not in again.output
     assert time.monotonic() - started < 30  # not the claim's 60 s
     assert emails_per_conversation(smtp_server) == {"conv_bulk00000003": 1}
-    released = workspace.rows("select message from processing_audit_log where step = 'claim'")
+    released = workspace.rows("select message from processing_audit_log where step = 'claim' order by id")
     assert released and "its process is gone" in released[0]["message"]
 
 

@@ -188,7 +188,7 @@ def test_rerun_skips_done_stages_and_sends_no_second_email(cli, workspace):
     assert read_eml(eml)["Message-ID"] == first_id
     assert workspace.object("acc123", "reports", f"{HINDI_ID}.pdf").read_bytes() == first_report
     assert len(workspace.emails()) == 1
-    skipped = workspace.rows("select step from processing_audit_log where event = 'skipped'")
+    skipped = workspace.rows("select step from processing_audit_log where event = 'skipped' order by id")
     assert [s["step"] for s in skipped] == ["fetch", "summarize", "report", "email"]
 
 

@@ -92,8 +92,3 @@ class Retention:
                             "returning *", [1 if held else None, processing_id])
         assert row is not None
         return conversation(row)
-
-    def hold_placed(self, processing_id: int) -> Row | None:
-        """The audit line of the hold in force (when, and the reason), or None."""
-        return one(self.sql, "select * from processing_audit_log where processing_id = ? and step = 'hold' "
-                             "and event = 'placed' order by id desc limit 1", [processing_id])

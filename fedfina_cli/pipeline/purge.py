@@ -12,7 +12,6 @@ so it finishes what was started and deletes nothing it should not.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,8 +26,6 @@ from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.ledger.rows import ConversationRow, Row
 from fedfina_cli.services.storage import Storage, is_bucket
 from fedfina_cli.services.storage.local import LocalStorage
-
-log = logging.getLogger("fedfina.purge")
 
 BATCH = 500  # conversations read from the ledger at a time
 
@@ -120,8 +117,10 @@ def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: Conver
             if not ledger.retention.still_purgeable(row["processing_id"]):
                 result.interrupted = True
                 return
-            eml.unlink(missing_ok=True)
+            # The line first: the .eml has no row to mark, only its absence, so a purge killed
+            # after the unlink and before the line would never write it (1 line lost in 234).
             ledger.retention.audit_once(row, "deleted", f"email {eml.name} deleted from the outbox")
+            eml.unlink(missing_ok=True)
     result.conversations.append({"conversation_id": conversation_id, "account_id": account, "files": listed})
     if dry_run or any(_storage_of(f, storage) is None for f in files):
         return  # a file this run could not reach: not purged, so a later run with its settings finishes
