@@ -10,7 +10,7 @@ import typer
 
 from fedfina_cli.cli.app import READ, Command, app
 from fedfina_cli.cli.context import chosen_format, ledger_for, new_terminal, settings_for, user_errors
-from fedfina_cli.cli.options import AccountFilter, CsvOut, Format, JsonOut, RecordFormatOption, StatusFilter
+from fedfina_cli.cli.options import AccountFilter, CsvOut, Format, ItsAccount, JsonOut, RecordFormatOption, StatusFilter
 
 
 @app.command(cls=Command, rich_help_panel=READ)
@@ -59,9 +59,7 @@ def status(
 def show(
     conversation_id: Annotated[str, typer.Argument(
         help="The conversation to show.", metavar="CONVERSATION_ID", show_default=False)],
-    account_id: Annotated[str | None, typer.Option(
-        "--account-id", "-a", metavar="ACCOUNT", help="Its account, when it is recorded under several.",
-        show_default=False)] = None,
+    account_id: ItsAccount = None,
     output_format: RecordFormatOption = None,
     json_out: JsonOut = False,
 ) -> None:

@@ -60,6 +60,10 @@ RecordFormatOption = Annotated[RecordFormat | None, typer.Option(
     "--format", metavar="table|json", help="table (people) or json (scripts).", show_default=False)]
 # `status --csv` predates --format (SPEC; users' scripts); kept, out of the help.
 CsvOut = Annotated[bool, typer.Option("--csv", hidden=True, help="Same as --format csv.")]
+# One conversation's account: needed only when the same id is recorded under several accounts.
+ItsAccount = Annotated[str | None, typer.Option(
+    "--account-id", "-a", metavar="ACCOUNT", help="Its account, when it is recorded under several.",
+    show_default=False)]
 AccountFilter = Annotated[str | None, typer.Option(
     "--account-id", "-a", metavar="ACCOUNT", help="Only this account's conversations.", show_default=False)]
 Quiet = Annotated[bool, typer.Option(

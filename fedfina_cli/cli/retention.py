@@ -8,7 +8,7 @@ import typer
 
 from fedfina_cli.cli.app import KEEP, Command, app
 from fedfina_cli.cli.context import chosen_format, ledger_for, new_terminal, settings_for, user_errors
-from fedfina_cli.cli.options import AccountFilter, Format, JsonOut
+from fedfina_cli.cli.options import AccountFilter, Format, ItsAccount, JsonOut
 from fedfina_cli.core.errors import ExitCode, UsageError
 
 MAX_REASON = 500
@@ -23,10 +23,11 @@ def purge(
 ) -> None:
     """Delete the files of conversations past their account's retention.
 
-    Raw JSON, transcript, audio, summary, report and the outbox's .eml go; the ledger
-    row stays, with purged_at, and an audit line per file. Conversations on legal hold
-    are never touched. Retention: `accounts set ACCOUNT --retention-days N`, else
-    FEDFINA_RETENTION_DAYS; unset keeps everything. Safe to stop and run again.
+    Raw JSON, transcript, audio, summary, report and the outbox's .eml go;
+    the ledger row stays, with purged_at, and an audit line per file.
+    Conversations on legal hold are never touched. Retention: `accounts set
+    ACCOUNT --retention-days N`, else FEDFINA_RETENTION_DAYS; unset keeps
+    everything. Safe to stop and run again.
 
     [bold]Examples[/bold]
     \b
@@ -72,9 +73,7 @@ def purge(
 def hold(
     conversation_id: Annotated[str, typer.Argument(
         help="The conversation to keep.", metavar="CONVERSATION_ID", show_default=False)],
-    account_id: Annotated[str | None, typer.Option(
-        "--account-id", "-a", metavar="ACCOUNT", help="Its account, when it is recorded under several.",
-        show_default=False)] = None,
+    account_id: ItsAccount = None,
     release: Annotated[bool, typer.Option("--release", help="End the hold: purge may delete it again.")] = False,
     reason: Annotated[str | None, typer.Option(
         "--reason", metavar="TEXT", help="Why (a case number, an inspection); kept in the audit log.",
