@@ -232,3 +232,14 @@ def test_a_conversation_stored_again_after_a_purge_is_purged_again_in_its_time(i
     assert workspace.rows("select count(*) as n from conversation_files where deleted_at is null") == [{"n": 5}]
     time.sleep(0)  # (the new completed_at is now: not due until 30 days from now)
     assert "0 conversations" in installed("purge", env={"FEDFINA_RETENTION_DAYS": "30"}).stdout
+
+
+def test_with_no_retention_anywhere_purge_says_so(installed, elevenlabs):
+    _processed(installed, elevenlabs, (1,))
+    _age([OLD], 4000)
+    result = installed("purge")
+    assert result.exit_code == 0 and "0 conversations past retention" in result.stdout
+    assert "no account has a retention and FEDFINA_RETENTION_DAYS is not set: everything is kept" in result.stderr
+    one = installed("purge", "--account-id", "acc123")
+    assert "account acc123 has no retention" in one.stderr
+    assert "no account has" not in installed("purge", env={"FEDFINA_RETENTION_DAYS": "9000"}).stderr

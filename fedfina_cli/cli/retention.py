@@ -55,6 +55,10 @@ def purge(
             if rows:
                 terminal.rows(rows, ["conversation_id", "account_id", "files"], fmt,
                               title="would be purged" if dry_run else "purged")
+            if not result.retention_set:
+                whose = f"account {account_id} has no retention" if account_id else "no account has a retention"
+                terminal.warn(f"{whose} and FEDFINA_RETENTION_DAYS is not set: everything is kept; set one with "
+                              "`fedfina accounts set ACCOUNT --retention-days N`")
             verb = "would delete" if dry_run else "deleted"
             terminal.out.print(f"{len(rows)} conversation{'' if len(rows) == 1 else 's'} past retention: {verb} "
                                f"{result.objects} files ({_size(result.bytes)})", markup=False)

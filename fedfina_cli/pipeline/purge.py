@@ -40,6 +40,7 @@ class Purged:
     held_back: list[str] = field(default_factory=list)  # files in a bucket these settings cannot reach
     interrupted: bool = False  # a hold came, or the run was stopped, part-way
     pruned: dict[str, int] = field(default_factory=dict)  # ledger table -> rows older than the keep days
+    retention_set: bool = True  # False: no account and no default has a retention (nothing can be due)
 
 
 def cutoffs(ledger: Ledger, settings: Settings,
@@ -64,7 +65,8 @@ def purge(ledger: Ledger, storage: Storage, settings: Settings, *, account_id: s
           stopping: Callable[[], bool] = lambda: False) -> Purged:
     """Delete the files of every conversation past retention (``account_id``: its only)."""
     own, default = cutoffs(ledger, settings, now)
-    result = Purged()
+    result = Purged(retention_set=default is not None or any(
+        cutoff is not None for account, cutoff in own.items() if account_id in (None, account)))
     seen: set[int] = set()
     while not stopping():
         due = [row for row in ledger.retention.due(own, default, BATCH, account_id)
