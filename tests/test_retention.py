@@ -94,6 +94,8 @@ def _retention_scenario(installed, elevenlabs, stored, gone) -> None:
     held_shown = " ".join(installed("show", HELD).stdout.split())
     assert "on legal hold since" in held_shown and "(RBI inspection 14)" in held_shown
 
+    stats = json.loads(installed("stats", "--format", "json").stdout)
+    assert (stats["files_stored"], stats["files_purged"]) == (10, 5)  # stored now, and purged
     again = installed("purge")  # idempotent: nothing left to do
     assert again.exit_code == 0 and "0 conversations past retention" in again.stdout
     assert len(_rows("select id from processing_audit_log where step = 'purge'", [])) == 7

@@ -192,6 +192,8 @@ def _print_stats(terminal, figures: dict, ledger_path) -> None:
         {"figure": "success rate", "value": "-" if rate is None else f"{rate:.1%}"},
         {"figure": "files stored", "value": figures["files_stored"]},
         {"figure": "bytes stored", "value": f"{figures['bytes_stored']:,}"},
+        *([{"figure": "files purged (retention)", "value": figures["files_purged"]}]
+          if figures["files_purged"] else []),
         {"figure": "tokens used", "value": f"{figures['tokens_used']:,}"},
     ]
     since = f" since {figures['since']}" if figures["since"] else ""

@@ -271,7 +271,7 @@ def m012_ledger_at_scale(db: Database) -> None:
     # and the roll-up and the prune take ranges of days.
     db.table("processing_audit_log").create_index(["created_at", "event", "step", "duration_ms"])
     db.table("api_usage_metrics").create_index(["created_at", "service", "duration_ms", "status_code", "tokens"])
-    db.table("conversation_files").create_index(["created_at", "size_bytes"])
+    db.table("conversation_files").create_index(["created_at", "size_bytes", "deleted_at"])
     # API calls that failed without an HTTP status (a timeout): counted without reading the table.
     db.execute("create index idx_api_usage_metrics_failed on api_usage_metrics (service, created_at) "
                "where error is not null")

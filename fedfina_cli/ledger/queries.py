@@ -89,8 +89,10 @@ def collect_stats(ledger: Ledger, since: str | None) -> dict[str, Any]:
     for row in sql.rows("select service, count(*) as n from api_usage_metrics where error is not null "
                         "and created_at >= ? and coalesce(status_code, 0) < 400 group by service", [api_raw]):
         services.setdefault(row["service"], {"calls": 0, "errors": 0, "histogram": []})["errors"] += int(row["n"])
-    stored = sql.rows("select count(*) as files, coalesce(sum(size_bytes), 0) as bytes from conversation_files "
-                      "where created_at >= ?", [cutoff])[0]
+    # Stored: still there; purged: deleted past retention (the rows stay, marked).
+    stored = sql.rows("select count(case when deleted_at is null then 1 end) as files, "
+                      "coalesce(sum(case when deleted_at is null then size_bytes end), 0) as bytes, "
+                      "count(deleted_at) as purged from conversation_files where created_at >= ?", [cutoff])[0]
     return {
         "since": since,
         "conversations": {status: statuses.get(status, 0)
@@ -105,6 +107,7 @@ def collect_stats(ledger: Ledger, since: str | None) -> dict[str, Any]:
                 for service, entry in sorted(services.items())},
         "files_stored": int(stored["files"]),
         "bytes_stored": int(stored["bytes"]),
+        "files_purged": int(stored["purged"]),
         "tokens_used": tokens,
     }
 
