@@ -252,3 +252,29 @@ def test_a_worker_is_woken_at_once_by_a_conversation_another_process_queued(post
             wait_for(lambda: len(smtp_server.messages) == 1, timeout=15)
         finally:
             workers.stop()
+
+
+def test_a_recording_that_comes_before_its_transcription_is_handed_over_on_postgresql(
+        postgres, serving, smtp_server, workspace):
+    """The held-audio hand-over (incoming_audio: recorded after the bytes are written, taken by one,
+    deleted once moved) on PostgreSQL; its SQLite twin is in test_serve.py."""
+    from .serving import audio_event
+
+    def query(sql: str) -> list[dict]:
+        return postgres.query(postgres.database, sql)
+
+    server = serving()
+    audio = b"ID3" + bytes(range(256)) * 40
+    assert server.webhook(audio_event(20, audio))[0] == 200
+    assert query("select conversation_id, size_bytes, taken_by from incoming_audio") == [
+        {"conversation_id": "conv_bulk00000020", "size_bytes": len(audio), "taken_by": None}]
+    assert server.webhook(transcription(20))[0] == 200
+    wait_for(lambda: query("select status from conversation_processing where conversation_id = "
+                           "'conv_bulk00000020'") == [{"status": "completed"}], timeout=30)
+    assert workspace.object("acc123", "audio", "conv_bulk00000020.mp3").read_bytes() == audio
+    assert not (workspace.data / "_incoming" / "audio" / "conv_bulk00000020.mp3").exists()
+    assert query("select * from incoming_audio") == []
+    assert query("select audio_key from conversation_processing") == [
+        {"audio_key": "acc123/audio/conv_bulk00000020.mp3"}]
+    assert emails_per_conversation(smtp_server) == {"conv_bulk00000020": 1}
+    assert server.stop() == 0
