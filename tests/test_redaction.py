@@ -214,3 +214,20 @@ def test_recall_and_false_positives(capsys):
               f"{len(touched)}/{len(NEAR_MISSES)} near-misses touched")
     assert len(TRUE) >= 60 and len(NEAR_MISSES) >= 60
     assert masked == len(TRUE) and not touched
+
+
+def _across(*turns: tuple[str, str]) -> list[str]:
+    from fedfina_cli.core.conversation import parse_conversation
+    from fedfina_cli.core.redaction import redact_conversation
+
+    conversation = parse_conversation({"conversation_id": "conv_split", "transcript": [
+        {"role": role, "message": text} for role, text in turns]})
+    return [turn.text for turn in redact_conversation(conversation)[0].turns]
+
+
+def test_an_identifier_said_over_turns_is_joined_only_when_the_parts_follow_each_other():
+    assert _across(("user", "Aadhaar 2341 2341"), ("agent", "yes?"), ("user", "2346")) == [
+        "Aadhaar [AADHAAR ••••]", "yes?", "[AADHAAR ••••2346]"]
+    apart = [("user", "My Aadhaar is 2341 2341"), ("agent", "Thank you."), ("agent", "And your rent?"),
+             ("agent", "Per month?"), ("user", "2346 rupees, roughly")]
+    assert _across(*apart) == [text for _, text in apart]

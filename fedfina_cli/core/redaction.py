@@ -262,6 +262,8 @@ def _across_turns(turns: tuple[Turn, ...]) -> tuple[tuple[Turn, ...], dict[str, 
             continue
         parts = [(first, tail.start(1), tail.end(1), tail.group(1))]
         for following in spoken[at + 1:at + 3]:
+            if following - parts[-1][0] > 2:
+                break  # not the next thing said: one agent turn between parts at most ("yes?")
             text = ascii_digits(listed[following].text)
             head = _HEAD.match(text)
             if head is None:
