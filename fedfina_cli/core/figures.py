@@ -168,13 +168,13 @@ def _located(text: str, english_words: bool = True) -> list[_Said]:
         said_with = MULTIPLIERS.get((match.group(3) or "").lower())
         add(match, value * (said_with or 1), said_with)
     found.sort(key=lambda said: said.start)
-    ranges = []  # the first end of a range said with one multiplier, at its full value
-    for first, second in itertools.pairwise(found):
+    # The first end of a range said with one multiplier is that much, not a bare number: "आठ से
+    # दस हज़ार" is 8,000 to 10,000 (a bare 8 would support "8 years", or be flagged in a summary).
+    for n, (first, second) in enumerate(itertools.pairwise(found)):
         if first.multiplier is None and second.multiplier and first.value < second.value / second.multiplier \
                 and _RANGE_BETWEEN.fullmatch(text[first.end:second.start]):
-            ranges.append(_Said(first.start, first.end, first.text, first.value * second.multiplier,
-                                second.multiplier))
-    return sorted(found + ranges, key=lambda said: said.start)
+            found[n] = _Said(first.start, first.end, first.text, first.value * second.multiplier, second.multiplier)
+    return found
 
 
 @dataclass(frozen=True)
