@@ -91,6 +91,7 @@ def hold(
       fedfina hold conv_7201k4b3qz9fe8st0m5xkcw2hj4n --release
     """
     from fedfina_cli.core import validation
+    from fedfina_cli.ledger.queries import not_in_ledger, one_conversation
 
     terminal = new_terminal()
     with user_errors(terminal), ledger_for(terminal, read_only=False, must_exist=True) as ledger:
@@ -101,15 +102,11 @@ def hold(
             reason = " ".join(reason.split())
             if not reason or len(reason) > MAX_REASON or not reason.isprintable():
                 raise UsageError(f"--reason: expected one line of text, at most {MAX_REASON} characters")
-        rows = ledger.rows_for(conversation_id, account_id)
-        if not rows:
-            raise UsageError(f"{conversation_id} is not in the ledger {ledger.description}"
-                             + (f" for account {account_id}" if account_id else "")
-                             + "; a hold is placed on a conversation fedfina has recorded")
-        if len(rows) > 1:
-            accounts = ", ".join(sorted(r["account_id"] for r in rows))
-            raise UsageError(f"{conversation_id} is recorded under several accounts ({accounts}); pass --account-id")
-        row = rows[0]
+        found = one_conversation(ledger, conversation_id, account_id)
+        if found is None:
+            raise UsageError(f"{not_in_ledger(ledger, conversation_id, account_id)}; a hold is placed on a "
+                             "conversation fedfina has recorded")
+        row = found
         who = f"{conversation_id} ({row['account_id']})"
         if release:
             if not row.get("legal_hold"):

@@ -12,7 +12,7 @@ from fedfina_cli.core.object_keys import STAGES
 from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger import daily
 from fedfina_cli.ledger.ledger import Ledger
-from fedfina_cli.ledger.rows import Row
+from fedfina_cli.ledger.rows import ConversationRow, Row
 
 
 def parse_since(value: str | None) -> str | None:
@@ -112,20 +112,30 @@ def collect_stats(ledger: Ledger, since: str | None) -> dict[str, Any]:
     }
 
 
-def conversation_record(ledger: Ledger, conversation_id: str, account_id: str | None,
-                        locate: Callable[[str, str | None], str]) -> dict[str, Any]:
-    """Everything the ledger knows of one conversation; ``locate(key, storage)`` gives a file's
-    location from the storage the ledger recorded it in (None: recorded before that was)."""
-    rows = [r for r in ledger.rows_for(conversation_id, account_id)]
-    if not rows:
-        where = f" for account {account_id}" if account_id else ""
-        raise FedfinaError(f"{conversation_id} is not in the ledger {ledger.description}{where}; run "
-                           f"`fedfina run -c {conversation_id}`, or pass --db to read another ledger")
+def one_conversation(ledger: Ledger, conversation_id: str, account_id: str | None) -> ConversationRow | None:
+    """The conversation's row (None: not in the ledger); a UsageError when it is recorded under
+    several accounts and ``account_id`` does not say which (`show`, `hold`)."""
+    rows = ledger.rows_for(conversation_id, account_id)
     if len(rows) > 1:
         accounts = ", ".join(sorted(r["account_id"] or "(unknown)" for r in rows))
         raise UsageError(f"{conversation_id} is recorded under several accounts ({accounts}); "
                          "pass --account-id")
-    row = rows[0]
+    return rows[0] if rows else None
+
+
+def not_in_ledger(ledger: Ledger, conversation_id: str, account_id: str | None) -> str:
+    where = f" for account {account_id}" if account_id else ""
+    return f"{conversation_id} is not in the ledger {ledger.description}{where}"
+
+
+def conversation_record(ledger: Ledger, conversation_id: str, account_id: str | None,
+                        locate: Callable[[str, str | None], str]) -> dict[str, Any]:
+    """Everything the ledger knows of one conversation; ``locate(key, storage)`` gives a file's
+    location from the storage the ledger recorded it in (None: recorded before that was)."""
+    row = one_conversation(ledger, conversation_id, account_id)
+    if row is None:
+        raise FedfinaError(f"{not_in_ledger(ledger, conversation_id, account_id)}; run "
+                           f"`fedfina run -c {conversation_id}`, or pass --db to read another ledger")
     log = ledger.audit_log(row["processing_id"])
     stages = []
     for stage in STAGES:

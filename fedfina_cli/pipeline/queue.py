@@ -33,6 +33,7 @@ from fedfina_cli.pipeline.run_context import RunContext
 from fedfina_cli.pipeline.slots import threads_for
 
 log = logging.getLogger("fedfina.worker")
+purge_log = logging.getLogger("fedfina.purge")  # `serve --purge-every`: named for what it does
 
 POLL_SECONDS = 1.0
 # Sources whose conversation is in storage already (a webhook brought it; the sweep, or a request
@@ -228,10 +229,10 @@ class Purger(Periodic):
     def round(self) -> None:
         result = purge(self.session.ledger, self.session.backends.storage, self.session.settings,
                        stopping=self._stopping.is_set)
-        log.info("purge: %d conversations past retention, %d files deleted", len(result.conversations),
-                 result.objects)
+        purge_log.info("purge: %d conversations past retention, %d files deleted", len(result.conversations),
+                       result.objects)
         if result.held_back:
-            log.warning("purge: %d files are in a bucket these settings do not reach (first: %s)",
+            purge_log.warning("purge: %d files are in a bucket these settings do not reach (first: %s)",
                         len(result.held_back), result.held_back[0])
 
 
