@@ -26,8 +26,9 @@ POSTPROCESS = "/api/v1/postprocess/conversation"
 class Server:
     """One `fedfina serve` (or `worker`) process; its JSON log lines go to a file."""
 
-    def __init__(self, fedfina_exe: str, log_path: Path, *args: str, command: str = "serve"):
-        self.port = free_port()
+    def __init__(self, fedfina_exe: str, log_path: Path, *args: str, command: str = "serve",
+                 port: int | None = None):
+        self.port = port or free_port()
         self.log_path = log_path
         self.url = f"http://127.0.0.1:{self.port}"
         extra = ["--port", str(self.port)] if command == "serve" else []
@@ -105,8 +106,9 @@ def serving(monkeypatch, fedfina_exe, workspace):
     monkeypatch.setenv("ELEVENLABS_WEBHOOK_SECRET", WEBHOOK_SECRET)
     started: list[Server] = []
 
-    def start(*args: str, command: str = "serve") -> Server:
-        server = Server(fedfina_exe, workspace.root / f"{command}-{len(started)}.log", *args, command=command)
+    def start(*args: str, command: str = "serve", port: int | None = None) -> Server:
+        server = Server(fedfina_exe, workspace.root / f"{command}-{len(started)}.log", *args, command=command,
+                        port=port)
         started.append(server)
         return server
 

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -85,6 +86,13 @@ class Settings:
     # kept in the ledger (older ones are pruned by purge, their per-day totals kept).
     retention_days: int | None = None
     ledger_keep_days: int = 400
+    # SPEC "The console": its address as people reach it (None: /console is off), who administers
+    # it, how long a session lasts, and the single sign-on proxy whose identity header it trusts.
+    public_url: str | None = None
+    console_admins: tuple[str, ...] = ()
+    console_session_hours: float = 12.0
+    console_trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    console_email_header: str | None = None
     # Names set in the environment or .env that look like fedfina's but are not
     # (SPEC "Configuration mistakes"): every command names them on stderr.
     mistakes: tuple[NearMiss | Unknown, ...] = field(default=(), compare=False)
@@ -244,6 +252,12 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
                                     minimum=0.1),
         retention_days=_days("FEDFINA_RETENTION_DAYS", get("FEDFINA_RETENTION_DAYS")),
         ledger_keep_days=_days("FEDFINA_LEDGER_KEEP_DAYS", get("FEDFINA_LEDGER_KEEP_DAYS")) or 400,
+        public_url=_public_url(get("FEDFINA_PUBLIC_URL")),
+        console_admins=_addresses("FEDFINA_CONSOLE_ADMINS", get("FEDFINA_CONSOLE_ADMINS")),
+        console_session_hours=_number("FEDFINA_CONSOLE_SESSION_HOURS", get("FEDFINA_CONSOLE_SESSION_HOURS"), 12.0,
+                                      minimum=0.01),
+        console_trusted_proxies=_networks(get("FEDFINA_CONSOLE_TRUSTED_PROXIES")),
+        console_email_header=_header_name(get("FEDFINA_CONSOLE_EMAIL_HEADER")),
     )
     _check_combinations(settings)
     return settings
@@ -269,6 +283,9 @@ def _check_combinations(s: Settings) -> None:
     if s.azure_openai_endpoint and s.openai_api_key:
         raise UsageError("both AZURE_OPENAI_ENDPOINT and OPENAI_API_KEY are set: unset one (Azure OpenAI "
                          "uses AZURE_OPENAI_API_KEY; OPENAI_API_KEY is for OpenAI and compatible servers)")
+    if bool(s.console_trusted_proxies) != bool(s.console_email_header):
+        raise UsageError("FEDFINA_CONSOLE_TRUSTED_PROXIES and FEDFINA_CONSOLE_EMAIL_HEADER go together: set both "
+                         "(the single sign-on proxy's addresses and the header it names people in), or neither")
     if s.prompt_file is not None and not s.prompt_file.is_file():
         raise UsageError(f"FEDFINA_PROMPT_FILE {s.prompt_file}: no such file")
 
@@ -336,6 +353,49 @@ def _url(name: str, value: str | None) -> str | None:
     if not value.startswith(("http://", "https://")):
         raise UsageError(f"{name}={value!r}: expected a URL starting with https://")
     return value.rstrip("/")
+
+
+def _public_url(value: str | None) -> str | None:
+    """FEDFINA_PUBLIC_URL: scheme and host (and a path prefix, if the console sits under one),
+    nothing else: sign-in links are built from it alone."""
+    url = _url("FEDFINA_PUBLIC_URL", value)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if not parts.hostname or parts.query or parts.fragment or parts.username or parts.password:
+        raise UsageError(f"FEDFINA_PUBLIC_URL={value!r}: expected the console's address as people reach it, "
+                         "like https://fedfina.bank.example (no query, fragment or user)")
+    return url
+
+
+def _addresses(name: str, value: str | None) -> tuple[str, ...]:
+    found = []
+    for part in (value or "").split(","):
+        if not part.strip():
+            continue
+        try:
+            found.append(email_address(part.strip()).lower())
+        except InvalidValue as exc:
+            raise UsageError(f"{name}: {exc.value!r} {exc.reason}; expected addresses separated by commas") from None
+    return tuple(found)
+
+
+def _networks(value: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
+    found = []
+    for part in (value or "").split(","):
+        if part.strip():
+            try:
+                found.append(ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise UsageError(f"FEDFINA_CONSOLE_TRUSTED_PROXIES: {part.strip()!r} is not an address or CIDR "
+                                 "range like 10.0.0.0/24; separate several with commas") from None
+    return tuple(found)
+
+
+def _header_name(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
+        raise UsageError(f"FEDFINA_CONSOLE_EMAIL_HEADER={value!r}: expected a header name like X-Forwarded-Email")
+    return value
 
 
 def _bucket(value: str | None) -> str:

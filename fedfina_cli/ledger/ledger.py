@@ -27,6 +27,7 @@ from fedfina_cli.core.files import private_dir, private_file
 from fedfina_cli.core.object_keys import StoredObject
 from fedfina_cli.core.timefmt import seconds_between, utc_now
 from fedfina_cli.ledger import rows
+from fedfina_cli.ledger.console import ConsoleStore
 from fedfina_cli.ledger.database import PostgresSql, Sql, SqliteSql, one, quoted, value
 from fedfina_cli.ledger.errors import explain, explain_postgres
 from fedfina_cli.ledger.migrations import MIGRATIONS, migration_lock, migrations
@@ -60,6 +61,7 @@ class Ledger:
             self._open_sqlite(path, read_only)
         self.queue = Queue(self)  # claims, workers and the queue of serve and worker
         self.retention = Retention(self)  # purge and legal hold
+        self.console = ConsoleStore(self)  # the console's sign-ins, sessions and pages
 
     def _open_postgres(self, url: str, read_only: bool, pool_size: int) -> None:
 

@@ -284,6 +284,38 @@ def m012_ledger_at_scale(db: Database) -> None:
     db.table("ledger_days").create_index(["day", "kind", "key", "duration_ms"], unique=True)
 
 
+@migration
+def m013_console(db: Database) -> None:
+    # SPEC "The console". Who a conversation is about, for its search (the name as the report shows
+    # it, masked where the report masks it; the phone's last four digits), and the officer's view:
+    # an officer's conversations newest first, by address as the console compares it (lowercase).
+    db.table("conversation_processing").add_column("applicant_name", str)
+    db.table("conversation_processing").add_column("phone_last4", str)
+    # The console lists newest calls first (created_at: when the call came in), whole or by status,
+    # account or recipient (an officer's own, compared in lowercase), a page at a time.
+    db.table("conversation_processing").create_index(["created_at", "processing_id"])
+    db.table("conversation_processing").create_index(["status", "created_at", "processing_id"])
+    db.table("conversation_processing").create_index(["account_id", "created_at", "processing_id"])
+    db.execute("create index idx_conversation_processing_recipient on conversation_processing "
+               "(lower(email_id), created_at, processing_id)")
+    db.table("conversation_processing").create_index(["phone_last4"])
+    # Sign-in links and sessions: only the SHA-256 of each token is kept (a copy of the ledger
+    # signs nobody in). A link is used once (used_at); a session ends at expires_at or ended_at.
+    db.table("console_links").create(
+        {"token_sha256": str, "email": str, "created_at": str, "expires_at": str, "used_at": str},
+        pk="token_sha256", not_null={"email", "created_at", "expires_at"})
+    db.table("console_sessions").create(
+        {"session_sha256": str, "email": str, "is_admin": int, "via": str, "client": str,
+         "created_at": str, "expires_at": str, "ended_at": str},
+        pk="session_sha256", not_null={"email", "created_at", "expires_at"})
+    # Sign-in requests, for the limits per address (its SHA-256: any text anyone typed) and per client.
+    db.table("console_signin_requests").create(
+        {"id": int, "address_sha256": str, "client": str, "created_at": str},
+        pk="id", not_null={"address_sha256", "created_at"})
+    db.table("console_signin_requests").create_index(["address_sha256", "created_at"])
+    db.table("console_signin_requests").create_index(["client", "created_at"])
+
+
 @contextmanager
 def migration_lock(path: Path | None) -> Iterator[None]:
     """Setting up a new ledger (WAL, migrations) runs once, under a short exclusive lock:

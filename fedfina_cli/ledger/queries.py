@@ -136,6 +136,12 @@ def conversation_record(ledger: Ledger, conversation_id: str, account_id: str | 
     if row is None:
         raise FedfinaError(f"{not_in_ledger(ledger, conversation_id, account_id)}; run "
                            f"`fedfina run -c {conversation_id}`, or pass --db to read another ledger")
+    return row_record(ledger, row, locate)
+
+
+def row_record(ledger: Ledger, row: ConversationRow, locate: Callable[[str, str | None], str]) -> dict[str, Any]:
+    """What `show` and the console say of one conversation's row: its stages, files and audit log."""
+    conversation_id = row["conversation_id"]
     log = ledger.audit_log(row["processing_id"])
     stages = []
     for stage in STAGES:

@@ -50,6 +50,8 @@ class ConversationRow(TypedDict):
     storage: str | None  # where its files were last stored: a folder, or s3://endpoint/bucket
     purged_at: str | None  # its files deleted past retention (the row stays)
     legal_hold: int | None  # 1: purge never deletes its files
+    applicant_name: str | None  # as the report shows it (the console's search)
+    phone_last4: str | None  # the applicant's phone, last four digits (the console's search)
 
 
 def conversation(row: Row) -> ConversationRow:

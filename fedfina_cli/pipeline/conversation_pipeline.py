@@ -583,17 +583,21 @@ class Pipeline:
 
         summary = SummaryDocument.from_json(self._artifact(ctx, "summary", "summarize"))
         render = self.render or InProcessRenderer()
+        applicant = self._applicant(ctx, summary)
         rendered = render(ReportInput(
             conversation=self._in_documents(ctx), summary=summary, account_id=ctx.account_id,
-            email_id=ctx.row.get("email_id"), timezone=ctx.settings.timezone,
-            applicant=self._applicant(ctx, summary)))
+            email_id=ctx.row.get("email_id"), timezone=ctx.settings.timezone, applicant=applicant))
         if rendered.missing:
             shown = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in rendered.missing[:10])
             more = f" and {len(rendered.missing) - 10} more" if len(rendered.missing) > 10 else ""
             log.note(f"{len(rendered.missing)} characters have no glyph in any bundled font "
                      f"({shown}{more}); the report shows \ufffd in their place")
         self._store(ctx, "report", rendered.pdf)
-        ctx.row = self._update(ctx, report_key=ctx.key("report"))
+        # The console finds a conversation by who it is about: the name as the report shows it,
+        # and the last four digits of the phone (what the masked number shows anyway).
+        digits = "".join(c for c in applicant_phone(self._conversation(ctx)) or "" if c.isdigit())
+        ctx.row = self._update(ctx, report_key=ctx.key("report"), applicant_name=applicant,
+                               phone_last4=digits[-4:] if len(digits) >= 4 else None)
         log.summary = f"{len(rendered.pdf)} bytes"
 
     def _email(self, ctx: _Context, log: StageLog) -> None:

@@ -95,7 +95,7 @@ def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: Conver
     eml = outbox_path(settings.outbox_dir, account, conversation_id)
     listed: list[str] = []
     for file in files:
-        place = _storage_of(file, storage)
+        place = storage_of(file, storage)
         if place is None:
             result.held_back.append(f"{conversation_id}: {file['object_key']} in {file['storage']}")
             continue
@@ -124,13 +124,13 @@ def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: Conver
             ledger.retention.audit_once(row, "deleted", f"email {eml.name} deleted from the outbox")
             eml.unlink(missing_ok=True)
     result.conversations.append({"conversation_id": conversation_id, "account_id": account, "files": listed})
-    if dry_run or any(_storage_of(f, storage) is None for f in files):
+    if dry_run or any(storage_of(f, storage) is None for f in files):
         return  # a file this run could not reach: not purged, so a later run with its settings finishes
     ledger.retention.audit_once(row, "purged", f"{len(listed)} objects deleted; the ledger row is kept")
     ledger.retention.mark_purged(row["processing_id"])
 
 
-def _storage_of(file: Row, storage: Storage) -> Storage | None:
+def storage_of(file: Row, storage: Storage) -> Storage | None:
     """The storage that holds a file: today's, or the folder it was written to; None for a
     bucket these settings do not name (its credentials are not here)."""
     where = file.get("storage")

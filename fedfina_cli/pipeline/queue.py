@@ -201,7 +201,8 @@ class Periodic:
 class Housekeeper(Periodic):
     """Hourly, in `serve` and `worker`: recordings held a day with no transcription are deleted
     (pipeline/intake.discard_stale_audio), so the holding area does not grow for ever; complete
-    days are rolled up into the ledger's per-day totals (ledger/daily.py), which `stats` reads."""
+    days are rolled up into the ledger's per-day totals (ledger/daily.py), which `stats` reads;
+    the console's used links, ended sessions and old sign-in requests are deleted a day on."""
 
     name = "housekeeping"
 
@@ -214,6 +215,7 @@ class Housekeeper(Periodic):
         if discarded:
             log.info("deleted %d recordings held a day with no transcription", discarded)
         daily.roll_up(self.session.ledger)  # `stats` reads complete days from their totals
+        self.session.ledger.console.prune()
 
 
 class Purger(Periodic):

@@ -1,6 +1,7 @@
 """The HTTP API of `fedfina serve` (SPEC "Serving"): the app, its error handling and access log.
 
-Every route answers JSON; every error is ``{"success": false, "message": ...}``.
+Every route of the API answers JSON; every error is ``{"success": false, "message": ...}``.
+The console (console/routes.py, under /console) answers HTML pages, errors included.
 A request is answered only once what it brought is durably recorded (the
 ledger row ``queued``, the webhook's conversation in storage); the processing
 happens afterwards, in the workers. The routes are in routes/ (api, webhooks,
@@ -15,9 +16,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fedfina_cli.console import routes as console
 from fedfina_cli.core.errors import DiskFull
 from fedfina_cli.server.http import Refused, error
 from fedfina_cli.server.routes import api, ops, webhooks
@@ -32,7 +34,7 @@ access = logging.getLogger("fedfina.access")
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="fedfina", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
-    for area in (api, webhooks, ops):
+    for area in (api, webhooks, ops, console):
         app.include_router(area.router)
 
     @app.middleware("http")
@@ -54,8 +56,17 @@ def create_app(service: Service) -> FastAPI:
     async def refused(request: Request, exc: Refused) -> JSONResponse:
         return error(exc.status, exc.message, **exc.extra)
 
+    @app.exception_handler(console.ConsoleRefused)
+    async def console_refused(request: Request, exc: console.ConsoleRefused) -> Response:
+        if exc.status == 401 and request.method == "GET":  # a page asked for before signing in
+            return RedirectResponse("/console/login", status_code=303)
+        return console.error_page(request, exc)
+
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/console"):  # a person's browser: a page, not JSON
+            title = {404: "Not found", 405: "Not allowed"}.get(exc.status_code, "Error")
+            return console.error_page(request, console.ConsoleRefused(exc.status_code, title, "No such page."))
         message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
         return error(exc.status_code, message)
 

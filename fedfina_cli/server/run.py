@@ -125,7 +125,10 @@ def serve(settings: Settings, host: str, port: int, concurrency: int, sweep_agen
             purger = Purger(session, purge_every_hours * 3600).start() if purge_every_hours else None
             app = create_app(Service(settings, session, workers, metrics))
             server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                                   timeout_graceful_shutdown=30, server_header=False))
+                                                   timeout_graceful_shutdown=30, server_header=False,
+                                                   # The connection's address, as is: the console trusts
+                                                   # forwarded headers only from FEDFINA_CONSOLE_TRUSTED_PROXIES.
+                                                   proxy_headers=False))
             started.append(server)
             log.info("serving on http://%s:%d with %s; ledger %s; %s", host, port, _workers(workers.concurrency),
                      session.ledger.description, session.backends.description)

@@ -34,6 +34,11 @@ class Storage(Protocol):
         """The object's content; raises ObjectMissing when there is none."""
         ...
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """Up to ``length`` bytes from ``start`` (the console's audio, a Range request at a
+        time); raises ObjectMissing when there is none."""
+        ...
+
     def exists(self, key: str) -> bool: ...
 
     def delete(self, key: str) -> None:

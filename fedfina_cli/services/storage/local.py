@@ -45,6 +45,14 @@ class LocalStorage:
         except FileNotFoundError:
             raise ObjectMissing(f"{key} is not in storage ({self.root})") from None
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        try:
+            with self.path(key).open("rb") as handle:
+                handle.seek(start)
+                return handle.read(length)
+        except FileNotFoundError:
+            raise ObjectMissing(f"{key} is not in storage ({self.root})") from None
+
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 

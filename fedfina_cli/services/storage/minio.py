@@ -82,11 +82,17 @@ class MinioStorage:
         return digest.stored(key, content_type, self.location)
 
     def get_bytes(self, key: str) -> bytes:
+        return self._get(key, "get_object")
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        return self._get(key, "get_object_range", start, length)
+
+    def _get(self, key: str, operation: str, offset: int = 0, length: int = 0) -> bytes:
         from minio.error import S3Error
 
         def read() -> bytes | None:
             try:
-                response = self.client.get_object(self.bucket, key)
+                response = self.client.get_object(self.bucket, key, offset=offset, length=length)
             except S3Error as exc:
                 if exc.code in MISSING_CODES:
                     return None
@@ -97,7 +103,7 @@ class MinioStorage:
                 response.close()
                 response.release_conn()
 
-        data = self._call("get_object", read)
+        data = self._call(operation, read)
         if data is None:
             raise ObjectMissing(f"{key} is not in bucket {self.bucket}")
         return data
