@@ -100,14 +100,32 @@ class Person:
         return self.post(f"/console/c/{processing_id}/{what}", {"csrf": self.csrf, **fields})
 
 
-def build_world(installed, services, serving, monkeypatch, *extra_env: tuple[str, str]) -> World:
+def tamil_call(number: int, email: str = PRIYA) -> dict:
+    """The Hindi sample spoken in Tamil: the console must read in India's other scripts too."""
+    payload = hindi_variant(number, email=email)
+    lines = ["வணக்கம்! நான் FedFina சார்பாக பேசுகிறேன். உங்கள் வியாபாரம் பற்றி சில கேள்விகள் கேட்கலாமா?",
+             "சரி, கேளுங்கள். என் பெயர் முருகன் செல்வராஜ், எனக்கு ஒரு மளிகைக் கடை இருக்கிறது.",
+             "நன்றி முருகன். கடை எத்தனை ஆண்டுகளாக நடக்கிறது?",
+             "எட்டு ஆண்டுகள் ஆகிறது. தினமும் ₹12,000 வரை விற்பனை."]
+    spoken = [turn for turn in payload["transcript"] if turn.get("message")]
+    for turn, line in zip(spoken, lines):
+        turn["message"] = line
+    payload["transcript"] = spoken[:len(lines)]
+    payload["conversation_initiation_client_data"]["dynamic_variables"]["applicant_name"] = "முருகன் செல்வராஜ்"
+    return payload
+
+
+def build_world(installed, services, serving, monkeypatch, *extra_env: tuple[str, str],
+                more: tuple[dict, ...] = ()) -> World:
     """Three calls processed (two for Priya, one for Arun), one failed (not yet at ElevenLabs),
-    and `fedfina serve` with the console on at FEDFINA_PUBLIC_URL."""
+    any ``more`` calls processed too, and `fedfina serve` with the console on at FEDFINA_PUBLIC_URL."""
     elevenlabs = services["elevenlabs"]
     for number, email in ((1, PRIYA), (2, PRIYA), (3, ARUN)):
         elevenlabs.add(hindi_variant(number, email=email), audio=AUDIO)
+    for payload in more:
+        elevenlabs.add(payload, audio=AUDIO)
     result = installed("run", "-j", "3", "-c", "conv_bulk00000001", "-c", "conv_bulk00000002",
-                       "-c", "conv_bulk00000003")
+                       "-c", "conv_bulk00000003", *[a for p in more for a in ("-c", p["conversation_id"])])
     assert result.exit_code == 0, result.stderr
     failed = installed("run", "-c", "conv_bulk00000004", "-e", PRIYA, "--account-id", "acc123")
     assert failed.exit_code == 1, failed.stderr

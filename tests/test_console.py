@@ -255,7 +255,7 @@ def test_pages_are_locked_down(world):
         csp = page.headers["content-security-policy"]
         assert "default-src 'none'" in csp and "script-src 'self'" in csp and "unsafe" not in csp
         assert page.headers["x-content-type-options"] == "nosniff"
-        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["referrer-policy"] == "same-origin"
         # Nothing fetched from anywhere else: every src and href is the console's own.
         for url in re.findall(r'(?:src|href)="([^"]+)"', page.text):
             assert url.startswith(("/console", "#")), url

@@ -19,8 +19,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fedfina_cli.console import routes as console
 from fedfina_cli.core.errors import DiskFull
+from fedfina_cli.server.console import routes as console
 from fedfina_cli.server.http import Refused, error
 from fedfina_cli.server.routes import api, ops, webhooks
 from fedfina_cli.server.service import Service

@@ -132,8 +132,9 @@ def _turns(conversation: Conversation) -> list[TurnView]:
     return turns
 
 
-# A failure's message names its conversation, numbers and keys: grouped by what is left.
-_PARTICULARS = re.compile(r"conv_[A-Za-z0-9]+|\b[0-9a-f]{16,}\b|\d+(?:\.\d+)?")
+# A failure's message names its conversation, long numbers and keys: grouped by what is left
+# (an HTTP status stays: a 404 and a 503 are different reasons).
+_PARTICULARS = re.compile(r"conv_[A-Za-z0-9]+|\b[0-9a-f]{16,}\b|\d{4,}|\d+\.\d+")
 
 
 def reason_of(message: str | None) -> str:

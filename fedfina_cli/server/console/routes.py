@@ -25,15 +25,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from fedfina_cli.console import auth
-from fedfina_cli.console.auth import Viewer
-from fedfina_cli.console.pages import STATUSES, conversation_page, list_page, operations_page
 from fedfina_cli.core.errors import FedfinaError
 from fedfina_cli.core.validation import ACCOUNT_ID
 from fedfina_cli.ledger.console import Listing, ago
 from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.pipeline.jobs import Job, RunOptions
 from fedfina_cli.pipeline.purge import storage_of
+from fedfina_cli.server.console import auth
+from fedfina_cli.server.console.auth import Viewer
+from fedfina_cli.server.console.pages import STATUSES, conversation_page, list_page, operations_page
 from fedfina_cli.server.http import read_body
 from fedfina_cli.server.service import Service, ServiceDep
 
@@ -43,7 +43,7 @@ _R = TypeVar("_R", bound=Response)
 FORM_LIMIT = 16 * 1024
 AUDIO_PIECE = 1024 * 1024  # at most this much of the recording per Range reply: the browser asks on
 STATIC = Path(__file__).parent / "static"
-FONTS = Path(__file__).parent.parent / "report" / "fonts"
+FONTS = Path(__file__).parents[2] / "report" / "fonts"
 # Served from the report's bundled fonts: the console reads in every script the report does.
 FONT_FILES = {p.name for p in FONTS.glob("NotoSans*.ttf")} | {"DejaVuSans.ttf", "DejaVuSans-Bold.ttf"}
 STATIC_FILES = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
@@ -53,7 +53,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
        "media-src 'self'; frame-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
 
-_templates = Environment(loader=PackageLoader("fedfina_cli.console", "templates"),
+_templates = Environment(loader=PackageLoader("fedfina_cli.server.console", "templates"),
                          autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
 
@@ -94,7 +94,9 @@ def page(request: Request, template: str, status: int = 200, viewer: Viewer | No
 def _hardened(response: _R) -> _R:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"  # a sign-in link's token stays off other sites' logs
+    # A sign-in link's token stays off other sites' logs. (Not no-referrer: a browser then sends
+    # "Origin: null" with the console's own forms, and the Origin check refuses them.)
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers.setdefault("Cache-Control", "no-store")
     return response
 
