@@ -24,7 +24,7 @@ def silent_mp3(seconds: float) -> bytes:
     return frame * max(1, int(seconds * 44100 / 1152))
 
 
-AUDIO = silent_mp3(12)
+AUDIO = silent_mp3(70)  # 1.1 MB: more than the console sends in one Range reply (1 MiB)
 
 
 @dataclass
