@@ -49,6 +49,14 @@ def test_missing_env_file_is_a_usage_error(cli, workspace):
     ({"MINIO_BUCKET_NAME": "Reports_2026"}, "MINIO_BUCKET_NAME='Reports_2026'"),
     ({"FEDFINA_RETRY_ATTEMPTS": "0"}, "expected a number of at least 1"),
     ({"FEDFINA_PROMPT_FILE": "/no/such/prompt.txt"}, "no such file"),
+    ({"FEDFINA_PUBLIC_URL": "fedfina.bank.example"}, "FEDFINA_PUBLIC_URL='fedfina.bank.example': expected a URL"),
+    ({"FEDFINA_PUBLIC_URL": "https://fedfina.bank.example/?next=x"}, "no query, fragment or user"),
+    ({"FEDFINA_CONSOLE_ADMINS": "ops@bank.example, ops lead"}, "FEDFINA_CONSOLE_ADMINS: 'ops lead'"),
+    ({"FEDFINA_CONSOLE_TRUSTED_PROXIES": "10.0.0.0/33", "FEDFINA_CONSOLE_EMAIL_HEADER": "X-Forwarded-Email"},
+     "'10.0.0.0/33' is not an address or CIDR range"),
+    ({"FEDFINA_CONSOLE_TRUSTED_PROXIES": "10.0.0.0/8"}, "go together"),
+    ({"FEDFINA_CONSOLE_EMAIL_HEADER": "X-Forwarded-Email: a"}, "expected a header name"),
+    ({"FEDFINA_CONSOLE_SESSION_HOURS": "0"}, "FEDFINA_CONSOLE_SESSION_HOURS='0'"),
 ])
 def test_bad_configuration(environ, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):

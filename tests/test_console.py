@@ -170,9 +170,10 @@ def test_audio_is_streamed_through_the_console_with_range_requests(world):
     assert whole.status_code == 200 and whole.content == AUDIO
     assert whole.headers["accept-ranges"] == "bytes"
     size = len(AUDIO)
-    cases = {"bytes=0-99": (0, 99), "bytes=100000-": (100000, size - 1 if size - 100000 <= 1024 * 1024 else 100000 + 1024 * 1024 - 1), "bytes=-417": (size - 417, size - 1),
-             f"bytes={size - 100}-{size + 50}": (size - 100, size - 1)}
     piece = 1024 * 1024  # a reply is at most this much: the player asks for the rest
+    cases = {"bytes=0-99": (0, 99), "bytes=100000-": (100000, min(size - 1, 100000 + piece - 1)),
+             "bytes=-417": (size - 417, size - 1),
+             f"bytes={size - 100}-{size + 50}": (size - 100, size - 1)}
     assert size > piece
     cases["bytes=0-"] = (0, piece - 1)
     cases[f"bytes={size - 5}-{size + 5}"] = (size - 5, size - 1)

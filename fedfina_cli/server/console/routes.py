@@ -214,7 +214,8 @@ def _send_link(server: Service, typed: str, client: str) -> None:
     message.set_content(
         "Someone (we hope you) asked to sign in to the fedfina console.\n\n"
         f"Open this link within 15 minutes, then press \"Sign in\":\n\n{link}\n\n"
-        "The link works once. If you did not ask for it, ignore this email: nobody can sign in without it.\n")
+        "The link works once. If you did not ask for it, ignore this email: nobody can sign in without it.\n",
+        cte="7bit")  # the link on one line, as written (quoted-printable broke it with "=" at 76 columns)
     stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
     try:
         mailer.send(message, "console", f"signin-{stamp}-{auth.digest(token)[:8]}", lambda: None)
