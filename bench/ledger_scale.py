@@ -24,7 +24,8 @@ def _conversations_sql(n: int, clock: str, series: str) -> str:
     return (
         "insert into conversation_processing (conversation_id, account_id, email_id, status, current_step, "
         "error_message, transcript_key, summary_key, report_key, email_message_id, email_sent_at, model, "
-        "summary_method, started_at, completed_at, created_at, updated_at, queued_at, source) "
+        "summary_method, started_at, completed_at, created_at, updated_at, queued_at, source, applicant_name, "
+        "phone_last4) "
         f"select 'conv_' || lpad_id, 'acc' || (i % 50), 'officer' || (i % 200) || '@fedfina.example', "
         "case when i % 100 < 95 then 'completed' when i % 100 < 98 then 'failed' when i % 100 = 98 then 'queued' "
         "else 'pending' end, "
@@ -36,7 +37,8 @@ def _conversations_sql(n: int, clock: str, series: str) -> str:
         "'<' || i || '.conv@fedfina.invalid>', "
         f"case when i % 100 < 95 then {later} else null end, 'gpt-4.1-mini', 'openai', {when}, "
         f"case when i % 100 < 95 then {later} else null end, {when}, {later}, "
-        f"case when i % 100 = 98 then {when} else null end, 'webhook' "
+        f"case when i % 100 = 98 then {when} else null end, 'webhook', 'Applicant ' || i, "
+        "substr(lpad_id, 25, 4) "
         f"from {series}")
 
 
@@ -148,6 +150,37 @@ def queue_pick_ms(settings, repeats: int = 200) -> float:
         ledger.close()
 
 
+def console_pages_ms(settings) -> list[tuple[str, float]]:
+    """The console's list (ledger/console.py) on a million rows: one page (51 rows) for each
+    kind of visit, the median of 5, ms; and the operations page's queries."""
+    from fedfina_cli.ledger.console import Listing
+    from fedfina_cli.ledger.ledger import open_ledger
+
+    ledger = open_ledger(settings)
+    try:
+        store = ledger.console
+        middle = store.conversations(Listing(search="conv_" + "500000".rjust(28, "0")))[0]
+        visits = {
+            "first page (admin)": Listing(),
+            "a page half a year back (admin)": Listing(after=(middle["created_at"], middle["processing_id"])),
+            "an officer's first page": Listing(viewer="officer7@fedfina.example"),
+            "an officer's page half a year back": Listing(viewer="officer7@fedfina.example",
+                                                          after=(middle["created_at"], middle["processing_id"])),
+            "failed only": Listing(status="failed"),
+            "one account": Listing(account_id="acc7"),
+            "one day": Listing(day_from=middle["created_at"][:10], day_to=middle["created_at"][:10]),
+            "search: id prefix": Listing(search="conv_" + "4242".rjust(28, "0")[:26]),
+            "search: the phone's last four": Listing(search="4242"),
+            "search: part of a name (scans)": Listing(search="applicant 424242"),
+        }
+        found = [(name, timed(lambda listing=listing: store.conversations(listing)) * 1000)
+                 for name, listing in visits.items()]
+        found.append(("operations page", timed(store.operations) * 1000))
+        return found
+    finally:
+        ledger.close()
+
+
 def _median_run(fedfina: str, args: list[str], env: dict, repeats: int = 5) -> float:
     import subprocess
 
@@ -187,4 +220,7 @@ def measure(label: str, fedfina: str, env: dict, peak_rss_mb) -> list[tuple[str,
              (f"{label}: stats before the first roll-up", f"{raw_stats:.2f} s", "(once)"),
              (f"{label}: first roll-up of a year into per-day totals", f"{roll_up_s:.1f} s", "(once)"),
              (f"{label}: claim_next_queued, 10,000 queued", f"{queue_pick_ms(settings):.2f} ms", "< 5 ms")]
+    for name, ms in console_pages_ms(settings):
+        target = "(a scan)" if "scans" in name else "< 100 ms"
+        rows.append((f"{label}: console, {name}", f"{ms:.1f} ms", target))
     return rows

@@ -9,7 +9,7 @@ EXPECTED = {
         "report_key", "email_message_id", "email_sent_at", "email_state", "model", "prompt_sha256",
         "summary_method", "retryable", "started_at", "completed_at", "created_at", "updated_at",
         "claimed_by", "claim_expires_at", "queued_at", "source", "redactions", "unsupported_figures",
-        "claim_worker", "claim_token", "storage", "purged_at", "legal_hold",
+        "claim_worker", "claim_token", "storage", "purged_at", "legal_hold", "applicant_name", "phone_last4",
     ],
     "conversation_files": [
         "id", "conversation_id", "account_id", "file_type", "object_key", "size_bytes", "sha256",
@@ -24,6 +24,10 @@ EXPECTED = {
         "conversation_id", "error", "created_at",
     ],
     "ledger_days": ["day", "kind", "key", "duration_ms", "calls", "errors", "tokens"],
+    "console_links": ["token_sha256", "email", "created_at", "expires_at", "used_at"],
+    "console_sessions": ["session_sha256", "email", "is_admin", "via", "client", "created_at", "expires_at",
+                         "ended_at"],
+    "console_signin_requests": ["id", "address_sha256", "client", "created_at"],
     "account_settings": [
         "account_id", "timezone", "cc_addresses", "bcc_addresses", "email_subject_template",
         "prompt_file", "summary_language", "link_expiry_seconds", "attachment_limit_bytes",
@@ -47,7 +51,7 @@ def test_blank_database_gets_every_table_with_exact_columns(tmp_path):
         applied = [m["name"] for m in ledger.db["_sqlite_migrations"].rows]
         assert applied == ["m001_initial", "m002_runs", "m003_sync_state", "m004_lookup_indexes", "m005_claims",
                            "m006_queue", "m007_privacy_and_trust", "m008_workers", "m009_storage",
-                           "m010_incoming_audio", "m011_retention", "m012_ledger_at_scale"]
+                           "m010_incoming_audio", "m011_retention", "m012_ledger_at_scale", "m013_console"]
         assert ledger.db.journal_mode == "wal"
     finally:
         ledger.close()
@@ -57,7 +61,7 @@ def test_migrating_twice_is_a_no_op(tmp_path):
     Ledger(tmp_path / "l.db").close()
     ledger = Ledger(tmp_path / "l.db")
     try:
-        assert ledger.db["_sqlite_migrations"].count == 12
+        assert ledger.db["_sqlite_migrations"].count == 13
     finally:
         ledger.close()
 

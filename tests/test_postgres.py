@@ -54,7 +54,7 @@ def test_the_read_commands_accounts_and_doctor_work_on_postgresql(installed, pos
     listed = installed("accounts", "list")
     assert "acc123" in listed.stdout and "Asia/Kolkata" in listed.stdout
     doctor = installed("doctor")
-    assert "PostgreSQL answers; 12 migrations applied" in words(doctor.stdout)
+    assert "PostgreSQL answers; 13 migrations applied" in words(doctor.stdout)
     for output in (shown, listed, doctor):
         assert PASSWORD not in output.stdout + output.stderr
 
@@ -222,7 +222,7 @@ def test_reading_an_empty_database_says_there_is_no_ledger_yet(installed, postgr
     assert result.exit_code == 2 and "no ledger in postgresql://fedfina:***@" in result.stderr
     assert "nothing was processed with it yet" in result.stderr and PASSWORD not in result.stderr
     doctor = installed("doctor")
-    assert "PostgreSQL answers; 12 migrations will run on the first run" in words(doctor.stdout)
+    assert "PostgreSQL answers; 13 migrations will run on the first run" in words(doctor.stdout)
     # Reading created nothing: the first run does.
     assert postgres.query(postgres.database, "select to_regclass('fedfina_migrations') is null as empty") == [
         {"empty": True}]
