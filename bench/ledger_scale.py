@@ -159,7 +159,8 @@ def console_pages_ms(settings) -> list[tuple[str, float]]:
     ledger = open_ledger(settings)
     try:
         store = ledger.console
-        middle = store.conversations(Listing(search="conv_" + "500000".rjust(28, "0")))[0]
+        half = ledger.sql.rows("select max(processing_id) as n from conversation_processing")[0]["n"] // 2
+        middle = ledger.get(half)
         visits = {
             "first page (admin)": Listing(),
             "a page half a year back (admin)": Listing(after=(middle["created_at"], middle["processing_id"])),
@@ -169,7 +170,8 @@ def console_pages_ms(settings) -> list[tuple[str, float]]:
             "failed only": Listing(status="failed"),
             "one account": Listing(account_id="acc7"),
             "one day": Listing(day_from=middle["created_at"][:10], day_to=middle["created_at"][:10]),
-            "search: id prefix": Listing(search="conv_" + "4242".rjust(28, "0")[:26]),
+            "search: an id": Listing(search="conv_" + "424242".rjust(28, "0")),
+            "search: the start of an id (scans)": Listing(search="conv_" + "4242".rjust(28, "0")[:26]),
             "search: the phone's last four": Listing(search="4242"),
             "search: part of a name (scans)": Listing(search="applicant 424242"),
         }

@@ -302,6 +302,10 @@ def test_single_sign_on_header_only_from_the_trusted_proxy(installed, services, 
     arun.http.headers["X-Forwarded-Email"] = ADMIN
     assert arun.get("/console/ops").status_code == 200
     assert LINK_SUBJECT not in repr([m.message["Subject"] for m in services["smtp"].messages])
+    # Each person's sign-in through the proxy is in the audit log, once (not once a request).
+    lines = [r["message"] for r in ledger_rows("select message from processing_audit_log where event = 'signin'")]
+    assert sorted(line.split(" ")[0] for line in lines) == sorted([ADMIN, ARUN]), lines
+    assert "by single sign-on (X-Forwarded-Email from the trusted proxy)" in lines[0]
 
 
 def test_console_on_postgresql(installed, services, serving, monkeypatch, postgres):

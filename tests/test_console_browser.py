@@ -95,6 +95,8 @@ class Browser:
         wait_for(lambda: len(world.links_for(address)) > before, timeout=20)
         self.driver.get(world.links_for(address)[-1])
         assert "fedfina_session" not in {c["name"] for c in self.driver.get_cookies()}  # opening is not signing in
+        if address == PRIYA:
+            self.screens("sign-in-button")
         self.find("form[action='/console/signin'] button").click()
         wait_for(lambda: self.driver.current_url == world.url + "/console", timeout=20)
 

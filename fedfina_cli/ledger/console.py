@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fedfina_cli.core.timefmt import utc_now, utc_text
+from fedfina_cli.core.validation import CONVERSATION_ID
 from fedfina_cli.ledger.database import one, value
 from fedfina_cli.ledger.rows import ConversationRow, Row, conversation_or_none, conversations
 
@@ -116,6 +117,15 @@ class ConsoleStore:
 
     def conversations(self, listing: Listing) -> list[ConversationRow]:
         """A page of conversations, newest call first (created_at, then processing_id)."""
+        search = listing.search
+        if search and CONVERSATION_ID.fullmatch(search):
+            # A whole id, by its index; only when there is none, the ids that start so (a scan).
+            exact = self._page(listing, ("conversation_id = ?", [search]))
+            if exact:
+                return exact
+        return self._page(listing, _search(search) if search else None)
+
+    def _page(self, listing: Listing, search: tuple[str, list[object]] | None) -> list[ConversationRow]:
         where: list[str] = []
         args: list[object] = []
         if listing.viewer is not None:
@@ -133,12 +143,13 @@ class ConsoleStore:
         if listing.day_to:
             where.append("created_at < ?")
             args.append(_next_day(listing.day_to))
-        if listing.search:
-            clause, more = _search(listing.search)
-            where.append(clause)
-            args += more
+        if search is not None:
+            where.append(search[0])
+            args += search[1]
         if listing.after is not None:
-            where.append("(created_at < ? or (created_at = ? and processing_id < ?))")
+            # The bare range first: the index walks from there (with only the OR, both databases
+            # read the newer half of the table to find the page: 42 ms and 167 ms at a million).
+            where.append("created_at <= ? and (created_at < ? or processing_id < ?)")
             args += [listing.after[0], listing.after[0], listing.after[1]]
         sql = ("select * from conversation_processing" + (" where " + " and ".join(where) if where else "")
                + " order by created_at desc, processing_id desc limit ?")
@@ -184,7 +195,9 @@ def _next_day(day: str) -> str:
 
 
 def _search(text: str) -> tuple[str, list[object]]:
-    """A conversation id (or its start), the phone's last four digits, or part of the applicant's name."""
+    """The start of a conversation id, the phone's last four digits, or part of the applicant's
+    name (the first and the last read the whole table: 0.6 s on SQLite, 0.25 s on PostgreSQL at a
+    million)."""
     if text.startswith("conv_"):
         return "conversation_id like ? escape '\\'", [_escaped(text) + "%"]
     if len(text) == 4 and text.isascii() and text.isdigit():

@@ -299,6 +299,8 @@ def m013_console(db: Database) -> None:
     db.execute("create index idx_conversation_processing_recipient on conversation_processing "
                "(lower(email_id), created_at, processing_id)")
     db.table("conversation_processing").create_index(["phone_last4"])
+    # The operations page's failures by reason, from the index alone (30,000 failed among a million).
+    db.table("conversation_processing").create_index(["status", "error_message"])
     # Sign-in links and sessions: only the SHA-256 of each token is kept (a copy of the ledger
     # signs nobody in). A link is used once (used_at); a session ends at expires_at or ended_at.
     db.table("console_links").create(

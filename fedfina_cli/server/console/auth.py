@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import date
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
@@ -108,6 +109,7 @@ def viewer_of(request: Request, settings: Settings, store: ConsoleStore) -> View
     admins = settings.console_admins
     named = proxy_address(request, settings)
     if named is not None:
+        _audit_proxy_sign_in(store, named, client_of(request, settings), settings.console_email_header or "")
         form_secret = request.cookies.get(FORM_COOKIE) or ""
         return Viewer(named, named in admins, "proxy", csrf_of(form_secret) if form_secret else "")
     token = request.cookies.get(SESSION_COOKIE)
@@ -120,6 +122,21 @@ def viewer_of(request: Request, settings: Settings, store: ConsoleStore) -> View
     # Admin by today's FEDFINA_CONSOLE_ADMINS: one removed from the list is an officer at once.
     email = str(session["email"])
     return Viewer(email, email in admins, "link", csrf_of(token), hashed)
+
+
+# (address, day) signed in by the proxy and audited by this process: every request of theirs is a
+# sign-in, so the audit log gets one line a person a day from each host, not one a request.
+_proxy_days: set[tuple[str, str]] = set()
+
+
+def _audit_proxy_sign_in(store: ConsoleStore, email: str, client: str, header: str) -> None:
+    day = date.today().isoformat()
+    if (email, day) in _proxy_days:
+        return
+    store.audit("signin", f"{email} signed in by single sign-on ({header} from the trusted proxy), from {client}")
+    if len(_proxy_days) > 10_000:
+        _proxy_days.clear()
+    _proxy_days.add((email, day))
 
 
 def secure_cookies(settings: Settings) -> bool:
