@@ -182,10 +182,13 @@ class ConsoleStore:
                               "where created_at >= ? group by substr(created_at, 1, 13) order by hour", [since_day])
         workers = self.sql.rows("select worker_id, host, pid, started_at, heartbeat_at, expires_at from workers "
                                 "order by heartbeat_at desc limit 100")
-        calls = self.sql.rows("select service, count(*) as n, sum(case when status_code = 429 then 1 else 0 end) "
-                              "as limited, sum(case when error is not null or status_code >= 400 then 1 else 0 end) "
-                              "as failed from api_usage_metrics where created_at >= ? group by service "
-                              "order by service", [ago(300)])
+        # Grouped by an expression, not the column: SQLite otherwise walked the (service, created_at)
+        # index to group, reading all two million rows (134 ms) instead of the last five minutes.
+        calls = self.sql.rows("select service || '' as service, count(*) as n, "
+                              "sum(case when status_code = 429 then 1 else 0 end) as limited, "
+                              "sum(case when error is not null or status_code >= 400 then 1 else 0 end) as failed "
+                              "from api_usage_metrics where created_at >= ? group by service || '' order by 1",
+                              [ago(300)])
         return {"queued": int(queued), "in_flight": int(in_flight), "failures": failures, "hours": hours,
                 "workers": workers, "calls": calls, "now": now}
 

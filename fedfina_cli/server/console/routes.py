@@ -140,6 +140,19 @@ def _checked(viewer: Viewer, form: dict[str, str]) -> None:
         raise ConsoleRefused(403, "Refused", "This form has expired; reload the page and try again.")
 
 
+def _checked_before_sign_in(request: Request, form: dict[str, str], then: str) -> None:
+    """A form sent before sign-in carries the value its page derived from the form cookie."""
+    form_secret = request.cookies.get(auth.FORM_COOKIE) or ""
+    if not form_secret or not auth.same(form.get("csrf"), auth.csrf_of(form_secret)):
+        raise ConsoleRefused(403, "Refused", f"This form has expired; {then}.")
+
+
+def _link_gone(request: Request) -> HTMLResponse:
+    return page(request, "message.html", 410, title="Link used or expired",
+                message="This sign-in link was used already or is over 15 minutes old. Ask for a new one.",
+                link=("/console/login", "Ask for a new link"))
+
+
 def _admin(viewer: Viewer) -> None:
     if not viewer.is_admin:
         raise ConsoleRefused(404, "Not found", "No such page.")
@@ -167,9 +180,7 @@ async def login_page(request: Request) -> HTMLResponse:
 
 @router.post("/login")
 async def login(request: Request, server: ServiceDep, form: Form, background: BackgroundTasks) -> HTMLResponse:
-    form_secret = request.cookies.get(auth.FORM_COOKIE) or ""
-    if not form_secret or not auth.same(form.get("csrf"), auth.csrf_of(form_secret)):
-        raise ConsoleRefused(403, "Refused", "This form has expired; reload the page and try again.")
+    _checked_before_sign_in(request, form, "reload the page and try again")
     typed = form.get("email", "")[:320]
     client = auth.client_of(request, server.settings)
     limited = await run_in_threadpool(_count_request, server, typed, client)
@@ -232,25 +243,19 @@ async def signin_page(request: Request, server: ServiceDep) -> HTMLResponse:
     usable = bool(token) and await run_in_threadpool(server.session.ledger.console.link_is_usable,
                                                      auth.digest(token))
     if not usable:
-        return page(request, "message.html", 410, title="Link used or expired",
-                    message="This sign-in link was used already or is over 15 minutes old. Ask for a new one.",
-                    link=("/console/login", "Ask for a new link"))
+        return _link_gone(request)
     return page(request, "signin.html", token=token)
 
 
 @router.post("/signin")
 async def signin(request: Request, server: ServiceDep, form: Form) -> Response:
-    form_secret = request.cookies.get(auth.FORM_COOKIE) or ""
-    if not form_secret or not auth.same(form.get("csrf"), auth.csrf_of(form_secret)):
-        raise ConsoleRefused(403, "Refused", "This form has expired; open the link from your email again.")
+    _checked_before_sign_in(request, form, "open the link from your email again")
     token = form.get("token", "")[:128]
     client = auth.client_of(request, server.settings)
     session_token = auth.new_token()
     email = await run_in_threadpool(_start_session, server, token, session_token, client)
     if email is None:
-        return page(request, "message.html", 410, title="Link used or expired",
-                    message="This sign-in link was used already or is over 15 minutes old. Ask for a new one.",
-                    link=("/console/login", "Ask for a new link"))
+        return _link_gone(request)
     response = _see_other("/console")
     response.set_cookie(auth.SESSION_COOKIE, session_token, max_age=int(server.settings.console_session_hours * 3600),
                         httponly=True, samesite="lax", secure=auth.secure_cookies(server.settings), path="/console")
