@@ -322,3 +322,22 @@ def test_console_on_postgresql(installed, services, serving, monkeypatch, postgr
     assert admin.get("/console/ops").status_code == 200
     assert admin.post("/console/signout", {"csrf": admin.csrf}).status_code == 303
     assert admin.get("/console").status_code == 303
+
+
+def test_the_figures_to_check_are_shown_marked(world, installed, services):
+    import json
+
+    services["elevenlabs"].add(hindi_variant(6, email=PRIYA), audio=AUDIO)
+    services["openai"].replies.append(json.dumps({
+        "title": "Loan interview summary", "overview": "A grocery shop owner asks for a loan.",
+        "sections": [{"heading": "Finances", "points": ["Monthly sales ₹9,99,999"]}],
+        "action_items": ["Verify the stated figures."], "sentiment": "positive", "language": "Hindi"}))
+    assert installed("run", "-c", "conv_bulk00000006").exit_code == 0
+    call = ledger_rows("select processing_id from conversation_processing where conversation_id = ?",
+                       "conv_bulk00000006")[0]["processing_id"]
+    page = world.sign_in(PRIYA).get(f"/console/c/{call}").text
+    assert "Check these figures" in page
+    # As the report words them: what the figure is and where, in the officer's words.
+    assert "<mark>Monthly sales ₹9,99,999 (Finances, point 1)</mark>" in page, page[page.find("figures"):][:600]
+    # A call whose figures all check out has no such box.
+    assert "Check these figures" not in world.sign_in(ADMIN).get(f"/console/c/{world.ids['conv_bulk00000001']}").text

@@ -11,6 +11,7 @@ from typing import Any
 
 from fedfina_cli.core.conversation import Conversation, applicant_phone, parse_conversation
 from fedfina_cli.core.errors import FedfinaError
+from fedfina_cli.core.figures import to_check
 from fedfina_cli.core.jsonio import loads
 from fedfina_cli.core.redaction import redact_conversation
 from fedfina_cli.core.summary import SummaryDocument
@@ -58,7 +59,7 @@ class ConversationPage:
     phone: str | None
     turns: list[TurnView]
     transcript_note: str | None  # why there is no transcript, when there is none
-    figures: list[dict[str, str]]  # the summary's figures the call does not support
+    figures: list[str]  # the summary's figures the call does not support, as the report words them
     overview: str | None
     report_available: bool
     audio_available: bool
@@ -78,7 +79,7 @@ def conversation_page(session: RunContext, row: ConversationRow) -> Conversation
         phone=masked_phone(applicant_phone(conversation)) if conversation else None,
         turns=_turns(conversation) if conversation else [],
         transcript_note=note,
-        figures=list(summary.unsupported_figures) if summary else [],
+        figures=to_check(summary) if summary else [],
         overview=summary.summary.overview if summary else None,
         report_available="report" in live, audio_available=audio is not None,
         audio_type=str(audio.get("content_type") or "audio/mpeg") if audio else "audio/mpeg")
