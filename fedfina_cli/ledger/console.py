@@ -128,21 +128,12 @@ class ConsoleStore:
     def _page(self, listing: Listing, search: tuple[str, list[object]] | None) -> list[ConversationRow]:
         where: list[str] = []
         args: list[object] = []
-        if listing.viewer is not None:
-            where.append("lower(email_id) = ?")
-            args.append(listing.viewer)
-        if listing.status:
-            where.append("status = ?")
-            args.append(listing.status)
-        if listing.account_id:
-            where.append("account_id = ?")
-            args.append(listing.account_id)
-        if listing.day_from:
-            where.append("created_at >= ?")
-            args.append(listing.day_from)
-        if listing.day_to:
-            where.append("created_at < ?")
-            args.append(_next_day(listing.day_to))
+        for clause, given in (("lower(email_id) = ?", listing.viewer), ("status = ?", listing.status),
+                              ("account_id = ?", listing.account_id), ("created_at >= ?", listing.day_from),
+                              ("created_at < ?", listing.day_to and _next_day(listing.day_to))):
+            if given:
+                where.append(clause)
+                args.append(given)
         if search is not None:
             where.append(search[0])
             args += search[1]
