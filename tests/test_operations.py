@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 
 import pytest
 import typer
@@ -137,6 +138,13 @@ def test_demo_serve_prints_curl_commands_that_work_as_printed(fedfina_exe, tmp_p
             time.sleep(0.1)
         assert status == "completed", answer.stdout
         assert len(list((tmp_path / "fedfina-demo" / "outbox" / "acc123").glob("conv_demo*.eml"))) == 1
+        # The console is on, at the address printed.
+        while not printed[-1].endswith("/console"):
+            printed.append(server.stdout.readline().rstrip("\n"))
+        assert all(len(line) <= 80 for line in printed), printed
+        console = printed[-1].strip()
+        with urllib.request.urlopen(console + "/login", timeout=10) as page:
+            assert page.status == 200 and b"Email me a sign-in link" in page.read()
     finally:
         server.send_signal(signal.SIGTERM)
         _, log = server.communicate(timeout=30)

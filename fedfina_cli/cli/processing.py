@@ -264,19 +264,23 @@ def demo(
 
 
 def _demo_server(directory: Path, port: int) -> None:
-    from fedfina_cli.pipeline.demo import demo_server_settings
+    from fedfina_cli.pipeline.demo import DEMO_ADMIN, DEMO_OFFICER, demo_server_settings
     from fedfina_cli.server.demo import webhook_example
     from fedfina_cli.server.run import serve as run_server
 
-    settings = demo_server_settings(directory)
+    base_url = f"http://127.0.0.1:{port}"
+    settings = demo_server_settings(directory, base_url)
     terminal = new_terminal()
     terminal.redact = lambda text: text  # the demo's own key is printed on purpose: the curl needs it
-    base_url = f"http://127.0.0.1:{port}"
 
     def ready() -> None:
         lines = [f"fedfina demo server on {base_url} (Ctrl-C stops it). Offline: ledger",
                  f"{settings.db_path}, files and .eml in {settings.data_dir}, its log on stderr.", "",
-                 *webhook_example(settings, base_url), ""]
+                 *webhook_example(settings, base_url), "",
+                 "The console, for officers and admins. Ask for a sign-in link as",
+                 f"{DEMO_OFFICER} (the calls' officer) or {DEMO_ADMIN}",
+                 f"(an admin); it arrives as an .eml in {settings.outbox_dir / 'console'}:",
+                 f"  {base_url}/console", ""]
         terminal.out.print("\n".join(lines), markup=False, soft_wrap=True)
         terminal.out.file.flush()
 

@@ -39,8 +39,14 @@ def demo_paths(settings: Settings, outcome: Outcome) -> dict[str, Path]:
 # --- `fedfina demo --serve` ----------------------------------------------------------
 
 
-def demo_server_settings(directory: Path) -> Settings:
-    """The demo's settings plus an API key and a webhook secret made for this run only:
-    the server then takes signed webhooks and answers the status API, offline."""
+DEMO_ADMIN = "admin@fedfina.demo"
+DEMO_OFFICER = "loans.officer@example.com"  # the bundled call's recipient
+
+
+def demo_server_settings(directory: Path, base_url: str) -> Settings:
+    """The demo's settings plus an API key and a webhook secret made for this run only, and the
+    console at ``base_url``: the server then takes signed webhooks, answers the status API and
+    serves the console (its sign-in links land in the outbox), offline."""
     return replace(demo_settings(directory), api_key=secrets.token_urlsafe(18),
-                   webhook_secret="wsec_" + secrets.token_hex(16))
+                   webhook_secret="wsec_" + secrets.token_hex(16), public_url=base_url,
+                   console_admins=(DEMO_ADMIN,))
