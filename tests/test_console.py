@@ -59,7 +59,8 @@ def test_an_officer_sees_only_conversations_emailed_to_them_by_url_too(world):
     ops = admin.get("/console/ops")
     assert ops.status_code == 200 and "Failures by reason" in ops.text
     # The failed call's reason, counted, and a worker of this serve with its heartbeat.
-    assert re.search(r'<td class="n">1</td><td><a href="/console\?status=failed">[^<]*not found', ops.text), ops.text
+    assert re.search(r'<td class="n" data-label="Conversations">1</td><td><a href="/console\?status=failed">'
+                     r'[^<]*not found', ops.text), ops.text
     assert "No worker registered" not in ops.text
 
 

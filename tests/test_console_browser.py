@@ -84,6 +84,14 @@ class Browser:
             assert overflow <= 0, f"{name} at {width} px: {overflow} px wider than the window"
         self.driver.set_window_size(1280, 900)
 
+    def unlabelled(self) -> list[str]:
+        """Form controls and buttons a screen reader could not name."""
+        return self.js("""
+            return [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href]')]
+              .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                           && !(e.textContent || '').trim() && !e.getAttribute('placeholder'))
+              .map(e => e.outerHTML.slice(0, 120));""")
+
     def sign_in(self, world, address: str) -> None:
         from selenium.webdriver.common.keys import Keys
 
@@ -124,6 +132,8 @@ def test_officer_signs_in_lists_plays_the_recording_and_opens_the_report(world, 
     assert {r.find_element("css selector", ".id").text for r in rows} == {
         "conv_bulk00000001", "conv_bulk00000002", "conv_bulk00000004", "conv_bulk00000005"}
     browser.screens("list")
+    assert browser.unlabelled() == []
+    assert browser.js("return document.documentElement.lang") == "en"
 
     # The Tamil call: its words in the console's own Tamil font.
     driver.get(f"{world.url}/console/c/{world.ids['conv_bulk00000005']}")
@@ -131,6 +141,8 @@ def test_officer_signs_in_lists_plays_the_recording_and_opens_the_report(world, 
     wait_for(lambda: browser.js("return document.fonts.status") == "loaded", timeout=10)
     loaded = browser.js("return [...document.fonts].filter(f => f.status == 'loaded').map(f => f.unicodeRange)")
     assert any("U+B80" in r.upper() for r in loaded), loaded
+    browser.screens("conversation-tamil")
+    assert browser.unlabelled() == []
 
     # The Hindi call: a time in the transcript plays the recording from there.
     driver.get(f"{world.url}/console/c/{world.ids['conv_bulk00000001']}")
@@ -164,6 +176,11 @@ def test_admin_retries_a_failed_call_from_the_browser(world, browser, services):
     driver.get(world.url + "/console/ops")
     assert "Failures by reason" in driver.page_source
     browser.screens("operations")
+    assert browser.unlabelled() == []
+    # A used link, in the browser: a page that says so and offers a new one.
+    driver.get(world.links_for(ADMIN)[-1])
+    assert "Link used or expired" in driver.page_source
+    browser.screens("link-used")
     driver.get(world.url + "/console?status=failed")
     browser.find("table.list tbody tr a").click()
     assert "conv_bulk00000004" in driver.page_source
