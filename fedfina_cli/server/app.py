@@ -1,7 +1,7 @@
 """The HTTP API of `fedfina serve` (SPEC "Serving"): the app, its error handling and access log.
 
 Every route of the API answers JSON; every error is ``{"success": false, "message": ...}``.
-The console (console/routes.py, under /console) answers HTML pages, errors included.
+The console (console/, under /console) answers HTML pages, errors included.
 A request is answered only once what it brought is durably recorded (the
 ledger row ``queued``, the webhook's conversation in storage); the processing
 happens afterwards, in the workers. The routes are in routes/ (api, webhooks,
@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fedfina_cli.core.errors import DiskFull
 from fedfina_cli.server.console import routes as console
+from fedfina_cli.server.console.web import ConsoleRefused, error_page
 from fedfina_cli.server.http import Refused, error
 from fedfina_cli.server.routes import api, ops, webhooks
 from fedfina_cli.server.service import Service
@@ -56,17 +57,17 @@ def create_app(service: Service) -> FastAPI:
     async def refused(request: Request, exc: Refused) -> JSONResponse:
         return error(exc.status, exc.message, **exc.extra)
 
-    @app.exception_handler(console.ConsoleRefused)
-    async def console_refused(request: Request, exc: console.ConsoleRefused) -> Response:
+    @app.exception_handler(ConsoleRefused)
+    async def console_refused(request: Request, exc: ConsoleRefused) -> Response:
         if exc.status == 401 and request.method == "GET":  # a page asked for before signing in
             return RedirectResponse("/console/login", status_code=303)
-        return console.error_page(request, exc)
+        return error_page(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/console"):  # a person's browser: a page, not JSON
             title = {404: "Not found", 405: "Not allowed"}.get(exc.status_code, "Error")
-            return console.error_page(request, console.ConsoleRefused(exc.status_code, title, "No such page."))
+            return error_page(request, ConsoleRefused(exc.status_code, title, "No such page."))
         message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
         return error(exc.status_code, message)
 
