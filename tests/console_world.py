@@ -4,6 +4,7 @@ Used by test_console.py (HTTP) and test_console_browser.py (a real headless Chro
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
 
@@ -124,11 +125,15 @@ def build_world(installed, services, serving, monkeypatch, *extra_env: tuple[str
         elevenlabs.add(hindi_variant(number, email=email), audio=AUDIO)
     for payload in more:
         elevenlabs.add(payload, audio=AUDIO)
-    result = installed("run", "-j", "3", "-c", "conv_bulk00000001", "-c", "conv_bulk00000002",
-                       "-c", "conv_bulk00000003", *[a for p in more for a in ("-c", p["conversation_id"])])
-    assert result.exit_code == 0, result.stderr
-    failed = installed("run", "-c", "conv_bulk00000004", "-e", PRIYA, "--account-id", "acc123")
-    assert failed.exit_code == 1, failed.stderr
+    # One run (a CSV: the failed call's row names its recipient and account, the others' calls do).
+    sheet = Path("world.csv")
+    sheet.write_text("conversation_id,email_id,account_id\n" + "".join(
+        f"{conversation_id},,\n" for conversation_id in
+        ["conv_bulk00000001", "conv_bulk00000002", "conv_bulk00000003", *[p["conversation_id"] for p in more]])
+        + f"conv_bulk00000004,{PRIYA},acc123\n")
+    result = installed("run", "-j", "4", "--csv", str(sheet))
+    said = result.stdout + result.stderr
+    assert result.exit_code == 1 and "conv_bulk00000004" in said, said
     port = free_port()
     monkeypatch.setenv("FEDFINA_PUBLIC_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("FEDFINA_CONSOLE_ADMINS", ADMIN)
