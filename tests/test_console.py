@@ -342,3 +342,42 @@ def test_the_figures_to_check_are_shown_marked(world, installed, services):
     assert "<mark>Monthly sales ₹9,99,999 (Finances, point 1)</mark>" in page, page[page.find("figures"):][:600]
     # A call whose figures all check out has no such box.
     assert "Check these figures" not in world.sign_in(ADMIN).get(f"/console/c/{world.ids['conv_bulk00000001']}").text
+
+
+def test_over_https_every_cookie_is_secure_and_links_use_the_public_address(installed, services, serving,
+                                                                             monkeypatch):
+    """Behind TLS (the public URL is https; the server itself listens on plain HTTP behind the
+    proxy that ends TLS), cookies are Secure and sign-in links point at the public address."""
+    world = build_world(installed, services, serving, monkeypatch,
+                        ("FEDFINA_PUBLIC_URL", "https://fedfina.bank.example"))
+    person = Person(world, PRIYA)
+    login = person.get("/console/login")
+    assert "secure" in login.headers["set-cookie"].lower()
+    form_cookie = re.search(r"fedfina_form=([^;]+)", login.headers["set-cookie"]).group(1)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', login.text).group(1)
+    headers = {"Cookie": f"fedfina_form={form_cookie}", "Origin": "https://fedfina.bank.example"}
+    assert person.post("/console/login", {"csrf": csrf, "email": PRIYA}, headers=headers).status_code == 200
+    wait_for(lambda: world.links_for(PRIYA), timeout=20)
+    link = world.links_for(PRIYA)[0]
+    assert link.startswith("https://fedfina.bank.example/console/signin?token=")
+    token = link.split("token=")[1]
+    signed = person.post("/console/signin", {"csrf": csrf, "token": token}, headers=headers)
+    assert signed.status_code == 303
+    cookie = signed.headers["set-cookie"].lower()
+    assert "fedfina_session=" in cookie and "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+    # A form from the plain-HTTP address is another origin now.
+    refused = person.post("/console/login", {"csrf": csrf, "email": PRIYA},
+                          headers={**headers, "Origin": world.url})
+    assert refused.status_code == 403
+
+
+def test_local_storage_reads_a_range(tmp_path):
+    from fedfina_cli.services.storage import ObjectMissing
+    from fedfina_cli.services.storage.local import LocalStorage
+
+    storage = LocalStorage(tmp_path)
+    storage.put_bytes("acc123/audio/conv_bulk00000001.mp3", AUDIO, "audio/mpeg")
+    assert storage.get_range("acc123/audio/conv_bulk00000001.mp3", 1000, 417) == AUDIO[1000:1417]
+    assert storage.get_range("acc123/audio/conv_bulk00000001.mp3", len(AUDIO) - 5, 100) == AUDIO[-5:]
+    with pytest.raises(ObjectMissing):
+        storage.get_range("acc123/audio/conv_nothere00000.mp3", 0, 10)
