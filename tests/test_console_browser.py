@@ -143,6 +143,17 @@ def test_officer_signs_in_lists_plays_the_recording_and_opens_the_report(world, 
     assert any("U+B80" in r.upper() for r in loaded), loaded
     browser.screens("conversation-tamil")
     assert browser.unlabelled() == []
+    # The console's own words in Tamil (the header's link), then in Hindi on the list.
+    browser.find("nav.languages a[lang=ta]").click()
+    assert browser.js("return document.documentElement.lang") == "ta"
+    assert browser.find("#transcript").text == "எழுத்துப்படி"
+    browser.screens("conversation-tamil-words")
+    driver.get(f"{world.url}/console")
+    assert browser.find("h1").text == "உங்களுக்கு அனுப்பப்பட்ட உரையாடல்கள்"  # the choice is kept
+    browser.find("nav.languages a[lang=hi]").click()
+    assert browser.find("h1").text == "आपको भेजी गई बातचीत"
+    browser.screens("list-hindi")
+    driver.get(f"{world.url}/console?lang=en")
 
     # The Hindi call: a time in the transcript plays the recording from there.
     driver.get(f"{world.url}/console/c/{world.ids['conv_bulk00000001']}")

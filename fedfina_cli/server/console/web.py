@@ -11,7 +11,7 @@ FEDFINA_PUBLIC_URL's.
 from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from fedfina_cli.ledger.rows import ConversationRow
-from fedfina_cli.server.console import auth
+from fedfina_cli.server.console import auth, words
 from fedfina_cli.server.console.auth import Viewer
 from fedfina_cli.server.console.pages import STATUSES
 from fedfina_cli.server.http import read_body
@@ -55,13 +55,25 @@ def page(request: Request, template: str, status: int = 200, viewer: Viewer | No
     if (viewer is None or viewer.via == "proxy") and (not form_secret or len(form_secret) > 128):
         form_secret = new_secret = auth.new_token()
     csrf = viewer.csrf if viewer is not None and viewer.via == "link" else auth.csrf_of(form_secret or "")
-    html = _templates.get_template(template).render(viewer=viewer, csrf=csrf, statuses=STATUSES, **values)
+    language = words.language_of(request)
+    html = _templates.get_template(template).render(
+        viewer=viewer, csrf=csrf, statuses=STATUSES, t=words.translator(language), lang=language,
+        languages=words.LANGUAGES, language_links=_language_links(request), **values)
     response = HTMLResponse(html, status_code=status)
+    settings = request.app.state.service.settings
     if new_secret:
-        settings = request.app.state.service.settings
         response.set_cookie(auth.FORM_COOKIE, new_secret, httponly=True, samesite="strict", path="/console",
                             secure=auth.secure_cookies(settings))
+    if request.query_params.get("lang") in words.LANGUAGES:  # chosen from the header: kept for the next pages
+        response.set_cookie(words.COOKIE, language, max_age=365 * 86400, samesite="lax", path="/console",
+                            secure=auth.secure_cookies(settings))
     return hardened(response)
+
+
+def _language_links(request: Request) -> dict[str, str]:
+    """This page in each language: its path and query (a sign-in page keeps its token) with ?lang=."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return {code: f"{request.url.path}?{urlencode([*kept, ('lang', code)])}" for code in words.LANGUAGES}
 
 
 def hardened(response: _R) -> _R:
