@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -14,6 +14,12 @@ def utc_now() -> str:
 def utc_text(moment: datetime) -> str:
     """A moment in the ledger's format: 2026-11-25T10:20:34.123Z (text order is time order)."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_in(seconds: float) -> str:
+    """The ledger's time ``seconds`` from now (negative: ago): a claim's expiry, a retry's
+    earliest time, a cutoff."""
+    return utc_text(datetime.now(UTC) + timedelta(seconds=seconds))
 
 
 def clock(seconds: int) -> str:

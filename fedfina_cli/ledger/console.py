@@ -9,11 +9,11 @@ unused and unexpired; a session ends by setting ended_at.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fedfina_cli.core.timefmt import utc_now, utc_text
+from fedfina_cli.core.timefmt import utc_in, utc_now
 from fedfina_cli.core.validation import CONVERSATION_ID
+from fedfina_cli.ledger.daily import day_after
 from fedfina_cli.ledger.database import one, value
 from fedfina_cli.ledger.rows import ConversationRow, Row, conversation_or_none, conversations
 
@@ -21,15 +21,6 @@ if TYPE_CHECKING:
     from fedfina_cli.ledger.ledger import Ledger
 
 PAGE_SIZE = 50
-
-
-def ago(seconds: float) -> str:
-    """The ledger's time ``seconds`` ago."""
-    return utc_text(datetime.now(UTC) - timedelta(seconds=seconds))
-
-
-def later(seconds: float) -> str:
-    return utc_text(datetime.now(UTC) + timedelta(seconds=seconds))
 
 
 @dataclass(frozen=True)
@@ -73,7 +64,7 @@ class ConsoleStore:
 
     def create_link(self, token_sha256: str, email: str, lifetime_seconds: float) -> None:
         self.sql.run("insert into console_links (token_sha256, email, created_at, expires_at) values (?, ?, ?, ?)",
-                     [token_sha256, email, utc_now(), later(lifetime_seconds)])
+                     [token_sha256, email, utc_now(), utc_in(lifetime_seconds)])
 
     def link_is_usable(self, token_sha256: str) -> bool:
         return one(self.sql, "select 1 as yes from console_links where token_sha256 = ? and used_at is null "
@@ -89,7 +80,7 @@ class ConsoleStore:
                       lifetime_seconds: float) -> None:
         self.sql.run("insert into console_sessions (session_sha256, email, is_admin, via, client, created_at, "
                      "expires_at) values (?, ?, ?, ?, ?, ?, ?)",
-                     [session_sha256, email, int(is_admin), via, client, utc_now(), later(lifetime_seconds)])
+                     [session_sha256, email, int(is_admin), via, client, utc_now(), utc_in(lifetime_seconds)])
 
     def session(self, session_sha256: str) -> Row | None:
         """The live session (not ended, not expired) with this hash, or None."""
@@ -102,7 +93,7 @@ class ConsoleStore:
 
     def prune(self, older_than_seconds: float = 86400.0) -> int:
         """Used and expired links, ended and expired sessions, and old requests: deleted a day on."""
-        cutoff = ago(older_than_seconds)
+        cutoff = utc_in(-older_than_seconds)
         return (self.sql.run("delete from console_links where expires_at < ?", [cutoff])
                 + self.sql.run("delete from console_sessions where coalesce(ended_at, expires_at) < ?", [cutoff])
                 + self.sql.run("delete from console_signin_requests where created_at < ?", [cutoff]))
@@ -130,7 +121,7 @@ class ConsoleStore:
         args: list[object] = []
         for clause, given in (("lower(email_id) = ?", listing.viewer), ("status = ?", listing.status),
                               ("account_id = ?", listing.account_id), ("created_at >= ?", listing.day_from),
-                              ("created_at < ?", listing.day_to and _next_day(listing.day_to))):
+                              ("created_at < ?", listing.day_to and day_after(listing.day_to))):
             if given:
                 where.append(clause)
                 args.append(given)
@@ -163,7 +154,7 @@ class ConsoleStore:
         """The operations page's figures: the queue, failures by reason, calls per hour, workers,
         providers' recent calls."""
         now = utc_now()
-        since_day = ago(24 * 3600)
+        since_day = utc_in(-24 * 3600)
         queued = value(self.sql, "select count(*) as n from conversation_processing where status = 'queued'")
         in_flight = value(self.sql, "select count(*) as n from conversation_processing where status = 'processing' "
                                     "and claimed_by is not null and claim_expires_at >= ?", [now])
@@ -179,13 +170,9 @@ class ConsoleStore:
                               "sum(case when status_code = 429 then 1 else 0 end) as limited, "
                               "sum(case when error is not null or status_code >= 400 then 1 else 0 end) as failed "
                               "from api_usage_metrics where created_at >= ? group by service || '' order by 1",
-                              [ago(300)])
+                              [utc_in(-300)])
         return {"queued": int(queued), "in_flight": int(in_flight), "failures": failures, "hours": hours,
                 "workers": workers, "calls": calls, "now": now}
-
-
-def _next_day(day: str) -> str:
-    return (datetime.strptime(day, "%Y-%m-%d") + timedelta(days=1)).strftime("%Y-%m-%d")
 
 
 def _search(text: str) -> tuple[str, list[object]]:
@@ -203,4 +190,4 @@ def _escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-__all__ = ["PAGE_SIZE", "ConsoleStore", "Listing", "ago"]
+__all__ = ["PAGE_SIZE", "ConsoleStore", "Listing"]

@@ -29,11 +29,10 @@ import socket
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 
 from fedfina_cli.core import processes
 from fedfina_cli.core.errors import ClaimLost, LedgerError
-from fedfina_cli.core.timefmt import utc_text
+from fedfina_cli.core.timefmt import utc_in
 from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.ledger.rows import ConversationRow
 
@@ -44,10 +43,6 @@ log = logging.getLogger("fedfina.claims")
 
 def owner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _expiry(seconds: float) -> str:
-    return utc_text(datetime.now(UTC) + timedelta(seconds=seconds))
 
 
 class Claims:
@@ -68,7 +63,7 @@ class Claims:
 
     def __enter__(self) -> Claims:
         self.worker_id = self.ledger.queue.register(self.host, os.getpid(), processes.started(os.getpid()),
-                                                   _expiry(self.seconds))
+                                                   utc_in(self.seconds))
         self._last_beat = time.monotonic()
         self.prune()  # a run killed on this host a moment ago: its claims are free now
         self._heartbeat = threading.Thread(target=self._beat_forever, name="fedfina-claims", daemon=True)
@@ -97,7 +92,7 @@ class Claims:
             token = self._hold()
             try:
                 row, claimed = self.ledger.queue.claim(conversation_id, account_id, email_id, self.owner,
-                                                       self.worker_id, token, _expiry(self.seconds))
+                                                       self.worker_id, token, utc_in(self.seconds))
             except BaseException:
                 self._forget(token)
                 raise
@@ -116,7 +111,7 @@ class Claims:
         assert self.worker_id is not None, "claims are made inside `with Claims(...)`"
         token = self._hold()
         try:
-            row = self.ledger.queue.claim_next(self.owner, self.worker_id, token, _expiry(self.seconds))
+            row = self.ledger.queue.claim_next(self.owner, self.worker_id, token, utc_in(self.seconds))
         except BaseException:
             self._forget(token)
             raise
@@ -164,14 +159,14 @@ class Claims:
             with self._lock:
                 tokens = list(self._held)
             assert self.worker_id is not None
-            if not self.ledger.queue.beat(self.worker_id, _expiry(self.seconds), tokens):
+            if not self.ledger.queue.beat(self.worker_id, utc_in(self.seconds), tokens):
                 # Pruned by another process while this one stalled: its claims were released
                 # (their sends will find the token gone). Register again to take new work.
                 log.warning("this process's worker record %s was removed by another process (it stalled "
                             "past %g s); its claims were released; registering again", self.worker_id,
                             self.seconds)
                 self.worker_id = self.ledger.queue.register(self.host, os.getpid(),
-                                                            processes.started(os.getpid()), _expiry(self.seconds))
+                                                            processes.started(os.getpid()), utc_in(self.seconds))
             self._last_beat = time.monotonic()
             if self._failing:
                 log.warning("the heartbeat reaches the ledger again")

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fedfina_cli.core import validation
 from fedfina_cli.core.conversation import Conversation, parse_conversation, routing_variable
 from fedfina_cli.core.errors import InvalidValue, StageError
 from fedfina_cli.core.object_keys import content_type, incoming_audio_key, object_key
-from fedfina_cli.core.timefmt import utc_text
+from fedfina_cli.core.timefmt import utc_in
 from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.ledger.rows import ConversationRow
 from fedfina_cli.services.storage import Storage
@@ -127,7 +126,7 @@ def accept_audio(ledger: Ledger, storage: Storage, conversation_id: str, audio: 
 def discard_stale_audio(ledger: Ledger, storage: Storage, max_age_seconds: float = 86400) -> int:
     """Recordings held longer than a day with no transcription come for them: deleted, each
     with an audit line (the transcription webhook may be off, or the call's was refused)."""
-    cutoff = utc_text(datetime.now(UTC) - timedelta(seconds=max_age_seconds))
+    cutoff = utc_in(-max_age_seconds)
     discarded = 0
     for held in ledger.held_audio_before(cutoff):
         # A day old, taken or not: a taker that died between taking and moving left it.

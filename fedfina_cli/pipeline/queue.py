@@ -15,13 +15,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 from fedfina_cli.core.conversation import FetchedConversation
 from fedfina_cli.core.errors import FedfinaError
 from fedfina_cli.core.jsonio import loads
-from fedfina_cli.core.timefmt import utc_text
+from fedfina_cli.core.timefmt import utc_in
 from fedfina_cli.ledger import daily
 from fedfina_cli.ledger.queue import CHANNEL
 from fedfina_cli.ledger.rows import ConversationRow
@@ -160,7 +159,7 @@ class QueueWorkers:
             if retries >= QUEUE_RETRIES:
                 return
             delay = self.session.settings.queue_retry_seconds * 4 ** retries
-            not_before = utc_text(datetime.now(UTC) + timedelta(seconds=delay))
+            not_before = utc_in(delay)
             ledger.queue.retry_later(processing_id, not_before, f"retry {retries + 1} of {QUEUE_RETRIES} in "
                                                           f"{delay:g} s after: {outcome.error}")
         except FedfinaError as exc:

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from fedfina_cli.core.errors import FedfinaError
-from fedfina_cli.ledger.console import ago
+from fedfina_cli.core.timefmt import utc_in
 from fedfina_cli.server.console import auth
 from fedfina_cli.server.console.web import ConsoleRefused, Form, SignedIn, checked, hardened, page, see_other
 from fedfina_cli.server.service import Service, ServiceDep
@@ -64,7 +64,7 @@ def _count_request(server: Service, typed: str, client: str) -> bool:
     """Record a sign-in request; True when it is over a limit (then nothing is sent)."""
     store = server.session.ledger.console
     key = auth.digest(auth.normal_address(typed) or typed.strip().lower())
-    by_address, by_client = store.count_requests(key, client, ago(auth.LIMIT_WINDOW_SECONDS))
+    by_address, by_client = store.count_requests(key, client, utc_in(-auth.LIMIT_WINDOW_SECONDS))
     if by_address >= auth.PER_ADDRESS or by_client >= auth.PER_CLIENT:
         return True
     store.record_request(key, client)
