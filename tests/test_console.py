@@ -109,7 +109,6 @@ def test_sign_in_link_is_single_use_from_the_public_url_and_the_reply_says_nothi
 
 def test_expired_links_and_sessions_and_signing_out(world):
     priya = world.sign_in(PRIYA)
-    cookie = priya.http.cookies["fedfina_session"]
     header = next(h for h in priya.http.cookies if h.name == "fedfina_session")
     assert header.has_nonstandard_attr("HttpOnly") and header.path == "/console" and not header.secure
     assert header.get_nonstandard_attr("SameSite").lower() == "lax"
@@ -131,7 +130,6 @@ def test_expired_links_and_sessions_and_signing_out(world):
     replay.http.cookies.set("fedfina_session", old, path="/console")
     assert replay.get("/console").status_code == 303
     assert replay.get(f"/console/c/{world.ids['conv_bulk00000001']}").status_code == 303
-    assert cookie != old
 
 
 def test_every_post_needs_its_csrf_token_and_our_origin(world):
