@@ -81,9 +81,14 @@ def _write_then_rename(target: Path, chunks: Iterable[bytes], before_rename: Cal
     # A run killed mid-write (SIGKILL) leaves its temporary file behind; the
     # next complete write of the same object sweeps it up, but never a file
     # whose writer is alive (another run, or another thread of this one).
-    for leftover in target.parent.glob(f".{target.name}.*.part"):
-        if not _writer_alive(leftover.name[len(target.name) + 2:]):
-            leftover.unlink(missing_ok=True)
+    # (A prefix test, not Path.glob: glob compiles a regular expression for every new name,
+    # a millisecond of CPU per conversation in a bulk run.)
+    prefix = f".{target.name}."
+    with os.scandir(target.parent) as entries:
+        leftovers = [e.name for e in entries if e.name.startswith(prefix) and e.name.endswith(".part")]
+    for name in leftovers:
+        if not _writer_alive(name[len(prefix):]):
+            (target.parent / name).unlink(missing_ok=True)
 
 
 def _writer_alive(rest: str) -> bool:
