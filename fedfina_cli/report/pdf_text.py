@@ -58,6 +58,8 @@ class TextSetter:
 
         self.pdf = pdf
         self._widths: dict[tuple, float] = {}
+        self._glyphs: dict[int, _Glyphs] = {}  # by id(font): this document's fonts
+        self._choices: dict[int, _Choices] = {}  # by id(main font)
         self.missing: set[str] = set()  # characters drawn as PLACEHOLDER
         # fpdf2's own path (cell(), get_string_width()) when its internals are not as expected.
         self.fast = internals_problem() is None
@@ -184,10 +186,13 @@ class TextSetter:
         size = pdf.font_size_pt
         runs = []
         for font, chunk in self._font_runs(text):
+            glyphs = self._glyphs.get(id(font))
+            if glyphs is None:
+                glyphs = self._glyphs[id(font)] = _Glyphs(font)
             if needs_shaping(chunk):
-                operators, advance = _shaped(font, chunk, size)
+                operators, advance = glyphs.shaped(chunk, size)
             else:
-                operators, advance = _unshaped(font, chunk, size)
+                operators, advance = glyphs.unshaped(chunk, size)
             runs.append((font, operators, advance / pdf.k))
         return runs
 
@@ -196,31 +201,46 @@ class TextSetter:
         main = pdf.current_font
         if _uncovered(main).search(text) is None:  # the common case, checked at C speed
             return [(main, text)]
-        fallbacks = [pdf.fonts[key] for key in pdf._fallback_font_ids]
-        # As fpdf2 (exact_match=False): a fallback of the same emphasis first, then any.
-        fallbacks.sort(key=lambda font: font.emphasis != main.emphasis)
+        choices = self._choices.get(id(main))
+        if choices is None:
+            choices = self._choices[id(main)] = _Choices(main, [pdf.fonts[key] for key in pdf._fallback_font_ids])
         runs: list[tuple[object, list[str]]] = []
+        current = None
         for char in text:
-            code = ord(char)
-            current = runs[-1][0] if runs else None
-            if current is not None and current is not main and code in current.cmap \
-                    and unicodedata.category(char) in _STICKY_CATEGORIES:
-                font = current
-            elif code in main.cmap:
-                font = main
-            else:
-                font = next((f for f in fallbacks if code in f.cmap), None)
-                if font is None:
-                    if unicodedata.category(char) in ("Cf", "Cc"):
-                        font = current or main  # a format or control character: nothing to draw
-                    else:
-                        self.missing.add(char)
-                        char, font = PLACEHOLDER, main
+            font, sticky = choices[char]
+            if sticky and current is not None and current is not main and ord(char) in current.cmap:
+                font = current  # a mark, joiner or space stays in the fallback run it follows
+            elif font is None:
+                if unicodedata.category(char) in ("Cf", "Cc"):
+                    font = current or main  # a format or control character: nothing to draw
+                else:
+                    self.missing.add(char)
+                    char, font = PLACEHOLDER, main
             if font is current:
                 runs[-1][1].append(char)
             else:
                 runs.append((font, [char]))
+                current = font
         return [(font, "".join(chars)) for font, chars in runs]
+
+
+class _Choices(dict):
+    """For each character met: the font that draws it after ``main`` (``main`` when it has it,
+    else the first fallback that does, or None), and whether it may stay in the run before it
+    (a mark, joiner or space). Worked out once per character, not per character of every line:
+    a Hindi transcript's words and lines all take this path."""
+
+    def __init__(self, main, fallbacks: list):
+        super().__init__()
+        self.main = main
+        # As fpdf2 (exact_match=False): a fallback of the same emphasis first, then any.
+        self.fallbacks = sorted(fallbacks, key=lambda font: font.emphasis != main.emphasis)
+
+    def __missing__(self, char: str) -> tuple[object, bool]:
+        code = ord(char)
+        font = self.main if code in self.main.cmap else next((f for f in self.fallbacks if code in f.cmap), None)
+        self[char] = choice = (font, unicodedata.category(char) in _STICKY_CATEGORIES)
+        return choice
 
 
 def _uncovered(font) -> re.Pattern:
@@ -245,20 +265,13 @@ _UNCOVERED: dict[tuple[str, str], re.Pattern] = {}
 
 
 def _advance(font, text: str, size: float) -> float:
-    """How far ``text`` in ``font`` moves the pen, in points (what _unshaped/_shaped draw)."""
+    """How far ``text`` in ``font`` moves the pen, in points (what _Glyphs draws)."""
     if needs_shaping(text):
         infos, positions = _shape(font, text)
         units = sum(position.x_advance for info, position in zip(infos, positions) if info.codepoint)
         return units * font.scale * size / 1000
     cmap, widths = font.cmap, font.cw
     return sum(widths[ord(char)] for char in text if ord(char) in cmap) * size / 1000
-
-
-def _unshaped(font, text: str, size: float) -> tuple[str, float]:
-    codes = [font.subset.pick(ord(char)) for char in text]
-    hexcodes = "".join(f"{code:04X}" for code in codes if code is not None)
-    width = sum(font.cw[ord(char)] for char, code in zip(text, codes) if code is not None)
-    return f"<{hexcodes}> Tj", width * size / 1000
 
 
 def _shape(font, text: str):
@@ -272,20 +285,58 @@ def _shape(font, text: str):
     return buffer.glyph_infos, buffer.glyph_positions
 
 
-def _shaped(font, text: str, size: float) -> tuple[str, float]:
+class _Glyphs:
+    """One font's glyphs in one document: each character's (or shaped glyph's) code in the
+    font's subset and its width, looked up once. Registering a glyph in fpdf2's subset goes
+    through a cached method with keyword arguments and a dataclass's hash, a few microseconds
+    a character: most of drawing a transcript's Latin lines."""
+
+    def __init__(self, font):
+        self.font = font
+        self._hex: dict[str, str] = {}  # character -> its code, 4 hex digits ("" when the font lacks it)
+        self._width: dict[str, int] = {}  # character -> its width, thousandths of an em (0 when lacking)
+        self._shaped: dict[tuple[int, str], tuple[int | None, int]] = {}  # (glyph, its text) -> (code, width)
+
+    def unshaped(self, text: str, size: float) -> tuple[str, float]:
+        """A run drawn one glyph per character (no shaping): its Tj operator and advance (points)."""
+        hexes, widths, font = self._hex, self._width, self.font
+        for char in dict.fromkeys(text):  # first-seen order: the subset numbers glyphs as before
+            if char not in hexes:
+                code = font.subset.pick(ord(char))
+                hexes[char] = "" if code is None else f"{code:04X}"
+                widths[char] = 0 if code is None else font.cw[ord(char)]
+        return (f"<{''.join(map(hexes.__getitem__, text))}> Tj",
+                sum(map(widths.__getitem__, text)) * size / 1000)
+
+    def glyph(self, glyph_id: int, chars: str) -> tuple[int | None, int]:
+        """A shaped glyph's code in the subset (registered with the text it stands for) and width."""
+        key = (glyph_id, chars)
+        if key not in self._shaped:
+            font = self.font
+            name = font.ttfont.getGlyphOrder()[glyph_id]
+            width = round(font.scale * font.ttfont["hmtx"].metrics[name][0])
+            glyph = font.subset.get_glyph(glyph=glyph_id, unicode=tuple(ord(c) for c in chars),
+                                          glyph_name=name, glyph_width=width)
+            self._shaped[key] = (font.subset.pick_glyph(glyph), width)
+        return self._shaped[key]
+
+    def shaped(self, text: str, size: float) -> tuple[str, float]:
+        return _shaped(self, text, size)
+
+
+def _shaped(glyphs: _Glyphs, text: str, size: float) -> tuple[str, float]:
     """TJ operators for HarfBuzz's glyphs, and their advance (points).
 
     The PDF advances each glyph by its width in the font's W array; TJ numbers
     correct that to HarfBuzz's advance, and move marks by their offsets (text
     rise for vertical ones). Units: thousandths of the font size.
     """
-    infos, positions = _shape(font, text)
+    infos, positions = _shape(glyphs.font, text)
     clusters = sorted({info.cluster for info in infos})
     # The characters each cluster stands for (its first glyph carries them).
     texts = {start: text[start:end] for start, end in zip(clusters, [*clusters[1:], len(text)])}
 
-    scale = font.scale  # font units -> thousandths of an em
-    glyph_order, metrics = font.ttfont.getGlyphOrder(), font.ttfont["hmtx"].metrics
+    scale = glyphs.font.scale  # font units -> thousandths of an em
     operators, pending, rise, advance = [], [], 0.0, 0.0
 
     def flush() -> None:
@@ -294,12 +345,7 @@ def _shaped(font, text: str, size: float) -> tuple[str, float]:
             pending.clear()
 
     for info, position in zip(infos, positions):
-        name = glyph_order[info.codepoint]
-        glyph_width = round(scale * metrics[name][0])
-        chars = texts.pop(info.cluster, "")
-        glyph = font.subset.get_glyph(glyph=info.codepoint, unicode=tuple(ord(c) for c in chars),
-                                      glyph_name=name, glyph_width=glyph_width)
-        code = font.subset.pick_glyph(glyph)
+        code, glyph_width = glyphs.glyph(info.codepoint, texts.pop(info.cluster, ""))
         if code is None:
             continue
         x_offset, y_offset = scale * position.x_offset, scale * position.y_offset
