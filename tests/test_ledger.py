@@ -132,3 +132,43 @@ def test_lookups_by_conversation_use_an_index(tmp_path):
         assert all("USING INDEX" in plan and "SCAN" not in plan for plan in plans.values()), plans
     finally:
         ledger.close()
+
+
+def _attempts_of_a_stage_run_three_times(ledger) -> list[tuple[str, str, int]]:
+    row = ledger.open_conversation("conv_12345678", "acc1", "a@b.co")
+    for outcome in ("fails", "fails", "succeeds"):
+        try:
+            with ledger.stage(row, "summarize") as stage:
+                if outcome == "fails":
+                    raise RuntimeError("the model timed out")
+                stage.summary = "done"
+        except RuntimeError:
+            pass
+    with ledger.stage(row, "report"):
+        pass
+    return [(line["step"], line["event"], line["attempt"]) for line in ledger.audit_log(row["processing_id"])]
+
+
+EXPECTED_ATTEMPTS = [("summarize", "started", 1), ("summarize", "failed", 1),
+                     ("summarize", "started", 2), ("summarize", "failed", 2),
+                     ("summarize", "started", 3), ("summarize", "completed", 3),
+                     ("report", "started", 1), ("report", "completed", 1)]
+
+
+def test_each_start_of_a_stage_is_numbered_on_its_lines(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    try:
+        assert _attempts_of_a_stage_run_three_times(ledger) == EXPECTED_ATTEMPTS
+    finally:
+        ledger.close()
+
+
+def test_each_start_of_a_stage_is_numbered_on_postgresql(postgres):
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.ledger.ledger import open_ledger
+
+    ledger = open_ledger(load_settings())
+    try:
+        assert _attempts_of_a_stage_run_three_times(ledger) == EXPECTED_ATTEMPTS
+    finally:
+        ledger.close()

@@ -329,9 +329,8 @@ class Ledger:
     @contextmanager
     def stage(self, row: ConversationRow, step: str, claim_token: str | None = None) -> Iterator[StageLog]:
         """Record one attempt of a stage: started, then completed or failed."""
-        log = StageLog(self, row, step, self._attempts(row["processing_id"], step) + 1)
         self.update(row["processing_id"], claimed_with=claim_token, current_step=step, status="processing")
-        log.event("started", "processing")
+        log = StageLog(self, row, step, self._started(row, step))
         started = time.monotonic()
         try:
             yield log
@@ -340,10 +339,15 @@ class Ledger:
             raise
         log.event("completed", "completed", log.summary, elapsed_ms(started))
 
-    def _attempts(self, processing_id: int, step: str) -> int:
-        return int(value(self.sql, "select count(*) as n from processing_audit_log "
-                                   "where processing_id = ? and step = ? and event = 'started'",
-                         [processing_id, step]))
+    def _started(self, row: ConversationRow, step: str) -> int:
+        """Audit a stage's start; its attempt number (one more than its starts before), from the
+        same statement (a count, then the insert, was a second round trip for every stage)."""
+        return int(value(self.sql,
+                         "insert into processing_audit_log (processing_id, conversation_id, step, event, status, "
+                         "attempt, created_at) select ?, ?, ?, 'started', 'processing', count(*) + 1, ? "
+                         "from processing_audit_log where processing_id = ? and step = ? and event = 'started' "
+                         "returning attempt",
+                         [row["processing_id"], row["conversation_id"], step, utc_now(), row["processing_id"], step]))
 
     def audit(self, row: Mapping[str, Any], step: str, event: str, status: str, message: str | None = None,
               duration_ms: int | None = None, attempt: int | None = None) -> None:
