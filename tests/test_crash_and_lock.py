@@ -184,7 +184,8 @@ def test_read_commands_never_migrate_an_older_ledger(cli, workspace):
     """A ledger from an older fedfina: reading it must not upgrade it under the running version."""
     import hashlib
 
-    from fedfina_cli.ledger.ledger import Ledger, migrations
+    from fedfina_cli.ledger.ledger import Ledger
+    from fedfina_cli.ledger.migrations import sqlite_migrations
 
     from .conftest import HINDI
 
@@ -200,7 +201,7 @@ def test_read_commands_never_migrate_an_older_ledger(cli, workspace):
     for args in (["status"], ["show", "conv_7201k4b3qz9fe8st0m5xkcw2hj4n"], ["stats"]):
         assert cli(*args).exit_code == 0, args
     assert hashlib.sha256(workspace.db.read_bytes()).hexdigest() == before
-    assert [m.name for m in migrations.pending(Ledger(workspace.db, read_only=True).db)] == ["m005_claims"]
+    assert [m.name for m in sqlite_migrations().pending(Ledger(workspace.db, read_only=True).db)] == ["m005_claims"]
 
 
 def test_a_process_that_lost_its_claim_leaves_the_row_to_the_process_that_took_it(workspace, monkeypatch):

@@ -16,9 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from fedfina_cli.core.api_calls import ApiCall, elapsed_ms
 from fedfina_cli.core.config import Settings, password_of, without_password
@@ -30,11 +28,14 @@ from fedfina_cli.ledger import rows
 from fedfina_cli.ledger.console import ConsoleStore
 from fedfina_cli.ledger.database import PostgresSql, Sql, SqliteSql, one, quoted, value
 from fedfina_cli.ledger.errors import explain, explain_postgres
-from fedfina_cli.ledger.migrations import MIGRATIONS, migration_lock, migrations
+from fedfina_cli.ledger.migrations import MIGRATION_SET, MIGRATIONS, migration_lock, sqlite_migrations
 from fedfina_cli.ledger.queue import Queue
 from fedfina_cli.ledger.retention import Retention
 from fedfina_cli.ledger.rows import ConversationRow, Row
 from fedfina_cli.ledger.schema import migrate_postgres, pending_postgres
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 class Ledger:
@@ -83,6 +84,8 @@ class Ledger:
             raise explain_postgres(exc, self.sql.description) from None
 
     def _open_sqlite(self, path: Path | None, read_only: bool) -> None:
+        from sqlite_utils import Database  # noqa: PLC0415 - only for SQLite (ledger/migrations.py)
+
         try:
             if path is None:
                 conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
@@ -107,9 +110,9 @@ class Ledger:
                 # With WAL, NORMAL loses nothing when the process dies (kill -9): only
                 # a power cut can drop the last commits. It saves an fsync per write.
                 db.execute("PRAGMA synchronous = NORMAL")
-                if migrations.pending(db):
+                if sqlite_migrations().pending(db):
                     with migration_lock(path):
-                        migrations.apply(db)  # re-checks: another process may have applied them
+                        sqlite_migrations().apply(db)  # re-checks: another process may have applied them
         except (sqlite3.Error, OSError) as exc:
             raise explain(exc, path) from exc
 
@@ -459,7 +462,7 @@ def pending_migrations(settings: Settings) -> tuple[list[str], int]:
         conn = sqlite3.connect(f"{settings.db_path.absolute().as_uri()}?mode=ro", uri=True)
         try:
             applied = {row[0] for row in conn.execute("select name from _sqlite_migrations where migration_set = ?",
-                                                      [migrations.name])}
+                                                      [MIGRATION_SET])}
         finally:
             conn.close()
     except sqlite3.Error as exc:
