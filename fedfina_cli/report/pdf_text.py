@@ -286,10 +286,10 @@ def _shape(font, text: str):
 
 
 class _Glyphs:
-    """One font's glyphs in one document: each character's (or shaped glyph's) code in the
-    font's subset and its width, looked up once. Registering a glyph in fpdf2's subset goes
-    through a cached method with keyword arguments and a dataclass's hash, a few microseconds
-    a character: most of drawing a transcript's Latin lines."""
+    """One font's glyphs in one document, drawn as PDF text operators: each character's (or
+    shaped glyph's) code in the font's subset and its width, looked up once. (fpdf2's subset
+    registers a glyph through a cached method with keyword arguments and a dataclass's hash:
+    a few microseconds for every character of every line.)"""
 
     def __init__(self, font):
         self.font = font
@@ -321,46 +321,42 @@ class _Glyphs:
         return self._shaped[key]
 
     def shaped(self, text: str, size: float) -> tuple[str, float]:
-        return _shaped(self, text, size)
+        """TJ operators for HarfBuzz's glyphs, and their advance (points).
 
+        The PDF advances each glyph by its width in the font's W array; TJ numbers
+        correct that to HarfBuzz's advance, and move marks by their offsets (text
+        rise for vertical ones). Units: thousandths of the font size.
+        """
+        infos, positions = _shape(self.font, text)
+        clusters = sorted({info.cluster for info in infos})
+        # The characters each cluster stands for (its first glyph carries them).
+        texts = {start: text[start:end] for start, end in zip(clusters, [*clusters[1:], len(text)])}
 
-def _shaped(glyphs: _Glyphs, text: str, size: float) -> tuple[str, float]:
-    """TJ operators for HarfBuzz's glyphs, and their advance (points).
+        scale = self.font.scale  # font units -> thousandths of an em
+        operators, pending, rise, advance = [], [], 0.0, 0.0
 
-    The PDF advances each glyph by its width in the font's W array; TJ numbers
-    correct that to HarfBuzz's advance, and move marks by their offsets (text
-    rise for vertical ones). Units: thousandths of the font size.
-    """
-    infos, positions = _shape(glyphs.font, text)
-    clusters = sorted({info.cluster for info in infos})
-    # The characters each cluster stands for (its first glyph carries them).
-    texts = {start: text[start:end] for start, end in zip(clusters, [*clusters[1:], len(text)])}
+        def flush() -> None:
+            if pending:
+                operators.append(f"[{' '.join(pending)}] TJ")
+                pending.clear()
 
-    scale = glyphs.font.scale  # font units -> thousandths of an em
-    operators, pending, rise, advance = [], [], 0.0, 0.0
-
-    def flush() -> None:
-        if pending:
-            operators.append(f"[{' '.join(pending)}] TJ")
-            pending.clear()
-
-    for info, position in zip(infos, positions):
-        code, glyph_width = glyphs.glyph(info.codepoint, texts.pop(info.cluster, ""))
-        if code is None:
-            continue
-        x_offset, y_offset = scale * position.x_offset, scale * position.y_offset
-        if y_offset != rise:
-            flush()
-            operators.append(f"{y_offset * size / 1000:.2f} Ts")
-            rise = y_offset
-        if x_offset:
-            pending.append(f"{-x_offset:.1f}")
-        pending.append(f"<{code:04X}>")
-        correction = glyph_width - scale * position.x_advance + x_offset
-        if abs(correction) >= 0.05:
-            pending.append(f"{correction:.1f}")
-        advance += scale * position.x_advance
-    flush()
-    if rise:
-        operators.append("0 Ts")
-    return " ".join(operators), advance * size / 1000
+        for info, position in zip(infos, positions):
+            code, glyph_width = self.glyph(info.codepoint, texts.pop(info.cluster, ""))
+            if code is None:
+                continue
+            x_offset, y_offset = scale * position.x_offset, scale * position.y_offset
+            if y_offset != rise:
+                flush()
+                operators.append(f"{y_offset * size / 1000:.2f} Ts")
+                rise = y_offset
+            if x_offset:
+                pending.append(f"{-x_offset:.1f}")
+            pending.append(f"<{code:04X}>")
+            correction = glyph_width - scale * position.x_advance + x_offset
+            if abs(correction) >= 0.05:
+                pending.append(f"{correction:.1f}")
+            advance += scale * position.x_advance
+        flush()
+        if rise:
+            operators.append("0 Ts")
+        return " ".join(operators), advance * size / 1000
