@@ -1,7 +1,7 @@
 """fedfina benchmark: bulk speed against the I/O limit, a rate-limited provider,
 call end to inbox through `fedfina serve`, workers on PostgreSQL, CPU, memory, start-up.
 
-    python bench/run.py                      # every scenario (about 9 minutes)
+    python bench/run.py                      # every scenario (about 20 minutes)
     python bench/run.py --quick              # 80 conversations, 15 s of webhooks, for trying a change
     python bench/run.py --only limited,serve # some scenarios
 
