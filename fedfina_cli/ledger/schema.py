@@ -71,6 +71,8 @@ class PostgresSchema:
 
 def migrate_postgres(pool: Any, migrations: list[tuple[str, Callable[[Any], None]]]) -> list[str]:
     """Apply the migrations PostgreSQL has not seen; return their names."""
+    if not pending_postgres(pool, migrations):
+        return []  # every process opens the ledger: one read, not a locked transaction per migration
     applied_now = []
     with pool.connection() as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS fedfina_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
