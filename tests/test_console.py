@@ -418,3 +418,29 @@ def test_every_phrase_of_the_templates_is_in_hindi_and_tamil():
     assert len(phrases) > 80
     for language, table in WORDS.items():
         assert sorted(phrase for phrase in phrases if phrase not in table) == [], language
+
+
+def test_the_transcript_is_masked_as_the_accounts_own_report_is(world, installed, services):
+    """The console shows a call's words as its account's report does: masked under the default,
+    as spoken for an account set to `none` (`accounts set --redact`), not by FEDFINA_REDACT alone."""
+    from .conftest import pdf_text
+    from .test_privacy import AADHAAR, with_identifiers
+
+    admin = world.sign_in(ADMIN)
+    services["elevenlabs"].add(with_identifiers(7), audio=AUDIO)
+    assert installed("run", "-c", "conv_bulk00000007").exit_code == 0
+    masked = admin.get(f"/console/c/{_processing_id('conv_bulk00000007')}").text
+    assert "[AADHAAR ••••2346]" in masked and AADHAAR not in masked
+
+    assert installed("accounts", "set", "acc123", "--redact", "none").exit_code == 0
+    services["elevenlabs"].add(with_identifiers(8), audio=AUDIO)
+    assert installed("run", "-c", "conv_bulk00000008").exit_code == 0
+    report = pdf_text(admin.get(f"/console/c/{_processing_id('conv_bulk00000008')}/report.pdf").content)
+    assert AADHAAR.replace(" ", "") in report.replace(" ", "")  # the account's report: as spoken
+    spoken = admin.get(f"/console/c/{_processing_id('conv_bulk00000008')}").text
+    assert AADHAAR in spoken and "[AADHAAR" not in spoken
+
+
+def _processing_id(conversation_id: str) -> int:
+    return ledger_rows("select processing_id from conversation_processing where conversation_id = ?",
+                       conversation_id)[0]["processing_id"]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from fedfina_cli.core import accounts
 from fedfina_cli.core.conversation import Conversation, applicant_phone, parse_conversation
 from fedfina_cli.core.errors import FedfinaError
 from fedfina_cli.core.figures import to_check
@@ -71,7 +72,10 @@ def conversation_page(session: RunContext, row: ConversationRow) -> Conversation
     record = row_record(ledger, row, lambda key, where: "")
     live = {f["file_type"]: f for f in ledger.files_for(row["conversation_id"], row["account_id"])
             if not f.get("deleted_at")}
-    conversation, note = _conversation(storage, live.get("conversation"), session.settings.redaction)
+    # Masked as the account's report is: FEDFINA_REDACT, unless the account chose otherwise.
+    redaction = accounts.defaults(session.settings).overridden(
+        accounts.from_row(ledger.account_settings(row["account_id"]))).redact
+    conversation, note = _conversation(storage, live.get("conversation"), redaction)
     summary = _summary(storage, live.get("summary"))
     audio = live.get("audio")
     return ConversationPage(
