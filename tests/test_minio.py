@@ -158,7 +158,12 @@ def test_the_stream_reader_hands_minio_exactly_the_bytes_in_any_read_sizes():
     pieces = [reader.read(size) for size in (10, 50_000, 3, 100_000, 5)]
     assert [len(p) for p in pieces] == [10, 50_000, 3, len(data) - 50_013, 0]
     assert b"".join(pieces) == data
+    assert all(type(piece) is bytes for piece in pieces)  # minio refuses anything else
     assert _ChunkReader(iter(chunks)).read() == data
+    # One chunk that is the whole part, handed over as it is; a bytearray as bytes.
+    assert _ChunkReader(iter([data])).read(1 << 23) == data
+    whole = _ChunkReader(iter([bytearray(data)])).read(1 << 23)
+    assert type(whole) is bytes and whole == data
 
 
 def test_the_ledger_records_the_bucket_and_show_uses_it_when_the_settings_moved(cli, workspace, s3, elevenlabs,
