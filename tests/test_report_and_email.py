@@ -321,3 +321,26 @@ def test_pages_are_filled_to_the_bottom_when_a_table_row_is_tall():
         document.close()
     text = pdf_text(_render(payload))
     assert "continued" in text and text.count("Business detail 5") >= 1
+
+
+def test_lines_starting_with_a_dot_reach_the_mail_server_as_written(smtp_server):
+    """SMTP ends a message at a line holding only "."; a line that starts with one is sent
+    with a second (RFC 5321 4.5.2), which the server takes off again. Lines end in CRLF on
+    the wire even for a message built with the default policy (the console's sign-in email),
+    whose lines end in a bare LF."""
+    from email.message import EmailMessage
+
+    from fedfina_cli.mail.deliver import SmtpMailer
+
+    from .conftest import SENDER, SMTP_PASSWORD, SMTP_USER
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = SENDER, "officer@bank.example", "dots"
+    text = ".starts the message\nmiddle\n.\n..two\nend .\n.\n"
+    message.set_content(text, cte="7bit")
+    mailer = SmtpMailer("127.0.0.1", smtp_server.port, SENDER, security="none",
+                        username=SMTP_USER, password=SMTP_PASSWORD)
+    mailer.send(message, "acc123", "conv_dots", on_handover=lambda: None)
+    received, = smtp_server.messages
+    assert received.message.get_content().replace("\r\n", "\n") == text
+    assert b"\n" not in received.data.replace(b"\r\n", b"")  # no bare LF reached the server
