@@ -172,3 +172,102 @@ def test_each_start_of_a_stage_is_numbered_on_postgresql(postgres):
         assert _attempts_of_a_stage_run_three_times(ledger) == EXPECTED_ATTEMPTS
     finally:
         ledger.close()
+
+
+def _calls(n: int, error: str | None = None):
+    from fedfina_cli.core.api_calls import ApiCall
+
+    return [ApiCall("storage", f"put_object {i}", 200, i, error=error) for i in range(n)]
+
+
+def _operations(ledger) -> list[str]:
+    return [r["operation"] for r in ledger.sql.rows("select operation from api_usage_metrics order by id")]
+
+
+def _api_rows_are_batched(ledger, reader) -> None:
+    """Rows wait (not one statement each), reach the table in order within about a second,
+    a hundred at once, and every one by close()."""
+    import time
+
+    for call in _calls(3):
+        ledger.record_api_call(call)
+    assert reader() == []  # waiting: no statement per call
+    deadline = time.monotonic() + 10
+    while len(reader()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reader() == ["put_object 0", "put_object 1", "put_object 2"]  # the background thread wrote them
+    for call in _calls(100):
+        ledger.record_api_call(call)
+    assert len(reader()) == 103  # the hundredth row wrote the batch at once
+    ledger.record_api_call(_calls(1)[0])
+    ledger.close()
+
+
+def test_api_call_rows_are_written_in_batches_and_all_at_close(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "l.db"
+
+    def reader() -> list[str]:  # another connection, as `stats` or another process reads
+        with sqlite3.connect(path) as conn:
+            return [r[0] for r in conn.execute("select operation from api_usage_metrics order by id")]
+
+    _api_rows_are_batched(Ledger(path), reader)
+    assert len(reader()) == 104
+
+
+def test_api_call_rows_are_written_in_batches_on_postgresql(postgres):
+    import psycopg
+
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.ledger.ledger import open_ledger
+
+    settings = load_settings()
+
+    def reader() -> list[str]:
+        with psycopg.connect(settings.database_url) as conn:
+            return [r[0] for r in conn.execute("select operation from api_usage_metrics order by id")]
+
+    _api_rows_are_batched(open_ledger(settings), reader)
+    assert len(reader()) == 104
+
+
+def test_api_call_rows_wait_while_the_ledger_refuses_them_and_are_written_after(caplog):
+    """A database that refuses the rows fails no call: they wait, in order, said once in the log;
+    the oldest beyond KEPT are dropped and counted."""
+    from fedfina_cli.core.errors import LedgerError
+    from fedfina_cli.ledger import api_calls
+    from fedfina_cli.ledger.api_calls import ApiCallLog
+
+    class Database:  # the Sql interface, refusing while down
+        def __init__(self):
+            self.down = True
+            self.written: list[list] = []
+
+        def run(self, sql, params=()):
+            if self.down:
+                raise LedgerError("the ledger is down")
+            self.written.append(list(params))
+            return 1
+
+    database = Database()
+    log = ApiCallLog(database, redact=lambda text: text.replace("sk-secret", "[redacted]"))
+    for call in _calls(250, error="refused with sk-secret"):
+        log.record(call)  # the 100th and 200th try to write, and keep the rows
+    log.flush(quiet=True)
+    assert database.written == [] and len(log._pending) == 250
+    assert caplog.text.count("API-call rows wait to be written") == 1
+    database.down = False
+    log.close()
+    operations = [params[i] for params in database.written for i in range(1, len(params), len(api_calls.COLUMNS))]
+    assert operations == [f"put_object {i}" for i in range(250)]
+    assert all("sk-secret" not in str(params) for params in database.written)
+    assert "written to the ledger again" in caplog.text
+
+    dropping = ApiCallLog(Database(), redact=str)
+    for call in _calls(api_calls.KEPT + 5):
+        dropping.record(call)
+    dropping.flush(quiet=True)
+    assert dropping.dropped == 5 and dropping._pending[0][1] == "put_object 5"
+    dropping.close()
+    assert "5 API-call rows dropped" in caplog.text

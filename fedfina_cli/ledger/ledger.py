@@ -25,6 +25,7 @@ from fedfina_cli.core.files import private_dir, private_file
 from fedfina_cli.core.object_keys import StoredObject
 from fedfina_cli.core.timefmt import seconds_between, utc_now
 from fedfina_cli.ledger import rows
+from fedfina_cli.ledger.api_calls import ApiCallLog
 from fedfina_cli.ledger.console import ConsoleStore
 from fedfina_cli.ledger.database import PostgresSql, Sql, SqliteSql, one, quoted, value
 from fedfina_cli.ledger.errors import explain, explain_postgres
@@ -60,6 +61,7 @@ class Ledger:
             self._open_postgres(url, read_only, pool_size)
         else:
             self._open_sqlite(path, read_only)
+        self.api_calls = ApiCallLog(self.sql, redact)  # written in batches (ledger/api_calls.py)
         self.queue = Queue(self)  # claims, workers and the queue of serve and worker
         self.retention = Retention(self)  # purge and legal hold
         self.console = ConsoleStore(self)  # the console's sign-ins, sessions and pages
@@ -136,6 +138,7 @@ class Ledger:
         return self.sql.description
 
     def close(self) -> None:
+        self.api_calls.close()
         self.sql.close()
 
     # --- conversations -------------------------------------------------
@@ -377,17 +380,7 @@ class Ledger:
     # --- API usage and runs ----------------------------------------------
 
     def record_api_call(self, call: ApiCall) -> None:
-        self.insert("api_usage_metrics", {
-            "service": call.service,
-            "operation": call.operation,
-            "status_code": call.status_code,
-            "duration_ms": call.duration_ms,
-            "bytes": call.bytes,
-            "tokens": call.tokens,
-            "conversation_id": call.conversation_id,
-            "error": self._redact(call.error) if call.error else None,
-            "created_at": utc_now(),
-        })
+        self.api_calls.record(call)
 
     def insert(self, table: str, row: Mapping[str, Any], conflict: str | tuple[str, ...] | None = None,
                keep: tuple[str, ...] = (), if_new: bool = False) -> bool:
