@@ -120,3 +120,20 @@ def test_other_commands_do_not_import_the_server_libraries():
             "('fastapi', 'uvicorn', 'prometheus_client', 'starlette')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_opening_an_up_to_date_sqlite_ledger_does_not_import_sqlite_utils(tmp_path):
+    """sqlite-utils (with pluggy and dateutil) is 40 ms of every process: only a ledger that
+    needs a migration, or asks for ``ledger.db``, imports it."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom pathlib import Path\nfrom fedfina_cli.ledger.ledger import Ledger\n"
+            "path = Path(sys.argv[1])\n"
+            "Ledger(path).close()\nprint('first', 'sqlite_utils' in sys.modules)\n"
+            "del sys.modules['sqlite_utils']\n"
+            "Ledger(path).close()\nLedger(path, read_only=True).close()\n"
+            "print('again', 'sqlite_utils' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "l.db")], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split() == ["first", "True", "again", "False"]

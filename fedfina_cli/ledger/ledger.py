@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from fedfina_cli.ledger.api_calls import ApiCallLog
 from fedfina_cli.ledger.console import ConsoleStore
 from fedfina_cli.ledger.database import PostgresSql, Sql, SqliteSql, one, quoted, value
 from fedfina_cli.ledger.errors import explain, explain_postgres
-from fedfina_cli.ledger.migrations import MIGRATION_SET, MIGRATIONS, migration_lock, sqlite_migrations
+from fedfina_cli.ledger.migrations import MIGRATIONS, migration_lock, sqlite_migrations, sqlite_pending
 from fedfina_cli.ledger.queue import Queue
 from fedfina_cli.ledger.retention import Retention
 from fedfina_cli.ledger.rows import ConversationRow, Row
@@ -55,7 +56,6 @@ class Ledger:
         self.path = None if url else path
         self.read_only = read_only
         self._redact = redact
-        self.db: Database | None = None  # sqlite-utils, on SQLite only (migrations, tests)
         self.sql: Sql
         if url:
             self._open_postgres(url, read_only, pool_size)
@@ -86,8 +86,6 @@ class Ledger:
             raise explain_postgres(exc, self.sql.description) from None
 
     def _open_sqlite(self, path: Path | None, read_only: bool) -> None:
-        from sqlite_utils import Database  # noqa: PLC0415 - only for SQLite (ledger/migrations.py)
-
         try:
             if path is None:
                 conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
@@ -100,32 +98,41 @@ class Ledger:
                 conn = sqlite3.connect(str(path), check_same_thread=False,
                                        timeout=self.busy_timeout_ms / 1000, isolation_level=None)
             self.sql = SqliteSql(conn, str(path) if path is not None else "(no ledger yet)")
-            db = self.db = Database(conn)
             with self.sql.lock:
-                db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
                 if read_only and path is not None:
-                    db.execute("select count(*) from sqlite_master")  # a damaged file says so here
+                    conn.execute("select count(*) from sqlite_master")  # a damaged file says so here
                     return
-                if path is not None and db.journal_mode != "wal":
+                if path is not None and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     with migration_lock(path):
-                        self._enable_wal(db)
+                        self._enable_wal(conn)
                 # With WAL, NORMAL loses nothing when the process dies (kill -9): only
                 # a power cut can drop the last commits. It saves an fsync per write.
-                db.execute("PRAGMA synchronous = NORMAL")
-                if sqlite_migrations().pending(db):
+                conn.execute("PRAGMA synchronous = NORMAL")
+                if sqlite_pending(conn):
                     with migration_lock(path):
-                        sqlite_migrations().apply(db)  # re-checks: another process may have applied them
+                        sqlite_migrations().apply(self.db)  # re-checks: another process may have applied them
         except (sqlite3.Error, OSError) as exc:
             raise explain(exc, path) from exc
 
-    def _enable_wal(self, db: Database) -> None:
+    @cached_property
+    def db(self) -> Database:
+        """sqlite-utils over a SQLite ledger's connection: its migrations, and tests. Made when
+        first asked for: a process opening an up-to-date ledger does not import sqlite-utils."""
+        from sqlite_utils import Database  # noqa: PLC0415 - only for SQLite (ledger/migrations.py)
+
+        if not isinstance(self.sql, SqliteSql):
+            raise TypeError(f"{self.sql.description} is a PostgreSQL ledger: sqlite-utils is for SQLite")
+        return Database(self.sql.conn)
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
         """Switch a new ledger to WAL. SQLite answers "database is locked" at once, without
         waiting its busy timeout, while another process reads the file: try again until it
         has looked away (processes that open a new ledger together all get here)."""
         deadline = time.monotonic() + self.busy_timeout_ms / 1000
         while True:
             try:
-                db.enable_wal()
+                conn.execute("PRAGMA journal_mode = wal")
                 return
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
@@ -454,13 +461,11 @@ def pending_migrations(settings: Settings) -> tuple[list[str], int]:
     try:
         conn = sqlite3.connect(f"{settings.db_path.absolute().as_uri()}?mode=ro", uri=True)
         try:
-            applied = {row[0] for row in conn.execute("select name from _sqlite_migrations where migration_set = ?",
-                                                      [MIGRATION_SET])}
+            return sqlite_pending(conn), len(names)
         finally:
             conn.close()
     except sqlite3.Error as exc:
         raise explain(exc, settings.db_path) from None
-    return [name for name in names if name not in applied], len(names)
 
 
 def fetched_conversations(settings: Settings, conversation_ids: set[str]) -> set[str]:

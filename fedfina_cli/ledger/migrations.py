@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import cache
@@ -37,6 +38,17 @@ def sqlite_migrations() -> Migrations:
     for _, function in MIGRATIONS:
         runner()(function)
     return runner
+
+
+def sqlite_pending(conn: sqlite3.Connection) -> list[str]:
+    """The migrations a SQLite ledger lacks, read with its own connection: a process opening
+    an up-to-date ledger (every one but the first) never imports sqlite-utils (40 ms)."""
+    if conn.execute("select 1 from sqlite_master where type = 'table' and name = '_sqlite_migrations'").fetchone() \
+            is None:
+        return [name for name, _ in MIGRATIONS]
+    applied = {row[0] for row in conn.execute("select name from _sqlite_migrations where migration_set = ?",
+                                              [MIGRATION_SET])}
+    return [name for name, _ in MIGRATIONS if name not in applied]
 
 
 @migration
