@@ -180,10 +180,6 @@ def _calls(n: int, error: str | None = None):
     return [ApiCall("storage", f"put_object {i}", 200, i, error=error) for i in range(n)]
 
 
-def _operations(ledger) -> list[str]:
-    return [r["operation"] for r in ledger.sql.rows("select operation from api_usage_metrics order by id")]
-
-
 def _api_rows_are_batched(ledger, reader) -> None:
     """Rows wait (not one statement each), reach the table in order within about a second,
     a hundred at once, and every one by close()."""
