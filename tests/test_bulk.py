@@ -1,6 +1,7 @@
 """Bulk runs: CSV batches, concurrency, --failed, and the status/show/stats views."""
 
 import csv
+import gc
 import io
 import json
 import os
@@ -251,6 +252,8 @@ def test_reports_rendered_in_worker_processes_match_in_process_ones():
     pool = PoolRenderer(2)
     try:
         pooled = pool(data)
+        # Each worker keeps its modules and parsed fonts out of the garbage collector's sight.
+        assert pool._pool.submit(gc.get_freeze_count).result() > 10_000
     finally:
         pool.close()
     in_process = InProcessRenderer()(data)
