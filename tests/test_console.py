@@ -46,8 +46,10 @@ def test_an_officer_sees_only_conversations_emailed_to_them_by_url_too(world):
         theirs, missing = priya.get(path), priya.get(path.replace(str(arun_call), str(nowhere)))
         assert theirs.status_code == missing.status_code == 404, path
         # The same page but for the URL it names (the language links repeat it).
-        assert theirs.text.replace(str(arun_call), "N") == missing.text.replace(str(nowhere), "N")
+        assert theirs.text.replace(f"/c/{arun_call}", "/c/N") == missing.text.replace(f"/c/{nowhere}", "/c/N")
         assert "conv_bulk00000003" not in theirs.text
+        # Signed in, she keeps her header on the error page: no offer to sign in.
+        assert "Sign out" in theirs.text and PRIYA in theirs.text and 'href="/console/login"' not in theirs.text
     for action in ("resend", "retry", "hold"):
         assert priya.act(arun_call, action).status_code == 404
     # A search cannot reach them either.

@@ -180,6 +180,12 @@ def test_officer_signs_in_lists_plays_the_recording_and_opens_the_report(world, 
         "[r.status, r.headers.get('content-type'), new TextDecoder().decode((await r.arrayBuffer()).slice(0, 5))]))")
     assert got == [200, "application/pdf", "%PDF-"]
 
+    # Someone else's call: a 404 page that keeps her header (her name, "Sign out"), no "Sign in".
+    driver.get(f"{world.url}/console/c/{world.ids['conv_bulk00000003']}")
+    assert browser.find("h1").text == "Not found"
+    assert browser.find(".who button").text == "Sign out" and not browser.all("main a[href='/console/login']")
+    browser.screens("not-yours")
+
 
 def test_admin_retries_a_failed_call_from_the_browser(world, browser, services):
     from .conftest import hindi_variant

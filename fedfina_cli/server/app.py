@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fedfina_cli.core.errors import DiskFull
@@ -61,13 +62,13 @@ def create_app(service: Service) -> FastAPI:
     async def console_refused(request: Request, exc: ConsoleRefused) -> Response:
         if exc.status == 401 and request.method == "GET":  # a page asked for before signing in
             return RedirectResponse("/console/login", status_code=303)
-        return error_page(request, exc)
+        return await run_in_threadpool(error_page, request, exc)  # it looks up who is signed in
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/console"):  # a person's browser: a page, not JSON
             title = {404: "Not found", 405: "Not allowed"}.get(exc.status_code, "Error")
-            return error_page(request, ConsoleRefused(exc.status_code, title, "No such page."))
+            return await run_in_threadpool(error_page, request, ConsoleRefused(exc.status_code, title, "No such page."))
         message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
         return error(exc.status_code, message)
 

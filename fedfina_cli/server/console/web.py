@@ -10,6 +10,7 @@ FEDFINA_PUBLIC_URL's.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, urlencode
 
@@ -87,7 +88,13 @@ def hardened(response: _R) -> _R:
 
 
 def error_page(request: Request, exc: ConsoleRefused) -> HTMLResponse:
-    return page(request, "message.html", exc.status, title=exc.title, message=exc.message)
+    """The refusal as a page, with the header of whoever is signed in (their navigation and
+    "Sign out", not an offer to sign in). Called in a worker thread: the lookup reads the ledger."""
+    viewer = None
+    if exc.status != 401 and request.app.state.service.settings.public_url is not None:
+        with suppress(Exception):  # an error page must not fail: at worst it shows no one
+            viewer = viewer_of(request, request.app.state.service)
+    return page(request, "message.html", exc.status, viewer=viewer, title=exc.title, message=exc.message)
 
 
 async def read_form(request: Request) -> dict[str, str]:
