@@ -37,6 +37,12 @@ class AccountSettings:
     # legal hold"); FEDFINA_RETENTION_DAYS sets the default.
     retention_days: int = KEEP
 
+    @property
+    def masks_documents(self) -> bool:
+        """Whether what people read of a call (the PDF, the email, the console's transcript) shows
+        its identifiers masked: under every mode but `none` (SPEC "The officer's brief")."""
+        return self.redact != "none"
+
     def overridden(self, overrides: AccountOverrides) -> AccountSettings:
         changes = {f.name: getattr(overrides, f.name) for f in fields(overrides)
                    if getattr(overrides, f.name) is not None}

@@ -733,7 +733,7 @@ class Pipeline:
         """The name on the cover, the subject and the attachment, masked like the rest unless `none`:
         a number in the widget's name variable landed in the subject and the file name."""
         name = named_applicant(self._conversation(ctx), summary.summary.applicant_name)
-        return redact(name).text if name and ctx.settings.redact != "none" else name
+        return redact(name).text if name and ctx.settings.masks_documents else name
 
     def _shown(self, ctx: _Context) -> Conversation:
         """What is stored for people (the transcript file): masked under `stored`, else as fetched."""
@@ -744,7 +744,7 @@ class Pipeline:
         `llm` the summary was made from the masked call, so the transcript beside it is masked too:
         one document shows each identifier one way, and an Aadhaar number is never printed whole
         (UIDAI's rule; it was, on the page after the summary's [AADHAAR ••••0124])."""
-        return self._conversation(ctx) if ctx.settings.redact == "none" else self._masked(ctx)
+        return self._masked(ctx) if ctx.settings.masks_documents else self._conversation(ctx)
 
     def _conversation(self, ctx: _Context) -> Conversation:
         if ctx.fetched is None:

@@ -73,9 +73,9 @@ def conversation_page(session: RunContext, row: ConversationRow) -> Conversation
     live = {f["file_type"]: f for f in ledger.files_for(row["conversation_id"], row["account_id"])
             if not f.get("deleted_at")}
     # Masked as the account's report is: FEDFINA_REDACT, unless the account chose otherwise.
-    redaction = accounts.defaults(session.settings).overridden(
-        accounts.from_row(ledger.account_settings(row["account_id"]))).redact
-    conversation, note = _conversation(storage, live.get("conversation"), redaction)
+    masked = accounts.defaults(session.settings).overridden(
+        accounts.from_row(ledger.account_settings(row["account_id"]))).masks_documents
+    conversation, note = _conversation(storage, live.get("conversation"), masked)
     summary = _summary(storage, live.get("summary"))
     audio = live.get("audio")
     return ConversationPage(
@@ -101,7 +101,7 @@ def _read(storage: Storage, file: Row | None) -> bytes | None:
         return None
 
 
-def _conversation(storage: Storage, file: Row | None, redaction: str) -> tuple[Conversation | None, str | None]:
+def _conversation(storage: Storage, file: Row | None, masked: bool) -> tuple[Conversation | None, str | None]:
     raw = _read(storage, file)
     if raw is None:
         return None, "The call's transcript is not in storage (not fetched yet, purged, or in storage these " \
@@ -110,8 +110,8 @@ def _conversation(storage: Storage, file: Row | None, redaction: str) -> tuple[C
         conversation = parse_conversation(loads(raw))
     except (FedfinaError, ValueError) as exc:
         return None, f"The stored conversation could not be read: {exc}"
-    # As the report shows it: identifiers masked unless the deployment chose `none`.
-    return (conversation if redaction == "none" else redact_conversation(conversation)[0]), None
+    # As the account's report shows it (AccountSettings.masks_documents).
+    return (redact_conversation(conversation)[0] if masked else conversation), None
 
 
 def _summary(storage: Storage, file: Row | None) -> SummaryDocument | None:
