@@ -150,6 +150,13 @@ def test_officer_signs_in_lists_plays_the_recording_and_opens_the_report(world, 
     browser.find("nav.languages a[lang=ta]").click()
     assert browser.js("return document.documentElement.lang") == "ta"
     assert browser.find("#transcript").text == "எழுத்துப்படி"
+    # A long speaker word ("விண்ணப்பதாரர்") stays clear of the words spoken, and every turn's
+    # words start at one edge.
+    edges = browser.js("return [...document.querySelectorAll('.turn')].map(t => "
+                       "[t.querySelector('.speaker').getBoundingClientRect().left "
+                       "+ t.querySelector('.speaker').scrollWidth, "  # its words, overflowing or not
+                       "t.querySelector('p').getBoundingClientRect().left])")
+    assert all(right <= left for right, left in edges) and len({left for _, left in edges}) == 1, edges
     browser.screens("conversation-tamil-words")
     driver.get(f"{world.url}/console")
     assert browser.find("h1").text == "உங்களுக்கு அனுப்பப்பட்ட உரையாடல்கள்"  # the choice is kept
