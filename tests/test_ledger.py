@@ -199,6 +199,89 @@ def _api_rows_are_batched(ledger, reader) -> None:
     ledger.close()
 
 
+def test_a_stage_is_two_commits_its_start_and_its_completion_with_its_keys(tmp_path):
+    """On SQLite each commit writes WAL frames and takes file locks: a stage's start (its step and
+    its numbered line) is one transaction, and its completion with the keys it recorded another."""
+    ledger = Ledger(tmp_path / "l.db")
+    try:
+        row = ledger.open_conversation("conv_12345678", "acc1", None)
+        statements: list[str] = []
+        ledger.sql.conn.set_trace_callback(statements.append)
+        with ledger.stage(row, "report") as log:
+            log.changes["report_key"] = "acc1/reports/conv_12345678.pdf"
+        ledger.sql.conn.set_trace_callback(None)
+        shape = [s.split()[0].lower() for s in statements]
+        assert shape == ["begin", "update", "insert", "commit", "begin", "update", "insert", "commit"], statements
+        assert log.completed_row is not None and log.completed_row["report_key"] == "acc1/reports/conv_12345678.pdf"
+    finally:
+        ledger.close()
+
+
+def test_statements_together_are_seen_together_or_not_at_all(tmp_path):
+    import sqlite3
+
+    import pytest
+
+    ledger = Ledger(tmp_path / "l.db")
+    other = sqlite3.connect(tmp_path / "l.db")  # another process's view
+    try:
+        row = ledger.open_conversation("conv_12345678", "acc1", None)
+
+        def lines() -> int:
+            return other.execute("select count(*) from processing_audit_log").fetchone()[0]
+
+        with ledger.sql.together():
+            ledger.audit(row, "fetch", "note", "note", "one")
+            with ledger.sql.together():  # inside a group: part of it
+                ledger.audit(row, "fetch", "note", "note", "two")
+            assert lines() == 0
+        assert lines() == 2
+        with pytest.raises(RuntimeError), ledger.sql.together():
+            ledger.audit(row, "fetch", "note", "note", "three")
+            raise RuntimeError("a failure half-way")
+        assert lines() == 2  # neither half
+        ledger.audit(row, "fetch", "note", "note", "four")  # the connection is usable after it
+        assert lines() == 3
+    finally:
+        other.close()
+        ledger.close()
+
+
+def _stage_whose_claim_is_taken_before_it_completes(ledger) -> tuple[dict, list[str]]:
+    import pytest
+
+    from fedfina_cli.core.errors import ClaimLost
+
+    row = ledger.open_conversation("conv_12345678", "acc1", None)
+    processing_id = row["processing_id"]
+    ledger.update(processing_id, claim_token="mine")
+    with pytest.raises(ClaimLost), ledger.stage(row, "report", "mine") as log:
+        log.changes["report_key"] = "acc1/reports/conv_12345678.pdf"
+        ledger.update(processing_id, claim_token="another")  # a stalled process's claim, taken over
+    return ledger.get(processing_id), [line["event"] for line in ledger.audit_log(processing_id)]
+
+
+def test_a_stage_whose_claim_was_taken_records_no_keys_and_fails(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    try:
+        row, events = _stage_whose_claim_is_taken_before_it_completes(ledger)
+        assert (row["report_key"], events) == (None, ["started", "failed"])
+    finally:
+        ledger.close()
+
+
+def test_a_stage_whose_claim_was_taken_records_no_keys_and_fails_on_postgresql(postgres):
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.ledger.ledger import open_ledger
+
+    ledger = open_ledger(load_settings())
+    try:
+        row, events = _stage_whose_claim_is_taken_before_it_completes(ledger)
+        assert (row["report_key"], events) == (None, ["started", "failed"])
+    finally:
+        ledger.close()
+
+
 def test_api_call_rows_are_written_in_batches_and_all_at_close(tmp_path):
     import sqlite3
 

@@ -23,7 +23,8 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, Protocol, TypeVar
 
 from fedfina_cli.core.config import without_password
@@ -42,6 +43,11 @@ class Sql(Protocol):
         ...
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    def together(self) -> AbstractContextManager[None]:
+        """Statements run inside are committed together where that saves work (SQLite); a
+        group is never what makes them correct: each is safe on its own, as on PostgreSQL."""
+        ...
 
     def notify(self, channel: str) -> None:
         """Tell the other processes' listeners (PostgreSQL's NOTIFY; nothing on SQLite)."""
@@ -93,6 +99,30 @@ class SqliteSql:
         except sqlite3.Error as exc:
             raise _translated(exc, self.description) from exc
 
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """One transaction: one commit, and each page the statements change written to the WAL
+        once, instead of a commit (locks, WAL frames) for every statement: a stage's start, or its
+        result and completion, are three or four statements. The connection is held throughout,
+        so nothing slow may happen inside (no network, no files). Inside a group: part of it."""
+        with self.lock:
+            if self.conn.in_transaction:
+                yield
+                return
+            self.run("begin immediate")  # the write lock at once: no deadlock upgrading a read
+            try:
+                yield
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    self.conn.execute("rollback")
+                raise
+            try:
+                self.conn.execute("commit")
+            except sqlite3.Error as exc:
+                with suppress(sqlite3.Error):
+                    self.conn.execute("rollback")
+                raise _translated(exc, self.description) from exc
+
     def notify(self, channel: str) -> None:
         pass  # one file, no server to carry it: other processes poll
 
@@ -143,6 +173,13 @@ class PostgresSql:
             return list(cursor.fetchall()) if cursor.description else []
 
         return self._retrying(query)
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Each statement still commits on its own: on a pooled autocommit connection a transaction
+        would add two round trips (BEGIN, COMMIT) to save none, and each statement is written to be
+        safe alone and run again after a lost reply (``_retrying``)."""
+        yield
 
     def _retrying(self, call: Callable[[Any], _T]) -> _T:
         """Run ``call`` on a pooled connection; while the server is away (a restart, a

@@ -341,16 +341,24 @@ class Ledger:
 
     @contextmanager
     def stage(self, row: ConversationRow, step: str, claim_token: str | None = None) -> Iterator[StageLog]:
-        """Record one attempt of a stage: started, then completed or failed."""
-        self.update(row["processing_id"], claimed_with=claim_token, current_step=step, status="processing")
-        log = StageLog(self, row, step, self._started(row, step))
+        """Record one attempt of a stage: started, then completed or failed.
+
+        What the stage leaves in ``log.changes`` (its objects' keys) is written with its
+        completion, while the claim holds (else ClaimLost, recorded as its failure); the row as
+        changed is then ``log.completed_row``."""
+        with self.sql.together():
+            self.update(row["processing_id"], claimed_with=claim_token, current_step=step, status="processing")
+            log = StageLog(self, row, step, self._started(row, step))
         started = time.monotonic()
         try:
             yield log
+            with self.sql.together():
+                if log.changes:
+                    log.completed_row = self.update(row["processing_id"], claimed_with=claim_token, **log.changes)
+                log.event("completed", "completed", log.summary, elapsed_ms(started))
         except BaseException as exc:
             log.event("failed", "failed", str(exc) or type(exc).__name__, elapsed_ms(started))
             raise
-        log.event("completed", "completed", log.summary, elapsed_ms(started))
 
     def _started(self, row: ConversationRow, step: str) -> int:
         """Audit a stage's start; its attempt number (one more than its starts before), from the
@@ -488,6 +496,8 @@ class StageLog:
         self.step = step
         self.attempt = attempt
         self.summary: str | None = None
+        self.changes: dict[str, object] = {}  # for the row, written with the completion
+        self.completed_row: ConversationRow | None = None  # the row with ``changes``, once written
 
     def event(self, event: str, status: str, message: str | None = None,
               duration_ms: int | None = None) -> None:

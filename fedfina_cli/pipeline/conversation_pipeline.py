@@ -218,6 +218,7 @@ class Pipeline:
             try:
                 with self.ledger.stage(ctx.row, stage, ctx.token) as log:
                     self._stages[stage](ctx, log)
+                ctx.row = log.completed_row or ctx.row  # with the keys it recorded
             except Exception as exc:  # noqa: BLE001 - recorded as this stage's failure
                 failure = _Failed(stage, exc)
             outcome.stage_seconds[stage] = time.monotonic() - stage_started
@@ -467,8 +468,8 @@ class Pipeline:
         if audio_key is None and ctx.job.prefetched:
             # An audio webhook may have stored it while this ran: keep what it recorded.
             audio_key = self.ledger.get(ctx.row["processing_id"]).get("audio_key")
-        ctx.row = self._update(ctx, conversation_key=ctx.key("conversation"),
-                                     transcript_key=ctx.key("transcript"), audio_key=audio_key)
+        log.changes.update(conversation_key=ctx.key("conversation"), transcript_key=ctx.key("transcript"),
+                           audio_key=audio_key)
         log.summary = f"{len(conversation.spoken_turns)} turns, audio {'stored' if audio_key else 'none'}"
 
     def _adopt_recipient(self, ctx: _Context, conversation: Conversation) -> None:
@@ -540,8 +541,7 @@ class Pipeline:
             document = SummaryDocument(summary=build_notice(conversation), method="notice",
                                        output_language=ctx.settings.summary_language, generated_at=utc_now())
             self._store(ctx, "summary", document.to_json())
-            ctx.row = self._update(ctx, summary_key=ctx.key("summary"), summary_method="notice",
-                                   unsupported_figures=0)
+            log.changes.update(summary_key=ctx.key("summary"), summary_method="notice", unsupported_figures=0)
             log.summary = "a notice: the call reached nobody"
             return
         # What the agent's tools returned (a bureau score, a failed GST check) goes to the model
@@ -556,10 +556,9 @@ class Pipeline:
         self._store(ctx, "summary", document.to_json())
         if document.chunks > 1:
             log.note(f"long transcript: summarised in {document.chunks} parts and merged")
-        ctx.row = self._update(ctx, summary_key=ctx.key("summary"),
-                                     model=document.model, prompt_sha256=document.prompt_sha256,
-                                     summary_method=document.method,
-                                     unsupported_figures=len(document.unsupported_figures))
+        log.changes.update(summary_key=ctx.key("summary"), model=document.model,
+                           prompt_sha256=document.prompt_sha256, summary_method=document.method,
+                           unsupported_figures=len(document.unsupported_figures))
         log.summary = document.made_by
 
     def _checked(self, ctx: _Context, document: SummaryDocument, log: StageLog) -> SummaryDocument:
@@ -596,8 +595,8 @@ class Pipeline:
         # The console finds a conversation by who it is about: the name as the report shows it,
         # and the last four digits of the phone (what the masked number shows anyway).
         digits = "".join(c for c in applicant_phone(self._conversation(ctx)) or "" if c.isdigit())
-        ctx.row = self._update(ctx, report_key=ctx.key("report"), applicant_name=applicant,
-                               phone_last4=digits[-4:] if len(digits) >= 4 else None)
+        log.changes.update(report_key=ctx.key("report"), applicant_name=applicant,
+                           phone_last4=digits[-4:] if len(digits) >= 4 else None)
         log.summary = f"{len(rendered.pdf)} bytes"
 
     def _email(self, ctx: _Context, log: StageLog) -> None:
