@@ -166,3 +166,23 @@ def test_the_bounded_transport_still_reaches_httpcore():
 
     transport = httpx_transport()
     assert type(transport._pool._network_backend).__name__ == "BoundedBackend"
+
+
+def test_alarms_ring_in_time_order_unless_cancelled_on_one_thread():
+    """The SMTP sends' alarms: one thread for all of them, not a timer thread per email."""
+    from fedfina_cli.services.deadline import alarm
+
+    rang: list[str] = []
+    done = threading.Event()
+    alarm(0.3, lambda: rang.append("late"))
+    cancelled = alarm(0.2, lambda: rang.append("cancelled"))
+    alarm(0.1, lambda: rang.append("sooner, set after a later one"))
+    alarm(0.4, done.set)
+    cancelled.cancel()
+    threads = threading.active_count()
+    for _ in range(200):  # as many emails: no thread of their own
+        alarm(30, lambda: rang.append("never")).cancel()
+    assert threading.active_count() == threads
+    assert done.wait(HANG)
+    assert rang == ["sooner, set after a later one", "late"]
+    assert not cancelled.rang

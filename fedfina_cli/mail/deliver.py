@@ -30,6 +30,7 @@ from fedfina_cli.core.api_calls import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.core.errors import StageError
 from fedfina_cli.core.files import atomic_write
 from fedfina_cli.core.object_keys import outbox_path
+from fedfina_cli.services.deadline import alarm
 from fedfina_cli.services.retry import RetryPolicy
 
 OUTBOX_SENDER = "reports@fedfina.invalid"
@@ -186,9 +187,7 @@ class SmtpMailer:
                 with suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
 
-        timer = threading.Timer(self.timeout, expire)
-        timer.daemon = True
-        timer.start()
+        timer = alarm(self.timeout, expire)
         try:
             yield expired
         finally:
