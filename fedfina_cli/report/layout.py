@@ -190,7 +190,8 @@ def _fallbacks_needed(data: ReportInput) -> list[tuple[Fallback, bool]]:
     main = _coverage(MAIN_FILES[""])
 
     def missing(texts: list[str]) -> set[int]:
-        return {ord(ch) for text in texts for ch in text if ord(ch) not in main and ord(ch) > 0x20
+        # Each distinct character once (a report's text repeats a few dozen of them).
+        return {ord(ch) for ch in set("".join(texts)) if ord(ch) not in main and ord(ch) > 0x20
                 and unicodedata.category(ch) not in ("Cf", "Cc")}
 
     bold_missing = missing(bold)
