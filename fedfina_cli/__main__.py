@@ -11,7 +11,9 @@ from __future__ import annotations
 
 def main() -> None:
     from fedfina_cli.cli.app import main as cli  # noqa: PLC0415 - the point of this module
+    from fedfina_cli.core.collector import collect_less  # noqa: PLC0415
 
+    collect_less()
     cli()
 
 

@@ -231,6 +231,7 @@ def test_read_only_commands_before_the_first_run_create_nothing(cli, workspace):
 
 
 def test_reports_rendered_in_worker_processes_match_in_process_ones():
+    from fedfina_cli.core.collector import THRESHOLDS
     from fedfina_cli.core.conversation import parse_conversation
     from fedfina_cli.report.layout import ReportInput
     from fedfina_cli.report.render_pool import InProcessRenderer, PoolRenderer, renderer_for
@@ -254,6 +255,8 @@ def test_reports_rendered_in_worker_processes_match_in_process_ones():
         pooled = pool(data)
         # Each worker keeps its modules and parsed fonts out of the garbage collector's sight.
         assert pool._pool.submit(gc.get_freeze_count).result() > 10_000
+        # ...and collect less often than Python's default (core/collector.py).
+        assert pool._pool.submit(gc.get_threshold).result() == THRESHOLDS
     finally:
         pool.close()
     in_process = InProcessRenderer()(data)

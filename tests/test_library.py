@@ -155,3 +155,23 @@ def test_a_report_worker_re_running_the_command_script_does_not_import_the_cli()
             " or m.startswith('fedfina_cli.cli')))")
     result = subprocess.run([sys.executable, "-c", code, str(script)], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_fedfina_command_collects_garbage_less_often_than_python_by_default():
+    """core/collector.py: set by the installed command before any command runs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from fedfina_cli.core.collector import THRESHOLDS
+
+    script = Path(sys.executable).parent / "fedfina"
+    code = ("import gc, runpy, sys\n"
+            "sys.argv = [sys.argv[1], '--help']\n"
+            "try:\n"
+            "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print(gc.get_threshold(), file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code, str(script)], capture_output=True, text=True, check=True)
+    assert result.stderr.strip().splitlines()[-1] == str(THRESHOLDS)
