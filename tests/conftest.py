@@ -176,6 +176,16 @@ def load_sample(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def ledger_for(kind: str, tmp_path: Path, request):
+    """A fresh ledger of ``kind`` ("sqlite" or "postgresql"), for tests parametrized over both."""
+    from fedfina_cli.ledger.ledger import Ledger
+
+    if kind == "sqlite":
+        return Ledger(tmp_path / "l.db")
+    server = request.getfixturevalue("postgres_server")
+    return Ledger(None, url=server.url(server.new_database()))
+
+
 def hindi_variant(number: int, *, start: int | None = None, status: str = "done",
                   account: str | None = "acc123", email: str | None = "loans.officer@example.com") -> dict:
     """The Hindi sample as a distinct conversation: conv_bulk00000007 and so on."""

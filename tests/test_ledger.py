@@ -1,5 +1,7 @@
 """The ledger schema: migrations on a blank database give exactly these columns."""
 
+import pytest
+
 from fedfina_cli.ledger.ledger import Ledger
 
 EXPECTED = {
@@ -220,8 +222,6 @@ def test_a_stage_is_two_commits_its_start_and_its_completion_with_its_keys(tmp_p
 def test_statements_together_are_seen_together_or_not_at_all(tmp_path):
     import sqlite3
 
-    import pytest
-
     ledger = Ledger(tmp_path / "l.db")
     other = sqlite3.connect(tmp_path / "l.db")  # another process's view
     try:
@@ -247,37 +247,22 @@ def test_statements_together_are_seen_together_or_not_at_all(tmp_path):
         ledger.close()
 
 
-def _stage_whose_claim_is_taken_before_it_completes(ledger) -> tuple[dict, list[str]]:
-    import pytest
-
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_stage_whose_claim_was_taken_records_no_keys_and_fails(kind, tmp_path, request):
     from fedfina_cli.core.errors import ClaimLost
 
-    row = ledger.open_conversation("conv_12345678", "acc1", None)
-    processing_id = row["processing_id"]
-    ledger.update(processing_id, claim_token="mine")
-    with pytest.raises(ClaimLost), ledger.stage(row, "report", "mine") as log:
-        log.changes["report_key"] = "acc1/reports/conv_12345678.pdf"
-        ledger.update(processing_id, claim_token="another")  # a stalled process's claim, taken over
-    return ledger.get(processing_id), [line["event"] for line in ledger.audit_log(processing_id)]
+    from .conftest import ledger_for
 
-
-def test_a_stage_whose_claim_was_taken_records_no_keys_and_fails(tmp_path):
-    ledger = Ledger(tmp_path / "l.db")
+    ledger = ledger_for(kind, tmp_path, request)
     try:
-        row, events = _stage_whose_claim_is_taken_before_it_completes(ledger)
-        assert (row["report_key"], events) == (None, ["started", "failed"])
-    finally:
-        ledger.close()
-
-
-def test_a_stage_whose_claim_was_taken_records_no_keys_and_fails_on_postgresql(postgres):
-    from fedfina_cli.core.config import load_settings
-    from fedfina_cli.ledger.ledger import open_ledger
-
-    ledger = open_ledger(load_settings())
-    try:
-        row, events = _stage_whose_claim_is_taken_before_it_completes(ledger)
-        assert (row["report_key"], events) == (None, ["started", "failed"])
+        row = ledger.open_conversation("conv_12345678", "acc1", None)
+        processing_id = row["processing_id"]
+        ledger.update(processing_id, claim_token="mine")
+        with pytest.raises(ClaimLost), ledger.stage(row, "report", "mine") as log:
+            log.changes["report_key"] = "acc1/reports/conv_12345678.pdf"
+            ledger.update(processing_id, claim_token="another")  # a stalled process's claim, taken over
+        events = [line["event"] for line in ledger.audit_log(processing_id)]
+        assert (ledger.get(processing_id)["report_key"], events) == (None, ["started", "failed"])
     finally:
         ledger.close()
 

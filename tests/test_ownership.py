@@ -21,7 +21,16 @@ import pytest
 from fedfina_cli.core import processes
 from fedfina_cli.ledger.ledger import Ledger
 
-from .conftest import HINDI, HINDI_ID, emails_per_conversation, hindi_variant, start_fedfina, wait_for, write_json
+from .conftest import (
+    HINDI,
+    HINDI_ID,
+    emails_per_conversation,
+    hindi_variant,
+    ledger_for,
+    start_fedfina,
+    wait_for,
+    write_json,
+)
 
 
 def _row(workspace, conversation_id: str = HINDI_ID) -> dict:
@@ -189,17 +198,10 @@ def test_the_sending_mark_holds_only_for_the_claims_holder_and_never_overwrites_
 # --- nothing stuck -------------------------------------------------------------------------------------
 
 
-def _ledger_for(kind, tmp_path, request):
-    if kind == "sqlite":
-        return Ledger(tmp_path / "l.db")
-    server = request.getfixturevalue("postgres_server")
-    return Ledger(None, url=server.url(server.new_database()))
-
-
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_a_queue_claim_run_twice_after_a_lost_reply_claims_one_row(kind, tmp_path, request):
     """PostgresSql runs a statement again when its reply was lost: the claim must find its own row."""
-    ledger = _ledger_for(kind, tmp_path, request)
+    ledger = ledger_for(kind, tmp_path, request)
     try:
         queue = ledger.queue
         for n in range(2):
