@@ -273,6 +273,8 @@ def httpx_transport():
 
 
 class Alarm:
+    """Rings once (calls ``ring``) when its time comes, unless it was cancelled first."""
+
     def __init__(self, ring):
         self._ring = ring
         self._lock = threading.Lock()
