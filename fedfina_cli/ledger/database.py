@@ -82,6 +82,7 @@ class SqliteSql:
         self.conn = conn
         self.description = description
         self.lock = threading.RLock()
+        self._grouping = False  # in together(), on the thread holding the lock
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         try:
@@ -106,22 +107,25 @@ class SqliteSql:
         result and completion, are three or four statements. The connection is held throughout,
         so nothing slow may happen inside (no network, no files). Inside a group: part of it."""
         with self.lock:
-            if self.conn.in_transaction:
+            if self._grouping:
                 yield
                 return
-            self.run("begin immediate")  # the write lock at once: no deadlock upgrading a read
+            self._grouping = True
             try:
+                self.run("begin immediate")  # the write lock at once: no deadlock upgrading a read
                 yield
-            except BaseException:
-                with suppress(sqlite3.Error):
-                    self.conn.execute("rollback")
-                raise
-            try:
                 self.conn.execute("commit")
-            except sqlite3.Error as exc:
-                with suppress(sqlite3.Error):
-                    self.conn.execute("rollback")
-                raise _translated(exc, self.description) from exc
+            except BaseException as exc:
+                # Whatever stopped the group (even an interrupt right after BEGIN), no transaction
+                # is left open: every later statement of this process would be in it, uncommitted.
+                if self.conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self.conn.execute("rollback")
+                if isinstance(exc, sqlite3.Error):
+                    raise _translated(exc, self.description) from exc
+                raise
+            finally:
+                self._grouping = False
 
     def notify(self, channel: str) -> None:
         pass  # one file, no server to carry it: other processes poll
