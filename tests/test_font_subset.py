@@ -129,3 +129,29 @@ def test_a_document_with_a_core_font_is_embedded_by_fpdf2_without_touching_the_s
     mixed = document(with_core_font=True)
     assert "core font" in pdf_text(mixed) and "₹12,000" in pdf_text(mixed)
     assert "₹12,000 — shared face" in pdf_text(document(with_core_font=False))
+
+
+def test_every_stream_of_a_report_is_deflated_and_declares_its_lengths():
+    """Pages, fonts and their maps are deflated by pdf_fonts._deflate (ISA-L), which rewrites
+    streams fpdf2 built: each must still say FlateDecode, its /Length must be its bytes, and a
+    font program's /Length1 its inflated size, or strict readers refuse the file."""
+    import re
+    import zlib
+
+    pdf = _render(load_sample(HINDI))
+    streams = list(re.finditer(rb"<<(.*?)>>\s*stream\r?\n", pdf, re.DOTALL))
+    assert len(streams) >= 10  # two pages, and a program, ToUnicode and CIDToGIDMap per font
+    programs = 0
+    for match in streams:
+        header = match.group(1)
+        length = int(re.search(rb"/Length (\d+)", header).group(1))
+        body = pdf[match.end():match.end() + length]
+        assert pdf[match.end() + length:].lstrip(b"\r\n").startswith(b"endstream"), header
+        assert b"/Filter /FlateDecode" in header, header
+        inflated = zlib.decompress(body)  # the standard inflater reads what ISA-L wrote
+        if declared := re.search(rb"/Length1 (\d+)", header):
+            programs += 1
+            assert int(declared.group(1)) == len(inflated)
+            TTFont(io.BytesIO(inflated), checkChecksums=2)
+    assert programs == len(_embedded_fonts(pdf))
+    assert "रमेश" in pdf_text(pdf)

@@ -34,7 +34,6 @@ try:
         OutputProducer,
         PDFContentStream,
         PDFFont,
-        PDFFontStream,
         _build_cmap_blocks,
         _tt_font_widths,
     )
@@ -50,6 +49,8 @@ PDF_INTERNALS = ("_perform_page_break_if_need_be", "_out", "_resource_catalog", 
 FONT_INTERNALS = ("i", "fontkey", "name", "desc", "cmap", "cw", "subset", "hbfont", "ttfont", "scale", "emphasis",
                   "ttffile", "biggest_size_pt", "missing_glyphs", "color_font", "is_cff", "is_compressed")
 SUBSET_INTERNALS = ("pick", "get_glyph", "pick_glyph", "items")
+STREAM_INTERNALS = ("_contents", "length", "filter", "content_stream")  # _deflate rewrites streams
+OUTPUT_INTERNALS = ("_add_pages", "_add_fonts", "_add_pdf_obj")
 
 
 @cache
@@ -78,7 +79,8 @@ def _find_problem() -> str | None:
         subset = SubsetMap(font)
     except Exception as exc:  # noqa: BLE001 - any failure of the probe means: do not rely on the internals
         return f"{type(exc).__name__}: {exc}"
-    for owner, names in ((probe, PDF_INTERNALS), (font, FONT_INTERNALS), (subset, SUBSET_INTERNALS)):
+    for owner, names in ((probe, PDF_INTERNALS), (font, FONT_INTERNALS), (subset, SUBSET_INTERNALS),
+                         (PDFContentStream(b""), STREAM_INTERNALS), (OutputProducer, OUTPUT_INTERNALS)):
         missing = [name for name in names if not hasattr(owner, name)]
         if missing:
             return f"{type(owner).__name__} has no {', '.join(missing)}"
@@ -135,6 +137,18 @@ def _program(path: str) -> FontProgram:
 if OutputProducer is not None:
 
     class _EmbeddingOutput(OutputProducer):
+        def _add_pages(self, *args, **kwargs):
+            # The pages' content streams deflated by _deflate, not by fpdf2's zlib.
+            compress, self.fpdf.compress = self.fpdf.compress, False
+            try:
+                pages = super()._add_pages(*args, **kwargs)
+            finally:
+                self.fpdf.compress = compress
+            if compress:
+                for page in pages:
+                    _deflate(page.contents)
+            return pages
+
         def _add_fonts(self, *args, **kwargs):
             fonts = sorted(self.fpdf.fonts.values(), key=lambda font: font.i)
             if all(_embeddable(font) for font in fonts) and not getattr(self.fpdf, "_compliance", None):
@@ -159,7 +173,7 @@ if OutputProducer is not None:
             composite.descendant_fonts = PDFArray([cid_font])
 
             # ToUnicode: the text each code stands for (search, copy and paste).
-            to_unicode = PDFContentStream(_to_unicode_cmap(used).encode("latin-1"), compress=self.fpdf.compress)
+            to_unicode = _stream(_to_unicode_cmap(used).encode("latin-1"), self.fpdf.compress)
             self._add_pdf_obj(to_unicode, "fonts")
             composite.to_unicode = to_unicode
 
@@ -177,11 +191,12 @@ if OutputProducer is not None:
             cid_to_gid = bytearray(2 * (max((code for _, code in used), default=0) + 1))
             for glyph, code in used:
                 cid_to_gid[2 * code:2 * code + 2] = new_ids[glyph.glyph_id].to_bytes(2, "big")
-            cid_map = PDFContentStream(bytes(cid_to_gid), compress=True)
+            cid_map = _stream(bytes(cid_to_gid))
             self._add_pdf_obj(cid_map, "fonts")
             cid_font.c_i_d_to_g_i_d_map = cid_map
 
-            font_file = PDFFontStream(contents=program)
+            font_file = _stream(program)
+            font_file.length1 = len(program)  # as PDFFontStream: the program's own length
             self._add_pdf_obj(font_file, "fonts")
             descriptor.font_file2 = font_file
             # As fpdf2 does: these per-class caches would otherwise keep every document's subset alive.
@@ -192,6 +207,24 @@ if OutputProducer is not None:
     def _embeddable(font) -> bool:
         return (type(font) is TTFFont and not font.color_font and not font.is_cff
                 and not font.is_compressed and isinstance(font.ttffile, (str, PurePath)))
+
+
+def _stream(contents: bytes, compress: bool = True) -> PDFContentStream:
+    stream = PDFContentStream(contents)
+    if compress:
+        _deflate(stream)
+    return stream
+
+
+def _deflate(stream: PDFContentStream) -> None:
+    """Deflate an uncompressed stream with ISA-L at level 3: a report's fonts and pages in a
+    fifth of the time zlib takes at its default level (0.3 against 1.5 ms), the PDF 4 % larger.
+    Any reader inflates it: FlateDecode is deflate whoever wrote it."""
+    from isal import isal_zlib
+
+    stream._contents = isal_zlib.compress(stream.content_stream(), 3)
+    stream.filter = Name("FlateDecode")
+    stream.length = len(stream._contents)
 
 
 def _subset_tag(number: int) -> str:
