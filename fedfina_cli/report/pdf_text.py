@@ -116,6 +116,13 @@ class TextSetter:
         if new_y == "NEXT":
             pdf.y += height
 
+    def right(self, height: float, text: str, **moves: str) -> None:
+        """Like pdf.cell(0, height, text, align="R"): ``text`` ending at the right margin."""
+        pdf = self.pdf
+        end = pdf.w - pdf.r_margin
+        pdf.x = end - self.width(text) - 2 * pdf.c_margin
+        self.line(end - pdf.x, height, text, **moves)
+
     def lines(self, text: str, width: float) -> list[str]:
         """Greedy word wrap; a word wider than the line is split between characters."""
         result = []
