@@ -303,3 +303,12 @@ def test_a_range_said_with_one_multiplier_supports_both_ends():
     assert [v for _, v in figures.numbers("रोज़ का आठ से दस हज़ार")] == [8000, 10000]
     assert [v for _, v in figures.numbers("Fifteen to eighteen thousand")] == [15000, 18000]
     assert [v for _, v in figures.numbers("दो से तीन लाख", english_words=False)] == [200000, 300000]
+
+
+def test_words_spelt_with_letters_that_fold_to_ascii_are_read_as_the_words_they_match():
+    # Under IGNORECASE İ ı ſ and the Kelvin sign match i, i, s and k. A payload's "ſix" matched
+    # the number words' patterns and was then looked up as "ſix": a KeyError, and the call's
+    # summary (figure check) or transcript (redaction) failed. They read as what they matched.
+    assert figures.numbers("बिक्री fİve hundred रुपये") == [("fİve hundred", 500.0)]
+    assert figures.numbers("she sold ſix bags, fıve thouſand rupees") == [("ſix", 6.0), ("fıve thouſand", 5000.0)]
+    assert figures.dates("on 18 ſep 2025") == [((2025, 9, 18), "18 ſep 2025")]

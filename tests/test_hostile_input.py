@@ -144,6 +144,19 @@ def test_a_lone_surrogate_becomes_a_visible_replacement_character(cli, workspace
     assert cli("run", "--from-file", path).exit_code == 0  # and later runs are not poisoned
 
 
+def test_number_words_spelt_with_look_alike_letters_complete_the_call(cli, workspace):
+    # "ſix" and "fİve" match the number words' case-insensitive patterns; they were looked up
+    # as written (KeyError) and the conversation failed at the redaction of its transcript.
+    raw = HINDI.read_text(encoding="utf-8").replace(
+        "रमेश कुमार", "रमेश कुमार, number nine eight ſix ſix five four three two one zero. Sales fİve hundred", 1)
+    path = workspace.root / "look-alike.json"
+    path.write_text(raw, encoding="utf-8")
+    result = cli("run", "--from-file", path)
+    assert result.exit_code == 0, result.output
+    report = workspace.object("acc123", "reports", f"{HINDI_ID}.pdf").read_bytes()
+    assert "ſix ſix" not in pdf_text(report) and "fİve hundred" in pdf_text(report)
+
+
 def test_invalid_utf8_in_a_file_is_a_usage_error(cli, workspace):
     path = workspace.root / "latin1.json"
     path.write_bytes(HINDI.read_bytes().replace("रमेश".encode(), b"Ram\xe9sh", 1))

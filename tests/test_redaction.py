@@ -231,3 +231,11 @@ def test_an_identifier_said_over_turns_is_joined_only_when_the_parts_follow_each
     apart = [("user", "My Aadhaar is 2341 2341"), ("agent", "Thank you."), ("agent", "And your rent?"),
              ("agent", "Per month?"), ("user", "2346 rupees, roughly")]
     assert _across(*apart) == [text for _, text in apart]
+
+
+def test_spoken_digits_spelt_with_letters_that_fold_to_ascii_are_masked():
+    # "ſix" matches the spoken-digit pattern under IGNORECASE; it was looked up as "ſix" (a
+    # KeyError that failed the conversation) and now masks as the six it reads as.
+    result = redact("mera number nine eight ſix ſix five four three two one zero hai")
+    assert result.counts == {"PHONE": 1}
+    assert "ſix" not in result.text and "••••" in result.text

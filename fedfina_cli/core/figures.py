@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from fedfina_cli.core.digits import ascii_digits
-from fedfina_cli.core.number_words import ENGLISH_UNITS, FRACTIONS, MULTIPLIERS, WORDS, pattern_of
+from fedfina_cli.core.number_words import ENGLISH_UNITS, FRACTIONS, MULTIPLIERS, WORDS, pattern_of, word_key
 
 if TYPE_CHECKING:
     from fedfina_cli.core.conversation import Conversation
@@ -66,7 +66,7 @@ def _english_value(run: str) -> float | None:
     """'five hundred thousand' -> 500000; None where the words do not make one number."""
     total = current = 0.0
     seen_scale = half = False
-    for word in re.split(r"[\s-]+", run.lower()):
+    for word in re.split(r"[\s-]+", word_key(run)):
         if word in ("and", "a"):
             continue
         if word == "half":  # two and a half (lakh)
@@ -144,28 +144,28 @@ def _located(text: str, english_words: bool = True) -> list[_Said]:
         add(match, float(re.sub(r"\D", "", match.group(1))), None)
     for match in _SHORT.finditer(text):
         if free(match.span()):
-            short = _SHORT_SCALE[match.group(2).lower()]
+            short = _SHORT_SCALE[word_key(match.group(2))]
             add(match, float(match.group(1)) * short, short)
     for match in _NUMBER.finditer(text):
         if not free(match.span()):
             continue
-        written = MULTIPLIERS.get((match.group(3) or "").lower())
+        written = MULTIPLIERS.get(word_key(match.group(3) or ""))
         for group in (1, 2):
             if match.group(group):
                 add(match, float(match.group(group).replace(",", "")) * (written or 1), written)
     for match in _ENGLISH_RUN.finditer(text):
         run = _english_value(match.group(0))
         if run is not None and free(match.span()):
-            last = match.group(0).lower().split()[-1]
+            last = word_key(match.group(0)).split()[-1]
             add(match, run, _ENGLISH_SCALES.get(last))
     for match in _WORD.finditer(text):
         if not free((match.start(), match.start() + 1)):
             continue
-        word = match.group(2).lower()
+        word = word_key(match.group(2))
         if not english_words and (word.isascii() or word in _ALSO_WORDS) and not match.group(3):
             continue
         value = WORDS[word] + FRACTIONS.get(match.group(1) or "", 0)
-        said_with = MULTIPLIERS.get((match.group(3) or "").lower())
+        said_with = MULTIPLIERS.get(word_key(match.group(3) or ""))
         add(match, value * (said_with or 1), said_with)
     found.sort(key=lambda said: said.start)
     # The first end of a range said with one multiplier is that much, not a bare number: "आठ से
@@ -266,7 +266,7 @@ def dates(text: str) -> list[tuple[tuple[int, int, int], str]]:
         if match.group("iso"):
             year, month, day = (int(x) for x in match.group("iso").split("-"))
         else:
-            day, month, year = int(match.group("day")), _MONTHS[match.group("month")[:3].lower()], \
+            day, month, year = int(match.group("day")), _MONTHS[word_key(match.group("month"))[:3]], \
                 int(match.group("year"))
         found.append(((year, month, day), match.group(0)))
     return found

@@ -187,6 +187,17 @@ def _all_words() -> dict[str, float]:
     return words
 
 
+# Under IGNORECASE four non-ASCII letters match ASCII ones: İ and ı match i, ſ matches s and
+# the Kelvin sign K matches k. A word matched through them is looked up as the letters it
+# matched: "ſix" is six (its lower case was no key: a KeyError that failed the conversation).
+_ASCII_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def word_key(word: str) -> str:
+    """The key of a word matched case-insensitively, in these tables and the others like them."""
+    return word.translate(_ASCII_FOLD).lower()
+
+
 def _nfc(table: dict[str, float]) -> dict[str, float]:
     """Nukta letters come precomposed (ज़, U+095B) or as two code points (ज + ़); NFC makes both
     the second, in the text and in these words alike."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from fedfina_cli.core.conversation import Conversation, Turn
 from fedfina_cli.core.digits import ascii_digits
-from fedfina_cli.core.number_words import WORDS, pattern_of
+from fedfina_cli.core.number_words import WORDS, pattern_of, word_key
 from fedfina_cli.core.summary import Summary
 
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
@@ -142,7 +142,7 @@ def redact(text: str) -> Redacted:
 
 def spoken_digits(words: str) -> str:
     """'nine eight double seven' -> '9877'."""
-    return "".join(_DIGIT_WORDS[m.group(2).lower()] * _REPEAT.get((m.group(1) or "").lower(), 1)
+    return "".join(_DIGIT_WORDS[word_key(m.group(2))] * _REPEAT.get(word_key(m.group(1) or ""), 1)
                    for m in _SPOKEN_PART.finditer(words))
 
 
