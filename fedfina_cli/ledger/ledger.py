@@ -191,19 +191,20 @@ class Ledger:
         """The row's processing_id, inserted (pending) when new. Race-free across processes:
         the unique (account_id, conversation_id) index lets only one insert win."""
         now = utc_now()
-        if account_id:
-            # A failure recorded before the account was known is adopted, once.
+        with self.sql.together():  # one commit on SQLite, not two
+            if account_id:
+                # A failure recorded before the account was known is adopted, once.
+                self.sql.run(
+                    "update conversation_processing set account_id = ?, updated_at = ? "
+                    "where conversation_id = ? and account_id = '' and claimed_by is null and not exists "
+                    "(select 1 from conversation_processing where conversation_id = ? and account_id = ?)",
+                    [account_id, now, conversation_id, conversation_id, account_id])
             self.sql.run(
-                "update conversation_processing set account_id = ?, updated_at = ? "
-                "where conversation_id = ? and account_id = '' and claimed_by is null and not exists "
-                "(select 1 from conversation_processing where conversation_id = ? and account_id = ?)",
-                [account_id, now, conversation_id, conversation_id, account_id])
-        self.sql.run(
-            "insert into conversation_processing (conversation_id, account_id, status, created_at, updated_at) "
-            "values (?, ?, 'pending', ?, ?) on conflict (account_id, conversation_id) do nothing",
-            [conversation_id, account_id, now, now])
-        return int(value(self.sql, "select processing_id from conversation_processing "
-                                   "where conversation_id = ? and account_id = ?", [conversation_id, account_id]))
+                "insert into conversation_processing (conversation_id, account_id, status, created_at, updated_at) "
+                "values (?, ?, 'pending', ?, ?) on conflict (account_id, conversation_id) do nothing",
+                [conversation_id, account_id, now, now])
+            return int(value(self.sql, "select processing_id from conversation_processing "
+                                       "where conversation_id = ? and account_id = ?", [conversation_id, account_id]))
 
     def record_unresolved_failure(self, conversation_id: str, email_id: str | None, step: str,
                                   message: str, retryable: bool) -> None:
