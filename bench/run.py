@@ -445,8 +445,16 @@ def eager_import_seconds(repeats: int = 5) -> float:
                                                   text=True).stdout) for _ in range(repeats))
 
 
+CPU_REPEATS = 3  # bulk runs whose CPU per conversation is reported as a median
+
+
 def bulk_rows(services: Services, total: int, sequential: int, workdir: Path) -> list[tuple[str, str, str]]:
     fast = batch(services, "bulk", total, 16, workdir)
+    # The same run's CPU moves by 10-15 % with the machine's pace (the loopback servers' CPU
+    # moves with it): one run against a 40 ms target would be luck. The median of three, each shown.
+    runs = [fast, *(batch(services, f"bulk{n}", total, 16, workdir) for n in range(2, CPU_REPEATS + 1))]
+    cpu = statistics.median(run["cpu"] for run in runs) / total * 1000
+    each = ", ".join(f"{run['cpu'] / total * 1000:.0f} ms ({run['servers_cpu']:.1f} s)" for run in runs)
     slow = batch(services, "seq", sequential, 1, workdir)
     ideal = total * IO_PER_CONVERSATION / 16
     overlapped = total * OVERLAPPED_IO / 16
@@ -459,7 +467,8 @@ def bulk_rows(services: Services, total: int, sequential: int, workdir: Path) ->
          f"<= 1.05x of {overlapped:.1f} s"),
         ("scaling: concurrency 16 over 1", f"{per_slow / per_fast:.1f}x "
          f"({per_slow:.2f} s vs {per_fast:.3f} s per conversation)", ">= 12x"),
-        ("CPU per conversation (user+sys)", f"{fast['cpu'] / total * 1000:.0f} ms", "<= 40 ms"),
+        ("CPU per conversation (user+sys), median", f"{cpu:.0f} ms", "<= 40 ms"),
+        (f"  each of {CPU_REPEATS} runs (loopback servers' CPU)", each, "(context)"),
         ("  of which redaction + figure check", f"{privacy_and_trust_ms():.1f} ms", "< 5 ms"),
         ("  loopback servers' CPU, same cores", f"{fast['servers_cpu']:.1f} s "
          f"({CORES * fast['wall']:.0f} core-s available)", "(context)"),
