@@ -1,6 +1,8 @@
 """SMTP delivery against aiosmtpd on loopback (AUTH; STARTTLS and implicit TLS)."""
 
+import json
 import sqlite3
+import time
 
 import pytest
 
@@ -151,3 +153,112 @@ def test_a_bad_answer_to_quit_after_delivery_is_not_a_refusal(cli, workspace, sm
     assert result.exit_code == 0, result.output
     assert len(smtp_server.messages) == 1  # delivered once, never retried
     assert workspace.rows("select email_state from conversation_processing") == [{"email_state": "sent"}]
+
+
+# --- one connection for many messages -----------------------------------------------------------
+
+
+def _mailer(server, metrics=lambda call: None):
+    from fedfina_cli.mail.deliver import SmtpMailer
+    from fedfina_cli.services.retry import RetryPolicy
+
+    from .conftest import SMTP_USER
+
+    return SmtpMailer("127.0.0.1", server.port, SENDER, security="none", username=SMTP_USER,
+                      password=SMTP_PASSWORD, metrics=metrics, retry=RetryPolicy(attempts=3, base_seconds=0.01),
+                      timeout=5)
+
+
+def _email(n: int):
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = SENDER, "officer@bank.example", f"report {n}"
+    message["Message-ID"] = f"<m{n}@fedfina.example>"
+    message.set_content(f"report {n}\n")
+    return message
+
+
+def _send(mailer, n: int, handovers: list | None = None):
+    handovers = [] if handovers is None else handovers
+    return mailer.send(_email(n), "acc123", f"conv_{n:08d}", on_handover=lambda: handovers.append(n))
+
+
+def test_a_run_s_emails_share_one_connection(cli, workspace, smtp_server):
+    from .conftest import hindi_variant
+
+    paths = []
+    for n in range(3):
+        path = workspace.root / f"c{n}.json"
+        path.write_text(json.dumps(hindi_variant(n)), encoding="utf-8")
+        paths.append(path)
+    for path in paths:
+        assert cli("run", "--from-file", path).exit_code == 0
+    # three runs: a connection each (closed with QUIT when a run ends)
+    assert len({m.peer for m in smtp_server.messages}) == 3
+    mailer = _mailer(smtp_server)
+    for n in range(4):
+        _send(mailer, n)
+    mailer.close()
+    assert len(smtp_server.messages) == 7 and len({m.peer for m in smtp_server.messages[3:]}) == 1
+
+
+def test_a_kept_connection_the_server_hung_up_is_replaced_and_nothing_is_sent_twice(monkeypatch):
+    from .conftest import SMTP_USER
+    from .fakes.smtp import FakeSMTP
+
+    server = FakeSMTP(username=SMTP_USER, password=SMTP_PASSWORD, idle_timeout=0.5).start()
+    calls = []
+    try:
+        mailer = _mailer(server, metrics=calls.append)
+        handovers: list[int] = []
+        _send(mailer, 1, handovers)
+        time.sleep(1.5)  # the server ends the idle session (421, then it closes)
+        _send(mailer, 2, handovers)
+        mailer.close()
+    finally:
+        server.stop()
+    assert [m.message["Subject"] for m in server.messages] == ["report 1", "report 2"]
+    assert len({m.peer for m in server.messages}) == 2
+    assert handovers == [1, 2]  # each handed over once
+    assert [c.status_code for c in calls] == [250, 250]  # a closed kept connection is no failed send
+
+
+def test_a_421_to_mail_from_on_a_kept_connection_goes_again_on_a_new_one(smtp_server):
+    calls = []
+    mailer = _mailer(smtp_server, metrics=calls.append)
+    _send(mailer, 1)
+    smtp_server.mail_replies.append("421 4.3.2 Service shutting down, closing channel")
+    _send(mailer, 2)
+    _send(mailer, 3)
+    mailer.close()
+    assert [m.message["Subject"] for m in smtp_server.messages] == ["report 1", "report 2", "report 3"]
+    peers = [m.peer for m in smtp_server.messages]
+    assert peers[0] != peers[1] == peers[2]
+    assert [c.status_code for c in calls] == [250, 250, 250]
+
+
+def test_a_421_on_a_new_connection_is_a_failed_attempt_not_a_silent_retry(smtp_server):
+    calls = []
+    mailer = _mailer(smtp_server, metrics=calls.append)
+    smtp_server.mail_replies.append("421 4.3.2 Service shutting down, closing channel")
+    _send(mailer, 1)
+    mailer.close()
+    assert len(smtp_server.messages) == 1
+    assert [c.status_code for c in calls] == [421, 250]  # recorded, then retried with backoff
+
+
+def test_a_connection_is_not_kept_past_its_message_limit_or_its_idle_time(smtp_server, monkeypatch):
+    from fedfina_cli.mail import deliver
+
+    monkeypatch.setattr(deliver, "MESSAGES_PER_CONNECTION", 2)
+    mailer = _mailer(smtp_server)
+    for n in range(5):
+        _send(mailer, n)
+    peers = [m.peer for m in smtp_server.messages]
+    assert peers[0] == peers[1] != peers[2] == peers[3] != peers[4]
+    monkeypatch.setattr(deliver, "IDLE_SECONDS", 0.0)
+    _send(mailer, 5)
+    assert smtp_server.messages[5].peer != peers[4]
+    mailer.close()
+    assert not mailer._kept

@@ -55,6 +55,10 @@ class Mailer(Protocol):
         """True/False when the mailer can tell; None when it cannot (plain SMTP)."""
         ...
 
+    def close(self) -> None:
+        """End what is kept open between messages (SMTP connections)."""
+        ...
+
 
 class OutboxMailer:
     """Writes standards-compliant .eml files instead of sending (no SMTP configured)."""
@@ -80,6 +84,9 @@ class OutboxMailer:
         with target.open("rb") as handle:
             return message_from_binary_file(handle)["Message-ID"] == message_id
 
+    def close(self) -> None:
+        pass
+
 
 class DeliveryUnknown(StageError):
     """The connection broke after the final "." of DATA: the server may have the message."""
@@ -87,12 +94,30 @@ class DeliveryUnknown(StageError):
 class Refused(StageError):
     """The mail server refused the message (or could not be reached): nothing was delivered."""
 
+# A connection that delivered a message is kept for the next one (no new TCP and TLS
+# handshake, EHLO and login for each email), but not for long: servers end idle sessions
+# after some minutes (RFC 5321 4.5.3.2 asks at least five), and some cap the messages of one.
+IDLE_SECONDS = 30.0
+MESSAGES_PER_CONNECTION = 50
+
+
+@dataclass
+class _Kept:
+    smtp: smtplib.SMTP
+    sent: int  # messages delivered on it
+    idle_since: float  # time.monotonic()
+
+
 class SmtpMailer:
     """Sends through an SMTP server: starttls, ssl or none; login when a username is set.
 
     Temporary failures (4xx replies, connection errors) before the hand-over are
     retried with backoff; permanent ones (5xx) fail the conversation with the
     server's reply. After the hand-over nothing is retried (see DeliveryUnknown).
+
+    A connection is used again for the next message while it is fresh (IDLE_SECONDS,
+    MESSAGES_PER_CONNECTION). One the server has closed meanwhile fails at MAIL FROM, before
+    anything is handed over: the message then goes on a new connection, in the same attempt.
     """
 
     def __init__(self, host: str, port: int | None, sender: str, *, security: str = "starttls",
@@ -109,13 +134,17 @@ class SmtpMailer:
         self.retry = retry
         self.timeout = timeout
         self.description = f"smtp({host}:{self.port})"
+        self._kept: list[_Kept] = []  # connections waiting for the next message
+        self._kept_lock = threading.Lock()
 
     def send(self, message: Message, account_id: str, conversation_id: str,
              on_handover: Callable[[], None]) -> Delivery:
         recipients = [addr for _, addr in getaddresses(
             message.get_all("To", []) + message.get_all("Cc", []) + message.get_all("Bcc", []))]
         wire = _without_bcc(message)
-        for attempt in range(1, self.retry.attempts + 1):
+        attempt = 0
+        while attempt < self.retry.attempts:
+            attempt += 1
             started = time.monotonic()
             handed_over = False
 
@@ -125,14 +154,25 @@ class SmtpMailer:
                 handed_over = True
 
             connection: list[smtplib.SMTP] = []
+            kept = self._take()
             try:
                 with self._deadline(connection) as expired:
+                    delivered = False
                     try:
-                        self._transmit(self.connect(connection), recipients, wire, handover)
+                        if kept is not None:
+                            connection.append(kept.smtp)
+                        self._transmit(kept.smtp if kept else self.connect(connection), recipients, wire, handover)
+                        delivered = True
                     finally:
-                        if connection:
+                        if connection and not (delivered and self._keep(connection[0], kept)):
                             _close_quietly(connection[0])
             except Exception as exc:  # noqa: BLE001 - classified below; unknown errors are re-raised
+                if kept is not None and not handed_over and not expired.is_set() and _gone(exc):
+                    # A kept connection the server had closed meanwhile: nothing was handed
+                    # over, and this attempt goes again on another connection.
+                    log.debug("%s: a kept connection to %s had been closed (%s)", conversation_id, self.host, exc)
+                    attempt -= 1
+                    continue
                 code, reply, temporary = _classify(exc)
                 if expired.is_set():
                     code, reply, temporary = None, f"timed out (FEDFINA_HTTP_TIMEOUT is {self.timeout:g} s)", True
@@ -159,6 +199,36 @@ class SmtpMailer:
                 log.warning("%s: delivered, but the API call could not be recorded: %s", conversation_id, exc)
             return delivery
         raise AssertionError("unreachable")
+
+    def _take(self) -> _Kept | None:
+        """A kept connection still fresh, if any; the stale ones are closed on the way."""
+        now, fresh, stale = time.monotonic(), None, []
+        with self._kept_lock:
+            while self._kept and fresh is None:
+                kept = self._kept.pop()
+                if now - kept.idle_since < IDLE_SECONDS:
+                    fresh = kept
+                else:
+                    stale.append(kept)
+        for kept in stale:  # outside the lock: a QUIT waits for its reply
+            _close_quietly(kept.smtp)
+        return fresh
+
+    def _keep(self, smtp: smtplib.SMTP, kept: _Kept | None) -> bool:
+        """Keep a connection that just delivered a message for the next one (False: close it)."""
+        sent = (kept.sent if kept else 0) + 1
+        if sent >= MESSAGES_PER_CONNECTION or smtp.sock is None:
+            return False
+        with self._kept_lock:
+            self._kept.append(_Kept(smtp, sent, time.monotonic()))
+        return True
+
+    def close(self) -> None:
+        """QUIT the kept connections (the end of a run, or of `serve`)."""
+        with self._kept_lock:
+            kept, self._kept = self._kept, []
+        for connection in kept:
+            _close_quietly(connection.smtp)
 
     def was_delivered(self, message_id: str, account_id: str, conversation_id: str) -> None:
         return None  # plain SMTP cannot ask the server what it delivered
@@ -268,6 +338,14 @@ class SmtpMailer:
         code, reply = smtp.getreply()
         if code != 250:
             raise smtplib.SMTPDataError(code, reply)
+
+
+def _gone(exc: Exception) -> bool:
+    """Whether a command failed because the server had ended the session: the connection
+    closed (or reset), or 421, the reply of a server closing it (RFC 5321 3.8)."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError):
+        return True
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421
 
 
 def _dot_stuffed(data: bytes) -> bytes:

@@ -58,6 +58,7 @@ class RunContext:
             self.interrupted = self.ledger.queue.mark_interrupted()
             self.backends, self.warnings = build_backends(self.settings, self._record_api_call,
                                                           pool_size=max(threads_for(self.concurrency), 4))
+            stack.callback(self.backends.mailer.close)  # its kept SMTP connections
             self.backends.storage.prepare()
             self._run_id = self.ledger.start_run(self.command, self.backends.description, os.getpid())
             self._stack = stack.pop_all()

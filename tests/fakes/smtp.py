@@ -20,6 +20,7 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     at: float = field(default_factory=time.monotonic)  # when it was accepted (benchmarks)
+    peer: tuple | None = None  # the client's address and port: one per connection
 
     @property
     def message(self):
@@ -28,10 +29,12 @@ class Received:
 
 class FakeSMTP:
     def __init__(self, *, username: str | None = None, password: str | None = None,
-                 security: str = "none", cert: Path | None = None, key: Path | None = None):
+                 security: str = "none", cert: Path | None = None, key: Path | None = None,
+                 idle_timeout: float | None = None):
         self.messages: list[Received] = []
         self.rcpt_replies: dict[str, str] = {}  # address -> reply, e.g. "550 5.1.1 no such user"
         self.data_replies: list[str] = []  # replies to the next DATA commands, e.g. "451 try later"
+        self.mail_replies: list[str] = []  # replies to the next MAIL FROM commands, e.g. "421 closing"
         self.accept_delay = 0.0  # seconds between receiving the final "." and answering it
         # Called (in the server's thread) with the client's address: at RCPT TO, and once the
         # message is in, just before the 250 (faults that must happen at that moment).
@@ -39,7 +42,7 @@ class FakeSMTP:
         self.on_message = None
         self.username, self.password = username, password
         self.port = free_port()
-        kwargs = {}
+        kwargs: dict = {} if idle_timeout is None else {"timeout": idle_timeout}  # then it hangs up, as servers do
         if username:
             # With implicit TLS aiosmtpd cannot tell the socket is encrypted, so it
             # must not insist on STARTTLS before AUTH.
@@ -66,6 +69,13 @@ class FakeSMTP:
 
     # --- aiosmtpd handler hooks ---------------------------------------------
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mail_replies:
+            return self.mail_replies.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.on_rcpt is not None:
             self.on_rcpt(session.peer)
@@ -81,7 +91,8 @@ class FakeSMTP:
             await asyncio.sleep(self.accept_delay)
         if self.data_replies:
             return self.data_replies.pop(0)
-        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
+                                      peer=tuple(session.peer)))
         if self.on_message is not None:
             self.on_message(session.peer)
         return "250 2.0.0 Message accepted for delivery"
