@@ -51,6 +51,16 @@ def test_csv_batch_with_bad_rows(cli, workspace, batch, smtp_server):
     assert by_recipient == sorted(f"officer{n}@fedfina.example" for n in range(GOOD))
 
 
+def test_a_batch_s_emails_share_smtp_connections(cli, workspace, batch, smtp_server):
+    from fedfina_cli.pipeline.slots import threads_for
+
+    cli("run", "--csv", batch, "--concurrency", "1")
+    assert len(smtp_server.messages) == GOOD
+    # At most one connection per thread that may send at once (two at --concurrency 1), not
+    # a connect, EHLO and login for each of the 32 emails.
+    assert len({m.peer for m in smtp_server.messages}) <= threads_for(1) == 2
+
+
 def test_csv_header_without_conversation_id_is_a_usage_error(cli, workspace):
     path = _csv(workspace.root / "x.csv", ["id,email", "conv_12345678,a@fedfina.example"])
     result = cli("run", "--csv", path)
