@@ -439,6 +439,15 @@ def startup(command: list[str], env: dict, repeats: int = 10) -> float:
     return statistics.median(times)
 
 
+def pace_seconds() -> float:
+    """CPU seconds of a fixed pure-Python loop in a fresh interpreter: how fast this machine is now."""
+    code = ("import time; t = time.process_time(); x = 0\n"
+            "for i in range(20_000_000): x += i\n"
+            "print(time.process_time() - t)")
+    return statistics.median(float(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                                  text=True).stdout) for _ in range(3))
+
+
 def eager_import_seconds(repeats: int = 5) -> float:
     code = "import time; t = time.perf_counter(); import openai, minio, fpdf; print(time.perf_counter() - t)"
     return statistics.median(float(subprocess.run([sys.executable, "-c", code], capture_output=True,
@@ -541,7 +550,10 @@ def main() -> None:
     sequential = 8 if options.quick else 40
 
     services = Services()
-    rows = []
+    # The machine's pace, before and after: the same loop took 1.0 to 1.6 s of CPU on the
+    # development machine on one day, and every CPU and start-up figure moves with it.
+    rows = [("machine pace: 20,000,000 Python additions, CPU (before the scenarios)", f"{pace_seconds():.2f} s",
+             "(context)")]
     with tempfile.TemporaryDirectory(prefix="fedfina-bench-") as tmp:
         workdir = Path(tmp)
         if "bulk" in chosen:
@@ -571,6 +583,7 @@ def main() -> None:
                 ("eager import of openai+minio+fpdf", f"{eager_import_seconds():.3f} s", "(for comparison)"),
             ]
     services.stop()
+    rows.append(("machine pace, after the scenarios", f"{pace_seconds():.2f} s", "(context)"))
 
     width = max(len(r[0]) for r in rows)
     value_width = max(len(r[1]) for r in rows)
