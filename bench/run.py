@@ -550,7 +550,7 @@ def main() -> None:
     sequential = 8 if options.quick else 40
 
     services = Services()
-    # The machine's pace, before and after: the same loop took 1.0 to 1.6 s of CPU on the
+    # The machine's pace, before and after: the same loop took 1.3 to 1.7 s of CPU on the
     # development machine on one day, and every CPU and start-up figure moves with it.
     rows = [("machine pace: 20,000,000 Python additions, CPU (before the scenarios)", f"{pace_seconds():.2f} s",
              "(context)")]
