@@ -45,6 +45,26 @@ def test_widths_match_fpdf2s_own_measure(text):
     assert TextSetter(pdf).width(text) == pytest.approx(theirs, rel=0.01)
 
 
+def test_a_width_is_reused_by_the_next_document_only_when_it_has_the_same_faces():
+    text = "बिजली ₹2,500 🙏"
+    first = TextSetter(_pdf()).width(text)
+    assert TextSetter(_pdf()).width(text) == first  # the same faces: the width measured before
+
+    # Only the main face: the Hindi and the emoji are placeholders, whose widths differ.
+    pdf = SharedFontsPDF()
+    pdf.add_shared_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))
+    pdf.add_page()
+    pdf.set_font("DejaVu", size=10)
+    setter = TextSetter(pdf)
+    alone = setter.width(text)
+    assert alone != pytest.approx(first, rel=0.01)
+    assert alone == pytest.approx(pdf.get_string_width("\ufffd" * 5 + " ₹2,500 \ufffd"), rel=0.01)
+
+    # Another size is measured again.
+    pdf.set_font("DejaVu", size=20)
+    assert setter.width(text) == pytest.approx(2 * alone)
+
+
 def test_a_mixed_line_is_drawn_in_runs_of_the_font_that_has_each_character():
     pdf = _pdf()
     setter = TextSetter(pdf)

@@ -49,6 +49,13 @@ def needs_shaping(text: str) -> bool:
     return _COMPLEX_SCRIPT.search(text) is not None
 
 
+# Widths measured, shared by every document of this process. A width depends only on
+# the faces and the size; the agent asks its questions in much the same words on
+# every call, and the labels are the same on every report, so most of a report's
+# words were measured for an earlier one. Emptied when full: a long `serve` stays bounded.
+_WIDTHS: dict[tuple, float] = {}
+_WIDTHS_KEPT = 50_000
+
 PLACEHOLDER = "\ufffd"  # drawn for a character no face has: visible, never a silent gap
 
 
@@ -57,7 +64,7 @@ class TextSetter:
         from fedfina_cli.report.pdf_fonts import internals_problem
 
         self.pdf = pdf
-        self._widths: dict[tuple, float] = {}
+        self._face_keys: dict[int, tuple] = {}  # by id(main font): see _faces
         self._glyphs: dict[int, _Glyphs] = {}  # by id(font): this document's fonts
         self._choices: dict[int, _Choices] = {}  # by id(main font)
         self.missing: set[str] = set()  # characters drawn as PLACEHOLDER
@@ -67,18 +74,34 @@ class TextSetter:
     def width(self, text: str) -> float:
         """Width of ``text`` in the current font and size, in document units."""
         pdf = self.pdf
-        key = (pdf.current_font.fontkey, pdf.font_size_pt, text)
-        if key not in self._widths:
-            if not self.fast:
-                text = self._covered(text)
-            if has_rtl(text) or not self.fast:
+        key = (self._faces(), pdf.font_size_pt, text)
+        width = _WIDTHS.get(key)
+        if width is None:
+            measured = self._covered(text) if not self.fast else text
+            if has_rtl(measured) or not self.fast:
                 with self._fpdf2_shaping():
-                    self._widths[key] = pdf.get_string_width(text)
+                    width = pdf.get_string_width(measured)
             else:
                 size = pdf.font_size_pt
-                self._widths[key] = sum(_advance(font, chunk, size)
-                                        for font, chunk in self._font_runs(text)) / pdf.k
-        return self._widths[key]
+                width = sum(_advance(font, chunk, size) for font, chunk in self._font_runs(measured)) / pdf.k
+            if len(_WIDTHS) >= _WIDTHS_KEPT:
+                _WIDTHS.clear()
+            _WIDTHS[key] = width
+        return width
+
+    def _faces(self) -> tuple:
+        """What a width in the current font depends on: its face and the fallbacks after it."""
+        pdf = self.pdf
+        main = pdf.current_font
+        faces = self._face_keys.get(id(main))
+        if faces is None:
+            if self.fast:
+                fonts = [main, *(pdf.fonts[key] for key in pdf._fallback_font_ids)]
+                faces = tuple((font.fontkey, str(font.ttffile), pdf.k) for font in fonts)
+            else:  # fpdf2's internals unknown: this document's widths only
+                faces = (self, main.fontkey)
+            self._face_keys[id(main)] = faces
+        return faces
 
     def line(self, width: float, height: float, text: str, *, new_x: str = "RIGHT",
              new_y: str = "TOP") -> None:
