@@ -328,6 +328,74 @@ def test_the_environments_proxy_settings_apply_to_every_request(hindi, monkeypat
     assert (through_proxy, direct) == ((0, 2) if bypass else (2, 0))
 
 
+def _client(url: str):
+    from fedfina_cli.services.elevenlabs import ElevenLabsClient
+    from fedfina_cli.services.retry import RetryPolicy
+
+    return ElevenLabsClient(ELEVENLABS_KEY, url, metrics=lambda call: None,
+                            retry=RetryPolicy(attempts=2, base_seconds=0.01))
+
+
+def test_a_proxy_with_credentials_is_sent_them(hindi, monkeypatch):
+    import base64
+
+    from .fakes.elevenlabs import FakeElevenLabs
+
+    proxy = FakeElevenLabs(ELEVENLABS_KEY).start()
+    proxy.add(load_sample(HINDI), audio=AUDIO)
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("http://", "http://officer:s%40fe@"))
+        for name in ("http_proxy", "NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        assert b"".join(_client(hindi.url).audio_chunks(HINDI_ID)) == AUDIO
+    finally:
+        proxy.stop()
+    asked, = proxy.requests
+    assert asked.headers["proxy-authorization"] == "Basic " + base64.b64encode(b"officer:s@fe").decode()
+    assert hindi.count(AUDIO_PATH) == 0
+
+
+def test_a_proxy_that_is_not_http_is_a_clear_failure(hindi, monkeypatch):
+    from fedfina_cli.services.elevenlabs import ElevenLabsError
+
+    monkeypatch.setenv("HTTP_PROXY", "socks5://127.0.0.1:1080")
+    for name in ("http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ElevenLabsError, match=r"not an http:// or https:// proxy; fix HTTPS_PROXY or set NO_PROXY"):
+        _client(hindi.url).get_conversation(HINDI_ID)
+
+
+def test_a_redirect_on_the_same_host_is_followed_with_the_key(hindi):
+    moved = CONVERSATION_PATH + "?moved=1"
+    hindi.fault(CONVERSATION_PATH, status=307, headers={"Location": moved})
+    assert _client(hindi.url).get_conversation(HINDI_ID).conversation.conversation_id == HINDI_ID
+    first, second = hindi.requests
+    assert second.query == {"moved": "1"}
+    assert first.headers["xi-api-key"] == second.headers["xi-api-key"] == ELEVENLABS_KEY
+
+
+def test_endless_redirects_stop_with_a_clear_message(hindi):
+    from fedfina_cli.services.elevenlabs import ElevenLabsError
+
+    hindi.fault(CONVERSATION_PATH, times=40, status=302, headers={"Location": CONVERSATION_PATH})
+    with pytest.raises(ElevenLabsError, match=r"redirected more than 30 times; check ELEVENLABS_BASE_URL"):
+        _client(hindi.url).get_conversation(HINDI_ID)
+    assert hindi.count(CONVERSATION_PATH) == 31
+
+
+def test_a_compressed_conversation_is_read(hindi):
+    import gzip
+    import json
+
+    payload = load_sample(HINDI)
+    hindi.fault(CONVERSATION_PATH, status=200, body=gzip.compress(json.dumps(payload).encode()),
+                headers={"Content-Encoding": "gzip"})
+    fetched = _client(hindi.url).get_conversation(HINDI_ID)
+    assert fetched.conversation.conversation_id == HINDI_ID and json.loads(fetched.raw) == payload
+    asked, = hindi.requests
+    assert "gzip" in asked.headers["accept-encoding"]
+
+
 def test_a_status_fedfina_does_not_know_is_not_ready_yet_and_said_once(cli, workspace, elevenlabs, caplog):
     """ElevenLabs' status list is open (its SDK's enum takes any value): 'queued' is retried, not failed for good."""
     elevenlabs.add(hindi_variant(9, status="queued"))
