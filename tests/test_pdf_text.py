@@ -65,6 +65,19 @@ def test_a_width_is_reused_by_the_next_document_only_when_it_has_the_same_faces(
     assert setter.width(text) == pytest.approx(2 * alone)
 
 
+def test_shaping_kept_for_later_documents_is_kept_per_face():
+    from fedfina_cli.report.pdf_text import _shape
+
+    pdf = _pdf()
+    pdf.add_shared_font("Noto", "B", str(FONTS / "NotoSansDevanagari-Bold.ttf"))
+    regular, bold = pdf.fonts["noto"], pdf.fonts["notoB"]
+    text = "क्षत्रिय व्यापारी"
+    first = _shape(regular, text)
+    assert _shape(bold, text) != first  # the bold face's own advances, not the regular's kept before
+    assert _shape(bold, text) == _shape(bold, text)
+    assert [glyph[4] for glyph in first] == [glyph[4] for glyph in _shape(_pdf().fonts["noto"], text)]
+
+
 def test_a_mixed_line_is_drawn_in_runs_of_the_font_that_has_each_character():
     pdf = _pdf()
     setter = TextSetter(pdf)

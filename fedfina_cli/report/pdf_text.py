@@ -54,7 +54,7 @@ def needs_shaping(text: str) -> bool:
 # every call, and the labels are the same on every report, so most of a report's
 # words were measured for an earlier one. Emptied when full: a long `serve` stays bounded.
 _WIDTHS: dict[tuple, float] = {}
-_WIDTHS_KEPT = 50_000
+_KEPT = 50_000  # entries in each of the caches kept for later documents (widths, shaping)
 
 PLACEHOLDER = "\ufffd"  # drawn for a character no face has: visible, never a silent gap
 
@@ -84,7 +84,7 @@ class TextSetter:
             else:
                 size = pdf.font_size_pt
                 width = sum(_advance(font, chunk, size) for font, chunk in self._font_runs(measured)) / pdf.k
-            if len(_WIDTHS) >= _WIDTHS_KEPT:
+            if len(_WIDTHS) >= _KEPT:
                 _WIDTHS.clear()
             _WIDTHS[key] = width
         return width
@@ -297,22 +297,37 @@ _UNCOVERED: dict[tuple[str, str], re.Pattern] = {}
 def _advance(font, text: str, size: float) -> float:
     """How far ``text`` in ``font`` moves the pen, in points (what _Glyphs draws)."""
     if needs_shaping(text):
-        infos, positions = _shape(font, text)
-        units = sum(position.x_advance for info, position in zip(infos, positions) if info.codepoint)
+        units = sum(glyph[4] for glyph in _shape(font, text) if glyph[0])
         return units * font.scale * size / 1000
     cmap, widths = font.cmap, font.cw
     return sum(widths[ord(char)] for char in text if ord(char) in cmap) * size / 1000
 
 
-def _shape(font, text: str):
-    import uharfbuzz as hb
+def _shape(font, text: str) -> tuple[tuple[int, int, int, int, int], ...]:
+    """HarfBuzz's glyphs for ``text``: (glyph id, cluster, x offset, y offset, x advance) each.
 
-    buffer = hb.Buffer()
-    buffer.cluster_level = 1  # as fpdf2: a cluster's characters stay together
-    buffer.add_str(text)
-    buffer.guess_segment_properties()
-    hb.shape(font.hbfont, buffer, {})
-    return buffer.glyph_infos, buffer.glyph_positions
+    Kept for every document of this process, as widths are: the same words in
+    the same face shape the same way.
+    """
+    key = (str(font.ttffile), text)
+    glyphs = _SHAPED.get(key)
+    if glyphs is None:
+        import uharfbuzz as hb
+
+        buffer = hb.Buffer()
+        buffer.cluster_level = 1  # as fpdf2: a cluster's characters stay together
+        buffer.add_str(text)
+        buffer.guess_segment_properties()
+        hb.shape(font.hbfont, buffer, {})
+        glyphs = tuple((info.codepoint, info.cluster, position.x_offset, position.y_offset, position.x_advance)
+                       for info, position in zip(buffer.glyph_infos, buffer.glyph_positions))
+        if len(_SHAPED) >= _KEPT:
+            _SHAPED.clear()
+        _SHAPED[key] = glyphs
+    return glyphs
+
+
+_SHAPED: dict[tuple[str, str], tuple[tuple[int, int, int, int, int], ...]] = {}
 
 
 class _Glyphs:
@@ -357,8 +372,8 @@ class _Glyphs:
         correct that to HarfBuzz's advance, and move marks by their offsets (text
         rise for vertical ones). Units: thousandths of the font size.
         """
-        infos, positions = _shape(self.font, text)
-        clusters = sorted({info.cluster for info in infos})
+        glyphs = _shape(self.font, text)
+        clusters = sorted({cluster for _, cluster, _, _, _ in glyphs})
         # The characters each cluster stands for (its first glyph carries them).
         texts = {start: text[start:end] for start, end in zip(clusters, [*clusters[1:], len(text)])}
 
@@ -370,11 +385,11 @@ class _Glyphs:
                 operators.append(f"[{' '.join(pending)}] TJ")
                 pending.clear()
 
-        for info, position in zip(infos, positions):
-            code, glyph_width = self.glyph(info.codepoint, texts.pop(info.cluster, ""))
+        for glyph_id, cluster, x_offset, y_offset, x_advance in glyphs:
+            code, glyph_width = self.glyph(glyph_id, texts.pop(cluster, ""))
             if code is None:
                 continue
-            x_offset, y_offset = scale * position.x_offset, scale * position.y_offset
+            x_offset, y_offset = scale * x_offset, scale * y_offset
             if y_offset != rise:
                 flush()
                 operators.append(f"{y_offset * size / 1000:.2f} Ts")
@@ -382,10 +397,10 @@ class _Glyphs:
             if x_offset:
                 pending.append(f"{-x_offset:.1f}")
             pending.append(f"<{code:04X}>")
-            correction = glyph_width - scale * position.x_advance + x_offset
+            correction = glyph_width - scale * x_advance + x_offset
             if abs(correction) >= 0.05:
                 pending.append(f"{correction:.1f}")
-            advance += scale * position.x_advance
+            advance += scale * x_advance
         flush()
         if rise:
             operators.append("0 Ts")
