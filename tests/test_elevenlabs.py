@@ -361,7 +361,8 @@ def test_a_proxy_that_is_not_http_is_a_clear_failure(hindi, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "socks5://127.0.0.1:1080")
     for name in ("http_proxy", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(ElevenLabsError, match=r"not an http:// or https:// proxy; fix HTTPS_PROXY or set NO_PROXY"):
+    with pytest.raises(ElevenLabsError, match=r"not an http:// or https:// proxy; "
+                                              r"fix HTTPS_PROXY and HTTP_PROXY, or name the host in NO_PROXY"):
         _client(hindi.url).get_conversation(HINDI_ID)
 
 

@@ -107,7 +107,8 @@ class _Pools:
             manager = urllib3.ProxyManager(proxy, proxy_headers=headers, **self._settings)
         except ProxySchemeUnknown:
             raise ElevenLabsError(f"the proxy set in the environment for ElevenLabs ({urlsplit(proxy).scheme}://…) "
-                                  "is not an http:// or https:// proxy; fix HTTPS_PROXY or set NO_PROXY") from None
+                                  "is not an http:// or https:// proxy; fix HTTPS_PROXY and HTTP_PROXY, "
+                                  "or name the host in NO_PROXY") from None
         self._proxies[proxy] = deadline.bound_pool_manager(manager)
         return self._proxies[proxy]
 
