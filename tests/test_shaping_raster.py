@@ -89,17 +89,23 @@ def test_shaped_lines_match_their_reviewed_images(name):
     assert _mismatch(image, reference) <= TOLERANCE, f"{name}: the line no longer looks like {path}"
 
 
-def _flipped_offsets(monkeypatch):
-    from types import SimpleNamespace
-
+def _own_caches(monkeypatch):
+    """Widths and shaping kept for this corrupted test only: later tests in the process must not reuse them."""
     from fedfina_cli.report import pdf_text
 
+    monkeypatch.setattr(pdf_text, "_WIDTHS", {})
+    monkeypatch.setattr(pdf_text, "_SHAPED", {})
+
+
+def _flipped_offsets(monkeypatch):
+    from fedfina_cli.report import pdf_text
+
+    _own_caches(monkeypatch)
     real_shape = pdf_text._shape
 
     def flipped(font, text):
-        infos, positions = real_shape(font, text)
-        return infos, [SimpleNamespace(x_advance=p.x_advance, y_advance=p.y_advance,
-                                       x_offset=-p.x_offset, y_offset=-p.y_offset) for p in positions]
+        # (glyph, cluster, x offset, y offset, x advance): the marks moved the wrong way
+        return tuple((glyph, cluster, -dx, -dy, advance) for glyph, cluster, dx, dy, advance in real_shape(font, text))
 
     monkeypatch.setattr(pdf_text, "_shape", flipped)
 
@@ -107,6 +113,7 @@ def _flipped_offsets(monkeypatch):
 def _unshaped(monkeypatch):
     from fedfina_cli.report import pdf_text
 
+    _own_caches(monkeypatch)
     monkeypatch.setattr(pdf_text, "needs_shaping", lambda text: False)
 
 
