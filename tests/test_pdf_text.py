@@ -65,6 +65,17 @@ def test_a_width_is_reused_by_the_next_document_only_when_it_has_the_same_faces(
     assert setter.width(text) == pytest.approx(2 * alone)
 
 
+def test_a_document_on_fpdf2s_own_path_keeps_its_widths_to_itself():
+    # Kept for later documents, its widths would keep it (pages and all) alive with them.
+    from fedfina_cli.report import pdf_text
+
+    setter = TextSetter(_pdf())
+    setter.fast = False  # as when fpdf2's internals are not the ones the fast path knows
+    before = dict(pdf_text._WIDTHS)
+    assert setter.width("Rent ₹8,000 रमेश") > 0
+    assert before == pdf_text._WIDTHS
+
+
 def test_shaping_kept_for_later_documents_is_kept_per_face():
     from fedfina_cli.report.pdf_text import _shape
 

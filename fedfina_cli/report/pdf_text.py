@@ -65,6 +65,7 @@ class TextSetter:
 
         self.pdf = pdf
         self._face_keys: dict[int, tuple] = {}  # by id(main font): see _faces
+        self._widths: dict[tuple, float] = {}  # when not fast (see width)
         self._glyphs: dict[int, _Glyphs] = {}  # by id(font): this document's fonts
         self._choices: dict[int, _Choices] = {}  # by id(main font)
         self.missing: set[str] = set()  # characters drawn as PLACEHOLDER
@@ -75,7 +76,9 @@ class TextSetter:
         """Width of ``text`` in the current font and size, in document units."""
         pdf = self.pdf
         key = (self._faces(), pdf.font_size_pt, text)
-        width = _WIDTHS.get(key)
+        # fpdf2's internals unknown (not fast): this document's widths only, kept with it.
+        kept = _WIDTHS if self.fast else self._widths
+        width = kept.get(key)
         if width is None:
             measured = self._covered(text) if not self.fast else text
             if has_rtl(measured) or not self.fast:
@@ -84,9 +87,9 @@ class TextSetter:
             else:
                 size = pdf.font_size_pt
                 width = sum(_advance(font, chunk, size) for font, chunk in self._font_runs(measured)) / pdf.k
-            if len(_WIDTHS) >= _KEPT:
-                _WIDTHS.clear()
-            _WIDTHS[key] = width
+            if len(kept) >= _KEPT:
+                kept.clear()
+            kept[key] = width
         return width
 
     def _faces(self) -> tuple:
@@ -98,8 +101,8 @@ class TextSetter:
             if self.fast:
                 fonts = [main, *(pdf.fonts[key] for key in pdf._fallback_font_ids)]
                 faces = tuple((font.fontkey, str(font.ttffile), pdf.k) for font in fonts)
-            else:  # fpdf2's internals unknown: this document's widths only
-                faces = (self, main.fontkey)
+            else:
+                faces = (main.fontkey,)
             self._face_keys[id(main)] = faces
         return faces
 
