@@ -57,6 +57,11 @@ def roll_up(ledger: Ledger, today: date | None = None) -> dict[str, int]:
             f"sum({tokens}) from {table} where {rows} and created_at >= ? and created_at < ? "
             f"group by substr(created_at, 1, 10), {key}, {_BUCKET} "
             "on conflict (day, kind, key, duration_ms) do nothing", [since, until])
+    if ledger.sql.dialect == "postgresql" and any(added.values()):
+        # The planner must know the totals grew (by a year's, at the first roll-up) now, not when
+        # autovacuum comes by: with the statistics of an empty table, `stats` sorted 285,618 rows
+        # on disk (373 ms) instead of adding them up in memory (73 ms). A few hundred ms at most.
+        ledger.sql.run("analyze ledger_days")
     return added
 
 
