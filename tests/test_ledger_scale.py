@@ -123,3 +123,23 @@ def test_stats_reads_no_more_than_a_few_megabytes_of_rows(installed, year_ledger
         ledger.close()
     assert figures["stages"]["email"]["count"] == DAYS * 6
     assert max(fetched) <= 4 * 400 + 10  # a histogram (400 durations a stage), not 12,000 lines
+
+
+@pytest.mark.parametrize("days", [None, 30])
+def test_stats_count_each_status_as_counting_every_row_would(year_ledger, days):
+    from fedfina_cli.ledger.ledger import Ledger
+    from fedfina_cli.ledger.queries import collect_stats
+
+    ledger = Ledger(year_ledger.db)
+    try:
+        since = None if days is None else (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d")
+        ledger.sql.run("update conversation_processing set status = 'queued' where conversation_id like '%n05'")
+        counted = {row["status"]: row["n"] for row in ledger.sql.rows(
+            "select status, count(*) as n from conversation_processing where updated_at >= ? group by status",
+            [since or ""])}
+        figures = collect_stats(ledger, since)["conversations"]
+    finally:
+        ledger.close()
+    assert set(counted) == {"completed", "failed", "queued"}
+    assert counted["queued"] == (DAYS if days is None else days + 1)  # the days since, both ends counted
+    assert {status: n for status, n in figures.items() if n} == counted
