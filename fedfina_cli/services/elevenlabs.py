@@ -1,4 +1,4 @@
-"""The ElevenLabs Conversational AI client (urllib3, with the environment's settings as requests reads them).
+"""The ElevenLabs Conversational AI client (requests).
 
 Retries connection errors, timeouts, 408, 429 and 5xx with jittered
 exponential backoff (Retry-After wins when present); never retries other 4xx.
@@ -7,19 +7,14 @@ Error messages carry the status and ElevenLabs' detail, never the key.
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 
-import certifi
-import urllib3
-from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, ProxySchemeUnknown, SSLError
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
+import requests
+from urllib3.exceptions import ReadTimeoutError
 
 from fedfina_cli.core.api_calls import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.core.conversation import MAX_SECONDS, AudioUnavailable, FetchedConversation, parse_conversation
@@ -37,7 +32,7 @@ RETRY_STATUSES = {408, 429} | set(range(500, 600))
 START_RATE = None
 AUDIO_CHUNK_BYTES = 256 * 1024
 CONNECT_TIMEOUT = 10.0
-MAX_REDIRECTS = 30  # as requests
+MAX_REDIRECTS = 30  # requests' own limit, named in the message
 
 
 class ElevenLabsError(StageError):
@@ -61,56 +56,51 @@ class ConversationPage:
     rejected: list[str] = field(default_factory=list)  # items left out, and why
 
 
-class _Pools:
-    """urllib3 connection pools: direct, or through the proxy the environment names for a host.
+class _Session(requests.Session):
+    """A requests session that reads the environment's proxy and CA settings once per host.
 
-    requests (which runs on urllib3) prepares every request anew and reads the
-    environment's proxy and CA settings each time: about 0.7 ms of CPU a call.
-    Here they are read as requests reads them (HTTP(S)_PROXY, NO_PROXY,
-    REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE), once per host: they do not change during
-    a run, and NO_PROXY still applies to each host a request is redirected to.
+    requests reads them again for every request (about 0.5 ms of CPU each);
+    they do not change during a run. Per host, as requests does, so NO_PROXY
+    still applies to each host a request is redirected to.
     """
 
-    def __init__(self, pool_size: int, timeout: float):
-        self._settings: dict[str, Any] = {
-            "maxsize": pool_size,
-            "timeout": urllib3.Timeout(connect=min(CONNECT_TIMEOUT, timeout), read=timeout),
-            "retries": False,  # retried by _request, which knows which failures may be
-            "cert_reqs": "CERT_REQUIRED",
-            "ca_certs": os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where(),
-        }
-        self._direct = deadline.bound_pool_manager(urllib3.PoolManager(**self._settings))
-        self._managers: dict[tuple[str, str], urllib3.PoolManager] = {}  # by (scheme, host)
-        self._proxies: dict[str, urllib3.ProxyManager] = {}  # by proxy URL
-        self._lock = threading.Lock()
+    def __init__(self):
+        super().__init__()
+        self._environments: dict[tuple, dict] = {}
 
-    def manager(self, url: str) -> urllib3.PoolManager:
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if proxies or verify is not None or cert is not None:  # set for this request: not cached
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
         parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc)
-        manager = self._managers.get(key)
-        if manager is None:
-            # requests' reading of the environment (only this, and only once per host).
-            from requests.utils import get_environ_proxies, select_proxy  # noqa: PLC0415
+        key = (parts.scheme, parts.netloc, stream)
+        if key not in self._environments:
+            self._environments[key] = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        settings = self._environments[key]
+        return {**settings, "proxies": dict(settings["proxies"])}
 
-            proxy = select_proxy(url, get_environ_proxies(url))
-            with self._lock:
-                manager = self._direct if not proxy else self._proxies.get(proxy) or self._proxy(proxy)
-                self._managers[key] = manager
-        return manager
+    def rebuild_auth(self, prepared_request, response):
+        """requests strips only Authorization on a redirect to another host: the key goes too."""
+        super().rebuild_auth(prepared_request, response)
+        if self.should_strip_auth(response.request.url, prepared_request.url):
+            prepared_request.headers.pop("xi-api-key", None)
 
-    def _proxy(self, proxy: str) -> urllib3.ProxyManager:
-        from requests.utils import get_auth_from_url  # noqa: PLC0415
 
-        user, password = get_auth_from_url(proxy)
-        headers = urllib3.make_headers(proxy_basic_auth=f"{user}:{password}") if user else None
-        try:
-            manager = urllib3.ProxyManager(proxy, proxy_headers=headers, **self._settings)
-        except ProxySchemeUnknown:
+class _BoundedAdapter(requests.adapters.HTTPAdapter):
+    """Connections whose calls keep to the deadline of deadline.limit()."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        deadline.bound_pool_manager(self.poolmanager)
+
+    def proxy_manager_for(self, proxy, **kwargs):
+        # A SOCKS manager's pools are SOCKS pools: bounding them (which swaps the pool
+        # classes) would connect straight to ElevenLabs, past the proxy. Refused instead.
+        if not proxy.lower().startswith(("http://", "https://")):
             raise ElevenLabsError(f"the proxy set in the environment for ElevenLabs ({urlsplit(proxy).scheme}://…) "
                                   "is not an http:// or https:// proxy; fix HTTPS_PROXY and HTTP_PROXY, "
-                                  "or name the host in NO_PROXY") from None
-        self._proxies[proxy] = deadline.bound_pool_manager(manager)
-        return self._proxies[proxy]
+                                  "or name the host in NO_PROXY")
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        return deadline.bound_pool_manager(manager)
 
 
 class ElevenLabsClient:
@@ -124,9 +114,14 @@ class ElevenLabsClient:
         self.retry = retry
         self.throttle = Throttle(START_RATE)
         self.total_timeout = timeout  # one attempt, connect to last byte (FEDFINA_HTTP_TIMEOUT)
-        self.pools = _Pools(pool_size, timeout)
-        self.headers = {"xi-api-key": api_key, "User-Agent": f"fedfina/{__version__}", "Accept": "application/json",
-                        **urllib3.make_headers(accept_encoding=True)}
+        self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
+        self.session = _Session()
+        self.session.max_redirects = MAX_REDIRECTS
+        adapter = _BoundedAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers.update({"xi-api-key": api_key, "User-Agent": f"fedfina/{__version__}",
+                                     "Accept": "application/json"})
 
     # --- the calls ---------------------------------------------------------
 
@@ -134,12 +129,12 @@ class ElevenLabsClient:
         path = f"/v1/convai/conversations/{_path_id(conversation_id)}"
         response = self._request("get_conversation", path, conversation_id=conversation_id)
         try:
-            payload = loads(response.data)
+            payload = loads(response.content)
         except BadJSON as exc:
             # Not retryable: the same body would fail every later run (and hold sync's watermark).
             raise ElevenLabsError(f"ElevenLabs returned a conversation that cannot be read "
-                                  f"(HTTP {response.status}): {exc}", response.status) from None
-        return FetchedConversation(parse_conversation(payload), response.data)
+                                  f"(HTTP {response.status_code}): {exc}", response.status_code) from None
+        return FetchedConversation(parse_conversation(payload), response.content)
 
     def audio_chunks(self, conversation_id: str) -> Iterator[bytes]:
         """Stream the MP3 straight through; never holds the whole file.
@@ -172,13 +167,13 @@ class ElevenLabsClient:
             params["call_start_after_unix"] = after_unix
         response = self._request("list_conversations", "/v1/convai/conversations", params=params)
         try:
-            body = loads(response.data)
+            body = loads(response.content)
         except BadJSON as exc:
             raise ElevenLabsError(f"ElevenLabs returned an unreadable conversation list: {exc}",
-                                  response.status, retryable=True) from None
+                                  response.status_code, retryable=True) from None
         if not isinstance(body, dict) or not isinstance(body.get("conversations", []), list):
             raise ElevenLabsError("ElevenLabs returned an unreadable conversation list "
-                                  "(no conversations array)", response.status, retryable=True)
+                                  "(no conversations array)", response.status_code, retryable=True)
         listed, rejected = [], []
         for item in body.get("conversations") or []:
             # Every id becomes an object key, a file name and a URL path: checked
@@ -202,7 +197,7 @@ class ElevenLabsClient:
 
     # --- plumbing ------------------------------------------------------------
 
-    def _stream(self, response: urllib3.BaseHTTPResponse, path: str, conversation_id: str,
+    def _stream(self, response: requests.Response, path: str, conversation_id: str,
                 started: float) -> Iterator[bytes]:
         received = 0
         error = None
@@ -211,34 +206,33 @@ class ElevenLabsClient:
             while True:
                 try:
                     skip = _resumed_at(response, received)
-                    # Bounded by the window deadline its connection got when it was asked for.
-                    for chunk in response.stream(AUDIO_CHUNK_BYTES):
+                    for chunk in response.iter_content(AUDIO_CHUNK_BYTES):
                         if skip:  # a server that ignored Range: the bytes already passed on, again
                             chunk, skip = chunk[skip:], max(0, skip - len(chunk))
                         received += len(chunk)
                         if chunk:
                             yield chunk
                     return
-                except (HTTPError, OSError) as exc:
-                    reason = _network_reason(exc, self.total_timeout, streaming=True)
+                except requests.RequestException as exc:
+                    reason = _network_reason(exc, self.total_timeout)
                     if attempt >= self.retry.attempts:
                         error = f"download interrupted after {received} bytes ({reason})"
                         raise ElevenLabsError(f"ElevenLabs get_audio: recording {error}, {attempt} attempts; "
                                               "a later run fetches it again", retryable=True) from None
-                _done(response)
+                response.close()
                 self.retry.sleep(attempt)
                 attempt += 1
                 response = self._request("get_audio", path, conversation_id=conversation_id, stream=True,
                                          record_success=False, headers={"Range": f"bytes={received}-"})
         finally:
-            _done(response)
-            self.metrics(ApiCall("elevenlabs", "get_audio", response.status,
+            response.close()
+            self.metrics(ApiCall("elevenlabs", "get_audio", response.status_code,
                                  elapsed_ms(started), bytes=received, error=error,
                                  conversation_id=conversation_id))
 
     def _request(self, operation: str, path: str, *, conversation_id: str | None = None,
                  params: dict | None = None, stream: bool = False, record_success: bool = True,
-                 headers: dict[str, str] | None = None) -> urllib3.BaseHTTPResponse:
+                 headers: dict[str, str] | None = None) -> requests.Response:
         url = self.base_url + path
         for attempt in range(1, self.retry.attempts + 1):
             self.throttle.wait()
@@ -247,8 +241,12 @@ class ElevenLabsClient:
                 # A stream (the recording) has a window instead: it may take
                 # long, but must keep moving (see deadline.py).
                 with deadline.limit(self.total_timeout, window=stream):
-                    response = self._get(url, params, {**self.headers, **(headers or {})}, stream)
-            except (HTTPError, OSError) as exc:
+                    response = self.session.get(url, params=params, timeout=self.timeout, stream=stream,
+                                                headers=headers)
+            except requests.TooManyRedirects:
+                raise ElevenLabsError(f"ElevenLabs at {self.host} redirected more than {MAX_REDIRECTS} times; "
+                                      "check ELEVENLABS_BASE_URL") from None
+            except requests.RequestException as exc:
                 reason = _network_reason(exc, self.total_timeout)
                 self.metrics(ApiCall("elevenlabs", operation, None, elapsed_ms(started), error=reason,
                                      conversation_id=conversation_id))
@@ -257,43 +255,26 @@ class ElevenLabsClient:
                     continue
                 raise ElevenLabsError(f"ElevenLabs {operation}: {reason} at {self.host} "
                                       f"(gave up after {attempt} attempts)", retryable=True) from None
-            ok = response.status < 300
+            ok = response.status_code < 300
             if not ok or record_success:
-                self.metrics(ApiCall("elevenlabs", operation, response.status, elapsed_ms(started),
-                                     bytes=None if stream else len(response.data),
+                self.metrics(ApiCall("elevenlabs", operation, response.status_code, elapsed_ms(started),
+                                     bytes=None if stream else len(response.content),
                                      error=None if ok else _detail(response, self.redact),
                                      conversation_id=conversation_id))
             if ok:
                 return response
-            if response.status == 429:
+            if response.status_code == 429:
                 self.throttle.limited(started)
-            if response.status in RETRY_STATUSES and attempt < self.retry.attempts:
+            if response.status_code in RETRY_STATUSES and attempt < self.retry.attempts:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                _done(response)
+                response.close()
                 self.retry.sleep(attempt, retry_after)
                 continue
             raise self._error(operation, response, attempt)
         raise AssertionError("unreachable")  # the loop always returns or raises
 
-    def _get(self, url: str, params: dict | None, headers: dict[str, str],
-             stream: bool) -> urllib3.BaseHTTPResponse:
-        """One GET, following redirects as requests does; the key is never sent to another host."""
-        for _ in range(MAX_REDIRECTS + 1):
-            response = self.pools.manager(url).request("GET", url, fields=params, headers=headers,
-                                                       preload_content=not stream, redirect=False)
-            location = response.get_redirect_location()
-            if not location:
-                return response
-            _done(response)
-            target = urljoin(url, location)
-            if urlsplit(target)[:2] != urlsplit(url)[:2]:  # another host, port or scheme
-                headers = {name: value for name, value in headers.items() if name.lower() != "xi-api-key"}
-            url, params = target, None  # the query is in the Location given
-        raise ElevenLabsError(f"ElevenLabs at {self.host} redirected more than {MAX_REDIRECTS} times; "
-                              "check ELEVENLABS_BASE_URL")
-
-    def _error(self, operation: str, response: urllib3.BaseHTTPResponse, attempts: int) -> ElevenLabsError:
-        status = response.status
+    def _error(self, operation: str, response: requests.Response, attempts: int) -> ElevenLabsError:
+        status = response.status_code
         detail = _detail(response, self.redact)
         hint = {
             401: "check ELEVENLABS_API_KEY and that it has the convai_read permission",
@@ -306,24 +287,16 @@ class ElevenLabsClient:
             message += f": {detail}"
         if hint:
             message += f" ({hint})"
-        _done(response)
+        response.close()
         return ElevenLabsError(message, status, retryable=status in RETRY_STATUSES)
 
 
-def _done(response: urllib3.BaseHTTPResponse) -> None:
-    """An answer finished with. Read to its end, its connection went back to the pool already;
-    otherwise the connection is closed (another request cannot follow a half-read answer)."""
-    if not response.isclosed():  # type: ignore[attr-defined]  # urllib3's HTTPResponse has it
-        response.close()
-    response.release_conn()
-
-
-def _resumed_at(response: urllib3.BaseHTTPResponse, received: int) -> int:
+def _resumed_at(response: requests.Response, received: int) -> int:
     """How many bytes of this answer were passed on already: none on the first answer or a 206 from
     where the last one broke; all ``received`` when the server ignored Range and sent the whole file."""
     if not received:
         return 0
-    if response.status == 206:
+    if response.status_code == 206:
         found = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
         start = int(found.group(1)) if found else 0
         if start > received:
@@ -333,16 +306,16 @@ def _resumed_at(response: urllib3.BaseHTTPResponse, received: int) -> int:
     return received
 
 
-def _detail(response: urllib3.BaseHTTPResponse, redact: Callable[[str], str]) -> str:
+def _detail(response: requests.Response, redact: Callable[[str], str]) -> str:
     """ElevenLabs' error detail in either body shape, or the start of a non-JSON body.
 
     Scrubbed of secrets before it is cut short: a cut first could leave part of
     a key that the scrubber would no longer recognise.
     """
     try:
-        body = loads(response.data or b"null")
+        body = loads(response.content or b"null")
     except BadJSON:
-        text = " ".join(redact(response.data.decode("utf-8", "replace")).split())
+        text = " ".join(redact(response.content.decode("utf-8", "replace")).split())
         return text[:200]
     detail = body.get("detail") if isinstance(body, dict) else None
     if isinstance(detail, dict):
@@ -365,16 +338,17 @@ def _path_id(conversation_id: str) -> str:
     return quote(valid_conversation_id(conversation_id), safe="")
 
 
-def _network_reason(exc: Exception, timeout: float, streaming: bool = False) -> str:
-    if isinstance(exc, NewConnectionError):  # urllib3 files it under connect timeouts
-        return "cannot connect"
-    # Our deadline's TimeoutError, urllib3's read and connect timeouts.
-    if isinstance(exc, (Urllib3Timeout, TimeoutError)):
+def _network_reason(exc: requests.RequestException, timeout: float) -> str:
+
+    # While a body is read, requests wraps a read timeout in ConnectionError:
+    # it is still a timeout, not "cannot connect".
+    if isinstance(exc, requests.Timeout) or any(isinstance(a, ReadTimeoutError) for a in exc.args):
         return f"timed out (FEDFINA_HTTP_TIMEOUT is {timeout:g} s)"
-    if isinstance(exc, SSLError):
+    if isinstance(exc, requests.exceptions.SSLError):
         return "TLS error"
-    if streaming and isinstance(exc, (ProtocolError, OSError)):
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "connection broken"
-    if isinstance(exc, (HTTPError, OSError)):
+    if isinstance(exc, requests.ConnectionError):
         return "cannot connect"
     return type(exc).__name__
+
