@@ -344,3 +344,39 @@ def test_lines_starting_with_a_dot_reach_the_mail_server_as_written(smtp_server)
     received, = smtp_server.messages
     assert received.message.get_content().replace("\r\n", "\n") == text
     assert b"\n" not in received.data.replace(b"\r\n", b"")  # no bare LF reached the server
+
+
+@pytest.mark.parametrize("linesep", ["\r\n", "\n"])
+def test_a_message_goes_out_as_the_email_generator_writes_it(linesep):
+    """message_bytes writes large base64 bodies whole instead of a line at a time: the bytes
+    must be the generator's own, for the report email (compat32) and one built with the default
+    policy, and the message must be left as it was."""
+    from datetime import UTC, datetime
+    from email.message import EmailMessage
+
+    from fedfina_cli.mail.compose import EmailContent, build_message
+    from fedfina_cli.mail.wire import message_bytes
+
+    conversation = parse_conversation(load_sample(HINDI))
+    pdf = _render(load_sample(HINDI))
+    report = build_message(EmailContent(
+        sender="reports@fedfina.example", to="officer@fedfina.example", conversation_id=HINDI_ID,
+        account_id="acc123", summary=OfflineSummarizer().summarize(conversation, "", "Hindi"),
+        applicant="रमेश कुमार", bcc=("audit@fedfina.example",), pdf=pdf), datetime.now(UTC))
+    signin = EmailMessage()
+    signin["From"], signin["To"], signin["Subject"] = "a@fedfina.example", "b@fedfina.example", "x"
+    signin.set_content("text\n")
+    signin.add_attachment(pdf, maintype="application", subtype="pdf", filename="r.pdf")
+    for message in (report, signin):
+        before = message.as_bytes(policy=message.policy.clone(linesep=linesep))
+        assert len(before) > len(pdf)  # the attachment is in it
+        assert message_bytes(message, linesep) == before
+        assert message.as_bytes(policy=message.policy.clone(linesep=linesep)) == before  # left as it was
+    # The report's attachment is encoded as email's own encoder encodes it.
+    from email.mime.application import MIMEApplication
+
+    from fedfina_cli.mail.compose import WIRE, _base64_application
+
+    for size in (0, 1, 57, 58, len(pdf)):
+        data = pdf[:size]
+        assert _base64_application(data, "pdf").as_bytes() == MIMEApplication(data, "pdf", policy=WIRE).as_bytes()

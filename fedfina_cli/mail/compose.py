@@ -5,9 +5,12 @@ Only composition lives here; delivery (SMTP or the outbox) is in mailer.py.
 
 from __future__ import annotations
 
+import binascii
 import html
+import re
 import secrets
 from dataclasses import dataclass, field
+from email.encoders import encode_noop
 from email.message import Message
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
@@ -115,7 +118,7 @@ def build_message(content: EmailContent, now) -> Message:
     bodies.attach(_part(MIMEText(html_body(content), "html", "utf-8", policy=WIRE)))
     message.attach(bodies)
     if content.pdf is not None:
-        attachment = _part(MIMEApplication(content.pdf, "pdf", policy=WIRE))
+        attachment = _part(_base64_application(content.pdf, "pdf"))
         name = attachment_name(content)
         # A name in another script is sent RFC 2231-encoded; ASCII as it is.
         attachment.add_header("Content-Disposition", "attachment",
@@ -126,6 +129,21 @@ def build_message(content: EmailContent, now) -> Message:
 
 def _part(part: Message) -> Message:
     del part["MIME-Version"]  # the email.mime classes add it to every part; it belongs at the top
+    return part
+
+
+_BASE64_LINE = re.compile(".{1,76}")
+
+
+def _base64_application(data: bytes, subtype: str) -> MIMEApplication:
+    """MIMEApplication(data, subtype), its base64 body encoded at C speed: email's own encoder
+    goes 57 bytes at a time in Python (0.35 ms for a 40 KB report). The same lines, 76
+    characters each, each ended by a newline."""
+    part = MIMEApplication(b"", subtype, _encoder=encode_noop, policy=WIRE)
+    text = binascii.b2a_base64(data, newline=False).decode("ascii")
+    lines = _BASE64_LINE.findall(text)
+    part.set_payload("\n".join(lines) + "\n" if lines else "")
+    part["Content-Transfer-Encoding"] = "base64"
     return part
 
 

@@ -30,6 +30,7 @@ from fedfina_cli.core.api_calls import ApiCall, Metrics, elapsed_ms
 from fedfina_cli.core.errors import StageError
 from fedfina_cli.core.files import atomic_write
 from fedfina_cli.core.object_keys import outbox_path
+from fedfina_cli.mail.wire import message_bytes
 from fedfina_cli.services.deadline import alarm
 from fedfina_cli.services.retry import RetryPolicy
 
@@ -74,7 +75,7 @@ class OutboxMailer:
     def send(self, message: Message, account_id: str, conversation_id: str,
              on_handover: Callable[[], None]) -> Delivery:
         target = self.path(account_id, conversation_id)
-        atomic_write(target, [message.as_bytes()], before_rename=on_handover)
+        atomic_write(target, [message_bytes(message, message.policy.linesep)], before_rename=on_handover)
         return Delivery(message_id=message["Message-ID"], location=str(target))
 
     def was_delivered(self, message_id: str, account_id: str, conversation_id: str) -> bool:
@@ -374,7 +375,7 @@ def _without_bcc(message: Message) -> bytes:
     be dot-stuffed)."""
     wire = copy(message)
     del wire["Bcc"]
-    return wire.as_bytes(policy=wire.policy.clone(linesep="\r\n"))
+    return message_bytes(wire, "\r\n")
 
 
 def _classify(exc: Exception) -> tuple[int | None, str, bool]:
