@@ -502,8 +502,13 @@ def postgres_rows(services: Services, total: int, workdir: Path) -> list[tuple[s
                  ("  CPU: workers + loopback servers + PostgreSQL",
                   f"{r['workers_cpu']:.1f} + {r['servers_cpu']:.1f} + {r['postgres_cpu']:.1f} s "
                   f"of {CORES * r['wall']:.0f} core-s", "(context)")]
-    rows += [("  throughput, 2 workers over 1", f"{one / runs[2]['wall']:.2f}x", ">= 1.9x"),
-             ("  throughput, 4 workers over 1", f"{one / runs[4]['wall']:.2f}x", ">= 3.6x")]
+    # With fewer cores than workers the workers share them: these runs are CPU-bound there, and
+    # scale-out is measured where CPU is not the limit (the "model 4 s/summary" rows).
+    def target(workers: int, ratio: str) -> str:
+        return ratio if workers <= CORES else f"(context: CPU-bound on {CORES} cores)"
+
+    rows += [("  throughput, 2 workers over 1", f"{one / runs[2]['wall']:.2f}x", target(2, ">= 1.9x")),
+             ("  throughput, 4 workers over 1", f"{one / runs[4]['wall']:.2f}x", target(4, ">= 3.6x"))]
     return rows
 
 
