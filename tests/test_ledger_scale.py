@@ -11,10 +11,13 @@ DAYS = 500
 
 
 def _fill(ledger, per_day: int = 6) -> None:
-    """Conversations, stage lines and API calls spread over the last 500 days (UTC)."""
+    """Conversations, stage lines and API calls spread over the last 500 days (UTC), each day's
+    at its midnight: the tests count calendar days, whatever the time now (an hour before now
+    put today's lines on yesterday in the first hour after midnight)."""
     now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     for day in range(DAYS):
-        moment = now - timedelta(days=day, hours=1)
+        moment = midnight - timedelta(days=day)
         stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
         for n in range(per_day):
             cid = f"conv_day{day:04d}n{n:02d}"
