@@ -1,6 +1,7 @@
 """Composing the report email: plain text and HTML bodies, the PDF attached.
 
-Only composition lives here; delivery (SMTP or the outbox) is in mailer.py.
+Only composition lives here: the bytes are made in wire.py, delivery (SMTP or the outbox) is
+in deliver.py.
 """
 
 from __future__ import annotations
