@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -334,6 +335,43 @@ def smtp_server(monkeypatch):
 def services(elevenlabs, openai_server, s3, smtp_server):
     """Every external service configured against its loopback server."""
     return dict(elevenlabs=elevenlabs, openai=openai_server, s3=s3, smtp=smtp_server)
+
+
+@dataclass
+class Write:
+    key: str
+    started: float
+    ended: float
+
+
+class SlowDisk:
+    """Local storage whose writes into some folders take longer (a slow or busy disk), each
+    write recorded with when it started and ended (time.monotonic, like the fakes' requests)."""
+
+    def __init__(self, monkeypatch):
+        from fedfina_cli.services.storage.local import LocalStorage
+
+        self.delays: dict[str, float] = {}  # folder ("transcripts") -> seconds a write of it takes
+        self.writes: list[Write] = []
+        real = LocalStorage.put_bytes
+
+        def put_bytes(storage, key, data, content_type):
+            started = time.monotonic()
+            time.sleep(self.delays.get(key.split("/")[1], 0.0))
+            try:
+                return real(storage, key, data, content_type)
+            finally:
+                self.writes.append(Write(key, started, time.monotonic()))
+
+        monkeypatch.setattr(LocalStorage, "put_bytes", put_bytes)
+
+    def write_of(self, key_part: str) -> Write:
+        return next(w for w in self.writes if key_part in w.key)
+
+
+@pytest.fixture
+def slow_disk(workspace, monkeypatch) -> SlowDisk:
+    return SlowDisk(monkeypatch)
 
 
 # --- a real PostgreSQL server (the ledger on DATABASE_URL) ------------------------

@@ -289,3 +289,43 @@ def test_concurrency_bounds_the_conversations_at_the_providers_not_their_reports
     asked = [r.at for r in openai_server.requests if r.path.endswith("/chat/completions")]
     # An email takes a second to be accepted; a summary was asked for meanwhile.
     assert any(accepted - 1.0 < at < accepted for accepted in (m.at for m in smtp_server.messages) for at in asked)
+
+
+def _conversation_gets(elevenlabs) -> dict[str, float]:
+    """When each conversation was first asked for (its provider slot taken)."""
+    gets: dict[str, float] = {}
+    for r in elevenlabs.requests:
+        if "/conversations/conv_" in r.path and not r.path.endswith("/audio"):
+            gets.setdefault(r.path.rsplit("/", 1)[1], r.at)
+    return gets
+
+
+def test_the_provider_slot_comes_back_when_the_model_has_answered(
+        cli, workspace, elevenlabs, smtp_server, openai_server, slow_disk):
+    """--concurrency 1: the next conversation is fetched while this one's summary is still being
+    stored (a slow disk), not after: the providers are done with it (pipeline/slots.py)."""
+    for n in range(2):
+        elevenlabs.add(hindi_variant(n), audio=b"ID3" + bytes([n]) * 1000)
+    openai_server.delay = 0.1
+    slow_disk.delays["summaries"] = 0.6
+    calls = _csv(workspace.root / "calls.csv", ["conversation_id", "conv_bulk00000000", "conv_bulk00000001"])
+    result = cli("run", "--csv", calls, "--concurrency", "1")
+    assert result.exit_code == 0, result.output
+    first_summary = slow_disk.write_of("/summaries/conv_bulk00000000")
+    assert first_summary.started < _conversation_gets(elevenlabs)["conv_bulk00000001"] < first_summary.ended
+    assert openai_server.most_in_flight == 1 and len(smtp_server.messages) == 2
+
+
+def test_the_provider_slot_is_held_until_the_recording_is_in(cli, workspace, elevenlabs, smtp_server,
+                                                             openai_server):
+    """The model answers before the recording has downloaded: the slot waits for the download
+    (it is a provider call too)."""
+    for n in range(2):
+        elevenlabs.add(hindi_variant(n), audio=b"ID3" + bytes([n]) * 1000)
+    openai_server.delay, elevenlabs.audio_delay = 0.05, 0.6
+    calls = _csv(workspace.root / "calls.csv", ["conversation_id", "conv_bulk00000000", "conv_bulk00000001"])
+    result = cli("run", "--csv", calls, "--concurrency", "1")
+    assert result.exit_code == 0, result.output
+    first_audio = next(r.at for r in elevenlabs.requests if r.path.endswith("conv_bulk00000000/audio"))
+    assert _conversation_gets(elevenlabs)["conv_bulk00000001"] >= first_audio + 0.6
+    assert len(smtp_server.messages) == 2

@@ -262,6 +262,38 @@ def test_the_audio_downloads_while_the_model_writes_the_summary(cli, workspace, 
         {"audio_key": f"acc123/audio/{HINDI_ID}.mp3"}]
 
 
+def test_the_model_is_asked_while_the_transcript_is_stored_and_the_summary_is_kept_after_it(
+        cli, workspace, hindi, openai_server, slow_disk):
+    slow_disk.delays["transcripts"] = 0.6
+    openai_server.delay = 0.1
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 0, result.output
+    transcript, summary = slow_disk.write_of("/transcripts/"), slow_disk.write_of("/summaries/")
+    completion = next(r.at for r in openai_server.requests if r.path.endswith("/chat/completions"))
+    assert transcript.started < completion < transcript.ended  # asked while the disk was writing
+    # The model answered 0.1 s in; its summary waited for the transcript it was made from.
+    assert summary.started >= transcript.ended
+    assert len(workspace.emails()) == 1
+
+
+def test_a_transcript_that_cannot_be_stored_fails_the_fetch_and_keeps_no_summary(
+        cli, workspace, hindi, openai_server):
+    blocker = workspace.object("acc123", "transcripts", f"{HINDI_ID}.txt")
+    blocker.mkdir(parents=True)  # a directory where the file should go
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 1
+    row = workspace.rows("select status, current_step, transcript_key, summary_key from conversation_processing")
+    assert row == [{"status": "failed", "current_step": "fetch", "transcript_key": None, "summary_key": None}]
+    assert not workspace.object("acc123", "summaries", f"{HINDI_ID}.json").exists()
+    assert ("summarize", "completed") not in _steps(workspace) and workspace.emails() == []
+
+    blocker.rmdir()
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 0, result.output
+    assert workspace.object("acc123", "summaries", f"{HINDI_ID}.json").exists()
+    assert len(workspace.emails()) == 1
+
+
 def test_failing_to_store_the_audio_during_the_summary_fails_the_fetch_and_sends_nothing(
         cli, workspace, hindi, openai_server):
     # (An audio ElevenLabs does not return is only a note; storing it can fail.)

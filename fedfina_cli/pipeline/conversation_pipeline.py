@@ -76,6 +76,10 @@ class _Context:
     token: str | None = None  # this process's claim on the row (pipeline/claims.py); None: another's
     fetch_seconds: float = 0.0  # how long the fetch took, when it ran alongside the summary
     masked: Conversation | None = None  # the conversation with identifiers masked (SPEC "Privacy")
+    # Set once the fetch running alongside the summary has stored the transcript (or failed).
+    transcript_stored: threading.Event | None = None
+    # Gives the provider slot back once the model has answered (_summarize; slots.py).
+    providers_done: Callable[[], None] = lambda: None
     # Objects this run stored, so a later stage need not download them again.
     stored: dict[str, bytes] = field(default_factory=dict)
 
@@ -189,7 +193,8 @@ class Pipeline:
     def _run_stages(self, ctx: _Context, outcome: Outcome, release_slot: Callable[[], None]) -> None:
         """The selected stages in order; a failure is raised as _Failed naming its stage.
 
-        The provider slot is given back before the first of fedfina's own stages."""
+        The provider slot is given back once the model has answered and the recording is
+        stored, or at the latest before the first of fedfina's own stages."""
         if not ctx.row.get("email_id") and "email" in self.options.stages:
             raise _Failed("resolve", StageError(NO_RECIPIENT))
         try:
@@ -198,6 +203,7 @@ class Pipeline:
             raise _Failed("resolve", exc) from exc
         redo = self.options.force
         fetching = None  # the fetch stage, still downloading the audio while summarize runs
+        ctx.providers_done = release_slot
         for stage in self.options.stages:
             if stage in LOCAL_STAGES:
                 release_slot()  # the providers are done with this conversation (slots.py)
@@ -211,6 +217,7 @@ class Pipeline:
                     fetching = self._fetch_alongside(ctx)
                 except Exception as exc:
                     raise _Failed("fetch", exc) from exc
+                ctx.providers_done = _once_done(fetching, release_slot)
                 redo = True
                 continue
             failure = None
@@ -307,35 +314,40 @@ class Pipeline:
         return _Context(job=job, row=row, settings=settings, fetched=fetched, token=token)
 
     def _fetch_alongside(self, ctx: _Context) -> Future[None]:
-        """Start the fetch stage; return once the transcript is stored, the audio still downloading.
+        """Start the fetch stage; return once the conversation is read and checked, its files
+        still being stored and its audio downloading.
 
-        The summary needs only the transcript, so the recording (a fifth of a
-        conversation's I/O time) downloads while the model writes. The fetch
-        stage is recorded as completed only when the audio is stored, so a
-        crash in between redoes the fetch, as before. Its time is in ``ctx.fetch_seconds``
-        once the future is done.
+        The summary needs only the call's words, so the model is asked while the
+        conversation and its transcript are stored and the recording (a fifth of a
+        conversation's I/O time) downloads. The summary is stored only after the
+        transcript (``ctx.transcript_stored``: a summary is never kept without the words it
+        was made from), and the fetch stage is recorded as completed only when the audio
+        is stored, so a crash in between redoes the fetch, as before. Its time is in
+        ``ctx.fetch_seconds`` once the future is done.
         """
-        transcript_stored = threading.Event()
+        readable = threading.Event()
+        stored = ctx.transcript_stored = threading.Event()
         fetching: Future[None] = Future()
 
         def fetch() -> None:
-            started, error = time.monotonic(), None
+            started = time.monotonic()
             try:
                 with self.ledger.stage(ctx.row, "fetch", ctx.token) as log:
-                    self._fetch(ctx, log, transcript_stored.set)
+                    self._fetch(ctx, log, readable.set)
             except BaseException as exc:  # noqa: BLE001 - handed to the waiter by the future
-                error = exc
-            ctx.fetch_seconds = time.monotonic() - started
-            transcript_stored.set()
-            if error is None:
-                fetching.set_result(None)
+                ctx.fetch_seconds = time.monotonic() - started
+                fetching.set_exception(exc)
             else:
-                fetching.set_exception(error)
+                ctx.fetch_seconds = time.monotonic() - started
+                fetching.set_result(None)
+            finally:
+                readable.set()  # a failure before either: the waiters find the future failed
+                stored.set()
 
         threading.Thread(target=fetch, name="fedfina-fetch", daemon=True).start()
-        transcript_stored.wait()
+        readable.wait()
         if fetching.done():
-            fetching.result()  # failed before the transcript was stored: raises here
+            fetching.result()  # failed before the conversation could be read: raises here
         return fetching
 
     def _is_done(self, stage: str, ctx: _Context) -> bool:
@@ -442,7 +454,8 @@ class Pipeline:
                              f"`fedfina run -c {job.conversation_id}`") from None
         return FetchedConversation(parse_conversation(loads(raw)), raw)
 
-    def _fetch(self, ctx: _Context, log: StageLog, transcript_stored: Callable[[], None] = lambda: None) -> None:
+    def _fetch(self, ctx: _Context, log: StageLog, readable: Callable[[], None] = lambda: None) -> None:
+        """``readable``: called once the conversation is read and checked (the summary may start)."""
         fetched = ctx.fetched or self._load(ctx.job, ctx.account_id)
         ctx.fetched = fetched
         conversation = fetched.conversation
@@ -458,12 +471,14 @@ class Pipeline:
                              "again once the call has ended (status 'done'), or set ELEVENLABS_API_KEY and run "
                              f"`fedfina run -c {ctx.job.conversation_id}`") from None
         self._adopt_recipient(ctx, conversation)
+        transcript = transcript_text(self._shown(ctx))  # (masks it under `stored`, before the summary can)
+        readable()
         self._store(ctx, "conversation", fetched.raw)  # the raw JSON is kept as fetched, whatever the mode
-        transcript = transcript_text(self._shown(ctx))
         if not transcript:
             log.note("the conversation has no spoken turns; the transcript is empty")
         self._store(ctx, "transcript", transcript.encode("utf-8"))
-        transcript_stored()
+        if ctx.transcript_stored is not None:
+            ctx.transcript_stored.set()
         audio_key = self._fetch_audio(ctx, log, conversation)
         if audio_key is None and ctx.job.prefetched:
             # An audio webhook may have stored it while this ran: keep what it recorded.
@@ -530,7 +545,8 @@ class Pipeline:
         return key if storage.exists(key) else None
 
     def _summarize(self, ctx: _Context, log: StageLog) -> None:
-        self._artifact(ctx, "transcript", "fetch")  # fetch first (the summary is made from the call's words)
+        if ctx.transcript_stored is None:  # (else the fetch is storing it alongside)
+            self._artifact(ctx, "transcript", "fetch")  # fetch first (the summary is made from the call's words)
         if ctx.settings.redact == "none":
             conversation = self._conversation(ctx)
         else:
@@ -540,6 +556,8 @@ class Pipeline:
             log.note(f"no interview: {conversation.metadata.unanswered.lower()}; a notice, no AI model asked")
             document = SummaryDocument(summary=build_notice(conversation), method="notice",
                                        output_language=ctx.settings.summary_language, generated_at=utc_now())
+            ctx.providers_done()
+            self._after_transcript(ctx)
             self._store(ctx, "summary", document.to_json())
             log.changes.update(summary_key=ctx.key("summary"), summary_method="notice", unsupported_figures=0)
             log.summary = "a notice: the call reached nobody"
@@ -550,9 +568,11 @@ class Pipeline:
         document = self.backends.summarizer.summarize(conversation, transcript,
                                                       ctx.settings.summary_language,
                                                       ctx.settings.prompt_file)
+        ctx.providers_done()  # the model has answered: the next conversation can start (slots.py)
         if ctx.settings.redact != "none":
             document = document.model_copy(update={"summary": redact_summary(document.summary)})
         document = self._checked(ctx, document, log)
+        self._after_transcript(ctx)
         self._store(ctx, "summary", document.to_json())
         if document.chunks > 1:
             log.note(f"long transcript: summarised in {document.chunks} parts and merged")
@@ -560,6 +580,16 @@ class Pipeline:
                            prompt_sha256=document.prompt_sha256, summary_method=document.method,
                            unsupported_figures=len(document.unsupported_figures))
         log.summary = document.made_by
+
+    def _after_transcript(self, ctx: _Context) -> None:
+        """Wait for the fetch running alongside to store the transcript: a summary is stored only
+        after the words it was made from (a crash in between would keep it without them)."""
+        if ctx.transcript_stored is None:
+            return
+        ctx.transcript_stored.wait()
+        if "transcript" not in ctx.stored:
+            # The fetch failed; _run_stages reports its failure, not this one.
+            raise StageError("the transcript could not be stored; the summary was not kept")
 
     def _checked(self, ctx: _Context, document: SummaryDocument, log: StageLog) -> SummaryDocument:
         """The summary's figures against the call as spoken (SPEC "Trust"), recorded in the document."""
@@ -759,6 +789,11 @@ class _Failed(Exception):
         super().__init__(stage)
         self.stage = stage
         self.cause = cause
+
+
+def _once_done(fetching: Future[None], release_slot: Callable[[], None]) -> Callable[[], None]:
+    """Give the slot back when ``fetching`` (the audio, still downloading) is done too."""
+    return lambda: fetching.add_done_callback(lambda _: release_slot())
 
 
 def _recipient(ctx: _Context) -> str:

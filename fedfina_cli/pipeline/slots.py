@@ -5,7 +5,8 @@ those waits are what concurrency is for, and what providers limit. Its own
 work afterwards (the report, five uploads, the email, the ledger) takes tens
 of milliseconds and needs no provider: holding a slot through it would keep
 the next conversation from starting its fetch. So a conversation holds one of
-``concurrency`` slots from its fetch to the end of its summary, and the
+``concurrency`` slots from its fetch until the model has answered and its
+recording is stored (the two run side by side), and the
 pipeline runs a few more threads than slots (``threads_for``) to make reports
 and send emails alongside.
 
@@ -33,19 +34,17 @@ class ProviderSlots:
         self._slots = threading.BoundedSemaphore(concurrency) if concurrency else None
 
     def take(self, timeout: float | None) -> Callable[[], None] | None:
-        """A slot, and the function that gives it back (idempotent); None if none came free
-        within ``timeout`` seconds (None: wait for one)."""
+        """A slot, and the function that gives it back (idempotent, from any thread); None if none
+        came free within ``timeout`` seconds (None: wait for one)."""
         slots = self._slots
         if slots is None:
             return lambda: None
         if not slots.acquire(timeout=timeout):
             return None
-        released = False
+        once = threading.Lock()  # given back from any thread: the audio fetch's may be the last to finish
 
         def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
+            if once.acquire(blocking=False):
                 slots.release()
 
         return release
