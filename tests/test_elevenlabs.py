@@ -276,42 +276,41 @@ def test_the_model_is_asked_while_the_transcript_is_stored_and_the_summary_is_ke
     assert len(workspace.emails()) == 1
 
 
-def test_a_transcript_that_cannot_be_stored_fails_the_fetch_and_keeps_no_summary(
-        cli, workspace, hindi, openai_server):
-    blocker = workspace.object("acc123", "transcripts", f"{HINDI_ID}.txt")
-    blocker.mkdir(parents=True)  # a directory where the file should go
+def _fails_to_store(cli, workspace, folder: str, name: str, columns: str) -> dict:
+    """Run with a directory where this file should go: the fetch fails; the row's ``columns``."""
+    workspace.object("acc123", folder, name).mkdir(parents=True)
     result = cli("run", "-c", HINDI_ID)
     assert result.exit_code == 1
-    row = workspace.rows("select status, current_step, transcript_key, summary_key from conversation_processing")
-    assert row == [{"status": "failed", "current_step": "fetch", "transcript_key": None, "summary_key": None}]
-    assert not workspace.object("acc123", "summaries", f"{HINDI_ID}.json").exists()
-    assert ("summarize", "completed") not in _steps(workspace) and workspace.emails() == []
+    assert ("fetch", "failed") in _steps(workspace) and ("fetch", "completed") not in _steps(workspace)
+    assert workspace.emails() == []
+    return workspace.rows(f"select status, current_step, {columns} from conversation_processing")[0]
 
-    blocker.rmdir()
+
+def _completes_once_stored(cli, workspace, folder: str, name: str) -> bytes:
+    workspace.object("acc123", folder, name).rmdir()
     result = cli("run", "-c", HINDI_ID)
     assert result.exit_code == 0, result.output
-    assert workspace.object("acc123", "summaries", f"{HINDI_ID}.json").exists()
     assert len(workspace.emails()) == 1
+    return workspace.object("acc123", folder, name).read_bytes()
+
+
+def test_a_transcript_that_cannot_be_stored_fails_the_fetch_and_keeps_no_summary(
+        cli, workspace, hindi, openai_server):
+    row = _fails_to_store(cli, workspace, "transcripts", f"{HINDI_ID}.txt", "transcript_key, summary_key")
+    assert row == {"status": "failed", "current_step": "fetch", "transcript_key": None, "summary_key": None}
+    assert not workspace.object("acc123", "summaries", f"{HINDI_ID}.json").exists()
+    assert ("summarize", "completed") not in _steps(workspace)
+    assert _completes_once_stored(cli, workspace, "transcripts", f"{HINDI_ID}.txt")
+    assert workspace.object("acc123", "summaries", f"{HINDI_ID}.json").exists()
 
 
 def test_failing_to_store_the_audio_during_the_summary_fails_the_fetch_and_sends_nothing(
         cli, workspace, hindi, openai_server):
     # (An audio ElevenLabs does not return is only a note; storing it can fail.)
-    blocker = workspace.object("acc123", "audio", f"{HINDI_ID}.mp3")
-    blocker.mkdir(parents=True)  # a directory where the file should go
-    result = cli("run", "-c", HINDI_ID)
-    assert result.exit_code == 1
-    row = workspace.rows("select status, current_step, audio_key, transcript_key from conversation_processing")
-    assert row == [{"status": "failed", "current_step": "fetch", "audio_key": None, "transcript_key": None}]
-    assert ("fetch", "failed") in _steps(workspace) and ("fetch", "completed") not in _steps(workspace)
+    row = _fails_to_store(cli, workspace, "audio", f"{HINDI_ID}.mp3", "audio_key, transcript_key")
+    assert row == {"status": "failed", "current_step": "fetch", "audio_key": None, "transcript_key": None}
     assert ("summarize", "completed") in _steps(workspace)  # it ran alongside, and is redone next time
-    assert workspace.emails() == []
-
-    blocker.rmdir()
-    result = cli("run", "-c", HINDI_ID)
-    assert result.exit_code == 0, result.output
-    assert workspace.object("acc123", "audio", f"{HINDI_ID}.mp3").read_bytes() == AUDIO
-    assert len(workspace.emails()) == 1
+    assert _completes_once_stored(cli, workspace, "audio", f"{HINDI_ID}.mp3") == AUDIO
 
 
 def test_a_summary_failure_waits_for_the_audio_and_keeps_it(cli, workspace, hindi, openai_server):
