@@ -162,7 +162,7 @@ class Pipeline:
         ctx = None
         try:
             # A slot from the first provider call (resolving may fetch the conversation)
-            # to the end of the summary (slots.py).
+            # until the model has answered and the recording is stored (slots.py).
             with self.slots.held(slot) as release_slot:
                 account, email, fetched = self._resolve(job)
                 first = self._first_handled(job, account)
