@@ -99,17 +99,19 @@ class Pipeline:
     def __init__(self, ledger: Ledger, backends: Backends, options: RunOptions, claims: Claims,
                  render: Callable[[ReportInput], Rendered] | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), *,
-                 once_per_run: bool = True, redaction: str = "llm", provider_slots: int | None = None):
+                 once_per_run: bool = True, defaults: AccountSettings | None = None,
+                 provider_slots: int | None = None):
         """``render``: ReportInput -> Rendered (report/render_pool.py); None renders in this thread.
 
         ``once_per_run``: a job for a conversation this pipeline already handled is a
         duplicate (a batch); a queue's workers (serve, worker) see a conversation again
         when it is asked for again, and process it again.
-        ``redaction``: the default mode (FEDFINA_REDACT); an account's own wins.
+        ``defaults``: what the environment sets for every account (accounts.defaults: FEDFINA_REDACT);
+        an account's own settings win.
         ``provider_slots``: conversations at the providers at once (slots.py); None: no bound.
         """
         self.ledger = ledger
-        self.redaction = redaction
+        self.defaults = defaults or AccountSettings()
         self.backends = backends
         self.options = options
         self.claims = claims
@@ -310,7 +312,7 @@ class Pipeline:
         else:
             row, token = self.claims.claim(job.conversation_id, account, email)
         stored = accounts.from_row(self.ledger.account_settings(account))
-        settings = AccountSettings(redact=self.redaction).overridden(stored).overridden(self.options.overrides)
+        settings = self.defaults.overridden(stored).overridden(self.options.overrides)
         return _Context(job=job, row=row, settings=settings, fetched=fetched, token=token)
 
     def _fetch_alongside(self, ctx: _Context) -> Future[None]:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 
+from fedfina_cli.core import accounts
 from fedfina_cli.core.api_calls import ApiCall, Metrics
 from fedfina_cli.core.config import Settings
 from fedfina_cli.core.errors import ExitCode, LedgerError
@@ -75,7 +76,7 @@ class RunContext:
         renderer = renderer_for(jobs, self.concurrency) if "report" in options.stages else None
         try:
             yield Pipeline(self.ledger, self.backends, options, self.claims, render=renderer,
-                           once_per_run=once_per_run, redaction=self.settings.redaction,
+                           once_per_run=once_per_run, defaults=accounts.defaults(self.settings),
                            provider_slots=self.concurrency)
         finally:
             if renderer is not None:
