@@ -312,7 +312,8 @@ def test_the_provider_slot_comes_back_when_the_model_has_answered(
     result = cli("run", "--csv", calls, "--concurrency", "1")
     assert result.exit_code == 0, result.output
     first_summary = slow_disk.write_of("/summaries/conv_bulk00000000")
-    assert first_summary.started < _conversation_gets(elevenlabs)["conv_bulk00000001"] < first_summary.ended
+    # (It may even come before that write began: the figure check runs after the slot is given back.)
+    assert _conversation_gets(elevenlabs)["conv_bulk00000001"] < first_summary.ended
     assert openai_server.most_in_flight == 1 and len(smtp_server.messages) == 2
 
 
