@@ -6,9 +6,8 @@ in deliver.py.
 
 from __future__ import annotations
 
-import binascii
+import base64
 import html
-import re
 import secrets
 from dataclasses import dataclass, field
 from email.encoders import encode_noop
@@ -133,17 +132,12 @@ def _part(part: Message) -> Message:
     return part
 
 
-_BASE64_LINE = re.compile(".{1,76}")
-
-
 def _base64_application(data: bytes, subtype: str) -> MIMEApplication:
-    """MIMEApplication(data, subtype), its base64 body encoded at C speed: email's own encoder
-    goes 57 bytes at a time in Python (0.35 ms for a 40 KB report). The same lines, 76
-    characters each, each ended by a newline."""
+    """MIMEApplication(data, subtype), its body encoded by base64.encodebytes: the same lines
+    of 76 characters, each ended by a newline, as email's own encoder, which builds them a
+    character at a time in Python (0.35 ms for a 40 KB report, against 0.17)."""
     part = MIMEApplication(b"", subtype, _encoder=encode_noop, policy=WIRE)
-    text = binascii.b2a_base64(data, newline=False).decode("ascii")
-    lines = _BASE64_LINE.findall(text)
-    part.set_payload("\n".join(lines) + "\n" if lines else "")
+    part.set_payload(base64.encodebytes(data).decode("ascii"))
     part["Content-Transfer-Encoding"] = "base64"
     return part
 
