@@ -134,8 +134,8 @@ def _part(part: Message) -> Message:
 
 def _base64_application(data: bytes, subtype: str) -> MIMEApplication:
     """MIMEApplication(data, subtype), its body encoded by base64.encodebytes: the same lines
-    of 76 characters, each ended by a newline, as email's own encoder, which builds them a
-    character at a time in Python (0.35 ms for a 40 KB report, against 0.17)."""
+    of 76 characters, each ended by a newline, as email's own encoder, which does more Python
+    work for each line (0.35 ms for a 40 KB report, against 0.17)."""
     part = MIMEApplication(b"", subtype, _encoder=encode_noop, policy=WIRE)
     part.set_payload(base64.encodebytes(data).decode("ascii"))
     part["Content-Transfer-Encoding"] = "base64"
