@@ -71,6 +71,31 @@ def test_what_each_lookup_returned_reaches_the_transcript_the_summariser_and_the
     assert "ABCPK1234F" not in sent  # masked like the rest of what goes to the model
 
 
+def test_a_lookup_repeated_through_a_long_call_is_listed_once_and_the_list_is_bounded():
+    """A 360-turn call that looked the applicant up at every round listed "Lookup during the
+    call: Lookup applicant — Applicant ID: APP-88231" 36 times: a page of the summary."""
+    from fedfina_cli.core.conversation import parse_conversation
+    from fedfina_cli.services.summarizers.offline import MAX_LOOKUPS, build_summary
+
+    from .conftest import HINDI, load_sample
+
+    payload = load_sample(HINDI)
+    lookup = next(t for t in payload["transcript"] if t.get("tool_results"))
+    payload["transcript"] += [lookup] * 35
+    call = next(s for s in build_summary(parse_conversation(payload)).sections if s.heading == "Call")
+    looked = [point for point in call.points if point.startswith("Lookup during the call")]
+    assert looked == ["Lookup during the call: Lookup applicant — Applicant ID: APP-88231 "
+                      "(the same answer more than once)"]
+
+    payload["transcript"] += [
+        {**lookup, "tool_results": [{**lookup["tool_results"][0], "result_value": f"APP-9{n:04d}"}]}
+        for n in range(MAX_LOOKUPS + 3)]
+    call = next(s for s in build_summary(parse_conversation(payload)).sections if s.heading == "Call")
+    looked = [point for point in call.points if point.startswith("Lookup during the call")]
+    assert len(looked) == MAX_LOOKUPS and looked[0].endswith("(the same answer more than once)")
+    assert call.points[-1] == "... and more lookups: see the transcript."
+
+
 def test_no_engine_words_on_the_officers_pages(cli, workspace):
     """"identifiers masked: llm", "prompt sha256 …", "ElevenLabs call outcome: success",
     "Call ended: end_call tool was called." and "Collected loan amount — success" were all

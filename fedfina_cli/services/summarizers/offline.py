@@ -8,6 +8,7 @@ not an AI summary.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 
 from fedfina_cli.core.conversation import Conversation, applicant_name
@@ -18,6 +19,7 @@ from fedfina_cli.core.timefmt import clock, duration, utc_now
 from fedfina_cli.core.wording import call_goal, how_it_ended, readable_name
 
 MAX_QUOTED_FIGURES = 12
+MAX_LOOKUPS = 12  # different answers of the agent's tools listed in the summary
 LANGUAGE_NAMES = {"hi": "Hindi", "en": "English", "mr": "Marathi", "ta": "Tamil", "te": "Telugu",
                   "bn": "Bengali", "gu": "Gujarati", "kn": "Kannada", "ml": "Malayalam",
                   "pa": "Punjabi", "ur": "Urdu"}
@@ -151,7 +153,15 @@ def _call_facts(conversation: Conversation, user_turn_count: int) -> list[str]:
         facts.append(f"{ended}.")
     results = [str(result) for t in conversation.turns for result in t.tool_results]
     if results:  # what a lookup returned is what an officer acts on
-        facts.extend(f"Lookup during the call: {result}" for result in results)
+        # Each answer once (an agent that looked the applicant up at every turn listed the same
+        # line 36 times, a page of it), and at most MAX_LOOKUPS: the rest is in the transcript.
+        # In words, not counts, as for the figures above.
+        counts = Counter(results)
+        facts.extend(f"Lookup during the call: {result}" + (" (the same answer more than once)"
+                                                           if counts[result] > 1 else "")
+                     for result in list(counts)[:MAX_LOOKUPS])
+        if len(counts) > MAX_LOOKUPS:
+            facts.append("... and more lookups: see the transcript.")
     else:
         tools = sorted({readable_name(name) for t in conversation.turns for name in t.tool_names})
         if tools:
