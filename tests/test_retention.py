@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .conftest import hindi_variant, wait_for
+from .conftest import hindi_variant, wait_for, words
 
 AUDIO = b"ID3" + bytes(range(256)) * 8
 IDS = [f"conv_bulk{n:08d}" for n in (1, 2, 3)]
@@ -170,6 +170,7 @@ def test_a_purge_killed_part_way_finishes_on_the_next_run(fedfina_exe, installed
 def test_a_hold_placed_while_a_purge_runs_stops_it_at_the_next_object(installed, elevenlabs, workspace):
     from fedfina_cli.core.config import load_settings
     from fedfina_cli.pipeline.backends import storage_for
+    from fedfina_cli.pipeline.claims import Claims
     from fedfina_cli.pipeline.purge import Purged, _purge_one, cutoffs
 
     _processed(installed, elevenlabs, (1,))
@@ -179,14 +180,96 @@ def test_a_hold_placed_while_a_purge_runs_stops_it_at_the_next_object(installed,
     try:
         ledger.set_account_settings("acc123", {"retention_days": 30})
         own, default = cutoffs(ledger, settings)
-        [row] = ledger.retention.due(own, default)  # picked by the purge...
-        assert installed("hold", OLD, "--reason", "dispute").exit_code == 0  # ...then held
-        result = Purged()
-        _purge_one(ledger, storage_for(settings, lambda call: None), settings, row, False, result)
-        assert result.interrupted
+        [row] = ledger.retention.due(own, default)
+        with Claims(ledger) as claims:
+            token = claims.claim_to_purge(row)  # picked and claimed by the purge...
+            assert token is not None
+            assert installed("hold", OLD, "--reason", "dispute").exit_code == 0  # ...then held
+            result = Purged()
+            _purge_one(ledger, storage_for(settings, lambda call: None), settings, row, token, result)
+            assert result.interrupted
+            claims.release(row, token)
+            assert claims.claim_to_purge(row) is None  # held: not taken again
     finally:
         ledger.close()
     assert len(list(workspace.data.rglob(f"{OLD}.*"))) == 6  # nothing deleted, the .eml included
+    assert workspace.rows("select purged_at from conversation_processing") == [{"purged_at": None}]
+
+
+@pytest.mark.parametrize("ledger_kind", ["sqlite", "postgresql"])
+def test_a_run_started_while_a_purge_deletes_is_in_progress_elsewhere(installed, elevenlabs, workspace, request,
+                                                                     ledger_kind):
+    """`run --force` (or the console's retry) on a conversation a purge is deleting: the purge holds
+    the conversation's claim, so the run is told it is in progress elsewhere and stores nothing,
+    and the purge finishes. Without the claim the run stored the files again between the purge's
+    delete of the first and its marking that file's row deleted: a file on disk that the ledger
+    said was gone, which no purge would ever delete."""
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.pipeline.backends import storage_for
+    from fedfina_cli.pipeline.purge import purge
+
+    if ledger_kind == "postgresql":
+        request.getfixturevalue("postgres")
+    _processed(installed, elevenlabs, (1,))
+    _age([OLD], 400)
+    settings = load_settings()
+    storage = storage_for(settings, lambda call: None)
+    runs = []
+    deleting = storage.delete
+
+    def delete(key: str) -> None:
+        deleting(key)
+        if not runs:  # the first object is gone; the purge has not marked its row yet
+            runs.append(installed("run", "-c", OLD, "--force"))
+
+    storage.delete = delete  # type: ignore[method-assign]
+    ledger = _ledger()
+    try:
+        ledger.set_account_settings("acc123", {"retention_days": 30})
+        result = purge(ledger, storage, settings)
+    finally:
+        ledger.close()
+    [run] = runs
+    assert run.exit_code == 0 and "in progress elsewhere" in words(run.stdout + run.stderr), run
+    assert result.objects == 6 and not result.interrupted
+    on_disk = [p for p in workspace.data.rglob(f"{OLD}.*") if "outbox" not in p.parts]
+    live = _rows("select object_key from conversation_files where deleted_at is null", [])
+    assert on_disk == [] and live == []  # what the ledger says is what storage has: nothing
+    [row] = _rows("select purged_at, claimed_by from conversation_processing", [])
+    assert row["purged_at"] and row["claimed_by"] is None  # purged, and the claim released
+
+
+def test_a_purge_that_stalled_past_its_claim_deletes_nothing_more(installed, elevenlabs, workspace):
+    """The purge's claim expired while it was stopped (SIGSTOP, a paused VM), and a `run --force`
+    took the conversation over and stored its files again: when the purge goes on, it deletes
+    nothing and marks nothing, and the ledger still matches storage."""
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.pipeline.backends import storage_for
+    from fedfina_cli.pipeline.claims import Claims
+    from fedfina_cli.pipeline.purge import Purged, _purge_one
+
+    _processed(installed, elevenlabs, (1,))
+    _age([OLD], 400)
+    settings = load_settings()
+    ledger = _ledger()
+    try:
+        [row] = ledger.retention.due({}, "9999-01-01T00:00:00.000Z")
+        with Claims(ledger, seconds=3600) as claims:
+            token = claims.claim_to_purge(row)
+            assert token is not None
+            # Stalled: its heartbeat stopped renewing, and the claim ran out.
+            ledger.sql.run("update conversation_processing set claim_expires_at = '2000-01-01T00:00:00.000Z'")
+            rerun = installed("run", "-c", OLD, "--force")
+            assert rerun.exit_code == 0 and "completed" in rerun.stdout, rerun
+            result = Purged()
+            _purge_one(ledger, storage_for(settings, lambda call: None), settings, row, token, result)
+            assert result.interrupted
+            assert not ledger.retention.mark_file_deleted(1, row["processing_id"], token)
+            assert ledger.retention.mark_purged(row["processing_id"], token) is None
+    finally:
+        ledger.close()
+    assert len(list(workspace.data.rglob(f"{OLD}.*"))) == 6  # the five files and the .eml
+    assert workspace.rows("select count(*) as n from conversation_files where deleted_at is null") == [{"n": 5}]
     assert workspace.rows("select purged_at from conversation_processing") == [{"purged_at": None}]
 
 

@@ -121,6 +121,17 @@ class Queue:
             [owner, worker_id, token, expires_at, now, now, *recipient, processing_id, now, token, worker_id])
         return self._ledger.get(processing_id), changed == 1
 
+    def claim_as_is(self, processing_id: int, condition: str, owner: str, worker_id: int, token: str,
+                    expires_at: str) -> bool:
+        """Claim the conversation with ``token`` until ``expires_at`` when nobody holds it and
+        ``condition`` is true of its row, leaving its status and times as they are (a purge's
+        claim: the conversation stays completed or failed). True when claimed; run again with
+        the same token (a lost reply), True again."""
+        now = utc_now()
+        return self.sql.run(f"update conversation_processing set {_CLAIM} where processing_id = ? "
+                            f"and ({_UNCLAIMED} or claim_token = ?) and ({condition})",
+                            [owner, worker_id, token, expires_at, processing_id, now, token]) == 1
+
     def claim_next(self, owner: str, worker_id: int, token: str, expires_at: str) -> ConversationRow | None:
         """Claim the oldest queued conversation with ``token`` (None: the queue is empty).
 

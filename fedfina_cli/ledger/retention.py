@@ -3,6 +3,11 @@
 Every statement is safe to run twice (a reply lost, a purge killed and run again): a file
 row is marked deleted only once, a conversation is marked purged only while it is not
 held, a hold is set or cleared whatever it was.
+
+A purge claims each conversation as a run does (SPEC "Many processes, one ledger"), leaving
+its status as it is, and marks files and the conversation only while that claim holds: a
+`run --force` or a retry waits for it ("in progress elsewhere") instead of storing files
+again between a delete and its mark.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from fedfina_cli.ledger.rows import ConversationRow, Row, conversation, conversa
 if TYPE_CHECKING:
     from fedfina_cli.ledger.ledger import Ledger
 
-# A conversation a purge may take: finished (completed, or failed and left), not purged, not
-# held, and not claimed by a live process (a retry in progress).
-_FINISHED = ("status in ('completed', 'failed') and purged_at is null and coalesce(legal_hold, 0) = 0 "
-             "and (claim_expires_at is null or claim_expires_at < ?)")
+# A conversation a purge may delete: finished (completed, or failed and left), not purged, not held.
+_PURGEABLE = "status in ('completed', 'failed') and purged_at is null and coalesce(legal_hold, 0) = 0"
+# ...and one it may take: not claimed by a live process either (a retry in progress).
+_FINISHED = f"{_PURGEABLE} and (claim_expires_at is null or claim_expires_at < ?)"
 
 
 class Retention:
@@ -56,10 +61,16 @@ class Retention:
         found.sort(key=lambda row: row.get("completed_at") or row.get("updated_at") or "")
         return conversations(found[:limit])
 
-    def still_purgeable(self, processing_id: int) -> bool:
-        """Checked before each object: a hold placed while a purge runs stops it there."""
+    def claim(self, processing_id: int, owner: str, worker_id: int, token: str, expires_at: str) -> bool:
+        """Claim a conversation for the purge, its status left as it is: True when taken (nobody
+        else holds it, and it is still finished, not purged and not held)."""
+        return self._ledger.queue.claim_as_is(processing_id, _PURGEABLE, owner, worker_id, token, expires_at)
+
+    def still_purgeable(self, processing_id: int, token: str) -> bool:
+        """Checked before each object: a hold placed, or a retry queued, while a purge runs stops
+        it there; so does the claim ``token`` lost (this purge stalled past its lifetime)."""
         return one(self.sql, f"select 1 as yes from conversation_processing where processing_id = ? "
-                             f"and {_FINISHED}", [processing_id, utc_now()]) is not None
+                             f"and {_PURGEABLE} and claim_token = ?", [processing_id, token]) is not None
 
     def files_left(self, conversation_id: str, account_id: str) -> list[Row]:
         return self.sql.rows("select * from conversation_files where conversation_id = ? and account_id = ? "
@@ -76,15 +87,19 @@ class Retention:
             [row["processing_id"], row["conversation_id"], event, event, message, utc_now(),
              row["processing_id"], event, message])
 
-    def mark_file_deleted(self, file_id: int) -> bool:
-        return self.sql.run("update conversation_files set deleted_at = ? where id = ? and deleted_at is null",
-                            [utc_now(), file_id]) == 1
+    def mark_file_deleted(self, file_id: int, processing_id: int, token: str) -> bool:
+        """Mark a file's row deleted while the purge's claim ``token`` holds: a run that took the
+        conversation over may have stored the file again (its row says so, and stays)."""
+        return self.sql.run("update conversation_files set deleted_at = ? where id = ? and deleted_at is null "
+                            "and exists (select 1 from conversation_processing where processing_id = ? "
+                            "and claim_token = ?)", [utc_now(), file_id, processing_id, token]) == 1
 
-    def mark_purged(self, processing_id: int) -> ConversationRow | None:
-        """Set purged_at, unless a hold came first or it is set already: the row, or None."""
+    def mark_purged(self, processing_id: int, token: str) -> ConversationRow | None:
+        """Set purged_at while the purge's claim ``token`` holds, unless a hold came first or it is
+        set already: the row, or None."""
         row = one(self.sql, "update conversation_processing set purged_at = ? "
                             "where processing_id = ? and purged_at is null and coalesce(legal_hold, 0) = 0 "
-                            "returning *", [utc_now(), processing_id])
+                            "and claim_token = ? returning *", [utc_now(), processing_id, token])
         return conversation(row) if row else None
 
     def set_hold(self, processing_id: int, held: bool) -> ConversationRow:

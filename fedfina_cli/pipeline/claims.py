@@ -104,6 +104,23 @@ class Claims:
                 break
         return row, None
 
+    def claim_to_purge(self, row: ConversationRow) -> str | None:
+        """A claim on a finished conversation for `purge`, its status left as it is: the token, or
+        None when another live process holds it or it is no longer purgeable (held, purged)."""
+        self._check_alive()
+        assert self.worker_id is not None, "claims are made inside `with Claims(...)`"
+        token = self._hold()
+        try:
+            claimed = self.ledger.retention.claim(row["processing_id"], self.owner, self.worker_id, token,
+                                                  utc_in(self.seconds))
+        except BaseException:
+            self._forget(token)
+            raise
+        if not claimed:
+            self._forget(token)
+            return None
+        return token
+
     def claim_next_queued(self) -> tuple[ConversationRow, str] | None:
         """The oldest queued conversation, claimed for this process, and the claim's token
         (None: the queue is empty)."""

@@ -1,13 +1,22 @@
 """Retention (SPEC "Retention and legal hold"): the files of conversations past their account's
 retention are deleted from storage, the ledger row stays and says so.
 
-For each conversation due, oldest first: each file not yet deleted is deleted from the
-storage that holds it, then its row is marked deleted with an audit line; then the outbox's
-.eml; then the conversation is marked purged. The hold is checked again before every
-object, and purged_at is set only where no hold is: a hold placed while a purge runs stops
-it at the next object. A purge killed at any point (kill -9) leaves a conversation without
-purged_at, which the next purge takes again: deleting an object already gone is no error,
-so it finishes what was started and deletes nothing it should not.
+For each conversation due, oldest first: the conversation is claimed, as a run claims it
+(a `run --force` or a retry started meanwhile is "in progress elsewhere" until the purge is
+done with it, instead of storing files again under the purge's feet); each file not yet
+deleted is deleted from the storage that holds it, then its row is marked deleted with an
+audit line; then the outbox's .eml; then the conversation is marked purged and the claim
+released. The hold and the claim are checked again before every object, and rows are
+marked only while the claim holds: a hold placed while a purge runs stops it at the next
+object. A purge killed at any point (kill -9) leaves a conversation without purged_at, whose
+claim the next purge on this host frees at once (another host's, once it expires); deleting
+an object already gone is no error, so it finishes what was started and deletes nothing it
+should not.
+
+One window is left, as for a run's own uploads: a purge stopped for longer than a claim's
+lifetime (FEDFINA_CLAIM_SECONDS) exactly between its check and a delete may, when it goes
+on, delete a file that a run has stored again meanwhile; storage has no delete that is
+conditional on the ledger. The row then still says the file is there, and a re-run stores it.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger import daily
 from fedfina_cli.ledger.ledger import Ledger
 from fedfina_cli.ledger.rows import ConversationRow, Row
+from fedfina_cli.pipeline.claims import Claims
 from fedfina_cli.services.storage import Storage, is_bucket
 from fedfina_cli.services.storage.local import LocalStorage
 
@@ -67,6 +77,24 @@ def purge(ledger: Ledger, storage: Storage, settings: Settings, *, account_id: s
     own, default = cutoffs(ledger, settings, now)
     result = Purged(retention_set=default is not None or any(
         cutoff is not None for account, cutoff in own.items() if account_id in (None, account)))
+    if dry_run:
+        _each_due(ledger, storage, settings, own, default, account_id, None, stopping, result)
+        return result
+    # A worker record of its own (in `serve` too): a claim of the purge's is never taken for one
+    # of the same process's runs, which may take their own claims back (ledger/queue.py claim).
+    with Claims(ledger, settings.claim_seconds) as claims:
+        _each_due(ledger, storage, settings, own, default, account_id, claims, stopping, result)
+    if not stopping():
+        # The ledger too: complete days into their totals, then raw rows past FEDFINA_LEDGER_KEEP_DAYS.
+        daily.roll_up(ledger)
+        result.pruned = daily.prune(ledger, settings.ledger_keep_days)
+    return result
+
+
+def _each_due(ledger: Ledger, storage: Storage, settings: Settings, own: dict[str, str | None],
+              default: str | None, account_id: str | None, claims: Claims | None,
+              stopping: Callable[[], bool], result: Purged) -> None:
+    """``claims`` None: a dry run (nothing is claimed, nothing deleted)."""
     seen: set[int] = set()
     while not stopping():
         due = [row for row in ledger.retention.due(own, default, BATCH, account_id)
@@ -78,18 +106,23 @@ def purge(ledger: Ledger, storage: Storage, settings: Settings, *, account_id: s
             if stopping():
                 result.interrupted = True
                 break
-            _purge_one(ledger, storage, settings, row, dry_run, result)
-        if dry_run and len(due) < BATCH:
+            if claims is None:
+                _purge_one(ledger, storage, settings, row, None, result)
+                continue
+            token = claims.claim_to_purge(row)
+            if token is None:
+                continue  # taken by a run (or held) since it was listed: the next purge sees it again
+            try:
+                _purge_one(ledger, storage, settings, row, token, result)
+            finally:
+                claims.release(row, token)
+        if claims is None and len(due) < BATCH:
             break
-    if not dry_run and not stopping():
-        # The ledger too: complete days into their totals, then raw rows past FEDFINA_LEDGER_KEEP_DAYS.
-        daily.roll_up(ledger)
-        result.pruned = daily.prune(ledger, settings.ledger_keep_days)
-    return result
 
 
-def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: ConversationRow, dry_run: bool,
+def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: ConversationRow, token: str | None,
                result: Purged) -> None:
+    """Delete one conversation's files under the purge's claim ``token`` (None: a dry run)."""
     conversation_id, account = row["conversation_id"], row["account_id"]
     files = ledger.retention.files_left(conversation_id, account)
     eml = outbox_path(settings.outbox_dir, account, conversation_id)
@@ -102,21 +135,21 @@ def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: Conver
         listed.append(str(file["object_key"]))
         result.objects += 1
         result.bytes += int(file.get("size_bytes") or 0)
-        if dry_run:
+        if token is None:
             continue
-        if not ledger.retention.still_purgeable(row["processing_id"]):
+        if not ledger.retention.still_purgeable(row["processing_id"], token):
             result.interrupted = True
-            return  # held (or taken for a retry) since it was picked: nothing more is deleted
+            return  # held (or queued for a retry) since it was picked: nothing more is deleted
         place.delete(str(file["object_key"]))
         ledger.retention.audit_once(row, "deleted",
                                     f"{file['file_type']} {file['object_key']} deleted: past the account's retention")
-        ledger.retention.mark_file_deleted(file["id"])
+        ledger.retention.mark_file_deleted(file["id"], row["processing_id"], token)
     if eml.exists():
         listed.append(str(eml))
         result.objects += 1
         result.bytes += eml.stat().st_size
-        if not dry_run:
-            if not ledger.retention.still_purgeable(row["processing_id"]):
+        if token is not None:
+            if not ledger.retention.still_purgeable(row["processing_id"], token):
                 result.interrupted = True
                 return
             # The line first: the .eml has no row to mark, only its absence, so a purge killed
@@ -124,10 +157,10 @@ def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: Conver
             ledger.retention.audit_once(row, "deleted", f"email {eml.name} deleted from the outbox")
             eml.unlink(missing_ok=True)
     result.conversations.append({"conversation_id": conversation_id, "account_id": account, "files": listed})
-    if dry_run or any(storage_of(f, storage) is None for f in files):
+    if token is None or any(storage_of(f, storage) is None for f in files):
         return  # a file this run could not reach: not purged, so a later run with its settings finishes
     ledger.retention.audit_once(row, "purged", f"{len(listed)} objects deleted; the ledger row is kept")
-    ledger.retention.mark_purged(row["processing_id"])
+    ledger.retention.mark_purged(row["processing_id"], token)
 
 
 def storage_of(file: Row, storage: Storage) -> Storage | None:
