@@ -264,7 +264,8 @@ def test_a_purge_that_stalled_past_its_claim_deletes_nothing_more(installed, ele
             result = Purged()
             _purge_one(ledger, storage_for(settings, lambda call: None), settings, row, token, result)
             assert result.interrupted
-            assert not ledger.retention.mark_file_deleted(1, row["processing_id"], token)
+            first = ledger.retention.files_left(OLD, "acc123")[0]
+            assert not ledger.retention.mark_file_deleted(first["id"], row["processing_id"], token)
             assert ledger.retention.mark_purged(row["processing_id"], token) is None
     finally:
         ledger.close()
