@@ -510,14 +510,17 @@ def _grid(pdf, headings: tuple[str, ...] | None, widths: tuple[float, ...],
     def paint(wrapped: list[list[tuple[str, bool]]], heading: bool) -> None:
         height = max(len(lines) for lines in wrapped) * line_height + 2 * pad
         x, y = pdf.l_margin, pdf.get_y()
+        pdf.set_fill_color(*SHADE)
+        pdf.set_draw_color(*RULE)
         for column, (lines, width) in enumerate(zip(wrapped, widths)):
             style, colour = cell_style(column, heading)
-            pdf.set_fill_color(*SHADE)
-            pdf.set_draw_color(*RULE)
             pdf.rect(x, y, width, height, style="F" if label_column else "DF" if heading else "D")
+            styled = None  # a cell's lines, then its note's: the font and colour change once
             for number, (line, is_note) in enumerate(lines):
-                pdf.set_font(MAIN_FONT, "" if is_note else style, note_size if is_note else size)
-                pdf.set_text_color(*(MUTED if is_note else colour))
+                if is_note is not styled:
+                    pdf.set_font(MAIN_FONT, "" if is_note else style, note_size if is_note else size)
+                    pdf.set_text_color(*(MUTED if is_note else colour))
+                    styled = is_note
                 pdf.set_xy(x + pad, y + pad + number * line_height)
                 pdf.layout.line(width - 2 * pad, line_height, line)
             x += width

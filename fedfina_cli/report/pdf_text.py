@@ -56,6 +56,9 @@ def needs_shaping(text: str) -> bool:
 _WIDTHS: dict[tuple, float] = {}
 _KEPT = 50_000  # entries in each of the caches kept for later documents (widths, shaping)
 
+# The fill-colour operator of each text colour ("0.2 0.2 0.2 rg"), by fpdf2's colour object.
+_FILL_OPERATORS: dict[object, str] = {}
+
 PLACEHOLDER = "\ufffd"  # drawn for a character no face has: visible, never a silent gap
 
 
@@ -128,7 +131,10 @@ class TextSetter:
             k = pdf.k
             x = (pdf.x + pdf.c_margin) * k
             baseline = (pdf.h - pdf.y - 0.5 * height - 0.3 * pdf.font_size) * k
-            operators = [f"q {pdf.text_color.serialize().lower()} BT {x:.2f} {baseline:.2f} Td"]
+            colour = _FILL_OPERATORS.get(pdf.text_color)
+            if colour is None:  # a handful of colours: each line formatted three floats again
+                colour = _FILL_OPERATORS[pdf.text_color] = pdf.text_color.serialize().lower()
+            operators = [f"q {colour} BT {x:.2f} {baseline:.2f} Td"]
             for font, codes, _ in runs:
                 pdf._resource_catalog.add(PDFResourceType.FONT, font.i, pdf.page)
                 font.biggest_size_pt = max(font.biggest_size_pt, pdf.font_size_pt)
