@@ -225,6 +225,26 @@ def test_retry_resend_and_hold_are_done_and_audited_with_who_did_them(world, ser
     assert ("hold", "placed", f"RBI 2026-14 (by {ADMIN}, console)") in said
 
 
+def test_a_purged_conversation_keeps_its_row_without_the_applicants_name(world, installed):
+    """Past retention the files go, and with them the name and last four digits kept for the
+    search: the page says so, in the officer's language, and the search no longer finds it."""
+    admin = world.sign_in(ADMIN)
+    own = world.ids["conv_bulk00000001"]
+    ledger_rows("update conversation_processing set applicant_name = 'सुनीता वर्मा', completed_at = "
+                "'2025-01-01T00:00:00.000Z' where processing_id = ? returning processing_id", own)
+    [row] = ledger_rows("select phone_last4 from conversation_processing where processing_id = ?", own)
+    for found in ("सुनीता", row["phone_last4"]):
+        assert "conv_bulk00000001" in _listed(admin.get("/console", params={"q": found}).text), found
+    purged = installed("purge", env={"FEDFINA_RETENTION_DAYS": "30"})
+    assert purged.exit_code == 0 and "deleted" in purged.stdout, purged
+    page = admin.get(f"/console/c/{own}").text
+    assert "Name removed with the files" in page and "सुनीता" not in page
+    assert "files purged on" in " ".join(page.split())
+    assert "नाम फ़ाइलों के साथ हटाया गया" in admin.get(f"/console/c/{own}", headers={"Accept-Language": "hi"}).text
+    for found in ("सुनीता", row["phone_last4"]):
+        assert "conv_bulk00000001" not in _listed(admin.get("/console", params={"q": found}).text), found
+
+
 def test_search_filters_and_pages(world):
     admin = world.sign_in(ADMIN)
     # 120 more calls recorded for the list (the ledger's own rows: the list reads only the ledger).

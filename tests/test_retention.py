@@ -79,9 +79,13 @@ def _retention_scenario(installed, elevenlabs, stored, gone) -> None:
     assert gone(OLD) and stored(KEPT) == before[KEPT] and stored(HELD) == before[HELD]
 
     # The row stays and says so; each file's row is marked, each object has its audit line.
-    row = _rows("select status, purged_at, legal_hold from conversation_processing where conversation_id = ?",
-                [OLD])[0]
+    row = _rows("select status, purged_at, legal_hold, applicant_name, phone_last4 from conversation_processing "
+                "where conversation_id = ?", [OLD])[0]
     assert row["status"] == "completed" and row["purged_at"] and not row["legal_hold"]
+    # The applicant's name and last four digits (the console's search) go with the files.
+    assert row["applicant_name"] is None and row["phone_last4"] is None
+    kept = _rows("select applicant_name, phone_last4 from conversation_processing where conversation_id = ?", [KEPT])
+    assert kept[0]["applicant_name"] and kept[0]["phone_last4"], kept
     files = _rows("select deleted_at from conversation_files where conversation_id = ?", [OLD])
     assert len(files) == 5 and all(f["deleted_at"] for f in files)
     deleted = _rows("select message from processing_audit_log where conversation_id = ? and step = 'purge' "

@@ -96,8 +96,10 @@ class Retention:
 
     def mark_purged(self, processing_id: int, token: str) -> ConversationRow | None:
         """Set purged_at while the purge's claim ``token`` holds, unless a hold came first or it is
-        set already: the row, or None."""
-        row = one(self.sql, "update conversation_processing set purged_at = ? "
+        set already: the row, or None. The applicant's name and the phone's last four digits go
+        with the files: they are kept for the console's search, which has nothing left to open."""
+        row = one(self.sql, "update conversation_processing set purged_at = ?, applicant_name = null, "
+                            "phone_last4 = null "
                             "where processing_id = ? and purged_at is null and coalesce(legal_hold, 0) = 0 "
                             "and claim_token = ? returning *", [utc_now(), processing_id, token])
         return conversation(row) if row else None
