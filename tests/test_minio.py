@@ -182,3 +182,32 @@ def test_the_ledger_records_the_bucket_and_show_uses_it_when_the_settings_moved(
     assert all(f["location"] == f"{place}/{f['object_key']}" for f in json.loads(moved.stdout)["files"])
     assert f"its files were stored in the bucket {place}; the current settings point to " \
            f"s3://{s3.endpoint}/another-bucket" in words(moved.stderr)
+
+
+def test_a_bucket_whose_versioning_cannot_be_read_is_deleted_from_as_before(s3, caplog):
+    """A policy without s3:GetBucketVersioning: deletes work as before (the current version) and
+    the log says once what to allow so that older versions go too."""
+    import logging
+
+    from minio.error import S3Error
+    from urllib3 import HTTPResponse
+
+    from fedfina_cli.services.storage.minio import MinioStorage
+
+    from .conftest import MINIO_ACCESS_KEY, MINIO_SECRET_KEY
+
+    storage = MinioStorage(s3.endpoint, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, s3.bucket, secure=False)
+    storage.prepare()
+    for key in ("acc123/a.txt", "acc123/b.txt"):
+        storage.put_bytes(key, b"x", "text/plain")
+
+    def denied(bucket_name: str):
+        raise S3Error(HTTPResponse(status=403), "AccessDenied", "Access Denied.", f"/{bucket_name}", "1", "h")
+
+    storage.client.get_bucket_versioning = denied  # type: ignore[method-assign]  # moto grants every action
+    with caplog.at_level(logging.WARNING, logger="fedfina.storage"):
+        storage.delete("acc123/a.txt")
+        storage.delete("acc123/b.txt")
+    assert s3.object_keys() == []
+    warned = [r.getMessage() for r in caplog.records if r.name == "fedfina.storage"]
+    assert len(warned) == 1 and "allow s3:GetBucketVersioning" in warned[0], warned

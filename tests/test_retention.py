@@ -135,6 +135,29 @@ def test_retention_on_minio(installed, elevenlabs, workspace, s3):
     _retention_scenario(installed, elevenlabs, stored, gone)
 
 
+def test_retention_on_a_versioned_bucket_deletes_every_version(installed, elevenlabs, workspace, s3):
+    """A bucket that keeps versions (as banks often set MinIO up) answers a plain delete with a
+    delete marker and keeps the object behind it: every version of each file is deleted, and the
+    markers, so nothing of the conversation is left; another conversation's versions stay."""
+    client = s3.client
+    client.create_bucket(Bucket=s3.bucket)
+    client.put_bucket_versioning(Bucket=s3.bucket, VersioningConfiguration={"Status": "Enabled"})
+    _processed(installed, elevenlabs, (1, 2))
+    assert installed("run", "-c", OLD, "--force").exit_code == 0  # stored twice: two versions of each file
+    _age([OLD], 400)
+
+    def versions(conversation_id: str) -> list[str]:
+        found = client.list_object_versions(Bucket=s3.bucket)
+        return [v["Key"] for v in found.get("Versions", []) + found.get("DeleteMarkers", [])
+                if conversation_id in v["Key"]]
+
+    assert len(versions(OLD)) >= 10 and len(versions(KEPT)) == 5
+    done = installed("purge", env={"FEDFINA_RETENTION_DAYS": "30"})
+    assert done.exit_code == 0 and "1 conversation past retention: deleted 6 files" in done.stdout, done
+    assert versions(OLD) == [] and len(versions(KEPT)) == 5
+    assert installed("purge", env={"FEDFINA_RETENTION_DAYS": "30"}).exit_code == 0  # nothing left: no error
+
+
 def test_retention_on_postgresql(installed, elevenlabs, workspace, postgres):
     _retention_scenario(installed, elevenlabs, *_local(workspace))
 

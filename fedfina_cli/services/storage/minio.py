@@ -2,11 +2,16 @@
 
 Streams of unknown length (the call audio) go up as multipart uploads one
 part at a time, so memory stays at one part whatever the file size.
+
+A bucket that keeps versions answers a plain delete with a delete marker and keeps
+the object behind it; retention must not, so there a delete removes every version
+of the key and its markers.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import socket
 import threading
@@ -22,6 +27,8 @@ from fedfina_cli.services.storage import Digest, ObjectMissing, StoredObject, de
 PART_SIZE = 8 * 1024 * 1024
 MAX_PRESIGN_SECONDS = MAX_LINK_EXPIRY_SECONDS
 MISSING_CODES = ("NoSuchKey", "NoSuchObject", "NotFound")
+
+log = logging.getLogger("fedfina.storage")
 
 
 class StorageError(StageError):
@@ -61,6 +68,7 @@ class MinioStorage:
         self.description = f"minio({bucket})"
         self.location = minio_location(endpoint, bucket)
         self._bucket_ready = False
+        self._keeps_versions: bool | None = None  # asked once, at the first delete
         self._lock = threading.Lock()
 
     # --- Storage interface ---------------------------------------------------
@@ -123,7 +131,30 @@ class MinioStorage:
         return self._call("stat_object", stat)
 
     def delete(self, key: str) -> None:
-        self._call("remove_object", lambda: self.client.remove_object(self.bucket, key))
+        """Delete the object; on a bucket that keeps versions, each version and delete marker."""
+        if not self._versioned():
+            self._call("remove_object", lambda: self.client.remove_object(self.bucket, key))
+            return
+
+        def remove_every_version() -> None:
+            listed = self.client.list_objects(self.bucket, prefix=key, include_version=True)
+            for version in [o.version_id for o in listed if o.object_name == key]:
+                self.client.remove_object(self.bucket, key, version_id=version)
+
+        self._call("remove_object_versions", remove_every_version)
+
+    def _versioned(self) -> bool:
+        if self._keeps_versions is None:
+            try:
+                status = self._call("get_bucket_versioning",
+                                    lambda: self.client.get_bucket_versioning(self.bucket).status)
+            except StorageError as exc:  # e.g. a policy without s3:GetBucketVersioning: delete as before
+                log.warning("cannot tell whether bucket %s keeps versions (%s); deleting only the current "
+                            "version of each object: if it keeps versions, allow s3:GetBucketVersioning so "
+                            "that purge deletes the older ones too", self.bucket, exc)
+                status = None
+            self._keeps_versions = status in ("Enabled", "Suspended")
+        return self._keeps_versions
 
     def locate(self, key: str, expires_seconds: int = MAX_PRESIGN_SECONDS) -> str:
         seconds = max(1, min(int(expires_seconds), MAX_PRESIGN_SECONDS))
