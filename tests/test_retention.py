@@ -54,10 +54,10 @@ def _processed(installed, elevenlabs, numbers) -> None:
     assert result.exit_code == 0, result.stderr
 
 
-def _retention_scenario(installed, elevenlabs, stored, gone) -> None:
+def _retention_scenario(installed, elevenlabs, stored, gone, before_purge=lambda conversation_id: None) -> None:
     """Three calls: one 400 days old, one 10 days old, one 400 days old under legal hold; the
     account keeps files 365 days. ``stored(id)``: the keys of its files where they live;
-    ``gone(id)``: none of them are left."""
+    ``gone(id)``: none of them are left; ``before_purge(id)``: done to the old one first."""
     _processed(installed, elevenlabs, (1, 2, 3))
     _age([OLD, HELD], 400)
     _age([KEPT], 10)
@@ -73,6 +73,7 @@ def _retention_scenario(installed, elevenlabs, stored, gone) -> None:
     assert [c["conversation_id"] for c in listed["conversations"]] == [OLD] and listed["objects"] == 6  # + .eml
     assert {i: stored(i) for i in IDS} == before  # a dry run deletes nothing
 
+    before_purge(OLD)
     done = installed("purge")
     assert done.exit_code == 0, done.stderr
     assert "1 conversation past retention: deleted 6 files" in done.stdout
@@ -122,7 +123,20 @@ def _local(workspace):
 
 
 def test_retention_on_local_storage(installed, elevenlabs, workspace):
-    _retention_scenario(installed, elevenlabs, *_local(workspace))
+    stored, gone = _local(workspace)
+
+    def gone_with_leftovers(conversation_id: str) -> bool:
+        return gone(conversation_id) and not list(workspace.data.rglob(f".{conversation_id}.*.part"))
+
+    def killed_mid_write(conversation_id: str) -> None:
+        """What a run killed while writing the transcript leaves: part of it, named for its dead writer."""
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        transcript = next(workspace.data.rglob(f"{conversation_id}.txt"))
+        leftover = transcript.parent / f".{transcript.name}.{dead.pid}.a1b2c3.part"
+        leftover.write_bytes(transcript.read_bytes()[:100])
+
+    _retention_scenario(installed, elevenlabs, stored, gone_with_leftovers, killed_mid_write)
 
 
 def test_retention_on_minio(installed, elevenlabs, workspace, s3):

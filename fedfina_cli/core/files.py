@@ -78,14 +78,21 @@ def _write_then_rename(target: Path, chunks: Iterable[bytes], before_rename: Cal
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    # A run killed mid-write (SIGKILL) leaves its temporary file behind; the
-    # next complete write of the same object sweeps it up, but never a file
-    # whose writer is alive (another run, or another thread of this one).
+    sweep_leftovers(target)
+
+
+def sweep_leftovers(target: Path) -> None:
+    """Delete the temporary files of writes of ``target`` whose writer died (SIGKILL mid-write),
+    never one whose writer is alive (another run, or another thread of this one). Done after each
+    complete write of the object, and when it is deleted (purge: a leftover holds its data too)."""
     # (A prefix test, not Path.glob: glob compiles a regular expression for every new name,
     # a millisecond of CPU per conversation in a bulk run.)
     prefix = f".{target.name}."
-    with os.scandir(target.parent) as entries:
-        leftovers = [e.name for e in entries if e.name.startswith(prefix) and e.name.endswith(".part")]
+    try:
+        with os.scandir(target.parent) as entries:
+            leftovers = [e.name for e in entries if e.name.startswith(prefix) and e.name.endswith(".part")]
+    except FileNotFoundError:
+        return
     for name in leftovers:
         if not _writer_alive(name[len(prefix):]):
             (target.parent / name).unlink(missing_ok=True)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from fedfina_cli.core.errors import UsageError
-from fedfina_cli.core.files import atomic_write, private_dir
+from fedfina_cli.core.files import atomic_write, private_dir, sweep_leftovers
 from fedfina_cli.services.storage import Digest, ObjectMissing, StoredObject, describe
 
 
@@ -58,6 +58,7 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+        sweep_leftovers(self.path(key))  # a write killed part-way left some of the object's bytes
 
     def locate(self, key: str, expires_seconds: int = 0) -> str:
         return str(self.path(key).resolve())
