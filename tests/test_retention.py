@@ -172,6 +172,60 @@ def test_retention_on_a_versioned_bucket_deletes_every_version(installed, eleven
     assert installed("purge", env={"FEDFINA_RETENTION_DAYS": "30"}).exit_code == 0  # nothing left: no error
 
 
+def test_a_file_object_lock_keeps_is_reported_and_the_purge_goes_on(installed, elevenlabs, workspace, s3):
+    """A bucket with Object Lock (a bank's compliance retention, longer than the account's) refuses
+    to delete what it locks: that conversation is reported, keeps its files and is not marked
+    purged, and the purge goes on to the next one. It used to stop at the first locked file,
+    with a message about credentials, every time: no later conversation was ever purged."""
+    from datetime import UTC, datetime, timedelta
+
+    client = s3.client
+    client.create_bucket(Bucket=s3.bucket, ObjectLockEnabledForBucket=True)
+    _processed(installed, elevenlabs, (1, 2))
+    for version in client.list_object_versions(Bucket=s3.bucket, Prefix="acc123/")["Versions"]:
+        if OLD in version["Key"]:  # locked for ten years, as a compliance rule might
+            client.put_object_retention(Bucket=s3.bucket, Key=version["Key"], VersionId=version["VersionId"],
+                                        Retention={"Mode": "COMPLIANCE",
+                                                   "RetainUntilDate": datetime.now(UTC) + timedelta(days=3650)})
+    _age([OLD], 400)
+    _age([KEPT], 300)
+
+    done = installed("purge", "--format", "json", env={"FEDFINA_RETENTION_DAYS": "30"})
+    assert done.exit_code == 1, done
+    report = json.loads(done.stdout)
+    assert [c["conversation_id"] for c in report["conversations"]] == [KEPT]
+    [failed] = report["failed"]
+    assert failed.startswith(f"{OLD}: ") and "object lock" in failed and "MINIO_ACCESS_KEY" not in failed, failed
+    assert [k for k in s3.object_keys() if KEPT in k] == []
+    assert len([k for k in s3.object_keys() if OLD in k]) == 5
+    rows = {r["conversation_id"]: r
+            for r in _rows("select conversation_id, purged_at from conversation_processing", [])}
+    assert rows[OLD]["purged_at"] is None and rows[KEPT]["purged_at"]
+    assert _rows("select count(*) as n from conversation_files where conversation_id = ? and deleted_at is null",
+                 [OLD]) == [{"n": 5}]
+    said = _rows("select message from processing_audit_log where conversation_id = ? and step = 'purge' "
+                 "and event = 'failed'", [OLD])
+    assert len(said) == 1 and "object lock" in said[0]["message"]
+    text = installed("purge", env={"FEDFINA_RETENTION_DAYS": "30"})  # and again: one line, exit 1, no new audit line
+    assert text.exit_code == 1 and "1 conversation could not be purged" in words(text.stderr), text
+    assert len(_rows("select id from processing_audit_log where step = 'purge' and event = 'failed'", [])) == 1
+
+
+def test_a_file_the_folder_will_not_give_up_is_reported_and_the_purge_goes_on(installed, elevenlabs, workspace):
+    _processed(installed, elevenlabs, (1, 2))
+    _age([OLD, KEPT], 400)
+    transcript = next(workspace.data.rglob(f"{OLD}.txt"))
+    transcript.unlink()
+    (transcript / "someone's notes").mkdir(parents=True)  # a folder where the file was: unlink refuses it
+    done = installed("purge", env={"FEDFINA_RETENTION_DAYS": "30"})
+    assert done.exit_code == 1, done
+    said = words(done.stderr)
+    assert f"1 conversation could not be purged (first: {OLD}: Is a directory: {transcript})" in said, said
+    assert not list(workspace.data.rglob(f"{KEPT}.*")) and transcript.is_dir()
+    assert _rows("select conversation_id from conversation_processing where purged_at is not null", []) == [
+        {"conversation_id": KEPT}]
+
+
 def test_retention_on_postgresql(installed, elevenlabs, workspace, postgres):
     _retention_scenario(installed, elevenlabs, *_local(workspace))
 

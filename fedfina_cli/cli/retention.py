@@ -48,7 +48,8 @@ def purge(
         fmt = chosen_format(output_format, json_out)
         if fmt == "json":
             terminal.json({"dry_run": dry_run, "conversations": result.conversations, "objects": result.objects,
-                           "bytes": result.bytes, "not_reached": result.held_back, "ledger_pruned": result.pruned})
+                           "bytes": result.bytes, "not_reached": result.held_back, "failed": result.failed,
+                           "ledger_pruned": result.pruned})
         else:
             rows = [{"conversation_id": c["conversation_id"], "account_id": c["account_id"],
                      "files": len(c["files"])} for c in result.conversations]  # type: ignore[arg-type]
@@ -67,9 +68,14 @@ def purge(
                                    f"{result.pruned.get('api_usage_metrics', 0):,} API-call rows older than "
                                    f"{settings.ledger_keep_days} days pruned (their per-day totals are kept)",
                                    markup=False)
+        if result.failed:
+            many = len(result.failed)
+            terminal.warn(f"{many} conversation{'' if many == 1 else 's'} could not be purged (first: "
+                          f"{result.failed[0]}); their files stay, and the next purge tries again")
         if result.held_back:
             terminal.warn(f"{len(result.held_back)} files are in a bucket these settings do not reach (first: "
                           f"{result.held_back[0]}); run purge with the settings that stored them")
+        if result.failed or result.held_back:
             raise typer.Exit(ExitCode.FAILED)
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from fedfina_cli.core import accounts
 from fedfina_cli.core.config import Settings
+from fedfina_cli.core.errors import StageError
 from fedfina_cli.core.object_keys import outbox_path
 from fedfina_cli.core.timefmt import utc_text
 from fedfina_cli.ledger import daily
@@ -48,6 +49,7 @@ class Purged:
     objects: int = 0
     bytes: int = 0
     held_back: list[str] = field(default_factory=list)  # files in a bucket these settings cannot reach
+    failed: list[str] = field(default_factory=list)  # "conversation: why" for each one storage would not delete
     interrupted: bool = False  # a hold came, or the run was stopped, part-way
     pruned: dict[str, int] = field(default_factory=dict)  # ledger table -> rows older than the keep days
     retention_set: bool = True  # False: no account and no default has a retention (nothing can be due)
@@ -114,6 +116,14 @@ def _each_due(ledger: Ledger, storage: Storage, settings: Settings, own: dict[st
                 continue  # taken by a run (or held) since it was listed: the next purge sees it again
             try:
                 _purge_one(ledger, storage, settings, row, token, result)
+            except (StageError, OSError) as exc:
+                if isinstance(exc, StageError) and exc.retryable:
+                    raise  # the storage does not answer: stop; the next purge goes on from here
+                # This conversation's files stay (an object lock, a file the folder will not give
+                # up); said once in its audit log, and the purge goes on with the next one.
+                why = str(exc) if isinstance(exc, StageError) else f"{exc.strerror or exc}: {exc.filename or ''}"
+                result.failed.append(f"{row['conversation_id']}: {why}")
+                ledger.retention.audit_once(row, "failed", f"not purged: {why}")
             finally:
                 claims.release(row, token)
         if claims is None and len(due) < BATCH:

@@ -232,9 +232,12 @@ class Purger(Periodic):
                        stopping=self._stopping.is_set)
         purge_log.info("purge: %d conversations past retention, %d files deleted", len(result.conversations),
                        result.objects)
+        if result.failed:
+            purge_log.warning("purge: %d conversations could not be purged (first: %s); the next purge tries again",
+                              len(result.failed), result.failed[0])
         if result.held_back:
             purge_log.warning("purge: %d files are in a bucket these settings do not reach (first: %s)",
-                        len(result.held_back), result.held_back[0])
+                              len(result.held_back), result.held_back[0])
 
 
 class Sweeper(Periodic):

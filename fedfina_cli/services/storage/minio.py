@@ -137,9 +137,18 @@ class MinioStorage:
             return
 
         def remove_every_version() -> None:
+            from minio.error import S3Error
+
             listed = self.client.list_objects(self.bucket, prefix=key, include_version=True)
             for version in [o.version_id for o in listed if o.object_name == key]:
-                self.client.remove_object(self.bucket, key, version_id=version)
+                try:
+                    self.client.remove_object(self.bucket, key, version_id=version)
+                except S3Error as exc:
+                    if exc.code != "AccessDenied":
+                        raise
+                    raise StorageError(f"MinIO at {self.endpoint} refused to delete {key} in bucket {self.bucket} "
+                                       "(AccessDenied): an object lock (a retention period or a legal hold) or "
+                                       "the bucket's policy keeps it") from None
 
         self._call("remove_object_versions", remove_every_version)
 
