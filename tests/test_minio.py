@@ -211,3 +211,17 @@ def test_a_bucket_whose_versioning_cannot_be_read_is_deleted_from_as_before(s3, 
     assert s3.object_keys() == []
     warned = [r.getMessage() for r in caplog.records if r.name == "fedfina.storage"]
     assert len(warned) == 1 and "allow s3:GetBucketVersioning" in warned[0], warned
+
+
+def test_a_bucket_with_object_lock_over_plain_http_says_to_use_tls(cli, s3, elevenlabs):
+    """Object Lock needs a checksum on each upload, which the minio client sends over TLS only:
+    over plain HTTP every upload is refused, and the message says what to set."""
+    client = s3.client
+    client.create_bucket(Bucket=s3.bucket, ObjectLockEnabledForBucket=True)
+    client.put_object_lock_configuration(Bucket=s3.bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    elevenlabs.add(load_sample(HINDI))
+    result = cli("run", "-c", HINDI_ID)
+    assert result.exit_code == 1
+    assert f"bucket {s3.bucket} at {s3.endpoint} has Object Lock, which needs a checksum on every upload: the " \
+           "client sends one over TLS; set MINIO_SECURE=true" in words(result.output), result.output

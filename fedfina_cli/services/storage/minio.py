@@ -241,6 +241,11 @@ class MinioStorage:
                 # S3 answers a HEAD with unknown credentials as a bare 403, read as AccessDenied.
                 return status, (f"{where} denied access to bucket {self.bucket} (AccessDenied); check "
                                 "MINIO_ACCESS_KEY and MINIO_SECRET_KEY, and the bucket's policy")
+            if exc.code in ("MissingContentMD5", "MissingUploadObjectWithObjectLockHeaders"):
+                # Object Lock wants a checksum on every upload; the minio client sends Content-MD5
+                # only over TLS (over plain HTTP it signs the body's SHA-256 instead).
+                return status, (f"bucket {self.bucket} at {self.endpoint} has Object Lock, which needs a checksum "
+                                "on every upload: the client sends one over TLS; set MINIO_SECURE=true")
             return status, f"{where}: {exc.code}: {exc.message}"
         if isinstance(exc, ServerError):
             return exc.status_code, f"{where} answered HTTP {exc.status_code}"
