@@ -193,7 +193,7 @@ def test_a_file_object_lock_keeps_is_reported_and_the_purge_goes_on(installed, e
     done = installed("purge", "--format", "json", env={"FEDFINA_RETENTION_DAYS": "30"})
     assert done.exit_code == 1, done
     report = json.loads(done.stdout)
-    assert [c["conversation_id"] for c in report["conversations"]] == [KEPT]
+    assert [c["conversation_id"] for c in report["conversations"]] == [KEPT] and report["objects"] == 6
     [failed] = report["failed"]
     assert failed.startswith(f"{OLD}: ") and "object lock" in failed and "MINIO_ACCESS_KEY" not in failed, failed
     assert [k for k in s3.object_keys() if KEPT in k] == []

@@ -121,7 +121,8 @@ def _each_due(ledger: Ledger, storage: Storage, settings: Settings, own: dict[st
                     raise  # the storage does not answer: stop; the next purge goes on from here
                 # This conversation's files stay (an object lock, a file the folder will not give
                 # up); said once in its audit log, and the purge goes on with the next one.
-                why = str(exc) if isinstance(exc, StageError) else f"{exc.strerror or exc}: {exc.filename or ''}"
+                why = str(exc) if isinstance(exc, StageError) else \
+                    ": ".join(str(part) for part in (exc.strerror or exc, exc.filename) if part)
                 result.failed.append(f"{row['conversation_id']}: {why}")
                 ledger.retention.audit_once(row, "failed", f"not purged: {why}")
             finally:
@@ -143,21 +144,19 @@ def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: Conver
             result.held_back.append(f"{conversation_id}: {file['object_key']} in {file['storage']}")
             continue
         listed.append(str(file["object_key"]))
-        result.objects += 1
+        if token is not None:
+            if not ledger.retention.still_purgeable(row["processing_id"], token):
+                result.interrupted = True
+                return  # held (or queued for a retry) since it was picked: nothing more is deleted
+            place.delete(str(file["object_key"]))
+            ledger.retention.audit_once(row, "deleted", f"{file['file_type']} {file['object_key']} deleted: "
+                                                        "past the account's retention")
+            ledger.retention.mark_file_deleted(file["id"], row["processing_id"], token)
+        result.objects += 1  # deleted (a dry run: would be)
         result.bytes += int(file.get("size_bytes") or 0)
-        if token is None:
-            continue
-        if not ledger.retention.still_purgeable(row["processing_id"], token):
-            result.interrupted = True
-            return  # held (or queued for a retry) since it was picked: nothing more is deleted
-        place.delete(str(file["object_key"]))
-        ledger.retention.audit_once(row, "deleted",
-                                    f"{file['file_type']} {file['object_key']} deleted: past the account's retention")
-        ledger.retention.mark_file_deleted(file["id"], row["processing_id"], token)
     if eml.exists():
         listed.append(str(eml))
-        result.objects += 1
-        result.bytes += eml.stat().st_size
+        size = eml.stat().st_size
         if token is not None:
             if not ledger.retention.still_purgeable(row["processing_id"], token):
                 result.interrupted = True
@@ -166,6 +165,8 @@ def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: Conver
             # after the unlink and before the line would never write it (1 line lost in 234).
             ledger.retention.audit_once(row, "deleted", f"email {eml.name} deleted from the outbox")
             eml.unlink(missing_ok=True)
+        result.objects += 1
+        result.bytes += size
     result.conversations.append({"conversation_id": conversation_id, "account_id": account, "files": listed})
     if token is None or any(storage_of(f, storage) is None for f in files):
         return  # a file this run could not reach: not purged, so a later run with its settings finishes
