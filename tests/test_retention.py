@@ -195,7 +195,7 @@ def test_a_file_object_lock_keeps_is_reported_and_the_purge_goes_on(installed, e
     report = json.loads(done.stdout)
     assert [c["conversation_id"] for c in report["conversations"]] == [KEPT] and report["objects"] == 6
     [failed] = report["failed"]
-    assert failed.startswith(f"{OLD}: ") and "object lock" in failed and "MINIO_ACCESS_KEY" not in failed, failed
+    assert failed.startswith(f"{OLD}: ") and "Object Lock" in failed and "MINIO_ACCESS_KEY" not in failed, failed
     assert [k for k in s3.object_keys() if KEPT in k] == []
     assert len([k for k in s3.object_keys() if OLD in k]) == 5
     rows = {r["conversation_id"]: r
@@ -205,7 +205,7 @@ def test_a_file_object_lock_keeps_is_reported_and_the_purge_goes_on(installed, e
                  [OLD]) == [{"n": 5}]
     said = _rows("select message from processing_audit_log where conversation_id = ? and step = 'purge' "
                  "and event = 'failed'", [OLD])
-    assert len(said) == 1 and "object lock" in said[0]["message"]
+    assert len(said) == 1 and "Object Lock" in said[0]["message"]
     text = installed("purge", env={"FEDFINA_RETENTION_DAYS": "30"})  # and again: one line, exit 1, no new audit line
     assert text.exit_code == 1 and "1 conversation could not be purged" in words(text.stderr), text
     assert len(_rows("select id from processing_audit_log where step = 'purge' and event = 'failed'", [])) == 1

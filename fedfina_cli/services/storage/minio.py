@@ -147,8 +147,8 @@ class MinioStorage:
                     if exc.code != "AccessDenied":
                         raise
                     raise StorageError(f"MinIO at {self.endpoint} refused to delete {key} in bucket {self.bucket} "
-                                       "(AccessDenied): an object lock (a retention period or a legal hold) or "
-                                       "the bucket's policy keeps it") from None
+                                       "(AccessDenied): S3 Object Lock (the version's retention period or legal "
+                                       "hold) or the bucket's policy keeps it") from None
 
         self._call("remove_object_versions", remove_every_version)
 
@@ -157,7 +157,10 @@ class MinioStorage:
             try:
                 status = self._call("get_bucket_versioning",
                                     lambda: self.client.get_bucket_versioning(self.bucket).status)
-            except StorageError as exc:  # e.g. a policy without s3:GetBucketVersioning: delete as before
+            except StorageError as exc:
+                if exc.retryable:
+                    raise  # not answered: asked again at the next delete
+                # Refused (a policy without s3:GetBucketVersioning): delete as before, and say so.
                 log.warning("cannot tell whether bucket %s keeps versions (%s); deleting only the current "
                             "version of each object: if it keeps versions, allow s3:GetBucketVersioning so "
                             "that purge deletes the older ones too", self.bucket, exc)
