@@ -369,13 +369,16 @@ def test_a_purge_that_stalled_past_its_claim_deletes_nothing_more(installed, ele
     assert workspace.rows("select purged_at from conversation_processing") == [{"purged_at": None}]
 
 
-def test_serve_purges_every_few_hours(serving, installed, elevenlabs, workspace, monkeypatch):
+@pytest.mark.parametrize("ledger_kind", ["sqlite", "postgresql"])
+def test_serve_purges_every_few_hours(serving, installed, elevenlabs, workspace, monkeypatch, request, ledger_kind):
+    if ledger_kind == "postgresql":
+        request.getfixturevalue("postgres")
     _processed(installed, elevenlabs, (1, 2))
     _age([OLD], 100)
     monkeypatch.setenv("FEDFINA_RETENTION_DAYS", "90")  # the default for accounts without their own
     server = serving("--purge-every", "0.001")
-    wait_for(lambda: workspace.rows("select purged_at from conversation_processing where conversation_id = ?",
-                                    OLD)[0]["purged_at"] is not None, timeout=30)
+    wait_for(lambda: _rows("select purged_at from conversation_processing where conversation_id = ?",
+                           [OLD])[0]["purged_at"] is not None, timeout=30)
     assert not list(workspace.data.rglob(f"{OLD}.*")) and list(workspace.data.rglob(f"{KEPT}.*"))
     assert "purge: 1 conversations past retention, 6 files deleted" in server.log()
 
