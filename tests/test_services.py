@@ -77,7 +77,20 @@ def test_doctor_probes_an_existing_bucket_and_leaves_it_clean(installed, service
     services["s3"].client.create_bucket(Bucket=services["s3"].bucket)
     result = installed("doctor")
     assert result.exit_code == 0 and "bucket reachable and writable" in words(result.stdout)
+    assert "keeps versions" not in result.stdout
     assert services["s3"].object_keys() == []
+
+
+def test_doctor_says_a_bucket_keeps_versions_and_leaves_no_version_of_its_probe(installed, services):
+    client, bucket = services["s3"].client, services["s3"].bucket
+    client.create_bucket(Bucket=bucket)
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    result = installed("doctor")
+    assert result.exit_code == 0, result
+    assert "bucket reachable and writable; it keeps versions: purge deletes every version of a file" in words(
+        result.stdout)
+    listed = client.list_object_versions(Bucket=bucket)
+    assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == []  # the probe left nothing
 
 
 def test_doctor_fails_when_a_configured_backend_fails(installed, services, monkeypatch):

@@ -143,6 +143,8 @@ def _minio(storage: MinioStorage) -> str:
     if not storage.bucket_exists():
         return "reachable, credentials accepted; the bucket will be created on the first run"
     storage.check_writable()
+    if storage.keeps_versions():
+        return "bucket reachable and writable; it keeps versions: purge deletes every version of a file"
     return "bucket reachable and writable"
 
 

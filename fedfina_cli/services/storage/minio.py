@@ -132,7 +132,7 @@ class MinioStorage:
 
     def delete(self, key: str) -> None:
         """Delete the object; on a bucket that keeps versions, each version and delete marker."""
-        if not self._versioned():
+        if not self.keeps_versions():
             self._call("remove_object", lambda: self.client.remove_object(self.bucket, key))
             return
 
@@ -152,7 +152,8 @@ class MinioStorage:
 
         self._call("remove_object_versions", remove_every_version)
 
-    def _versioned(self) -> bool:
+    def keeps_versions(self) -> bool:
+        """Whether the bucket keeps versions (Enabled or Suspended), asked once."""
         if self._keeps_versions is None:
             try:
                 status = self._call("get_bucket_versioning",
