@@ -10,7 +10,11 @@ from .conftest import ENGLISH, HINDI, HINDI_ID, load_sample, pdf_text
 
 
 def _render(sample, **kwargs) -> bytes:
-    conversation = parse_conversation(load_sample(sample))
+    return _render_payload(load_sample(sample), **kwargs)
+
+
+def _render_payload(payload: dict, **kwargs) -> bytes:
+    conversation = parse_conversation(payload)
     summary = OfflineSummarizer().summarize(conversation, "", "English")
     return render_report(ReportInput(conversation, summary, account_id="acc123",
                                      email_id="loans.officer@example.com", **kwargs))
@@ -157,3 +161,20 @@ def test_the_applicants_rating_and_a_turn_cut_off_are_shown(cli, workspace, tmp_
     text = " ".join(pdf_text(workspace.object("acc123", "reports", f"{HINDI_ID}.pdf")).split())
     assert "Applicant's rating 4 of 5 · liked the call · “Quick and clear”" in text
     assert text.count("— cut off") == 1
+
+
+def test_about_this_report_is_never_split_across_pages():
+    """A 360-turn call's report ended with a page holding one line, "Ended, as recorded", the rest
+    of About this report on the page before. Calls of every length around that one: the block
+    (heading and all its lines) is on one page."""
+    import io
+
+    from pypdf import PdfReader
+
+    payload = load_sample(HINDI)
+    turns = payload["transcript"]
+    for repeats in range(34, 46):
+        payload["transcript"] = turns * repeats
+        pages = [page.extract_text() for page in PdfReader(io.BytesIO(_render_payload(payload))).pages]
+        [about] = [number for number, text in enumerate(pages) if "About this report" in text]
+        assert "Ended, as recorded" in pages[about], f"{repeats}x: the block goes on to page {about + 2}"

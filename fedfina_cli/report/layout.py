@@ -311,7 +311,10 @@ def _about(pdf, data: ReportInput) -> None:
             facts.append(("Phone call", how))
     if meta.termination_reason:
         facts.append(("Ended, as recorded", meta.termination_reason))
-    _heading(pdf, "About this report", size=11, keep=20)
+    # Kept whole: a block of a few lines split by a page break left one line on a page of its own.
+    pdf.set_font(MAIN_FONT, "", 8)
+    lines = sum(len(pdf.layout.lines(value, pdf.epw - 32)) for _, value in facts)
+    _heading(pdf, "About this report", size=11, keep=4.5 * lines)
     pdf.set_font(MAIN_FONT, "", 8)
     pdf.set_text_color(*MUTED)
     for label, value in facts:
