@@ -243,6 +243,11 @@ def test_a_purged_conversation_keeps_its_row_without_the_applicants_name(world, 
     assert "नाम फ़ाइलों के साथ हटाया गया" in admin.get(f"/console/c/{own}", headers={"Accept-Language": "hi"}).text
     for found in ("सुनीता", row["phone_last4"]):
         assert "conv_bulk00000001" not in _listed(admin.get("/console", params={"q": found}).text), found
+    # No report is left to send: no button, and a resend asked anyway is refused, nothing sent.
+    assert "Send the email again" not in page
+    sent = len(world.smtp.messages)
+    refused = admin.act(own, "resend")
+    assert refused.status_code == 409 and "were purged" in refused.text and len(world.smtp.messages) == sent
 
 
 def test_search_filters_and_pages(world):

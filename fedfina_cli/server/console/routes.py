@@ -105,7 +105,7 @@ async def conversation(request: Request, processing_id: int, server: ServiceDep,
         return conversation_page(server.session, visible(server, viewer, processing_id))
 
     found = await run_in_threadpool(read)
-    may_resend = found.row["status"] == "completed" and (
+    may_resend = found.row["status"] == "completed" and not found.row.get("purged_at") and (
         viewer.is_admin or (found.row["email_id"] or "").lower() == viewer.email)
     return page(request, "conversation.html", viewer=viewer, c=found, may_resend=may_resend,
                 notice=request.query_params.get("done"))
@@ -214,6 +214,9 @@ async def resend(processing_id: int, server: ServiceDep, viewer: SignedIn, form:
         row = visible(server, viewer, processing_id)
         if not viewer.is_admin and (row["email_id"] or "").lower() != viewer.email:
             raise ConsoleRefused(404, "Not found", "No such conversation, or it was not sent to you.")
+        if row.get("purged_at"):
+            raise ConsoleRefused(409, "Not sent", "Its files were purged (past the account's retention): there is "
+                                                  "no report left to send.")
         if row["status"] != "completed":
             raise ConsoleRefused(409, "Not sent", f"Only a completed conversation's email is sent again; this one "
                                                   f"is {row['status']}.")
