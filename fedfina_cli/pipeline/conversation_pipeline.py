@@ -332,18 +332,20 @@ class Pipeline:
         fetching: Future[None] = Future()
 
         def fetch() -> None:
-            started = time.monotonic()
+            started, failure = time.monotonic(), None
             try:
                 with self.ledger.stage(ctx.row, "fetch", ctx.token) as log:
                     self._fetch(ctx, log, readable.set)
             except BaseException as exc:  # noqa: BLE001 - handed to the waiter by the future
-                ctx.fetch_seconds = time.monotonic() - started
-                fetching.set_exception(exc)
-            else:
-                ctx.fetch_seconds = time.monotonic() - started
-                fetching.set_result(None)
+                failure = exc
             finally:
-                readable.set()  # a failure before either: the waiters find the future failed
+                ctx.fetch_seconds = time.monotonic() - started
+                if failure is None:
+                    fetching.set_result(None)
+                else:
+                    fetching.set_exception(failure)
+                # After the future: a failure before either event, and the waiters find it failed.
+                readable.set()
                 stored.set()
 
         threading.Thread(target=fetch, name="fedfina-fetch", daemon=True).start()
