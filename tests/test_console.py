@@ -216,7 +216,11 @@ def test_retry_resend_and_hold_are_done_and_audited_with_who_did_them(world, ser
     assert held.headers["location"].endswith("done=held")
     assert ledger_rows("select legal_hold from conversation_processing where processing_id = ?", own) == [
         {"legal_hold": 1}]
-    assert "on legal hold since" in admin.get(f"/console/c/{own}").text
+    page = " ".join(admin.get(f"/console/c/{own}").text.split())
+    # In the console's own time format and words, not the ledger's ISO text.
+    assert re.search(r"On legal hold since \d{4}-\d\d-\d\d \d\d:\d\d UTC \(RBI 2026-14 \(by ", page), page
+    hindi = admin.get(f"/console/c/{own}", headers={"Accept-Language": "hi"}).text
+    assert re.search(r"\d\d:\d\d UTC से कानूनी रोक पर \(RBI 2026-14", hindi)
     log = ledger_rows("select step, event, message from processing_audit_log where processing_id in (?, ?) "
                       "order by id", failed, own)
     said = [(r["step"], r["event"], r["message"]) for r in log]
@@ -239,7 +243,8 @@ def test_a_purged_conversation_keeps_its_row_without_the_applicants_name(world, 
     assert purged.exit_code == 0 and "deleted" in purged.stdout, purged
     page = admin.get(f"/console/c/{own}").text
     assert "Name removed with the files" in page and "सुनीता" not in page
-    assert "files purged on" in " ".join(page.split())
+    assert re.search(r"Files purged on \d{4}-\d\d-\d\d \d\d:\d\d UTC, past the account&#39;s retention",
+                     " ".join(page.split())), page
     assert "नाम फ़ाइलों के साथ हटाया गया" in admin.get(f"/console/c/{own}", headers={"Accept-Language": "hi"}).text
     for found in ("सुनीता", row["phone_last4"]):
         assert "conv_bulk00000001" not in _listed(admin.get("/console", params={"q": found}).text), found

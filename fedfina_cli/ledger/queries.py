@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -180,13 +181,36 @@ def row_record(ledger: Ledger, row: ConversationRow, locate: Callable[[str, str 
             "last_error": row["error_message"], "retention": retention_state(row, log)}
 
 
+@dataclass(frozen=True)
+class Retention:
+    """Whether a conversation is held or its files purged, and since when (ledger times)."""
+
+    held: bool
+    held_since: str | None  # None: held before the hold's audit line was recorded
+    hold_reason: str | None
+    purged_at: str | None
+
+
+def retention_of(row: Mapping[str, Any], log: list[Row]) -> Retention | None:
+    """The hold and the purge of one conversation, or None when it has neither."""
+    if not row.get("legal_hold") and not row.get("purged_at"):
+        return None
+    placed = next((e for e in reversed(log) if e["step"] == "hold" and e["event"] == "placed"), None)
+    held = bool(row.get("legal_hold"))
+    return Retention(held=held, held_since=placed["created_at"] if held and placed else None,
+                     hold_reason=placed["message"] if held and placed else None, purged_at=row.get("purged_at"))
+
+
 def retention_state(row: Mapping[str, Any], log: list[Row]) -> str | None:
-    """"purged on …", "on legal hold since … (reason)", both, or None (SPEC "Retention and legal hold")."""
+    """"purged on …", "on legal hold since … (reason)", both, or None (SPEC "Retention and legal hold").
+    The console says the same in its reader's language, from retention_of."""
+    state = retention_of(row, log)
+    if state is None:
+        return None
     said = []
-    if row.get("legal_hold"):
-        placed = next((e for e in reversed(log) if e["step"] == "hold" and e["event"] == "placed"), None)
-        said.append(f"on legal hold since {placed['created_at']} ({placed['message']})" if placed
+    if state.held:
+        said.append(f"on legal hold since {state.held_since} ({state.hold_reason})" if state.held_since
                     else "on legal hold")
-    if row.get("purged_at"):
-        said.append(f"files purged on {row['purged_at']} (past the account's retention)")
-    return "; ".join(said) or None
+    if state.purged_at:
+        said.append(f"files purged on {state.purged_at} (past the account's retention)")
+    return "; ".join(said)

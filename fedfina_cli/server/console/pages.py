@@ -19,7 +19,7 @@ from fedfina_cli.core.summary import SummaryDocument
 from fedfina_cli.core.timefmt import clock
 from fedfina_cli.core.wording import masked_phone
 from fedfina_cli.ledger.console import PAGE_SIZE, Listing
-from fedfina_cli.ledger.queries import row_record
+from fedfina_cli.ledger.queries import Retention, retention_of, row_record
 from fedfina_cli.ledger.rows import ConversationRow, Row
 from fedfina_cli.pipeline.purge import storage_of
 from fedfina_cli.pipeline.run_context import RunContext
@@ -57,6 +57,7 @@ class TurnView:
 class ConversationPage:
     row: ConversationRow
     record: dict[str, Any]
+    retention: Retention | None
     phone: str | None
     turns: list[TurnView]
     transcript_note: str | None  # why there is no transcript, when there is none
@@ -79,7 +80,7 @@ def conversation_page(session: RunContext, row: ConversationRow) -> Conversation
     summary = _summary(storage, live.get("summary"))
     audio = live.get("audio")
     return ConversationPage(
-        row=row, record=record,
+        row=row, record=record, retention=retention_of(row, record["audit_log"]),
         phone=masked_phone(applicant_phone(conversation)) if conversation else None,
         turns=_turns(conversation) if conversation else [],
         transcript_note=note,
