@@ -334,6 +334,49 @@ def test_a_run_started_while_a_purge_deletes_is_in_progress_elsewhere(installed,
     assert row["purged_at"] and row["claimed_by"] is None  # purged, and the claim released
 
 
+@pytest.mark.parametrize("ledger_kind", ["sqlite", "postgresql"])
+def test_a_recording_delivered_while_a_purge_deletes_is_purged_too(installed, elevenlabs, workspace, request,
+                                                                   ledger_kind):
+    """A post_call_audio webhook (ElevenLabs re-delivers) lands while a purge deletes the same
+    conversation: the webhook stores the recording, with a file row, after the purge listed the
+    files. The purge must not then mark the conversation purged, or no later purge would ever
+    look at it again and the recording would be kept for ever; the next purge deletes it."""
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.pipeline.backends import storage_for
+    from fedfina_cli.pipeline.intake import accept_audio
+    from fedfina_cli.pipeline.purge import purge
+
+    if ledger_kind == "postgresql":
+        request.getfixturevalue("postgres")
+    _processed(installed, elevenlabs, (1,))
+    _age([OLD], 400)
+    settings = load_settings()
+    storage = storage_for(settings, lambda call: None)
+    delivered = []
+    deleting = storage.delete
+    ledger = _ledger()
+
+    def delete(key: str) -> None:
+        deleting(key)
+        if not delivered and key.startswith("acc123/audio/"):  # gone; the webhook brings it back
+            delivered.append(accept_audio(ledger, storage, OLD, AUDIO))
+
+    storage.delete = delete  # type: ignore[method-assign]
+    try:
+        ledger.set_account_settings("acc123", {"retention_days": 30})
+        first = purge(ledger, storage, settings)
+        [[key]] = delivered
+        assert [p.name for p in workspace.data.rglob(f"{OLD}.mp3")] == [f"{OLD}.mp3"]
+        assert _rows("select purged_at from conversation_processing", []) == [{"purged_at": None}]
+        second = purge(ledger, storage, settings)
+    finally:
+        ledger.close()
+    assert first.objects == 6 and second.objects == 1 and second.conversations[0]["files"] == [key]
+    assert list(workspace.data.rglob(f"{OLD}.*")) == []  # the recording too, and none left held
+    assert _rows("select object_key from conversation_files where deleted_at is null", []) == []
+    assert _rows("select purged_at is not null as purged from conversation_processing", []) == [{"purged": 1}]
+
+
 def test_a_purge_that_stalled_past_its_claim_deletes_nothing_more(installed, elevenlabs, workspace):
     """The purge's claim expired while it was stopped (SIGSTOP, a paused VM), and a `run --force`
     took the conversation over and stored its files again: when the purge goes on, it deletes
@@ -360,7 +403,7 @@ def test_a_purge_that_stalled_past_its_claim_deletes_nothing_more(installed, ele
             _purge_one(ledger, storage_for(settings, lambda call: None), settings, row, token, result)
             assert result.interrupted
             first = ledger.retention.files_left(OLD, "acc123")[0]
-            assert not ledger.retention.mark_file_deleted(first["id"], row["processing_id"], token)
+            assert not ledger.retention.mark_file_deleted(first, row["processing_id"], token)
             assert ledger.retention.mark_purged(row["processing_id"], token) is None
     finally:
         ledger.close()

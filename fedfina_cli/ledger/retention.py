@@ -87,21 +87,31 @@ class Retention:
             [row["processing_id"], row["conversation_id"], event, event, message, utc_now(),
              row["processing_id"], event, message])
 
-    def mark_file_deleted(self, file_id: int, processing_id: int, token: str) -> bool:
+    def mark_file_deleted(self, file: Row, processing_id: int, token: str) -> bool:
         """Mark a file's row deleted while the purge's claim ``token`` holds: a run that took the
-        conversation over may have stored the file again (its row says so, and stays)."""
-        return self.sql.run("update conversation_files set deleted_at = ? where id = ? and deleted_at is null "
-                            "and exists (select 1 from conversation_processing where processing_id = ? "
-                            "and claim_token = ?)", [utc_now(), file_id, processing_id, token]) == 1
+        conversation over may have stored the file again (its row says so, and stays). And only
+        the file as the purge listed it (its created_at): a post_call_audio webhook, which takes
+        no claim, may have stored the recording again since, and its row stays for the next purge."""
+        return self.sql.run("update conversation_files set deleted_at = ? where id = ? and created_at = ? "
+                            "and deleted_at is null and exists (select 1 from conversation_processing "
+                            "where processing_id = ? and claim_token = ?)",
+                            [utc_now(), file["id"], file["created_at"], processing_id, token]) == 1
 
     def mark_purged(self, processing_id: int, token: str) -> ConversationRow | None:
         """Set purged_at while the purge's claim ``token`` holds, unless a hold came first or it is
         set already: the row, or None. The applicant's name and the phone's last four digits go
-        with the files: they are kept for the console's search, which has nothing left to open."""
+        with the files: they are kept for the console's search, which has nothing left to open.
+
+        Nor while a file of it is recorded and not deleted: a post_call_audio webhook (which takes
+        no claim) may store the recording after the purge listed the files. Left unmarked, the
+        conversation is still due, and the next purge deletes it; marked, none would look again."""
         row = one(self.sql, "update conversation_processing set purged_at = ?, applicant_name = null, "
                             "phone_last4 = null "
                             "where processing_id = ? and purged_at is null and coalesce(legal_hold, 0) = 0 "
-                            "and claim_token = ? returning *", [utc_now(), processing_id, token])
+                            "and claim_token = ? and not exists (select 1 from conversation_files f "
+                            "where f.conversation_id = conversation_processing.conversation_id "
+                            "and f.account_id = conversation_processing.account_id and f.deleted_at is null) "
+                            "returning *", [utc_now(), processing_id, token])
         return conversation(row) if row else None
 
     def set_hold(self, processing_id: int, held: bool) -> ConversationRow:

@@ -151,7 +151,7 @@ def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: Conver
             place.delete(str(file["object_key"]))
             ledger.retention.audit_once(row, "deleted", f"{file['file_type']} {file['object_key']} deleted: "
                                                         "past the account's retention")
-            ledger.retention.mark_file_deleted(file["id"], row["processing_id"], token)
+            ledger.retention.mark_file_deleted(file, row["processing_id"], token)
         result.objects += 1  # deleted (a dry run: would be)
         result.bytes += int(file.get("size_bytes") or 0)
     if eml.exists():
