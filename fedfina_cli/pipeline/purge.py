@@ -13,6 +13,12 @@ claim the next purge on this host frees at once (another host's, once it expires
 an object already gone is no error, so it finishes what was started and deletes nothing it
 should not.
 
+A post_call_audio webhook stores the recording without a claim (it may come while the
+transcription's run holds one). One that lands while the purge deletes leaves its file row as it
+wrote it: a row is marked deleted only as the purge listed it (its created_at), and the
+conversation marked purged only once no row of it is left undeleted, so the next purge deletes
+the recording.
+
 One window is left, as for a run's own uploads: a purge stopped for longer than a claim's
 lifetime (FEDFINA_CLAIM_SECONDS) exactly between its check and a delete may, when it goes
 on, delete a file that a run has stored again meanwhile; storage has no delete that is
