@@ -68,6 +68,22 @@ def test_an_officer_sees_only_conversations_emailed_to_them_by_url_too(world):
     assert "No worker registered" not in ops.text
 
 
+def test_the_operations_page_shows_a_process_once_however_many_worker_rows_it_has(world):
+    """serve's purge round registers a worker row of its own (its claims must not be taken over
+    through the server's): the page still shows one process, not two."""
+    admin = world.sign_in(ADMIN)
+    [serve] = ledger_rows("select * from workers")
+    ledger_rows("insert into workers (host, pid, process_started, started_at, heartbeat_at, expires_at) "
+                "select host, pid, process_started, heartbeat_at, heartbeat_at, expires_at from workers "
+                "returning worker_id")
+    try:
+        page = " ".join(admin.get("/console/ops").text.split())
+    finally:
+        ledger_rows("delete from workers where worker_id != ? returning worker_id", serve["worker_id"])
+    assert page.count(f'data-label="Process">{serve["pid"]}<') == 1, page
+    assert re.search(r"<dt>Workers</dt> ?<dd>1</dd>", page), page
+
+
 def test_sign_in_link_is_single_use_from_the_public_url_and_the_reply_says_nothing(world):
     priya = Person(world, PRIYA)
     # The same reply for an officer, an admin and a stranger; a link only to those who may sign in.

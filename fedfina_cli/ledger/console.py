@@ -162,8 +162,10 @@ class ConsoleStore:
                                  "where status = 'failed' group by error_message order by n desc limit 2000")
         hours = self.sql.rows("select substr(created_at, 1, 13) as hour, count(*) as n from conversation_processing "
                               "where created_at >= ? group by substr(created_at, 1, 13) order by hour", [since_day])
-        workers = self.sql.rows("select worker_id, host, pid, started_at, heartbeat_at, expires_at from workers "
-                                "order by heartbeat_at desc limit 100")
+        # One line per process: serve's purge round registers a worker row of its own for a while.
+        workers = self.sql.rows("select host, pid, min(started_at) as started_at, max(heartbeat_at) as heartbeat_at, "
+                                "max(expires_at) as expires_at from workers group by host, pid, process_started "
+                                "order by 4 desc limit 100")
         # Grouped by an expression, not the column: SQLite otherwise walked the (service, created_at)
         # index to group, reading all two million rows (134 ms) instead of the last five minutes.
         self._ledger.api_calls.flush(quiet=True)  # this process's calls of the last second too
