@@ -291,6 +291,32 @@ def test_a_hold_placed_while_a_purge_runs_stops_it_at_the_next_object(installed,
     assert workspace.rows("select purged_at from conversation_processing") == [{"purged_at": None}]
 
 
+def _old_call_in_storage(installed, elevenlabs, request, ledger_kind: str):
+    """One call processed and aged 400 days, on a ledger of ``ledger_kind``: (settings, its storage)."""
+    from fedfina_cli.core.config import load_settings
+    from fedfina_cli.pipeline.backends import storage_for
+
+    if ledger_kind == "postgresql":
+        request.getfixturevalue("postgres")
+    _processed(installed, elevenlabs, (1,))
+    _age([OLD], 400)
+    settings = load_settings()
+    return settings, storage_for(settings, lambda call: None)
+
+
+def _after_first_delete(storage, when, then) -> None:
+    """``then()``, once, right after ``storage`` deletes the first key for which ``when(key)``."""
+    deleting, done = storage.delete, []
+
+    def delete(key: str) -> None:
+        deleting(key)
+        if not done and when(key):
+            done.append(key)  # first: ``then`` may delete too
+            then()
+
+    storage.delete = delete
+
+
 @pytest.mark.parametrize("ledger_kind", ["sqlite", "postgresql"])
 def test_a_run_started_while_a_purge_deletes_is_in_progress_elsewhere(installed, elevenlabs, workspace, request,
                                                                      ledger_kind):
@@ -299,25 +325,12 @@ def test_a_run_started_while_a_purge_deletes_is_in_progress_elsewhere(installed,
     and the purge finishes. Without the claim the run stored the files again between the purge's
     delete of the first and its marking that file's row deleted: a file on disk that the ledger
     said was gone, which no purge would ever delete."""
-    from fedfina_cli.core.config import load_settings
-    from fedfina_cli.pipeline.backends import storage_for
     from fedfina_cli.pipeline.purge import purge
 
-    if ledger_kind == "postgresql":
-        request.getfixturevalue("postgres")
-    _processed(installed, elevenlabs, (1,))
-    _age([OLD], 400)
-    settings = load_settings()
-    storage = storage_for(settings, lambda call: None)
-    runs = []
-    deleting = storage.delete
-
-    def delete(key: str) -> None:
-        deleting(key)
-        if not runs:  # the first object is gone; the purge has not marked its row yet
-            runs.append(installed("run", "-c", OLD, "--force"))
-
-    storage.delete = delete  # type: ignore[method-assign]
+    settings, storage = _old_call_in_storage(installed, elevenlabs, request, ledger_kind)
+    runs: list = []
+    # The first object is gone; the purge has not marked its row yet.
+    _after_first_delete(storage, lambda key: True, lambda: runs.append(installed("run", "-c", OLD, "--force")))
     ledger = _ledger()
     try:
         ledger.set_account_settings("acc123", {"retention_days": 30})
@@ -341,27 +354,15 @@ def test_a_recording_delivered_while_a_purge_deletes_is_purged_too(installed, el
     conversation: the webhook stores the recording, with a file row, after the purge listed the
     files. The purge must not then mark the conversation purged, or no later purge would ever
     look at it again and the recording would be kept for ever; the next purge deletes it."""
-    from fedfina_cli.core.config import load_settings
-    from fedfina_cli.pipeline.backends import storage_for
     from fedfina_cli.pipeline.intake import accept_audio
     from fedfina_cli.pipeline.purge import purge
 
-    if ledger_kind == "postgresql":
-        request.getfixturevalue("postgres")
-    _processed(installed, elevenlabs, (1,))
-    _age([OLD], 400)
-    settings = load_settings()
-    storage = storage_for(settings, lambda call: None)
-    delivered = []
-    deleting = storage.delete
+    settings, storage = _old_call_in_storage(installed, elevenlabs, request, ledger_kind)
+    delivered: list = []
     ledger = _ledger()
-
-    def delete(key: str) -> None:
-        deleting(key)
-        if not delivered and key.startswith("acc123/audio/"):  # gone; the webhook brings it back
-            delivered.append(accept_audio(ledger, storage, OLD, AUDIO))
-
-    storage.delete = delete  # type: ignore[method-assign]
+    # The recording is gone; the webhook brings it back.
+    _after_first_delete(storage, lambda key: key.startswith("acc123/audio/"),
+                        lambda: delivered.append(accept_audio(ledger, storage, OLD, AUDIO)))
     try:
         ledger.set_account_settings("acc123", {"retention_days": 30})
         first = purge(ledger, storage, settings)
