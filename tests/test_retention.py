@@ -6,6 +6,7 @@ next run without deleting anything it should not."""
 import json
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -376,6 +377,53 @@ def test_a_recording_delivered_while_a_purge_deletes_is_purged_too(installed, el
     assert list(workspace.data.rglob(f"{OLD}.*")) == []  # the recording too, and none left held
     assert _rows("select object_key from conversation_files where deleted_at is null", []) == []
     assert _rows("select purged_at is not null as purged from conversation_processing", []) == [{"purged": 1}]
+
+
+def test_a_postgresql_outage_stops_a_purge_and_the_next_one_finishes(installed, elevenlabs, workspace, request,
+                                                                     monkeypatch):
+    """PostgreSQL goes away (a fail-over) right after the purge deleted a conversation's first
+    object, for longer than the ledger waits: the purge stops with the ledger's one-line reason,
+    having marked nothing; once the server is back and the stopped purge's claim has run out, the
+    next purge finishes, and storage and ledger agree that nothing is left."""
+    from fedfina_cli.core.errors import LedgerError
+    from fedfina_cli.ledger.database import PostgresSql
+    from fedfina_cli.pipeline.purge import purge
+
+    monkeypatch.setattr(PostgresSql, "reconnect_seconds", 1.0)  # the ledger gives up on a statement after 1 s
+    monkeypatch.setenv("FEDFINA_CLAIM_SECONDS", "2")  # the stopped purge's claim, left behind, runs out soon
+    settings, storage = _old_call_in_storage(installed, elevenlabs, request, "postgresql")
+    postgres = request.getfixturevalue("postgres")
+    back = threading.Event()
+
+    def outage() -> None:
+        postgres.stop(mode="fast")
+
+        def come_back() -> None:
+            time.sleep(4)
+            postgres.start()
+            back.set()
+
+        threading.Thread(target=come_back, daemon=True).start()
+
+    _after_first_delete(storage, lambda key: True, outage)
+    ledger = _ledger()
+    ledger.sql.pool.timeout = 1.0  # how long a statement waits for a connection (10 s otherwise)
+    try:
+        ledger.set_account_settings("acc123", {"retention_days": 30})
+        with pytest.raises(LedgerError, match=r"is not answering .*check that PostgreSQL is running"):
+            purge(ledger, storage, settings)
+    finally:
+        assert back.wait(60)
+        ledger.close()
+    assert _rows("select count(*) as n from conversation_files where deleted_at is not null", []) == [{"n": 0}]
+    assert _rows("select purged_at from conversation_processing", []) == [{"purged_at": None}]
+    time.sleep(2)  # the claim's lifetime
+    again = installed("purge")
+    assert again.exit_code == 0 and "1 conversation past retention: deleted 6 files" in again.stdout, again
+    assert list(workspace.data.rglob(f"{OLD}.*")) == []
+    assert _rows("select count(*) as n from conversation_files where deleted_at is null", []) == [{"n": 0}]
+    [row] = _rows("select purged_at, claimed_by from conversation_processing", [])
+    assert row["purged_at"] and row["claimed_by"] is None
 
 
 def test_a_purge_that_stalled_past_its_claim_deletes_nothing_more(installed, elevenlabs, workspace):
