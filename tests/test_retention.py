@@ -3,6 +3,7 @@ MinIO (moto's S3 server) and PostgreSQL: files past retention are deleted, the l
 and says so, held conversations are never touched, and a purge killed part-way finishes on the
 next run without deleting anything it should not."""
 
+import itertools
 import json
 import signal
 import subprocess
@@ -316,6 +317,35 @@ def _after_first_delete(storage, when, then) -> None:
             then()
 
     storage.delete = delete
+
+
+def test_a_hold_placed_part_way_is_said_by_the_hold_and_by_the_purge(installed, elevenlabs, workspace, request):
+    """A hold lands while a purge deletes the conversation's files: the purge stops at the next
+    file and says how many it had deleted (to the caller and in the audit log), and `hold` says
+    some were gone already: the officer must not believe the call was kept whole."""
+    from fedfina_cli.pipeline.purge import purge
+
+    settings, storage = _old_call_in_storage(installed, elevenlabs, request, "sqlite")
+    holds: list = []
+    deletes = itertools.count()
+    _after_first_delete(storage, lambda key: next(deletes) == 1,  # the second file: the first's row is marked
+                        lambda: holds.append(installed("hold", OLD, "--reason", "dispute 7")))
+    ledger = _ledger()
+    try:
+        ledger.set_account_settings("acc123", {"retention_days": 30})
+        result = purge(ledger, storage, settings)
+    finally:
+        ledger.close()
+    [held] = holds
+    assert held.exit_code == 0 and "is on legal hold" in held.stdout, held
+    assert "1 of its files had been deleted by a purge before the hold" in words(held.stderr), held
+    said = "a legal hold was placed while its files were being deleted: 2 deleted before it, the rest kept"
+    assert result.stopped == [f"{OLD}: {said}"] and result.conversations == []
+    assert len(list(workspace.data.rglob(f"{OLD}.*"))) == 4  # three files and the .eml kept
+    assert _rows("select message from processing_audit_log where step = 'purge' and event = 'stopped'",
+                 []) == [{"message": f"purge stopped: {said}"}]
+    assert _rows("select count(*) as n from conversation_files where deleted_at is not null", []) == [{"n": 2}]
+    assert _rows("select purged_at from conversation_processing", []) == [{"purged_at": None}]
 
 
 @pytest.mark.parametrize("ledger_kind", ["sqlite", "postgresql"])

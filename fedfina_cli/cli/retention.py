@@ -49,7 +49,7 @@ def purge(
         if fmt == "json":
             terminal.json({"dry_run": dry_run, "conversations": result.conversations, "objects": result.objects,
                            "bytes": result.bytes, "not_reached": result.held_back, "failed": result.failed,
-                           "ledger_pruned": result.pruned})
+                           "stopped_part_way": result.stopped, "ledger_pruned": result.pruned})
         else:
             rows = [{"conversation_id": c["conversation_id"], "account_id": c["account_id"],
                      "files": len(c["files"])} for c in result.conversations]  # type: ignore[arg-type]
@@ -72,6 +72,8 @@ def purge(
             many = len(result.failed)
             terminal.warn(f"{many} conversation{'' if many == 1 else 's'} could not be purged (first: "
                           f"{result.failed[0]}); their files stay, and the next purge tries again")
+        for stopped in result.stopped:  # few: a hold or a run has to land in the milliseconds of one conversation
+            terminal.warn(f"{stopped}; purge deletes nothing more of it")
         if result.held_back:
             terminal.warn(f"{len(result.held_back)} files are in a bucket these settings do not reach (first: "
                           f"{result.held_back[0]}); run purge with the settings that stored them")
@@ -128,8 +130,13 @@ def hold(
         if row.get("purged_at"):
             terminal.out.print(f"{who} is on legal hold, but its files were purged on {row['purged_at']}: "
                                "the ledger row is kept", markup=False)
-        else:
-            terminal.out.print(f"{who} is on legal hold: purge will not delete its files", markup=False)
+            return
+        terminal.out.print(f"{who} is on legal hold: purge will not delete its files", markup=False)
+        # A purge stopped part-way (by this hold, or killed) deleted some already: say so, not "kept whole".
+        gone = ledger.retention.files_deleted(row["conversation_id"], row["account_id"])
+        if gone:
+            terminal.warn(f"{gone} of its files had been deleted by a purge before the hold; "
+                          f"`fedfina show {conversation_id}` lists which")
 
 
 def _size(n: int) -> str:

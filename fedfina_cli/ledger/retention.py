@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fedfina_cli.core.timefmt import utc_now
-from fedfina_cli.ledger.database import one
+from fedfina_cli.ledger.database import one, value
 from fedfina_cli.ledger.rows import ConversationRow, Row, conversation, conversations
 
 if TYPE_CHECKING:
@@ -71,6 +71,22 @@ class Retention:
         it there; so does the claim ``token`` lost (this purge stalled past its lifetime)."""
         return one(self.sql, f"select 1 as yes from conversation_processing where processing_id = ? "
                              f"and {_PURGEABLE} and claim_token = ?", [processing_id, token]) is not None
+
+    def why_not_purgeable(self, processing_id: int, token: str) -> str:
+        """Why still_purgeable said no, in words for the audit log and the terminal."""
+        row = one(self.sql, "select legal_hold, status, claim_token from conversation_processing "
+                            "where processing_id = ?", [processing_id])
+        if row is None:
+            return "its ledger row is gone"
+        if row["legal_hold"]:
+            return "a legal hold was placed"
+        if row["claim_token"] != token:
+            return "a run took it over (this purge's claim ran out, or was lost in a database fail-over)"
+        return f"it was {row['status']} again"
+
+    def files_deleted(self, conversation_id: str, account_id: str) -> int:
+        return int(value(self.sql, "select count(*) as n from conversation_files where conversation_id = ? "
+                                   "and account_id = ? and deleted_at is not null", [conversation_id, account_id]))
 
     def files_left(self, conversation_id: str, account_id: str) -> list[Row]:
         return self.sql.rows("select * from conversation_files where conversation_id = ? and account_id = ? "

@@ -57,6 +57,7 @@ class Purged:
     held_back: list[str] = field(default_factory=list)  # files in a bucket these settings cannot reach
     failed: list[str] = field(default_factory=list)  # "conversation: why" for each one storage would not delete
     interrupted: bool = False  # a hold came, or the run was stopped, part-way
+    stopped: list[str] = field(default_factory=list)  # "conversation: why" for each one left with part of its files
     pruned: dict[str, int] = field(default_factory=dict)  # ledger table -> rows older than the keep days
     retention_set: bool = True  # False: no account and no default has a retention (nothing can be due)
 
@@ -144,6 +145,7 @@ def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: Conver
     files = ledger.retention.files_left(conversation_id, account)
     eml = outbox_path(settings.outbox_dir, account, conversation_id)
     listed: list[str] = []
+    deleted = 0  # by this purge, before a hold or a run may stop it
     for file in files:
         place = storage_of(file, storage)
         if place is None:
@@ -152,9 +154,10 @@ def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: Conver
         listed.append(str(file["object_key"]))
         if token is not None:
             if not ledger.retention.still_purgeable(row["processing_id"], token):
-                result.interrupted = True
+                _stopped_part_way(ledger, row, token, deleted, result)
                 return  # held (or queued for a retry) since it was picked: nothing more is deleted
             place.delete(str(file["object_key"]))
+            deleted += 1
             ledger.retention.audit_once(row, "deleted", f"{file['file_type']} {file['object_key']} deleted: "
                                                         "past the account's retention")
             ledger.retention.mark_file_deleted(file, row["processing_id"], token)
@@ -165,7 +168,7 @@ def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: Conver
         size = eml.stat().st_size
         if token is not None:
             if not ledger.retention.still_purgeable(row["processing_id"], token):
-                result.interrupted = True
+                _stopped_part_way(ledger, row, token, deleted, result)
                 return
             # The line first: the .eml has no row to mark, only its absence, so a purge killed
             # after the unlink and before the line would never write it (1 line lost in 234).
@@ -178,6 +181,19 @@ def _purge_one(ledger: Ledger, storage: Storage, settings: Settings, row: Conver
         return  # a file this run could not reach: not purged, so a later run with its settings finishes
     ledger.retention.audit_once(row, "purged", f"{len(listed)} objects deleted; the ledger row is kept")
     ledger.retention.mark_purged(row["processing_id"], token)
+
+
+def _stopped_part_way(ledger: Ledger, row: ConversationRow, token: str, deleted: int, result: Purged) -> None:
+    """A conversation this purge stopped deleting: a legal hold placed, a retry queued, or its
+    claim lost since it was picked. Nothing more of it is deleted; when some of its files already
+    were, that is said (the hold's officer must not believe the call kept whole) and audited."""
+    result.interrupted = True
+    if not deleted:
+        return
+    why = ledger.retention.why_not_purgeable(row["processing_id"], token)
+    said = f"{why} while its files were being deleted: {deleted} deleted before it, the rest kept"
+    ledger.retention.audit_once(row, "stopped", f"purge stopped: {said}")
+    result.stopped.append(f"{row['conversation_id']}: {said}")
 
 
 def storage_of(file: Row, storage: Storage) -> Storage | None:

@@ -235,6 +235,8 @@ class Purger(Periodic):
         if result.failed:
             purge_log.warning("purge: %d conversations could not be purged (first: %s); the next purge tries again",
                               len(result.failed), result.failed[0])
+        for stopped in result.stopped:
+            purge_log.warning("purge: %s", stopped)
         if result.held_back:
             purge_log.warning("purge: %d files are in a bucket these settings do not reach (first: %s)",
                               len(result.held_back), result.held_back[0])
