@@ -306,6 +306,18 @@ def _old_call_in_storage(installed, elevenlabs, request, ledger_kind: str):
     return settings, storage_for(settings, lambda call: None)
 
 
+def _purged_at_30_days(storage, settings):
+    """`purge` in this process, the account keeping 30 days: what it did."""
+    from fedfina_cli.pipeline.purge import purge
+
+    ledger = _ledger()
+    try:
+        ledger.set_account_settings("acc123", {"retention_days": 30})
+        return purge(ledger, storage, settings)
+    finally:
+        ledger.close()
+
+
 def _after_first_delete(storage, when, then) -> None:
     """``then()``, once, right after ``storage`` deletes the first key for which ``when(key)``."""
     deleting, done = storage.delete, []
@@ -323,19 +335,13 @@ def test_a_hold_placed_part_way_is_said_by_the_hold_and_by_the_purge(installed, 
     """A hold lands while a purge deletes the conversation's files: the purge stops at the next
     file and says how many it had deleted (to the caller and in the audit log), and `hold` says
     some were gone already: the officer must not believe the call was kept whole."""
-    from fedfina_cli.pipeline.purge import purge
 
     settings, storage = _old_call_in_storage(installed, elevenlabs, request, "sqlite")
     holds: list = []
     deletes = itertools.count()
     _after_first_delete(storage, lambda key: next(deletes) == 1,  # the second file: the first's row is marked
                         lambda: holds.append(installed("hold", OLD, "--reason", "dispute 7")))
-    ledger = _ledger()
-    try:
-        ledger.set_account_settings("acc123", {"retention_days": 30})
-        result = purge(ledger, storage, settings)
-    finally:
-        ledger.close()
+    result = _purged_at_30_days(storage, settings)
     [held] = holds
     assert held.exit_code == 0 and "is on legal hold" in held.stdout, held
     assert "1 of its files had been deleted by a purge before the hold" in words(held.stderr), held
@@ -356,18 +362,12 @@ def test_a_run_started_while_a_purge_deletes_is_in_progress_elsewhere(installed,
     and the purge finishes. Without the claim the run stored the files again between the purge's
     delete of the first and its marking that file's row deleted: a file on disk that the ledger
     said was gone, which no purge would ever delete."""
-    from fedfina_cli.pipeline.purge import purge
 
     settings, storage = _old_call_in_storage(installed, elevenlabs, request, ledger_kind)
     runs: list = []
     # The first object is gone; the purge has not marked its row yet.
     _after_first_delete(storage, lambda key: True, lambda: runs.append(installed("run", "-c", OLD, "--force")))
-    ledger = _ledger()
-    try:
-        ledger.set_account_settings("acc123", {"retention_days": 30})
-        result = purge(ledger, storage, settings)
-    finally:
-        ledger.close()
+    result = _purged_at_30_days(storage, settings)
     [run] = runs
     assert run.exit_code == 0 and "in progress elsewhere" in words(run.stdout + run.stderr), run
     assert result.objects == 6 and not result.interrupted
