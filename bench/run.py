@@ -603,7 +603,7 @@ def main() -> None:
             empty = services.env(workdir / "empty", "bench-empty")
             rows += [
                 ("start-up: fedfina --help (median of 10)", f"{startup(['--help'], empty):.3f} s", "<= 0.3 s"),
-                ("start-up: fedfina status, empty ledger", f"{startup(['status'], empty):.3f} s", "<= 0.3 s"),
+                ("start-up: fedfina status, no ledger yet", f"{startup(['status'], empty):.3f} s", "<= 0.3 s"),
                 ("eager import of openai+minio+fpdf", f"{eager_import_seconds():.3f} s", "(for comparison)"),
             ]
     services.stop()
